@@ -1,0 +1,301 @@
+"""Supervision of the managed services: Neo4j (through :mod:`graphstore.provision`) and Redis.
+
+With ``NEO4J_URI`` or ``REDIS_URL`` set, that service is external: nothing is provisioned and
+``status`` only checks that it answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from graphstore import provision
+from graphstore.errors import GraphStoreError
+
+from dpgcn.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """A managed service could not be started, stopped or reached."""
+
+
+@dataclass(frozen=True)
+class Neo4jConnection:
+    uri: str
+    user: str
+    password: str
+    database: str
+    managed: bool
+    browser_url: str | None
+
+
+def neo4j_spec(settings: Settings) -> provision.Neo4jServerSpec:
+    n = settings.neo4j
+    return provision.Neo4jServerSpec(
+        home=settings.neo4j_home,
+        cache=settings.cache,
+        secrets_dir=settings.secrets_dir,
+        version=n.version,
+        browser_version=n.browser_version,
+        bolt_port=n.bolt_port,
+        http_port=n.http_port,
+        heap=n.heap,
+        pagecache=n.pagecache,
+    )
+
+
+def neo4j_connection(settings: Settings) -> Neo4jConnection:
+    """How to reach Neo4j: the external URI, or the managed server and its password file."""
+    n = settings.neo4j
+    if not n.managed:
+        if n.password is None:
+            raise ServiceError("NEO4J_URI is set but NEO4J_PASSWORD is not")
+        return Neo4jConnection(
+            uri=str(n.uri),
+            user=n.user,
+            password=n.password.get_secret_value(),
+            database=n.database,
+            managed=False,
+            browser_url=None,
+        )
+    spec = neo4j_spec(settings)
+    password = provision.read_password(spec)
+    if password is None:
+        raise ServiceError(
+            f"The managed Neo4j has no password yet ({spec.password_file} is missing): "
+            "run `dpgcn services up` first."
+        )
+    return Neo4jConnection(
+        uri=spec.bolt_uri,
+        user="neo4j",
+        password=password,
+        database=n.database,
+        managed=True,
+        browser_url=spec.browser_url,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+
+def _redis_pid_file(settings: Settings) -> Path:
+    return settings.redis_home / "redis.pid"
+
+
+def _redis_password_file(settings: Settings) -> Path:
+    return settings.secrets_dir / "redis-password"
+
+
+def _redis_log(settings: Settings) -> Path:
+    return settings.redis_home / "redis.log"
+
+
+def _write_secret(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    value = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def redis_url(settings: Settings) -> str:
+    if settings.redis.url:
+        return settings.redis.url
+    try:
+        password = _redis_password_file(settings).read_text().strip()
+    except FileNotFoundError as e:
+        raise ServiceError(
+            "The managed Redis has no password yet: run `dpgcn services up` first."
+        ) from e
+    return f"redis://:{quote(password, safe='')}@127.0.0.1:{settings.redis.port}/0"
+
+
+def _redis_ping(url: str) -> str | None:
+    """None when Redis answers PING, else the reason."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+        client.close()
+        return None
+    except redis.AuthenticationError:
+        return "Redis rejected the password"
+    except redis.RedisError as e:
+        return str(e)
+
+
+def start_redis(settings: Settings, timeout: float = 30.0) -> str:
+    pid_file = _redis_pid_file(settings)
+    if provision.read_pid(pid_file) is not None:
+        url = redis_url(settings)
+        _wait_redis(settings, url, timeout)
+        return url
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceError(
+            "redis-server is not installed (apt-get install redis-server), or set REDIS_URL "
+            "to an external Redis."
+        )
+    port = settings.redis.port
+    if provision.port_open(port):
+        raise ServiceError(
+            f"Port {port} on 127.0.0.1 is taken by another process; stop it or set REDIS_PORT."
+        )
+    home = settings.redis_home
+    home.mkdir(parents=True, exist_ok=True)
+    password_file = _redis_password_file(settings)
+    if not password_file.exists():
+        _write_secret(password_file)
+    password = password_file.read_text().strip()
+    conf = home / "redis.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(
+            "\n".join(
+                [
+                    "bind 127.0.0.1",
+                    f"port {port}",
+                    "protected-mode yes",
+                    f"requirepass {password}",
+                    "daemonize no",
+                    f"dir {home}",
+                    "appendonly yes",
+                    "save 60 1000",
+                    f"logfile {_redis_log(settings)}",
+                    "",
+                ]
+            )
+        )
+    logger.info("starting Redis on 127.0.0.1:%d (log: %s)", port, _redis_log(settings))
+    proc = subprocess.Popen(
+        [binary, str(conf)],
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pid_file.write_text(str(proc.pid))
+    url = redis_url(settings)
+    try:
+        _wait_redis(settings, url, timeout)
+    except ServiceError:
+        if proc.poll() is None:
+            proc.terminate()
+        pid_file.unlink(missing_ok=True)
+        raise
+    return url
+
+
+def _wait_redis(settings: Settings, url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    reason: str | None = "not started"
+    while time.monotonic() < deadline:
+        if settings.redis.managed and provision.read_pid(_redis_pid_file(settings)) is None:
+            raise ServiceError(f"Redis exited during start-up; see {_redis_log(settings)}")
+        reason = _redis_ping(url)
+        if reason is None:
+            return
+        time.sleep(0.2)
+    raise ServiceError(f"Redis did not answer within {timeout:.0f}s ({reason}); "
+                       f"see {_redis_log(settings)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Both
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    managed: bool
+    healthy: bool
+    detail: str
+    pid: int | None = None
+    log: Path | None = None
+
+
+def up(settings: Settings) -> None:
+    """Start whatever is managed; a no-op for what already runs. Waits until both answer."""
+    if settings.redis.managed:
+        start_redis(settings)
+    if settings.neo4j.managed:
+        try:
+            provision.start(neo4j_spec(settings))
+        except GraphStoreError as e:
+            raise ServiceError(str(e)) from e
+
+
+def down(settings: Settings) -> list[str]:
+    stopped = []
+    if settings.neo4j.managed and provision.stop(neo4j_spec(settings)):
+        stopped.append("neo4j")
+    if settings.redis.managed and provision.stop_process(_redis_pid_file(settings), "Redis"):
+        stopped.append("redis")
+    return stopped
+
+
+def status(settings: Settings, wait: float = 0.0) -> list[ServiceStatus]:
+    """Each service's health; with ``wait`` > 0, wait that long for Bolt/Redis to answer."""
+    return [_neo4j_status(settings, wait), _redis_status(settings, wait)]
+
+
+def _neo4j_status(settings: Settings, wait: float) -> ServiceStatus:
+    from graphstore.driver import connect, ping
+
+    managed = settings.neo4j.managed
+    pid = provision.read_pid(neo4j_spec(settings).pid_file) if managed else None
+    log = neo4j_spec(settings).log_file if managed else None
+    if managed and pid is None:
+        return ServiceStatus("neo4j", True, False, "not running", None, log)
+    try:
+        conn = neo4j_connection(settings)
+    except ServiceError as e:
+        return ServiceStatus("neo4j", managed, False, str(e), pid, log)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with connect(conn.uri, conn.user, conn.password) as driver:
+                version = ping(driver, conn.database)
+            detail = f"{conn.uri} Neo4j {version}"
+            if conn.browser_url:
+                detail += f", Browser {conn.browser_url}"
+            return ServiceStatus("neo4j", managed, True, detail, pid, log)
+        except GraphStoreError as e:
+            if time.monotonic() >= deadline:
+                return ServiceStatus("neo4j", managed, False, str(e), pid, log)
+            time.sleep(0.5)
+
+
+def _redis_status(settings: Settings, wait: float) -> ServiceStatus:
+    managed = settings.redis.managed
+    pid = provision.read_pid(_redis_pid_file(settings)) if managed else None
+    log = _redis_log(settings) if managed else None
+    if managed and pid is None:
+        return ServiceStatus("redis", True, False, "not running", None, log)
+    try:
+        url = redis_url(settings)
+    except ServiceError as e:
+        return ServiceStatus("redis", managed, False, str(e), pid, log)
+    deadline = time.monotonic() + wait
+    while True:
+        reason = _redis_ping(url)
+        if reason is None:
+            host = url.rsplit("@", 1)[-1]
+            return ServiceStatus("redis", managed, True, f"redis://{host}", pid, log)
+        if time.monotonic() >= deadline:
+            return ServiceStatus("redis", managed, False, reason, pid, log)
+        time.sleep(0.3)

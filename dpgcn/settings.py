@@ -1,0 +1,119 @@
+"""Deployment settings: one ``Settings`` object, read from the environment once.
+
+Experiment settings live elsewhere (``training.config.TrainConfig``); ``training`` never reads
+the environment. Environment variables:
+
+* ``NEO4J_URI`` / ``NEO4J_USER`` / ``NEO4J_PASSWORD`` / ``NEO4J_DATABASE``: an external Neo4j
+  (docker compose, Aura, a cluster). With ``NEO4J_URI`` set nothing is provisioned locally.
+* ``NEO4J_BOLT_PORT`` / ``NEO4J_HTTP_PORT`` / ``NEO4J_HEAP`` / ``NEO4J_PAGECACHE``: the managed
+  server.
+* ``REDIS_URL``: an external Redis; ``REDIS_PORT`` for the managed one.
+* ``DPGCN_HOME``: state directory (server data, logs, secrets, artifacts).
+* ``DPGCN_API_HOST`` / ``DPGCN_API_PORT``: where ``dpgcn serve`` listens.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Passwords a Neo4j server must never run with.
+DEFAULT_PASSWORDS = frozenset({"neo4j", "password", "changeme", ""})
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "dpgcn"
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dpgcn"
+
+
+class Neo4jSettings(BaseSettings):
+    """Neo4j connection (external) or managed-server settings."""
+
+    model_config = SettingsConfigDict(env_prefix="NEO4J_", extra="ignore")
+
+    uri: str | None = None
+    user: str = "neo4j"
+    password: SecretStr | None = None
+    database: str = "neo4j"
+    bolt_port: int = 7687
+    http_port: int = 7474
+    heap: str = "2g"
+    pagecache: str = "2g"
+    version: str = "5.26.19"
+    browser_version: str = "5.24.0"
+
+    @field_validator("password")
+    @classmethod
+    def _reject_default_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() in DEFAULT_PASSWORDS:
+            raise ValueError("NEO4J_PASSWORD is a default password; choose a real one")
+        return value
+
+    @property
+    def managed(self) -> bool:
+        return self.uri is None
+
+
+class RedisSettings(BaseSettings):
+    """Redis (Celery broker, results, feedback stream)."""
+
+    model_config = SettingsConfigDict(env_prefix="REDIS_", extra="ignore")
+
+    url: str | None = None
+    port: int = 6379
+
+    @property
+    def managed(self) -> bool:
+        return self.url is None
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DPGCN_API_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_k: int = 100
+
+
+class Settings(BaseSettings):
+    """Everything a deployment configures."""
+
+    model_config = SettingsConfigDict(env_prefix="DPGCN_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    cache: Path = Field(default_factory=_default_cache)
+    neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    retrain_every_s: float = 6 * 3600.0
+    log_level: str = "INFO"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def neo4j_home(self) -> Path:
+        return self.home / "neo4j"
+
+    @property
+    def redis_home(self) -> Path:
+        return self.home / "redis"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,113 @@
+"""Driver construction and named-query execution with errors wrapped into GraphStoreError."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from neo4j import Driver, GraphDatabase, RoutingControl
+from neo4j.exceptions import (
+    AuthError,
+    ClientError,
+    DatabaseUnavailable,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
+
+from graphstore import queries
+from graphstore.errors import GraphAuthError, GraphStoreError, GraphUnavailableError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Errors that a retry after a pause may cure (server restart, leader switch, deadlock).
+TRANSIENT = (ServiceUnavailable, SessionExpired, TransientError, DatabaseUnavailable)
+
+
+def connect(uri: str, user: str, password: str, **config: Any) -> Driver:
+    """A driver for ``uri``; fails with a clear error on wrong credentials or no server."""
+    config.setdefault("connection_timeout", 5.0)
+    config.setdefault("max_connection_pool_size", 50)
+    driver = GraphDatabase.driver(uri, auth=(user, password), **config)
+    try:
+        driver.verify_connectivity()
+    except AuthError as e:
+        driver.close()
+        raise GraphAuthError(
+            f"Neo4j at {uri} rejected the credentials for user {user!r}: check NEO4J_USER / "
+            "NEO4J_PASSWORD (or the managed server's password file)"
+        ) from e
+    except (ServiceUnavailable, OSError) as e:
+        driver.close()
+        raise GraphUnavailableError(f"Neo4j at {uri} is not reachable: {e}") from e
+    return driver
+
+
+def ping(driver: Driver, database: str = "neo4j") -> str:
+    """The server's version string."""
+    records = execute(driver, "admin/get_version", database=database, read=True)
+    return str(records[0]["version"])
+
+
+def wrap(error: Exception) -> GraphStoreError:
+    if isinstance(error, AuthError):
+        return GraphAuthError(str(error))
+    if isinstance(error, TRANSIENT | OSError):
+        return GraphUnavailableError(f"Neo4j unavailable: {error}")
+    return GraphStoreError(f"Neo4j error: {error}")
+
+
+def execute(
+    driver: Driver,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    database: str = "neo4j",
+    read: bool = False,
+) -> list[Any]:
+    """Run the named statement once (auto-retried by the driver on transient errors)."""
+    try:
+        result = driver.execute_query(
+            queries.load(name),
+            parameters_=dict(params or {}),
+            database_=database,
+            routing_=RoutingControl.READ if read else RoutingControl.WRITE,
+        )
+    except ClientError as e:
+        raise GraphStoreError(f"{name}: {e.message}") from e
+    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
+        raise wrap(e) from e
+    return list(result.records)
+
+
+def run_statement(
+    driver: Driver, statement: str, params: Mapping[str, Any] | None = None,
+    *, database: str = "neo4j",
+) -> list[Any]:
+    """Run literal Cypher (schema DDL from ``cypher/schema`` files), wrapping errors."""
+    try:
+        return list(
+            driver.execute_query(statement, parameters_=dict(params or {}), database_=database)
+            .records
+        )
+    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
+        raise wrap(e) from e
+
+
+def with_retry(fn: Callable[[], T], attempts: int = 5, base_delay: float = 0.5) -> T:
+    """Call ``fn`` again after GraphUnavailableError with exponential backoff."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except GraphUnavailableError:
+            if attempt == attempts - 1:
+                raise
+            delay = base_delay * 2**attempt
+            logger.warning("Neo4j unavailable; retrying in %.1fs", delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
