@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,14 +39,20 @@ def _main(
 
 
 @services_app.command("up")
-def services_up() -> None:
+def services_up(
+    with_app: Annotated[bool, typer.Option(
+        "--app", help="Also run a worker and the API in the background.")] = False,
+) -> None:
     """Start the managed Neo4j and Redis (no-op when running); wait until both answer."""
     settings = get_settings()
     try:
         services.up(settings)
+        if with_app:
+            for name in services.APP_PROCESSES:
+                services.start_app(settings, name)
     except services.ServiceError as e:
         fail(str(e))
-    _print_status(services.status(settings, wait=10.0))
+    _print_status(services.status(settings, wait=10.0) + services.app_status(settings))
 
 
 @services_app.command("down")
@@ -64,7 +68,7 @@ def services_status(
 ) -> None:
     """Report each service, its address, Browser URL and where the credentials are."""
     report = services.status(get_settings(), wait=wait)
-    _print_status(report)
+    _print_status(report + services.app_status(get_settings()))
     if not all(s.healthy for s in report):
         raise typer.Exit(1)
 
@@ -105,9 +109,222 @@ def services_env() -> None:
         typer.echo(f"export {key}={shlex.quote(value)}")
 
 
+def _driver():  # type: ignore[no-untyped-def]
+    from graphstore.driver import connect
+    from graphstore.errors import GraphStoreError
+
+    settings = get_settings()
+    try:
+        conn = services.neo4j_connection(settings)
+        return connect(conn.uri, conn.user, conn.password)
+    except (services.ServiceError, GraphStoreError) as e:
+        fail(str(e))
+
+
+# ---------------------------------------------------------------------------------------- load
+
+
+@load_app.command("synthetic")
+def load_synthetic(
+    users: Annotated[int, typer.Option(min=1, help="Number of users.")] = 2000,
+    items: Annotated[int, typer.Option(min=1, help="Number of items.")] = 500,
+    segments: Annotated[int, typer.Option(min=1, help="Planted user segments.")] = 6,
+    events_per_user: Annotated[float, typer.Option(min=1, help="Mean events per user.")] = 20.0,
+    drift: Annotated[float, typer.Option(min=0, max=1, help="Fraction of drifting users.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same graph).")] = 0,
+    replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
+) -> None:
+    """Generate the synthetic shop (planted segments, Zipf items, queries) and load it."""
+    from tqdm import tqdm
+
+    from graphstore import ingest, synthetic
+    from graphstore.driver import delete_all
+    from graphstore.errors import GraphStoreError
+
+    spec = synthetic.SyntheticSpec(users=users, items=items, n_segments=segments,
+                                   events_per_user=events_per_user, drift_fraction=drift,
+                                   seed=seed)
+    source, _truth = synthetic.generate(spec)
+    db = get_settings().neo4j.database
+    with _driver() as driver:
+        try:
+            if replace:
+                delete_all(driver, db)
+            with tqdm(desc="loading", unit="rows") as bar:
+                summary = ingest.load_source(driver, source, database=db,
+                                             progress=lambda part, n: bar.update(n))
+        except GraphStoreError as e:
+            fail(str(e))
+    typer.echo(f"loaded {summary.source}")
+    for part, n in summary.written.items():
+        typer.echo(f"  {part:16} {n:>9}")
+    if summary.unmatched:
+        typer.echo(f"  rows whose endpoints were missing: {summary.unmatched}")
+
+
+# ------------------------------------------------------------------------------------ pipeline
+
+
+@app.command("train")
+def train(
+    model: Annotated[str, typer.Option(help="Model to train (dpgcn or a baseline).")] = "dpgcn",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
+    dim: Annotated[int | None, typer.Option(min=2, help="Embedding dimension.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
+) -> None:
+    """Queue the export → train → write-back → activate pipeline on the Celery workers."""
+    from workers import pipeline, runs
+
+    config: dict[str, object] = {"model": model}
+    if epochs is not None:
+        config["epochs"] = epochs
+    if dim is not None:
+        config["dim"] = dim
+    run_id = runs.new_run_id()
+    pipeline.submit_pipeline(run_id, config)
+    typer.echo(f"run {run_id} queued")
+    if wait:
+        record = _follow(run_id, timeout)
+        if record.get("state") != "SUCCESS":
+            fail(f"run {run_id} ended {record.get('state')}: {record.get('error', '')}")
+        typer.echo(f"run {run_id} done: model version {run_id} is active")
+
+
+def _follow(run_id: str, timeout: float) -> dict[str, object]:
+    import time
+
+    from tqdm import tqdm
+
+    from workers import runs
+
+    deadline = time.monotonic() + timeout
+    with tqdm(total=None, desc="queued", unit="epoch") as bar:
+        while time.monotonic() < deadline:
+            record = runs.get(run_id) or {}
+            state = record.get("state")
+            progress = record.get("progress") or {}
+            if isinstance(progress, dict) and progress.get("epochs"):
+                bar.total = int(progress["epochs"])
+                bar.n = int(progress.get("epoch", 0))
+                bar.set_postfix(loss=progress.get("loss"), val_auc=progress.get("val_auc"))
+            bar.set_description(f"{state} {record.get('step', '')}".strip())
+            bar.refresh()
+            if state in ("SUCCESS", "FAILURE"):
+                return record
+            time.sleep(1.0)
+    fail(f"run {run_id} did not finish within {timeout:.0f}s")
+    raise AssertionError
+
+
+@app.command("jobs")
+def jobs(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """List pipeline runs with state, step and metrics."""
+    from workers import runs
+
+    for r in runs.list_runs(limit):
+        metrics = r.get("metrics") or {}
+        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in list(metrics.items())[:4])
+        typer.echo(f"{r['run_id']}  {r.get('state', ''):8} {r.get('step', ''):10} {shown}")
+
+
+@app.command("worker")
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = "graph,training",
+    concurrency: Annotated[int, typer.Option(min=1)] = 1,
+    pool: Annotated[str, typer.Option(help="Celery pool (solo is CUDA-safe).")] = "solo",
+    name: Annotated[str | None, typer.Option(help="Worker node name.")] = None,
+) -> None:
+    """Run a Celery worker (training queue: solo pool, one task at a time)."""
+    from workers.app import app as celery_app
+
+    argv = ["worker", f"--queues={queues}", f"--pool={pool}", f"--concurrency={concurrency}",
+            "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    if name:
+        argv.append(f"--hostname={name}")
+    celery_app.worker_main(argv)
+
+
+@app.command("beat")
+def beat() -> None:
+    """Run celery beat: periodic retraining (DPGCN_RETRAIN_EVERY_S)."""
+    from workers.app import app as celery_app
+
+    schedule = get_settings().home / "celerybeat-schedule"
+    celery_app.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Run the recommendation API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api.main:app", host=host or settings.api.host, port=port or settings.api.port,
+                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+
+
+@app.command("demo")
+def demo(
+    users: Annotated[int, typer.Option(min=10)] = 2000,
+    items: Annotated[int, typer.Option(min=10)] = 500,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for training.")] = 1800.0,
+) -> None:
+    """Everything: services, worker and API up, synthetic graph loaded, trained, served."""
+    import json
+    import time
+    import urllib.request
+
+    settings = get_settings()
+    services_up(with_app=True)
+    load_synthetic(users=users, items=items, segments=6, events_per_user=20.0, drift=0.0,
+                   seed=0, replace=False)
+    train(model="dpgcn", epochs=None, dim=None, wait=True, timeout=timeout)
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    from workers import runs
+
+    version = runs.list_runs(1)[0]["run_id"]
+    deadline = time.monotonic() + 60
+    while True:
+        with urllib.request.urlopen(f"{base}/health", timeout=5) as resp:
+            if json.load(resp).get("model_version") == version:
+                break
+        if time.monotonic() > deadline:
+            fail("the API did not pick up the new model version within 60s")
+        time.sleep(1)
+    user = "u0"
+    url = f"{base}/v1/users/{user}/recommendations?k=10"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body = json.load(resp)
+    typer.echo(f"\nrecommendations for {user} (model {body['model_version']}, "
+               f"personalized={body['personalized']}):")
+    for item in body["items"]:
+        typer.echo(f"  {item['item_id']:8} {item['score']:8.3f}  {item.get('title') or ''}")
+    spec = services.neo4j_spec(settings)
+    typer.echo("\nTry it:")
+    typer.echo(f"curl -s '{url}'")
+    if settings.neo4j.managed:
+        typer.echo(f"\nNeo4j Browser: {spec.browser_url}  (user neo4j, password in "
+                   f"{spec.password_file}; `dpgcn services env` prints it)")
+    typer.echo("Stop everything with `dpgcn services down`.")
+
+
 def main() -> None:
+    from pydantic import ValidationError
+
     try:
         app()
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        typer.secho(f"error: bad setting {where}: {first.get('msg')}", fg=typer.colors.RED,
+                    err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 
@@ -115,5 +332,3 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-
-__all__ = ["app", "main", "json", "Path"]

@@ -240,7 +240,7 @@ def up(settings: Settings) -> None:
 
 
 def down(settings: Settings) -> list[str]:
-    stopped = []
+    stopped = [name for name in APP_PROCESSES if stop_app(settings, name)]
     if settings.neo4j.managed and provision.stop(neo4j_spec(settings)):
         stopped.append("neo4j")
     if settings.redis.managed and provision.stop_process(_redis_pid_file(settings), "Redis"):
@@ -299,3 +299,66 @@ def _redis_status(settings: Settings, wait: float) -> ServiceStatus:
         if time.monotonic() >= deadline:
             return ServiceStatus("redis", managed, False, reason, pid, log)
         time.sleep(0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# The product's own processes (worker, API), run in the background by `services up --app`
+
+
+APP_PROCESSES = ("worker", "api")
+
+
+def _app_pid_file(settings: Settings, name: str) -> Path:
+    return settings.home / "run" / f"{name}.pid"
+
+
+def app_log(settings: Settings, name: str) -> Path:
+    return settings.home / "logs" / f"{name}.log"
+
+
+def _app_argv(settings: Settings, name: str) -> list[str]:
+    exe = str(Path(shutil.which("dpgcn") or "dpgcn"))
+    if name == "worker":
+        return [exe, "worker", "--queues", "graph,training"]
+    return [exe, "serve", "--host", settings.api.host, "--port", str(settings.api.port)]
+
+
+def start_app(settings: Settings, name: str, timeout: float = 60.0) -> int:
+    """Start ``dpgcn worker`` or ``dpgcn serve`` in the background (no-op when running)."""
+    pid_file = _app_pid_file(settings, name)
+    pid = provision.read_pid(pid_file)
+    if pid is not None:
+        return pid
+    if name == "api" and provision.port_open(settings.api.port, settings.api.host):
+        raise ServiceError(f"Port {settings.api.port} is taken; set DPGCN_API_PORT.")
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    log = app_log(settings, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(_app_argv(settings, name), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+    if name == "api":
+        deadline = time.monotonic() + timeout
+        while not provision.port_open(settings.api.port, settings.api.host):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pid_file.unlink(missing_ok=True)
+                raise ServiceError(f"the API did not start; see {log}")
+            time.sleep(0.3)
+    return proc.pid
+
+
+def stop_app(settings: Settings, name: str) -> bool:
+    return provision.stop_process(_app_pid_file(settings, name), name, timeout=30.0)
+
+
+def app_status(settings: Settings) -> list[ServiceStatus]:
+    out = []
+    for name in APP_PROCESSES:
+        pid = provision.read_pid(_app_pid_file(settings, name))
+        if pid is None:
+            continue
+        detail = (f"http://{settings.api.host}:{settings.api.port}" if name == "api"
+                  else "celery queues graph,training")
+        out.append(ServiceStatus(name, True, True, detail, pid, app_log(settings, name)))
+    return out

@@ -33,6 +33,7 @@ def connect(uri: str, user: str, password: str, **config: Any) -> Driver:
     """A driver for ``uri``; fails with a clear error on wrong credentials or no server."""
     config.setdefault("connection_timeout", 5.0)
     config.setdefault("max_connection_pool_size", 50)
+    config.setdefault("notifications_min_severity", "OFF")
     driver = GraphDatabase.driver(uri, auth=(user, password), **config)
     try:
         driver.verify_connectivity()
@@ -69,11 +70,16 @@ def execute(
     *,
     database: str = "neo4j",
     read: bool = False,
+    **placeholders: str,
 ) -> list[Any]:
-    """Run the named statement once (auto-retried by the driver on transient errors)."""
+    """Run the named statement once (auto-retried by the driver on transient errors).
+
+    ``placeholders`` (``type=``, ``label=``, …) fill the statement's whitelisted names.
+    """
+    statement = queries.render(name, **placeholders) if placeholders else queries.load(name)
     try:
         result = driver.execute_query(
-            queries.load(name),
+            statement,
             parameters_=dict(params or {}),
             database_=database,
             routing_=RoutingControl.READ if read else RoutingControl.WRITE,
@@ -111,3 +117,17 @@ def with_retry(fn: Callable[[], T], attempts: int = 5, base_delay: float = 0.5) 
             logger.warning("Neo4j unavailable; retrying in %.1fs", delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def run_autocommit(driver: Driver, name: str, params: Mapping[str, Any] | None = None,
+                   *, database: str = "neo4j") -> None:
+    """Run a named ``CALL { … } IN TRANSACTIONS`` statement (needs an implicit transaction)."""
+    try:
+        with driver.session(database=database) as session:
+            session.run(queries.load(name), dict(params or {})).consume()  # type: ignore[arg-type]
+    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
+        raise wrap(e) from e
+
+
+def delete_all(driver: Driver, database: str = "neo4j") -> None:
+    run_autocommit(driver, "admin/delete_all", database=database)

@@ -36,3 +36,42 @@ def names() -> list[str]:
 
     walk(root, "")
     return sorted(found)
+
+
+def _allowed() -> dict[str, frozenset[str]]:
+    from graphstore import model
+
+    labels = frozenset(model.NODE_LABELS) | {model.SEGMENT, model.MODEL}
+    props = frozenset(
+        p for slot in model.SLOTS for p in (model.embedding_property(slot),)
+    )
+    return {
+        "TYPE": frozenset(t for _, t, _ in model.EDGE_TYPES),
+        "LABEL": labels,
+        "SRC": labels,
+        "DST": labels,
+        "PROPERTY": props,
+    }
+
+
+@lru_cache(maxsize=None)
+def render(name: str, **placeholders: str) -> str:
+    """A statement with ``__TYPE__``/``__LABEL__``/``__SRC__``/``__DST__``/``__PROPERTY__``
+    placeholders filled from the graph model's whitelist (never from user input).
+
+    Neo4j 5's dynamic ``$(...)`` labels would do the same but plan as full scans, so the
+    whitelisted names are spliced in instead."""
+    allowed = _allowed()
+    statement = load(name)
+    for key, value in placeholders.items():
+        key = key.upper()
+        if key not in allowed or value not in allowed[key]:
+            raise ValueError(f"{value!r} is not an allowed {key.lower()} of the graph model")
+        marker = f"__{key}__"
+        if marker not in statement:
+            raise UnknownQueryError(f"{name!r} has no {marker} placeholder")
+        statement = "\n".join(
+            line if line.lstrip().startswith("//") else line.replace(marker, value)
+            for line in statement.split("\n")
+        )
+    return statement

@@ -1,0 +1,1 @@
+"""The FastAPI service: personalized items and query suggestions from the active model."""

@@ -1,0 +1,164 @@
+"""Write embeddings back as node properties under a model version, and activate versions.
+
+Versions are double-buffered: each embedded label has two slot properties, ``embedding_a``
+and ``embedding_b`` (each with its own vector index and an ``embedding_<slot>_version`` tag).
+A new version is written into the slot the active version does not use, marked complete, and
+then activated by flipping ``(:Model).active`` in one transaction. Readers take the active
+version's slot and only use vectors whose tag equals that version, so a reader sees the old
+or the new version, never a mix — even while another version is being written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from neo4j import Driver
+
+from graphstore import model
+from graphstore.driver import execute
+from graphstore.errors import VersionError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    version: str
+    slot: str
+    dim: int
+    model_name: str
+    metrics: dict[str, Any]
+    run_id: str | None = None
+
+    @property
+    def property(self) -> str:
+        return model.embedding_property(self.slot)
+
+
+def get_active(driver: Driver, database: str = "neo4j") -> ActiveModel | None:
+    records = execute(driver, "models/get_active_model", database=database, read=True)
+    if not records:
+        return None
+    r = records[0]
+    return ActiveModel(
+        version=r["version"],
+        slot=r["slot"],
+        dim=int(r["dim"]),
+        model_name=r["model_name"] or "",
+        metrics=json.loads(r["metrics"] or "{}"),
+        run_id=r["run_id"],
+    )
+
+
+def get_model(driver: Driver, version: str, database: str = "neo4j") -> dict[str, Any] | None:
+    records = execute(driver, "models/get_model", {"version": version}, database=database,
+                      read=True)
+    return dict(records[0]["model"]) if records else None
+
+
+def list_models(driver: Driver, database: str = "neo4j") -> list[dict[str, Any]]:
+    return [dict(r["model"]) for r in
+            execute(driver, "models/list_models", database=database, read=True)]
+
+
+def ensure_vector_index(driver: Driver, label: str, slot: str, dim: int,
+                        database: str = "neo4j") -> str:
+    """Create the (label, slot) vector index for ``dim``; recreate it if its dimension differs."""
+    name = model.vector_index_name(label, slot)
+    prop = model.embedding_property(slot)
+    existing = execute(driver, "writeback/get_vector_index", {"name": name}, database=database,
+                       read=True)
+    if existing and int(existing[0]["dim"]) != dim:
+        execute(driver, "writeback/drop_vector_index", {"name": name}, database=database)
+    execute(driver, "writeback/create_vector_index", {"name": name, "dim": dim},
+            database=database, label=label, property=prop)
+    return name
+
+
+def begin_version(driver: Driver, version: str, dim: int, model_name: str,
+                  run_id: str | None = None, database: str = "neo4j") -> str:
+    """Register ``version`` as being written; returns the slot it is written to.
+
+    Re-beginning a version that is already complete is refused (versions are immutable)."""
+    existing = get_model(driver, version, database)
+    if existing and existing.get("status") == "complete":
+        raise VersionError(f"model version {version!r} is already complete")
+    active = get_active(driver, database)
+    if existing and existing.get("slot") and (active is None or active.slot != existing["slot"]):
+        slot = str(existing["slot"])  # resume into the same slot
+    else:
+        slot = "b" if active is not None and active.slot == "a" else "a"
+    execute(driver, "models/supersede_slot", {"slot": slot, "version": version},
+            database=database)
+    execute(driver, "models/create_model", {
+        "version": version, "slot": slot, "dim": dim, "model_name": model_name,
+        "created_at": time.time(), "run_id": run_id,
+    }, database=database)
+    return slot
+
+
+def write_embeddings(
+    driver: Driver,
+    version: str,
+    label: str,
+    ids: np.ndarray | list[str],
+    vectors: np.ndarray,
+    *,
+    batch_size: int = 2000,
+    database: str = "neo4j",
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write ``vectors[k]`` to the node ``(label {id: ids[k]})`` in the version's slot."""
+    record = get_model(driver, version, database)
+    if record is None or record.get("status") != "writing":
+        raise VersionError(f"model version {version!r} is not being written")
+    slot = str(record["slot"])
+    if label not in model.EMBEDDED_LABELS:
+        raise VersionError(f"{label!r} does not take embeddings")
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[1] != record["dim"]:
+        raise VersionError(
+            f"embeddings for {label} have shape {vectors.shape}, expected "
+            f"({len(ids)}, {record['dim']})"
+        )
+    ensure_vector_index(driver, label, slot, int(record["dim"]), database)
+    prop = model.embedding_property(slot)
+    written = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = vectors[start:start + batch_size]
+        rows = [{"id": str(i), "vec": v} for i, v in
+                zip(ids[start:start + batch_size], chunk.tolist(), strict=True)]
+        records = execute(driver, "writeback/set_embeddings", {"rows": rows, "version": version},
+                          database=database, label=label, property=prop)
+        written += int(records[0]["written"]) if records else 0
+        if progress:
+            progress(len(rows))
+    return written
+
+
+def complete_version(driver: Driver, version: str, counts: dict[str, int],
+                     metrics: dict[str, Any], database: str = "neo4j") -> None:
+    execute(driver, "models/complete_model", {
+        "version": version, "counts": counts, "metrics": json.dumps(metrics),
+        "completed_at": time.time(),
+    }, database=database)
+
+
+def activate_version(driver: Driver, version: str, database: str = "neo4j") -> ActiveModel:
+    """Make a complete version active (atomic). Activating the active version is a no-op."""
+    records = execute(driver, "models/activate_model",
+                      {"version": version, "activated_at": time.time()}, database=database)
+    if not records:
+        record = get_model(driver, version, database)
+        state = "unknown" if record is None else f"status {record.get('status')!r}"
+        raise VersionError(f"cannot activate model version {version!r}: {state}")
+    active = get_active(driver, database)
+    assert active is not None
+    logger.info("activated model version %s (slot %s)", version, active.slot)
+    return active

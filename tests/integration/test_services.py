@@ -1,0 +1,86 @@
+"""The managed services: health, Browser, credentials, persistence across down/up."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import urllib.request
+
+import pytest
+from neo4j import Driver
+
+from dpgcn import services
+from dpgcn.settings import get_settings
+from graphstore.driver import connect, execute
+from graphstore.errors import GraphAuthError
+from tests.integration.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_status_reports_both_healthy(services_up: None) -> None:
+    out = run_cli("services", "status").stdout
+    assert "neo4j  healthy" in out and "redis  healthy" in out
+    assert "5.26" in out
+
+
+def test_up_twice_is_a_noop(services_up: None) -> None:
+    pid_before = services.status(get_settings())[0].pid
+    run_cli("services", "up")
+    assert services.status(get_settings())[0].pid == pid_before
+
+
+def test_browser_is_served(services_up: None) -> None:
+    settings = get_settings()
+    if not settings.neo4j.managed:
+        pytest.skip("Browser is only served by the managed server")
+    url = f"http://127.0.0.1:{settings.neo4j.http_port}/browser/"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body = resp.read().decode()
+    assert resp.status == 200 and "<html" in body.lower()
+
+
+def test_password_file_is_private_and_not_default(services_up: None) -> None:
+    settings = get_settings()
+    if not settings.neo4j.managed:
+        pytest.skip("managed server only")
+    spec = services.neo4j_spec(settings)
+    mode = stat.S_IMODE(os.stat(spec.password_file).st_mode)
+    assert mode == 0o600
+    conn = services.neo4j_connection(settings)
+    assert conn.password not in ("neo4j", "password") and len(conn.password) >= 16
+    with pytest.raises(GraphAuthError, match="rejected the credentials"):
+        connect(conn.uri, "neo4j", "neo4j")
+
+
+def test_wrong_credentials_give_a_clear_cli_error(services_up: None) -> None:
+    conn = services.neo4j_connection(get_settings())
+    env = {**os.environ, "NEO4J_URI": conn.uri, "NEO4J_PASSWORD": "not-the-password"}
+    result = subprocess.run([os.path.join(os.path.dirname(os.sys.executable), "dpgcn"),
+                             "services", "status", "--wait", "0"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "rejected the credentials" in result.stdout
+
+
+def test_env_prints_export_lines(services_up: None) -> None:
+    out = run_cli("services", "env").stdout.splitlines()
+    keys = [line.split("=", 1)[0] for line in out]
+    assert keys == ["export NEO4J_URI", "export NEO4J_USER", "export NEO4J_PASSWORD",
+                    "export NEO4J_DATABASE", "export REDIS_URL"]
+
+
+def test_data_survives_down_and_up(driver: Driver) -> None:
+    settings = get_settings()
+    if not settings.neo4j.managed:
+        pytest.skip("managed server only")
+    execute(driver, "ingest/merge_users", {"rows": [
+        {"id": "persist-1", "age": 30, "gender": "F", "occupation": "x", "consent": True}]})
+    run_cli("services", "down")
+    assert not services.status(settings)[0].healthy
+    run_cli("services", "up", timeout=300)
+    conn = services.neo4j_connection(settings)
+    with connect(conn.uri, conn.user, conn.password) as fresh:
+        records = fresh.execute_query("MATCH (u:User {id: 'persist-1'}) RETURN u.age AS age")
+    assert records.records[0]["age"] == 30

@@ -1,0 +1,1 @@
+"""Celery workers: the export → train → write-back → activate pipeline and the policy loop."""

@@ -1,0 +1,60 @@
+"""The Celery app, and nothing else. Broker and results on Redis.
+
+Settings that matter for long training tasks (see docs/operations.md):
+
+* ``acks_late`` + ``prefetch_multiplier=1``: a task is acknowledged after it finishes, so a
+  killed worker's task is redelivered, and a worker holds one task at a time.
+* ``visibility_timeout`` longer than the longest training: Redis redelivers unacknowledged
+  tasks after it, so a shorter value would run a long training twice (celery#5935).
+* Training workers run the ``solo`` pool (``dpgcn worker`` picks it for the training queue):
+  CUDA cannot be initialised in forked pool children (celery#3402).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from dpgcn.services import redis_url
+from dpgcn.settings import get_settings
+
+GRAPH_QUEUE = "graph"
+TRAINING_QUEUE = "training"
+VISIBILITY_TIMEOUT_S = 12 * 3600
+TRAIN_TIME_LIMIT_S = 6 * 3600
+
+
+def create_app() -> Celery:
+    settings = get_settings()
+    url = redis_url(settings)
+    celery = Celery("dpgcn", broker=url, backend=url, include=["workers.pipeline"])
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        result_extended=True,
+        result_expires=7 * 24 * 3600,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=GRAPH_QUEUE,
+        task_routes={
+            "workers.pipeline.train_model": {"queue": TRAINING_QUEUE},
+            "workers.pipeline.*": {"queue": GRAPH_QUEUE},
+        },
+        task_time_limit=TRAIN_TIME_LIMIT_S,
+        beat_schedule={
+            "retrain": {
+                "task": "workers.pipeline.start_pipeline",
+                "schedule": settings.retrain_every_s,
+            },
+        },
+        worker_hijack_root_logger=False,
+    )
+    return celery
+
+
+app = create_app()

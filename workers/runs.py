@@ -1,0 +1,85 @@
+"""Run records in Redis: state, current step, timings, progress and metrics of each run.
+
+Keys: ``dpgcn:run:<run_id>`` (hash) and ``dpgcn:runs`` (sorted set of run ids by start time).
+The model history itself lives in Neo4j as ``(:Model)`` nodes (graphstore.writeback).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from dpgcn.services import redis_url
+from dpgcn.settings import get_settings
+
+RUNS_KEY = "dpgcn:runs"
+
+
+def run_key(run_id: str) -> str:
+    return f"dpgcn:run:{run_id}"
+
+
+@lru_cache(maxsize=1)
+def client() -> redis.Redis:
+    return redis.Redis.from_url(redis_url(get_settings()), decode_responses=True)
+
+
+def new_run_id() -> str:
+    """Sortable, unique, usable as a model version: ``v20261126-233000-1a2b3c``."""
+    return time.strftime("v%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def run_dir(run_id: str) -> Path:
+    if not run_id.replace("-", "").isalnum():
+        raise ValueError(f"bad run id {run_id!r}")
+    return get_settings().artifacts_dir / "runs" / run_id
+
+
+def create(run_id: str, config: dict[str, Any]) -> None:
+    now = time.time()
+    pipe = client().pipeline()
+    pipe.hset(run_key(run_id), mapping={
+        "run_id": run_id, "state": "QUEUED", "step": "", "created_at": now,
+        "config": json.dumps(config),
+    })
+    pipe.zadd(RUNS_KEY, {run_id: now})
+    pipe.execute()
+
+
+def update(run_id: str, **fields: Any) -> None:
+    mapping = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in fields.items()}
+    client().hset(run_key(run_id), mapping=mapping)
+
+
+def step_started(run_id: str, step: str) -> None:
+    update(run_id, state="RUNNING", step=step, **{f"{step}_started_at": time.time()})
+
+
+def step_finished(run_id: str, step: str, **fields: Any) -> None:
+    update(run_id, **{f"{step}_finished_at": time.time()}, **fields)
+
+
+def get(run_id: str) -> dict[str, Any] | None:
+    raw = client().hgetall(run_key(run_id))
+    if not raw:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("config", "progress", "metrics"):
+            out[key] = json.loads(value)
+        elif key.endswith("_at"):
+            out[key] = float(value)
+        else:
+            out[key] = value
+    return out
+
+
+def list_runs(limit: int = 50) -> list[dict[str, Any]]:
+    ids = client().zrevrange(RUNS_KEY, 0, limit - 1)
+    return [r for r in (get(i) for i in ids) if r is not None]
