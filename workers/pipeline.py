@@ -88,8 +88,14 @@ def train_model(self: Any, _previous: Any, run_id: str, config: dict[str, Any]) 
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The scalar metrics (per-epoch history stays in metrics.json)."""
-    return {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
+    """Scalars plus the validation/test metrics flattened as ``val_auc``, ``test_ndcg@5``…
+    (the per-epoch history stays in metrics.json)."""
+    out = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
+    for split in ("val", "test"):
+        for name, value in (metrics.get(split) or {}).items():
+            if isinstance(value, int | float):
+                out[f"{split}_{name}"] = value
+    return out
 
 
 @app.task(bind=True, **RETRY)  # type: ignore[untyped-decorator]
@@ -129,8 +135,9 @@ def activate(self: Any, _previous: Any, run_id: str) -> str:
     return active.version
 
 
-@app.task(bind=True)  # type: ignore[untyped-decorator]
-def mark_failed(self: Any, request: Any, exc: Any, traceback: Any, run_id: str) -> None:
+@app.task  # type: ignore[untyped-decorator]
+def mark_failed(request: Any, exc: Any, traceback: Any, run_id: str) -> None:
+    """Errback of the chain (Celery calls it with the failed request, exception, traceback)."""
     runs.update(run_id, state="FAILURE", error=str(exc)[:2000])
 
 

@@ -57,12 +57,12 @@ def update(run_id: str, **fields: Any) -> None:
     client().hset(run_key(run_id), mapping=mapping)
 
 
-def step_started(run_id: str, step: str) -> None:
-    update(run_id, state="RUNNING", step=step, **{f"{step}_started_at": time.time()})
+def step_started(run_id: str, name: str) -> None:
+    update(run_id, state="RUNNING", step=name, **{f"{name}_started_at": time.time()})
 
 
-def step_finished(run_id: str, step: str, **fields: Any) -> None:
-    update(run_id, **{f"{step}_finished_at": time.time()}, **fields)
+def step_finished(run_id: str, name: str, **fields: Any) -> None:
+    update(run_id, **{f"{name}_finished_at": time.time()}, **fields)
 
 
 def get(run_id: str) -> dict[str, Any] | None:
