@@ -27,8 +27,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GraphUnavailableError)
     async def _unavailable(_: Request, exc: GraphUnavailableError) -> JSONResponse:
         logger.warning("graph unavailable: %s", exc)
-        return JSONResponse(status_code=503, content={"detail": "graph database unavailable"},
-                            headers={"Retry-After": "5"})
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "graph database unavailable"},
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(GraphStoreError)
     async def _graph_error(_: Request, exc: GraphStoreError) -> JSONResponse:

@@ -56,13 +56,15 @@ class Recommender:
         with self._lock:
             if self._index is None or self._index.version != active.version:
                 ids, titles, matrix = serving.get_item_vectors(self.driver, active, self.database)
-                self._index = ItemIndex(active.version, ids, titles, matrix,
-                                        {i: k for k, i in enumerate(ids)})
+                self._index = ItemIndex(
+                    active.version, ids, titles, matrix, {i: k for k, i in enumerate(ids)}
+                )
                 logger.info("loaded %d item vectors of version %s", len(ids), active.version)
             return self._index
 
-    def top_k(self, user_vec: np.ndarray, index: ItemIndex, k: int,
-              exclude: frozenset[str]) -> list[tuple[str, str | None, float]]:
+    def top_k(
+        self, user_vec: np.ndarray, index: ItemIndex, k: int, exclude: frozenset[str]
+    ) -> list[tuple[str, str | None, float]]:
         scores = index.matrix @ user_vec
         for item in exclude:
             pos = index.position.get(item)

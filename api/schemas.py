@@ -14,8 +14,9 @@ class ScoredItem(BaseModel):
 class Recommendations(BaseModel):
     user_id: str = Field(examples=["u7"])
     model_version: str | None = Field(examples=["v20261126-233000-1a2b3c"])
-    personalized: bool = Field(description="False for unknown users, no embedding, or "
-                               "personalization switched off")
+    personalized: bool = Field(
+        description="False for unknown users, no embedding, or personalization switched off"
+    )
     items: list[ScoredItem]
 
 

@@ -14,8 +14,9 @@ from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
 
 app = typer.Typer(help="DP-GCN graph recommender on Neo4j.", no_args_is_help=True)
-services_app = typer.Typer(help="Manage Neo4j and Redis (local, or external via env).",
-                           no_args_is_help=True)
+services_app = typer.Typer(
+    help="Manage Neo4j and Redis (local, or external via env).", no_args_is_help=True
+)
 load_app = typer.Typer(help="Load data into the graph.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(load_app, name="load")
@@ -40,8 +41,9 @@ def _main(
 
 @services_app.command("up")
 def services_up(
-    with_app: Annotated[bool, typer.Option(
-        "--app", help="Also run a worker and the API in the background.")] = False,
+    with_app: Annotated[
+        bool, typer.Option("--app", help="Also run a worker and the API in the background.")
+    ] = False,
 ) -> None:
     """Start the managed Neo4j and Redis (no-op when running); wait until both answer."""
     settings = get_settings()
@@ -86,8 +88,7 @@ def _print_status(report: list[services.ServiceStatus]) -> None:
         typer.echo(line)
     if settings.neo4j.managed:
         spec = services.neo4j_spec(settings)
-        typer.echo(f"neo4j  user=neo4j password in {spec.password_file} "
-                   "(or `dpgcn services env`)")
+        typer.echo(f"neo4j  user=neo4j password in {spec.password_file} (or `dpgcn services env`)")
 
 
 @services_app.command("env")
@@ -141,9 +142,14 @@ def load_synthetic(
     from graphstore.driver import delete_all
     from graphstore.errors import GraphStoreError
 
-    spec = synthetic.SyntheticSpec(users=users, items=items, n_segments=segments,
-                                   events_per_user=events_per_user, drift_fraction=drift,
-                                   seed=seed)
+    spec = synthetic.SyntheticSpec(
+        users=users,
+        items=items,
+        n_segments=segments,
+        events_per_user=events_per_user,
+        drift_fraction=drift,
+        seed=seed,
+    )
     source, _truth = synthetic.generate(spec)
     db = get_settings().neo4j.database
     with _driver() as driver:
@@ -151,8 +157,9 @@ def load_synthetic(
             if replace:
                 delete_all(driver, db)
             with tqdm(desc="loading", unit="rows") as bar:
-                summary = ingest.load_source(driver, source, database=db,
-                                             progress=lambda part, n: bar.update(n))
+                summary = ingest.load_source(
+                    driver, source, database=db, progress=lambda part, n: bar.update(n)
+                )
         except GraphStoreError as e:
             fail(str(e))
     typer.echo(f"loaded {summary.source}")
@@ -224,8 +231,10 @@ def jobs(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
 
     for r in runs.list_runs(limit):
         metrics = r.get("metrics") or {}
-        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in list(metrics.items())[:4])
+        shown = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in list(metrics.items())[:4]
+        )
         typer.echo(f"{r['run_id']}  {r.get('state', ''):8} {r.get('step', ''):10} {shown}")
 
 
@@ -239,8 +248,15 @@ def worker(
     """Run a Celery worker (training queue: solo pool, one task at a time)."""
     from workers.app import app as celery_app
 
-    argv = ["worker", f"--queues={queues}", f"--pool={pool}", f"--concurrency={concurrency}",
-            "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        f"--queues={queues}",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if name:
         argv.append(f"--hostname={name}")
     celery_app.worker_main(argv)
@@ -265,8 +281,14 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("api.main:app", host=host or settings.api.host, port=port or settings.api.port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        "api.main:app",
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 @app.command("demo")
@@ -282,8 +304,9 @@ def demo(
 
     settings = get_settings()
     services_up(with_app=True)
-    load_synthetic(users=users, items=items, segments=6, events_per_user=20.0, drift=0.0,
-                   seed=0, replace=False)
+    load_synthetic(
+        users=users, items=items, segments=6, events_per_user=20.0, drift=0.0, seed=0, replace=False
+    )
     train(model="dpgcn", epochs=None, dim=None, wait=True, timeout=timeout)
     base = f"http://{settings.api.host}:{settings.api.port}"
     from workers import runs
@@ -301,16 +324,20 @@ def demo(
     url = f"{base}/v1/users/{user}/recommendations?k=10"
     with urllib.request.urlopen(url, timeout=10) as resp:
         body = json.load(resp)
-    typer.echo(f"\nrecommendations for {user} (model {body['model_version']}, "
-               f"personalized={body['personalized']}):")
+    typer.echo(
+        f"\nrecommendations for {user} (model {body['model_version']}, "
+        f"personalized={body['personalized']}):"
+    )
     for item in body["items"]:
         typer.echo(f"  {item['item_id']:8} {item['score']:8.3f}  {item.get('title') or ''}")
     spec = services.neo4j_spec(settings)
     typer.echo("\nTry it:")
     typer.echo(f"curl -s '{url}'")
     if settings.neo4j.managed:
-        typer.echo(f"\nNeo4j Browser: {spec.browser_url}  (user neo4j, password in "
-                   f"{spec.password_file}; `dpgcn services env` prints it)")
+        typer.echo(
+            f"\nNeo4j Browser: {spec.browser_url}  (user neo4j, password in "
+            f"{spec.password_file}; `dpgcn services env` prints it)"
+        )
     typer.echo("Stop everything with `dpgcn services down`.")
 
 
@@ -322,8 +349,9 @@ def main() -> None:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        typer.secho(f"error: bad setting {where}: {first.get('msg')}", fg=typer.colors.RED,
-                    err=True)
+        typer.secho(
+            f"error: bad setting {where}: {first.get('msg')}", fg=typer.colors.RED, err=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -331,4 +359,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from dpgcn.settings import Settings
 from graphstore import provision
 from graphstore.errors import GraphStoreError
-
-from dpgcn.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +209,9 @@ def _wait_redis(settings: Settings, url: str, timeout: float) -> None:
         if reason is None:
             return
         time.sleep(0.2)
-    raise ServiceError(f"Redis did not answer within {timeout:.0f}s ({reason}); "
-                       f"see {_redis_log(settings)}")
+    raise ServiceError(
+        f"Redis did not answer within {timeout:.0f}s ({reason}); see {_redis_log(settings)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,8 +335,13 @@ def start_app(settings: Settings, name: str, timeout: float = 60.0) -> int:
     log = app_log(settings, name)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        proc = subprocess.Popen(_app_argv(settings, name), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            _app_argv(settings, name),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     pid_file.write_text(str(proc.pid))
     if name == "api":
         deadline = time.monotonic() + timeout
@@ -358,7 +363,10 @@ def app_status(settings: Settings) -> list[ServiceStatus]:
         pid = provision.read_pid(_app_pid_file(settings, name))
         if pid is None:
             continue
-        detail = (f"http://{settings.api.host}:{settings.api.port}" if name == "api"
-                  else "celery queues graph,training")
+        detail = (
+            f"http://{settings.api.host}:{settings.api.port}"
+            if name == "api"
+            else "celery queues graph,training"
+        )
         out.append(ServiceStatus(name, True, True, detail, pid, app_log(settings, name)))
     return out

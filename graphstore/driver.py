@@ -92,14 +92,18 @@ def execute(
 
 
 def run_statement(
-    driver: Driver, statement: str, params: Mapping[str, Any] | None = None,
-    *, database: str = "neo4j",
+    driver: Driver,
+    statement: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    database: str = "neo4j",
 ) -> list[Any]:
     """Run literal Cypher (schema DDL from ``cypher/schema`` files), wrapping errors."""
     try:
         return list(
-            driver.execute_query(statement, parameters_=dict(params or {}), database_=database)
-            .records
+            driver.execute_query(
+                statement, parameters_=dict(params or {}), database_=database
+            ).records
         )
     except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
         raise wrap(e) from e
@@ -119,8 +123,9 @@ def with_retry(fn: Callable[[], T], attempts: int = 5, base_delay: float = 0.5) 
     raise AssertionError("unreachable")
 
 
-def run_autocommit(driver: Driver, name: str, params: Mapping[str, Any] | None = None,
-                   *, database: str = "neo4j") -> None:
+def run_autocommit(
+    driver: Driver, name: str, params: Mapping[str, Any] | None = None, *, database: str = "neo4j"
+) -> None:
     """Run a named ``CALL { … } IN TRANSACTIONS`` statement (needs an implicit transaction)."""
     try:
         with driver.session(database=database) as session:

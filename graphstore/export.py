@@ -28,9 +28,9 @@ def user_features(rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
     """Static user features: scaled age (+ known flag), one-hot gender and occupation."""
     genders = sorted({str(r["gender"]) for r in rows if r.get("gender") is not None})
     occupations = sorted({str(r["occupation"]) for r in rows if r.get("occupation") is not None})
-    names = ["age", "age_known"] + [f"gender={g}" for g in genders] + [
-        f"occ={o}" for o in occupations
-    ]
+    names = (
+        ["age", "age_known"] + [f"gender={g}" for g in genders] + [f"occ={o}" for o in occupations]
+    )
     col = {n: k for k, n in enumerate(names)}
     x = np.zeros((len(rows), len(names)), dtype=np.float32)
     for k, r in enumerate(rows):
@@ -95,16 +95,15 @@ def export_subgraph(driver: Driver, out_dir: Path, *, database: str = "neo4j") -
         model.USER: {"ids": [u["id"] for u in users], "x": x, "features": names}
     }
     for label in (model.ITEM, model.QUERY, model.TERM, model.CATEGORY):
-        records = execute(driver, "export/get_node_ids", database=database, read=True,
-                          label=label)
+        records = execute(driver, "export/get_node_ids", database=database, read=True, label=label)
         nodes[label] = {"ids": [r["id"] for r in records]}
-    index = {label: {nid: k for k, nid in enumerate(part["ids"])}
-             for label, part in nodes.items()}
+    index = {label: {nid: k for k, nid in enumerate(part["ids"])} for label, part in nodes.items()}
     edges: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
     n_edges = 0
     for src, rel, dst in model.EDGE_TYPES:
-        records = execute(driver, "export/get_edges", database=database, read=True,
-                          src=src, type=rel, dst=dst)
+        records = execute(
+            driver, "export/get_edges", database=database, read=True, src=src, type=rel, dst=dst
+        )
         s_map, t_map = index[src], index[dst]
         pairs = [(s_map.get(r["s"]), t_map.get(r["t"]), r["ts"], r["w"]) for r in records]
         pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
@@ -121,5 +120,9 @@ def export_subgraph(driver: Driver, out_dir: Path, *, database: str = "neo4j") -
     write_export(out_dir, nodes, edges)
     elapsed = time.perf_counter() - started
     logger.info("exported %d edges to %s in %.1fs", n_edges, out_dir, elapsed)
-    return {"dir": str(out_dir), "edges": n_edges, "seconds": elapsed,
-            "nodes": {k: len(v["ids"]) for k, v in nodes.items()}}
+    return {
+        "dir": str(out_dir),
+        "edges": n_edges,
+        "seconds": elapsed,
+        "nodes": {k: len(v["ids"]) for k, v in nodes.items()},
+    }

@@ -50,8 +50,11 @@ class LoadSummary:
     @property
     def unmatched(self) -> dict[str, int]:
         """Rows whose endpoints were missing (written < rows) per part."""
-        return {k: self.rows[k] - self.written.get(k, 0)
-                for k in self.rows if self.rows[k] != self.written.get(k, 0)}
+        return {
+            k: self.rows[k] - self.written.get(k, 0)
+            for k in self.rows
+            if self.rows[k] != self.written.get(k, 0)
+        }
 
 
 def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -75,8 +78,11 @@ def load_source(
     def write(part: str, rows: Iterable[Row], name: str, rel_type: str | None = None) -> None:
         seen = written = 0
         for batch in batched(rows, batch_size):
-            subs = {"type": rel_type} if rel_type else {}
-            records = execute(driver, name, {"rows": batch}, database=database, **subs)
+            params = {"rows": batch}
+            if rel_type:
+                records = execute(driver, name, params, database=database, type=rel_type)
+            else:
+                records = execute(driver, name, params, database=database)
             seen += len(batch)
             written += int(records[0]["written"]) if records else 0
             if progress:

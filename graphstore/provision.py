@@ -187,8 +187,7 @@ def assemble(spec: Neo4jServerSpec) -> Path:
         )
     if result.returncode != 0:
         raise ProvisionError(
-            f"Maven could not fetch Neo4j {spec.version} (is Maven Central reachable?); "
-            f"see {log}"
+            f"Maven could not fetch Neo4j {spec.version} (is Maven Central reachable?); see {log}"
         )
     for jar in (staging / "lib").glob("apoc-*.jar"):
         jar.rename(staging / "plugins" / jar.name)

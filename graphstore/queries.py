@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 
@@ -10,7 +10,7 @@ class UnknownQueryError(KeyError):
     pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> str:
     """The text of ``cypher/<name>.cypher`` (e.g. ``"ingest/merge_users"``)."""
     if ".." in name or name.startswith("/"):
@@ -42,9 +42,7 @@ def _allowed() -> dict[str, frozenset[str]]:
     from graphstore import model
 
     labels = frozenset(model.NODE_LABELS) | {model.SEGMENT, model.MODEL}
-    props = frozenset(
-        p for slot in model.SLOTS for p in (model.embedding_property(slot),)
-    )
+    props = frozenset(p for slot in model.SLOTS for p in (model.embedding_property(slot),))
     return {
         "TYPE": frozenset(t for _, t, _ in model.EDGE_TYPES),
         "LABEL": labels,
@@ -54,7 +52,7 @@ def _allowed() -> dict[str, frozenset[str]]:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def render(name: str, **placeholders: str) -> str:
     """A statement with ``__TYPE__``/``__LABEL__``/``__SRC__``/``__DST__``/``__PROPERTY__``
     placeholders filled from the graph model's whitelist (never from user input).

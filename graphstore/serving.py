@@ -19,26 +19,48 @@ class UserState:
     seen: frozenset[str]
 
 
-def get_user_state(driver: Driver, user_id: str, active: ActiveModel,
-                   database: str = "neo4j") -> UserState:
-    r = execute(driver, "serving/get_user_state", {"user_id": user_id, "version": active.version},
-                database=database, read=True, property=active.property)[0]
+def get_user_state(
+    driver: Driver, user_id: str, active: ActiveModel, database: str = "neo4j"
+) -> UserState:
+    r = execute(
+        driver,
+        "serving/get_user_state",
+        {"user_id": user_id, "version": active.version},
+        database=database,
+        read=True,
+        property=active.property,
+    )[0]
     vec = None if r["vec"] is None else np.asarray(r["vec"], dtype=np.float32)
     return UserState(bool(r["exists"]), bool(r["consent"]), vec, frozenset(r["seen"]))
 
 
-def get_item_vectors(driver: Driver, active: ActiveModel, database: str = "neo4j"
-                     ) -> tuple[list[str], list[str | None], np.ndarray]:
-    records = execute(driver, "serving/get_item_vectors", {"version": active.version},
-                      database=database, read=True, property=active.property)
+def get_item_vectors(
+    driver: Driver, active: ActiveModel, database: str = "neo4j"
+) -> tuple[list[str], list[str | None], np.ndarray]:
+    records = execute(
+        driver,
+        "serving/get_item_vectors",
+        {"version": active.version},
+        database=database,
+        read=True,
+        property=active.property,
+    )
     ids = [r["id"] for r in records]
     titles = [r["title"] for r in records]
-    matrix = (np.asarray([r["vec"] for r in records], dtype=np.float32) if records
-              else np.zeros((0, active.dim), dtype=np.float32))
+    matrix = (
+        np.asarray([r["vec"] for r in records], dtype=np.float32)
+        if records
+        else np.zeros((0, active.dim), dtype=np.float32)
+    )
     return ids, titles, matrix
 
 
-def get_popular_items(driver: Driver, k: int, database: str = "neo4j"
-                      ) -> list[tuple[str, str | None, float]]:
-    return [(r["id"], r["title"], float(r["score"])) for r in
-            execute(driver, "serving/get_popular_items", {"k": k}, database=database, read=True)]
+def get_popular_items(
+    driver: Driver, k: int, database: str = "neo4j"
+) -> list[tuple[str, str | None, float]]:
+    return [
+        (r["id"], r["title"], float(r["score"]))
+        for r in execute(
+            driver, "serving/get_popular_items", {"k": k}, database=database, read=True
+        )
+    ]

@@ -28,13 +28,51 @@ from graphstore.records import GraphSource, Row
 
 GENDERS = ("F", "M")
 OCCUPATIONS = (
-    "student", "engineer", "artist", "teacher", "manager", "retired", "nurse", "lawyer",
-    "programmer", "writer", "scientist", "other",
+    "student",
+    "engineer",
+    "artist",
+    "teacher",
+    "manager",
+    "retired",
+    "nurse",
+    "lawyer",
+    "programmer",
+    "writer",
+    "scientist",
+    "other",
 )
 GENERIC_WORDS = ("best", "cheap", "new", "deal", "gift")
 _SYLLABLES = (
-    "ka", "lo", "mi", "ra", "te", "zu", "po", "ne", "vi", "sa", "do", "fe", "gu", "ha", "ji",
-    "bo", "cy", "di", "el", "fo", "ga", "hu", "in", "jo", "ku", "la", "mo", "nu", "or", "pe",
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "te",
+    "zu",
+    "po",
+    "ne",
+    "vi",
+    "sa",
+    "do",
+    "fe",
+    "gu",
+    "ha",
+    "ji",
+    "bo",
+    "cy",
+    "di",
+    "el",
+    "fo",
+    "ga",
+    "hu",
+    "in",
+    "jo",
+    "ku",
+    "la",
+    "mo",
+    "nu",
+    "or",
+    "pe",
 )
 DAY = 86400.0
 START_TS = 1_700_000_000.0
@@ -123,12 +161,14 @@ def generate(spec: SyntheticSpec) -> tuple[GraphSource, SyntheticTruth]:
     for j in range(spec.items):
         words = list(rng.choice(vocab[item_cat[j]], size=3, replace=False))
         title = " ".join(w.title() for w in words) + f" {j}"
-        items.append({"id": item_ids[j], "title": title,
-                      "price": round(float(rng.lognormal(3.0, 0.8)), 2)})
+        items.append(
+            {"id": item_ids[j], "title": title, "price": round(float(rng.lognormal(3.0, 0.8)), 2)}
+        )
         for term in sorted(set(text.terms(title))):
             item_terms.append({"item": item_ids[j], "term": term})
-    item_categories = [{"item": item_ids[j], "category": leaf_ids[item_cat[j]]}
-                       for j in range(spec.items)]
+    item_categories = [
+        {"item": item_ids[j], "category": leaf_ids[item_cat[j]]} for j in range(spec.items)
+    ]
 
     # Segments: liked leaves, latent centre, static-feature profile.
     seg_pref = rng.dirichlet(np.full(n_leaf, 0.3), spec.n_segments)
@@ -149,13 +189,15 @@ def generate(spec: SyntheticSpec) -> tuple[GraphSource, SyntheticTruth]:
     users: list[Row] = []
     for k in range(spec.users):
         s = segment_before[k]
-        users.append({
-            "id": user_ids[k],
-            "age": int(np.clip(rng.normal(seg_age[s], 6), 16, 80)),
-            "gender": GENDERS[int(rng.random() < seg_female[s])],
-            "occupation": OCCUPATIONS[int(rng.choice(len(OCCUPATIONS), p=seg_occ[s]))],
-            "consent": True,
-        })
+        users.append(
+            {
+                "id": user_ids[k],
+                "age": int(np.clip(rng.normal(seg_age[s], 6), 16, 80)),
+                "gender": GENDERS[int(rng.random() < seg_female[s])],
+                "occupation": OCCUPATIONS[int(rng.choice(len(OCCUPATIONS), p=seg_occ[s]))],
+                "consent": True,
+            }
+        )
 
     # Events.
     clicks: list[tuple[str, str, float, float]] = []
@@ -233,4 +275,3 @@ def generate(spec: SyntheticSpec) -> tuple[GraphSource, SyntheticTruth]:
         beta=spec.beta,
     )
     return source, truth
-

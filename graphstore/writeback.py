@@ -57,32 +57,49 @@ def get_active(driver: Driver, database: str = "neo4j") -> ActiveModel | None:
 
 
 def get_model(driver: Driver, version: str, database: str = "neo4j") -> dict[str, Any] | None:
-    records = execute(driver, "models/get_model", {"version": version}, database=database,
-                      read=True)
+    records = execute(
+        driver, "models/get_model", {"version": version}, database=database, read=True
+    )
     return dict(records[0]["model"]) if records else None
 
 
 def list_models(driver: Driver, database: str = "neo4j") -> list[dict[str, Any]]:
-    return [dict(r["model"]) for r in
-            execute(driver, "models/list_models", database=database, read=True)]
+    return [
+        dict(r["model"])
+        for r in execute(driver, "models/list_models", database=database, read=True)
+    ]
 
 
-def ensure_vector_index(driver: Driver, label: str, slot: str, dim: int,
-                        database: str = "neo4j") -> str:
+def ensure_vector_index(
+    driver: Driver, label: str, slot: str, dim: int, database: str = "neo4j"
+) -> str:
     """Create the (label, slot) vector index for ``dim``; recreate it if its dimension differs."""
     name = model.vector_index_name(label, slot)
     prop = model.embedding_property(slot)
-    existing = execute(driver, "writeback/get_vector_index", {"name": name}, database=database,
-                       read=True)
+    existing = execute(
+        driver, "writeback/get_vector_index", {"name": name}, database=database, read=True
+    )
     if existing and int(existing[0]["dim"]) != dim:
         execute(driver, "writeback/drop_vector_index", {"name": name}, database=database)
-    execute(driver, "writeback/create_vector_index", {"name": name, "dim": dim},
-            database=database, label=label, property=prop)
+    execute(
+        driver,
+        "writeback/create_vector_index",
+        {"name": name, "dim": dim},
+        database=database,
+        label=label,
+        property=prop,
+    )
     return name
 
 
-def begin_version(driver: Driver, version: str, dim: int, model_name: str,
-                  run_id: str | None = None, database: str = "neo4j") -> str:
+def begin_version(
+    driver: Driver,
+    version: str,
+    dim: int,
+    model_name: str,
+    run_id: str | None = None,
+    database: str = "neo4j",
+) -> str:
     """Register ``version`` as being written; returns the slot it is written to.
 
     Re-beginning a version that is already complete is refused (versions are immutable)."""
@@ -94,12 +111,20 @@ def begin_version(driver: Driver, version: str, dim: int, model_name: str,
         slot = str(existing["slot"])  # resume into the same slot
     else:
         slot = "b" if active is not None and active.slot == "a" else "a"
-    execute(driver, "models/supersede_slot", {"slot": slot, "version": version},
-            database=database)
-    execute(driver, "models/create_model", {
-        "version": version, "slot": slot, "dim": dim, "model_name": model_name,
-        "created_at": time.time(), "run_id": run_id,
-    }, database=database)
+    execute(driver, "models/supersede_slot", {"slot": slot, "version": version}, database=database)
+    execute(
+        driver,
+        "models/create_model",
+        {
+            "version": version,
+            "slot": slot,
+            "dim": dim,
+            "model_name": model_name,
+            "created_at": time.time(),
+            "run_id": run_id,
+        },
+        database=database,
+    )
     return slot
 
 
@@ -131,29 +156,53 @@ def write_embeddings(
     prop = model.embedding_property(slot)
     written = 0
     for start in range(0, len(ids), batch_size):
-        chunk = vectors[start:start + batch_size]
-        rows = [{"id": str(i), "vec": v} for i, v in
-                zip(ids[start:start + batch_size], chunk.tolist(), strict=True)]
-        records = execute(driver, "writeback/set_embeddings", {"rows": rows, "version": version},
-                          database=database, label=label, property=prop)
+        chunk = vectors[start : start + batch_size]
+        rows = [
+            {"id": str(i), "vec": v}
+            for i, v in zip(ids[start : start + batch_size], chunk.tolist(), strict=True)
+        ]
+        records = execute(
+            driver,
+            "writeback/set_embeddings",
+            {"rows": rows, "version": version},
+            database=database,
+            label=label,
+            property=prop,
+        )
         written += int(records[0]["written"]) if records else 0
         if progress:
             progress(len(rows))
     return written
 
 
-def complete_version(driver: Driver, version: str, counts: dict[str, int],
-                     metrics: dict[str, Any], database: str = "neo4j") -> None:
-    execute(driver, "models/complete_model", {
-        "version": version, "counts": counts, "metrics": json.dumps(metrics),
-        "completed_at": time.time(),
-    }, database=database)
+def complete_version(
+    driver: Driver,
+    version: str,
+    counts: dict[str, int],
+    metrics: dict[str, Any],
+    database: str = "neo4j",
+) -> None:
+    execute(
+        driver,
+        "models/complete_model",
+        {
+            "version": version,
+            "counts": counts,
+            "metrics": json.dumps(metrics),
+            "completed_at": time.time(),
+        },
+        database=database,
+    )
 
 
 def activate_version(driver: Driver, version: str, database: str = "neo4j") -> ActiveModel:
     """Make a complete version active (atomic). Activating the active version is a no-op."""
-    records = execute(driver, "models/activate_model",
-                      {"version": version, "activated_at": time.time()}, database=database)
+    records = execute(
+        driver,
+        "models/activate_model",
+        {"version": version, "activated_at": time.time()},
+        database=database,
+    )
     if not records:
         record = get_model(driver, version, database)
         state = "unknown" if record is None else f"status {record.get('status')!r}"

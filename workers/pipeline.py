@@ -114,12 +114,17 @@ def write_back(self: Any, _previous: Any, run_id: str) -> str:
     with np.load(p["model"] / "embeddings.npz", allow_pickle=False) as emb:
         labels = [lb for lb in model.EMBEDDED_LABELS if f"{lb}.embedding" in emb]
         dim = int(emb[f"{labels[0]}.embedding"].shape[1])
-        writeback.begin_version(driver(), run_id, dim, str(config.get("model", "dpgcn")),
-                                run_id=run_id, database=db)
+        writeback.begin_version(
+            driver(), run_id, dim, str(config.get("model", "dpgcn")), run_id=run_id, database=db
+        )
         counts = {}
         for label in labels:
             counts[label] = writeback.write_embeddings(
-                driver(), run_id, label, emb[f"{label}.ids"], emb[f"{label}.embedding"],
+                driver(),
+                run_id,
+                label,
+                emb[f"{label}.ids"],
+                emb[f"{label}.embedding"],
                 database=db,
             )
     writeback.complete_version(driver(), run_id, counts, _summary(metrics), db)

@@ -11,7 +11,7 @@ import time
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -44,17 +44,23 @@ def run_dir(run_id: str) -> Path:
 def create(run_id: str, config: dict[str, Any]) -> None:
     now = time.time()
     pipe = client().pipeline()
-    pipe.hset(run_key(run_id), mapping={
-        "run_id": run_id, "state": "QUEUED", "step": "", "created_at": now,
-        "config": json.dumps(config),
-    })
+    pipe.hset(
+        run_key(run_id),
+        mapping={
+            "run_id": run_id,
+            "state": "QUEUED",
+            "step": "",
+            "created_at": now,
+            "config": json.dumps(config),
+        },
+    )
     pipe.zadd(RUNS_KEY, {run_id: now})
     pipe.execute()
 
 
 def update(run_id: str, **fields: Any) -> None:
     mapping = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in fields.items()}
-    client().hset(run_key(run_id), mapping=mapping)
+    client().hset(run_key(run_id), mapping=mapping)  # type: ignore[arg-type]
 
 
 def step_started(run_id: str, name: str) -> None:
@@ -66,7 +72,7 @@ def step_finished(run_id: str, name: str, **fields: Any) -> None:
 
 
 def get(run_id: str) -> dict[str, Any] | None:
-    raw = client().hgetall(run_key(run_id))
+    raw = cast(dict[str, str], client().hgetall(run_key(run_id)))
     if not raw:
         return None
     out: dict[str, Any] = {}
@@ -81,5 +87,5 @@ def get(run_id: str) -> dict[str, Any] | None:
 
 
 def list_runs(limit: int = 50) -> list[dict[str, Any]]:
-    ids = client().zrevrange(RUNS_KEY, 0, limit - 1)
+    ids = cast(list[str], client().zrevrange(RUNS_KEY, 0, limit - 1))
     return [r for r in (get(i) for i in ids) if r is not None]

@@ -25,13 +25,15 @@ def health(recommender: RecommenderDep, settings: SettingsDep) -> Health:
     except GraphStoreError as e:
         neo4j, version = ComponentHealth(ok=False, detail=str(e)[:200]), None
     try:
-        client = redis.Redis.from_url(redis_url(settings), socket_connect_timeout=1,
-                                      socket_timeout=1)
+        client = redis.Redis.from_url(
+            redis_url(settings), socket_connect_timeout=1, socket_timeout=1
+        )
         client.ping()
         client.close()
         redis_health = ComponentHealth(ok=True, detail="reachable")
     except Exception as e:  # any failure to reach Redis is reported, not raised
         redis_health = ComponentHealth(ok=False, detail=type(e).__name__)
     ok = neo4j.ok and redis_health.ok
-    return Health(status="ok" if ok else "degraded", neo4j=neo4j, redis=redis_health,
-                  model_version=version)
+    return Health(
+        status="ok" if ok else "degraded", neo4j=neo4j, redis=redis_health, model_version=version
+    )

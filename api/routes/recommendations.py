@@ -37,11 +37,15 @@ def recommend_items(
             exclude = state.seen if exclude_seen else frozenset()
             items = recommender.top_k(state.vector, index, k, exclude)
             return Recommendations(
-                user_id=user_id, model_version=active.version, personalized=True,
+                user_id=user_id,
+                model_version=active.version,
+                personalized=True,
                 items=[ScoredItem(item_id=i, title=t, score=s) for i, t, s in items],
             )
     popular = serving.get_popular_items(driver, k, db)
     return Recommendations(
-        user_id=user_id, model_version=active.version if active else None, personalized=False,
+        user_id=user_id,
+        model_version=active.version if active else None,
+        personalized=False,
         items=[ScoredItem(item_id=i, title=t, score=s) for i, t, s in popular],
     )

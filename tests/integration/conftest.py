@@ -21,12 +21,22 @@ from graphstore.driver import connect, delete_all
 DPGCN = str(Path(sys.executable).parent / "dpgcn")
 
 
-def run_cli(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([DPGCN, *args], capture_output=True, text=True, timeout=timeout,
-                            env=os.environ.copy(), check=False)
+def run_cli(
+    *args: str, timeout: float = 600, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [DPGCN, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+        check=False,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"dpgcn {' '.join(args)} failed ({result.returncode}):\n"
-                             f"{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"dpgcn {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -51,16 +61,21 @@ def empty_graph(driver: Driver) -> Driver:
 
 
 @pytest.fixture(scope="session")
-def worker(services_up: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    services_up: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real ``dpgcn worker`` process on both queues (stale messages purged first)."""
     from workers.app import app
 
     app.control.purge()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([DPGCN, "worker", "--queues", "graph,training",
-                                 "--name", f"test-{os.getpid()}@%h"],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [DPGCN, "worker", "--queues", "graph,training", "--name", f"test-{os.getpid()}@%h"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while b"ready" not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:

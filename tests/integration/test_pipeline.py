@@ -50,14 +50,19 @@ def test_pipeline_activates_a_version_with_embeddings(driver: Driver, trained: s
     prop = active.property
     users = driver.execute_query(
         f"MATCH (u:User) WHERE u.{prop} IS NOT NULL AND u.{prop}_version = $v RETURN count(u) AS c",
-        v=trained).records[0]["c"]
+        v=trained,
+    ).records[0]["c"]
     items = driver.execute_query(
         f"MATCH (i:Item) WHERE i.{prop}_version = $v RETURN count(i) AS c, "
-        f"min(size(i.{prop})) AS dim", v=trained).records[0]
+        f"min(size(i.{prop})) AS dim",
+        v=trained,
+    ).records[0]
     assert users == SMALL.users
     assert items["c"] == SMALL.items and items["dim"] == FAST["dim"]
-    indexes = {r["name"] for r in driver.execute_query(
-        "SHOW VECTOR INDEXES YIELD name RETURN name").records}
+    indexes = {
+        r["name"]
+        for r in driver.execute_query("SHOW VECTOR INDEXES YIELD name RETURN name").records
+    }
     assert {f"user_embedding_{active.slot}", f"item_embedding_{active.slot}"} <= indexes
     record = runs.get(trained)
     assert record is not None and "val_auc" in (record.get("metrics") or {})
@@ -74,8 +79,12 @@ def test_api_recommends_from_neo4j_embeddings(driver: Driver, trained: str) -> N
     assert len(body["items"]) == 10
     scores = [item["score"] for item in body["items"]]
     assert scores == sorted(scores, reverse=True)
-    seen = {r["id"] for r in driver.execute_query(
-        "MATCH (:User {id: 'u1'})-[:VIEWED|CLICKED|PURCHASED|RATED]->(i) RETURN i.id AS id").records}
+    seen = {
+        r["id"]
+        for r in driver.execute_query(
+            "MATCH (:User {id: 'u1'})-[:VIEWED|CLICKED|PURCHASED|RATED]->(i) RETURN i.id AS id"
+        ).records
+    }
     assert seen and not seen & {item["item_id"] for item in body["items"]}
 
 

@@ -57,9 +57,19 @@ def test_password_file_is_private_and_not_default(services_up: None) -> None:
 def test_wrong_credentials_give_a_clear_cli_error(services_up: None) -> None:
     conn = services.neo4j_connection(get_settings())
     env = {**os.environ, "NEO4J_URI": conn.uri, "NEO4J_PASSWORD": "not-the-password"}
-    result = subprocess.run([os.path.join(os.path.dirname(os.sys.executable), "dpgcn"),
-                             "services", "status", "--wait", "0"],
-                            capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [
+            os.path.join(os.path.dirname(os.sys.executable), "dpgcn"),
+            "services",
+            "status",
+            "--wait",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "rejected the credentials" in result.stdout
 
@@ -67,16 +77,28 @@ def test_wrong_credentials_give_a_clear_cli_error(services_up: None) -> None:
 def test_env_prints_export_lines(services_up: None) -> None:
     out = run_cli("services", "env").stdout.splitlines()
     keys = [line.split("=", 1)[0] for line in out]
-    assert keys == ["export NEO4J_URI", "export NEO4J_USER", "export NEO4J_PASSWORD",
-                    "export NEO4J_DATABASE", "export REDIS_URL"]
+    assert keys == [
+        "export NEO4J_URI",
+        "export NEO4J_USER",
+        "export NEO4J_PASSWORD",
+        "export NEO4J_DATABASE",
+        "export REDIS_URL",
+    ]
 
 
 def test_data_survives_down_and_up(driver: Driver) -> None:
     settings = get_settings()
     if not settings.neo4j.managed:
         pytest.skip("managed server only")
-    execute(driver, "ingest/merge_users", {"rows": [
-        {"id": "persist-1", "age": 30, "gender": "F", "occupation": "x", "consent": True}]})
+    execute(
+        driver,
+        "ingest/merge_users",
+        {
+            "rows": [
+                {"id": "persist-1", "age": 30, "gender": "F", "occupation": "x", "consent": True}
+            ]
+        },
+    )
     run_cli("services", "down")
     assert not services.status(settings)[0].healthy
     run_cli("services", "up", timeout=300)

@@ -20,8 +20,15 @@ N, DIM = 400, 8
 @pytest.fixture
 def users(empty_graph: Driver) -> list[str]:
     ids = [f"wb{k}" for k in range(N)]
-    execute(empty_graph, "ingest/merge_users", {"rows": [
-        {"id": i, "age": 20, "gender": "F", "occupation": "x", "consent": True} for i in ids]})
+    execute(
+        empty_graph,
+        "ingest/merge_users",
+        {
+            "rows": [
+                {"id": i, "age": 20, "gender": "F", "occupation": "x", "consent": True} for i in ids
+            ]
+        },
+    )
     return ids
 
 
@@ -85,8 +92,9 @@ def test_versions_alternate_slots_and_rollback(empty_graph: Driver, users: list[
 
 def test_incomplete_version_cannot_be_activated(empty_graph: Driver, users: list[str]) -> None:
     writeback.begin_version(empty_graph, "v-half", DIM, "test")
-    writeback.write_embeddings(empty_graph, "v-half", "User", users[:10],
-                               np.ones((10, DIM), dtype=np.float32))
+    writeback.write_embeddings(
+        empty_graph, "v-half", "User", users[:10], np.ones((10, DIM), dtype=np.float32)
+    )
     with pytest.raises(VersionError, match="writing"):
         writeback.activate_version(empty_graph, "v-half")
 
@@ -94,5 +102,6 @@ def test_incomplete_version_cannot_be_activated(empty_graph: Driver, users: list
 def test_wrong_shape_is_refused(empty_graph: Driver, users: list[str]) -> None:
     writeback.begin_version(empty_graph, "v-bad", DIM, "test")
     with pytest.raises(VersionError, match="shape"):
-        writeback.write_embeddings(empty_graph, "v-bad", "User", users[:5],
-                                   np.ones((5, DIM + 1), dtype=np.float32))
+        writeback.write_embeddings(
+            empty_graph, "v-bad", "User", users[:5], np.ones((5, DIM + 1), dtype=np.float32)
+        )

@@ -10,16 +10,26 @@ from graphstore.export import user_features, write_export
 
 def test_write_export_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "export"
-    x, names = user_features([
-        {"id": "u1", "age": 30, "gender": "F", "occupation": "nurse"},
-        {"id": "u2", "age": None, "gender": "M", "occupation": None},
-    ])
-    write_export(out, {
-        "User": {"ids": ["u1", "u2"], "x": x, "features": names},
-        "Item": {"ids": ["i1", "i2", "i3"]},
-    }, {("User", "CLICKED", "Item"): {
-        "edge_index": np.array([[0, 1], [2, 0]]), "time": np.array([1.0, np.nan]),
-        "weight": np.array([1.0, 3.0])}})
+    x, names = user_features(
+        [
+            {"id": "u1", "age": 30, "gender": "F", "occupation": "nurse"},
+            {"id": "u2", "age": None, "gender": "M", "occupation": None},
+        ]
+    )
+    write_export(
+        out,
+        {
+            "User": {"ids": ["u1", "u2"], "x": x, "features": names},
+            "Item": {"ids": ["i1", "i2", "i3"]},
+        },
+        {
+            ("User", "CLICKED", "Item"): {
+                "edge_index": np.array([[0, 1], [2, 0]]),
+                "time": np.array([1.0, np.nan]),
+                "weight": np.array([1.0, 3.0]),
+            }
+        },
+    )
     meta = json.loads((out / "meta.json").read_text())
     assert meta["format"] == 1 and meta["node_types"]["Item"]["count"] == 3
     assert meta["edge_types"] == [["User", "CLICKED", "Item"]]

@@ -10,8 +10,9 @@ from graphstore.errors import ProvisionError
 
 
 def spec(tmp_path: Path, **kw: object) -> provision.Neo4jServerSpec:
-    return provision.Neo4jServerSpec(home=tmp_path / "home", cache=tmp_path / "cache",
-                                     secrets_dir=tmp_path / "secrets", **kw)  # type: ignore[arg-type]
+    return provision.Neo4jServerSpec(
+        home=tmp_path / "home", cache=tmp_path / "cache", secrets_dir=tmp_path / "secrets", **kw
+    )  # type: ignore[arg-type]
 
 
 def test_config_binds_loopback_with_auth_and_apoc(tmp_path: Path) -> None:
