@@ -13,7 +13,11 @@ from dpgcn import services
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
 
-app = typer.Typer(help="DP-GCN graph recommender on Neo4j.", no_args_is_help=True)
+app = typer.Typer(
+    help="DP-GCN graph recommender on Neo4j.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 services_app = typer.Typer(
     help="Manage Neo4j and Redis (local, or external via env).", no_args_is_help=True
 )

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,10 +318,10 @@ def app_log(settings: Settings, name: str) -> Path:
 
 
 def _app_argv(settings: Settings, name: str) -> list[str]:
-    exe = str(Path(shutil.which("dpgcn") or "dpgcn"))
+    exe = [sys.executable, "-m", "dpgcn.cli"]
     if name == "worker":
-        return [exe, "worker", "--queues", "graph,training"]
-    return [exe, "serve", "--host", settings.api.host, "--port", str(settings.api.port)]
+        return [*exe, "worker", "--queues", "graph,training"]
+    return [*exe, "serve", "--host", settings.api.host, "--port", str(settings.api.port)]
 
 
 def start_app(settings: Settings, name: str, timeout: float = 60.0) -> int:
