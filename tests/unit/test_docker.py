@@ -39,8 +39,12 @@ SECRET_VARS = ("NEO4J_PASSWORD", "REDIS_PASSWORD")
 #: Passwords that must never reach a server (mirrors dpgcn.settings.DEFAULT_PASSWORDS).
 DEFAULT_PASSWORDS = frozenset({"neo4j", "password", "changeme", ""})
 #: Image stage each compose service builds.
-SERVICE_TARGETS = {"api": "api", "worker-cpu": "worker", "worker-gpu": "worker-gpu",
-                   "beat": "worker"}
+SERVICE_TARGETS = {
+    "api": "api",
+    "worker-cpu": "worker",
+    "worker-gpu": "worker-gpu",
+    "beat": "worker",
+}
 CUDA_RE = re.compile(r"nvidia/cuda:12|/whl/cu1\d{2}\b|\+cu1\d{2}\b")
 
 
@@ -146,8 +150,10 @@ def _assert_reserves_nvidia_gpu(service: dict[str, Any]) -> None:
     devices = _gpu_devices(service)
     assert devices, "no deploy.resources.reservations.devices"
     ok = [
-        d for d in devices
-        if d.get("driver") == "nvidia" and "gpu" in (d.get("capabilities") or [])
+        d
+        for d in devices
+        if d.get("driver") == "nvidia"
+        and "gpu" in (d.get("capabilities") or [])
         and (str(d.get("count")) in ("1", "all") or d.get("device_ids"))
     ]
     assert ok, f"no nvidia gpu reservation with count or device_ids: {devices!r}"
@@ -163,17 +169,22 @@ def check_required_services(c: dict[str, Any]) -> None:
 
 def check_neo4j(c: dict[str, Any]) -> None:
     neo4j = _services(c)["neo4j"]
-    assert re.fullmatch(r"neo4j:5\.26(\.\d+)?-community", str(neo4j.get("image"))), \
+    assert re.fullmatch(r"neo4j:5\.26(\.\d+)?-community", str(neo4j.get("image"))), (
         f"neo4j image must be 5.26 community, got {neo4j.get('image')!r}"
+    )
     env = _env(neo4j)
     assert "apoc" in json.loads(env.get("NEO4J_PLUGINS", "[]")), "APOC not in NEO4J_PLUGINS"
-    assert re.fullmatch(r"neo4j/\$\{NEO4J_PASSWORD:\?[^}]*\}", env.get("NEO4J_AUTH", "")), \
+    assert re.fullmatch(r"neo4j/\$\{NEO4J_PASSWORD:\?[^}]*\}", env.get("NEO4J_AUTH", "")), (
         f"NEO4J_AUTH must be neo4j/${{NEO4J_PASSWORD:?...}}, got {env.get('NEO4J_AUTH')!r}"
-    assert not any(k in env for k in ("NEO4J_PASSWORD", "NEO4J_USER", "NEO4J_URI")), \
+    )
+    assert not any(k in env for k in ("NEO4J_PASSWORD", "NEO4J_USER", "NEO4J_URI")), (
         "the neo4j image turns NEO4J_* into config settings; app variables break it"
+    )
     assert {7474, 7687} <= _container_ports(neo4j), "neo4j must publish 7474 and 7687"
-    targets = {expand(str(v)).split(":")[-1] if isinstance(v, str) else v.get("target")
-               for v in neo4j.get("volumes") or []}
+    targets = {
+        expand(str(v)).split(":")[-1] if isinstance(v, str) else v.get("target")
+        for v in neo4j.get("volumes") or []
+    }
     assert {"/data", "/logs"} <= targets, f"neo4j needs /data and /logs volumes: {targets}"
 
 
@@ -184,8 +195,9 @@ def check_redis(c: dict[str, Any]) -> None:
     assert _option(argv, "--appendonly") == "yes", "redis must run with --appendonly yes"
     raw = [str(a) for a in redis["command"]] if isinstance(redis["command"], list) else []
     raw_cmd = " ".join(raw) or str(redis["command"])
-    assert re.search(r"--requirepass\s+\$\{REDIS_PASSWORD:\?[^}]*\}", raw_cmd), \
+    assert re.search(r"--requirepass\s+\$\{REDIS_PASSWORD:\?[^}]*\}", raw_cmd), (
         "redis must run with --requirepass ${REDIS_PASSWORD:?...}"
+    )
 
 
 def check_no_default_passwords(c: dict[str, Any]) -> None:
@@ -193,8 +205,9 @@ def check_no_default_passwords(c: dict[str, Any]) -> None:
         assert "neo4j/neo4j" not in s, f"default Neo4j credentials in {s!r}"
         # ``$${`` is an escaped dollar (shell inside a container), not compose interpolation.
         for m in re.finditer(r"(?<!\$)\$\{?(NEO4J_PASSWORD|REDIS_PASSWORD)\b(.?.?)", s):
-            assert m.group(0).startswith("${") and m.group(2) == ":?", \
+            assert m.group(0).startswith("${") and m.group(2) == ":?", (
                 f"{m.group(1)} must be required (${{{m.group(1)}:?...}}) in {s!r}"
+            )
     for name, service in _services(c).items():
         env = _env(service)
         for key, value in env.items():
@@ -210,10 +223,12 @@ def check_app_env(c: dict[str, Any]) -> None:
     for name, env in envs.items():
         assert env.get("NEO4J_URI") == "bolt://neo4j:7687", f"{name}: NEO4J_URI"
         assert env.get("NEO4J_USER"), f"{name}: NEO4J_USER"
-        assert re.fullmatch(r"\$\{NEO4J_PASSWORD:\?[^}]*\}", env.get("NEO4J_PASSWORD", "")), \
+        assert re.fullmatch(r"\$\{NEO4J_PASSWORD:\?[^}]*\}", env.get("NEO4J_PASSWORD", "")), (
             f"{name}: NEO4J_PASSWORD must be ${{NEO4J_PASSWORD:?...}}"
-        assert re.fullmatch(r"redis://:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379/\d+",
-                            env.get("REDIS_URL", "")), f"{name}: REDIS_URL {env.get('REDIS_URL')!r}"
+        )
+        assert re.fullmatch(
+            r"redis://:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379/\d+", env.get("REDIS_URL", "")
+        ), f"{name}: REDIS_URL {env.get('REDIS_URL')!r}"
         assert env.get("DPGCN_HOME") == "/data", f"{name}: DPGCN_HOME must be /data"
     first = envs[APP_SERVICES[0]]
     for name, env in envs.items():
@@ -293,9 +308,17 @@ def check_builds(c: dict[str, Any], compose_path: Path = COMPOSE) -> None:
 
 
 COMPOSE_CHECKS: list[Callable[[dict[str, Any]], None]] = [
-    check_required_services, check_neo4j, check_redis, check_no_default_passwords,
-    check_app_env, check_artifacts_volume, check_depends_on_healthy, check_healthchecks,
-    check_commands, check_gpu_worker, check_builds,
+    check_required_services,
+    check_neo4j,
+    check_redis,
+    check_no_default_passwords,
+    check_app_env,
+    check_artifacts_volume,
+    check_depends_on_healthy,
+    check_healthchecks,
+    check_commands,
+    check_gpu_worker,
+    check_builds,
 ]
 
 
@@ -307,8 +330,9 @@ def check_gpu_worker_file(c: dict[str, Any]) -> None:
     _assert_reserves_nvidia_gpu(gpu)
     env = _env(gpu)
     for key in ("NEO4J_URI", "NEO4J_PASSWORD", "REDIS_URL"):
-        assert re.fullmatch(rf"\$\{{{key}:\?[^}}]*\}}", env.get(key, "")), \
+        assert re.fullmatch(rf"\$\{{{key}:\?[^}}]*\}}", env.get(key, "")), (
             f"{key} must be required (${{{key}:?...}}), got {env.get(key)!r}"
+        )
     assert env.get("DPGCN_HOME") == "/data"
     argv = _command(gpu)
     assert argv[:2] == ["dpgcn", "worker"] and "training" in (_option(argv, "--queues") or "")
@@ -370,8 +394,9 @@ def parse_instructions(text: str) -> list[Instr]:
 
 
 def _substitute(value: str, args: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)",
-                  lambda m: args.get(m.group(1) or m.group(2), m.group(0)), value)
+    return re.sub(
+        r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m.group(1) or m.group(2), m.group(0)), value
+    )
 
 
 def parse_dockerfile(text: str) -> list[Stage]:
@@ -434,8 +459,7 @@ def _closure(stages: list[Stage], target: str) -> list[Stage]:
         stage = by_name[name]
         seen[name] = stage
         todo.append(stage.base)
-        todo.extend(f for i in stage.instrs if i.keyword in ("COPY", "ADD")
-                    if (f := _copy_from(i)))
+        todo.extend(f for i in stage.instrs if i.keyword in ("COPY", "ADD") if (f := _copy_from(i)))
     return list(seen.values())
 
 
@@ -523,8 +547,11 @@ def check_multistage(stages: list[Stage]) -> None:
 def check_python_base(stages: list[Stage]) -> None:
     for target in TARGETS:
         root = _lineage(stages, target)[-1].base
-        allowed = ("python:3.11-slim", "nvidia/cuda:12") if target == "worker-gpu" else (
-            "python:3.11-slim",)
+        allowed = (
+            ("python:3.11-slim", "nvidia/cuda:12")
+            if target == "worker-gpu"
+            else ("python:3.11-slim",)
+        )
         assert root.startswith(allowed), f"{target} is based on {root!r}"
 
 
@@ -566,8 +593,10 @@ def check_cmds(stages: list[Stage]) -> None:
 
 def check_gpu_variant(stages: list[Stage]) -> None:
     def text(target: str) -> str:
-        return "\n".join([s.base for s in _closure(stages, target)]
-                         + [i.args for s in _closure(stages, target) for i in s.instrs])
+        return "\n".join(
+            [s.base for s in _closure(stages, target)]
+            + [i.args for s in _closure(stages, target) for i in s.instrs]
+        )
 
     assert CUDA_RE.search(text("worker-gpu")), "worker-gpu installs no CUDA torch / CUDA base"
     for target in ("api", "worker"):
@@ -576,8 +605,9 @@ def check_gpu_variant(stages: list[Stage]) -> None:
 
 def check_installs_project(stages: list[Stage]) -> None:
     runs = [i.args for s in stages for i in s.instrs if i.keyword == "RUN"]
-    assert any(re.search(r"pip install (?:[^&|;]*\s)?(?:\.|/src/?)(?:\s|$|&|;)", r)
-               for r in runs), "no RUN pip install of the project (pip install . or /src)"
+    assert any(
+        re.search(r"pip install (?:[^&|;]*\s)?(?:\.|/src/?)(?:\s|$|&|;)", r) for r in runs
+    ), "no RUN pip install of the project (pip install . or /src)"
 
 
 def check_copy_sources(stages: list[Stage], root: Path = REPO) -> None:
@@ -603,8 +633,9 @@ def check_copy_sources(stages: list[Stage], root: Path = REPO) -> None:
                 copied_top.update(h.split("/")[0] for h in hits if h != ".")
             assert matched, f"line {ins.line}: COPY matches nothing"
             for path in matched:
-                assert not is_ignored(rules, path), \
+                assert not is_ignored(rules, path), (
                     f"line {ins.line}: {path!r} is excluded by {DOCKERIGNORE.name}"
+                )
     # Every package `pip install .` builds must be in the image.
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     includes = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
@@ -614,8 +645,14 @@ def check_copy_sources(stages: list[Stage], root: Path = REPO) -> None:
 
 
 DOCKERFILE_CHECKS: list[Callable[[list[Stage]], None]] = [
-    check_multistage, check_python_base, check_non_root_user, check_healthcheck, check_cmds,
-    check_gpu_variant, check_installs_project, check_copy_sources,
+    check_multistage,
+    check_python_base,
+    check_non_root_user,
+    check_healthcheck,
+    check_cmds,
+    check_gpu_variant,
+    check_installs_project,
+    check_copy_sources,
 ]
 
 
@@ -659,9 +696,15 @@ def test_dockerfile(stages: list[Stage], check: Callable[[list[Stage]], None]) -
 def test_dockerignore_keeps_secrets_and_state_out() -> None:
     assert DOCKERIGNORE.is_file(), f"{DOCKERIGNORE} missing (BuildKit reads it for the build)"
     rules = read_dockerignore(DOCKERIGNORE.read_text())
-    for path in (".git/HEAD", ".venv/bin/python", ".state/neo4j/data", ".env",
-                 "artifacts/model.pt", "tests/unit/test_docker.py",
-                 "dpgcn/__pycache__/cli.cpython-311.pyc"):
+    for path in (
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".state/neo4j/data",
+        ".env",
+        "artifacts/model.pt",
+        "tests/unit/test_docker.py",
+        "dpgcn/__pycache__/cli.cpython-311.pyc",
+    ):
         assert is_ignored(rules, path), f"{path} would be sent to the builder"
 
 
@@ -681,9 +724,16 @@ def test_dockerignore_matcher_follows_docker_semantics() -> None:
 
 def test_docs_cover_compose_and_external_servers() -> None:
     text = DOCS.read_text()
-    for needle in ("NEO4J_PASSWORD", "REDIS_PASSWORD", "docker compose -f docker/compose.yaml",
-                   "--profile gpu", "NEO4J_URI", "NEO4J_USER", "REDIS_URL",
-                   "compose.worker-gpu.yaml"):
+    for needle in (
+        "NEO4J_PASSWORD",
+        "REDIS_PASSWORD",
+        "docker compose -f docker/compose.yaml",
+        "--profile gpu",
+        "NEO4J_URI",
+        "NEO4J_USER",
+        "REDIS_URL",
+        "compose.worker-gpu.yaml",
+    ):
         assert needle in text, f"docs/docker.md does not mention {needle}"
 
 
@@ -717,82 +767,155 @@ class Break:
 
 COMPOSE_BREAKS: dict[str, Break] = {
     "no beat": Break(lambda c: c["services"].pop("beat"), check_required_services, "beat"),
-    "neo4j 4.4": Break(lambda c: _svc(c, "neo4j").update(image="neo4j:4.4-community"),
-                       check_neo4j, "5.26 community"),
-    "neo4j enterprise": Break(lambda c: _svc(c, "neo4j").update(image="neo4j:5.26-enterprise"),
-                              check_neo4j, "5.26 community"),
+    "neo4j 4.4": Break(
+        lambda c: _svc(c, "neo4j").update(image="neo4j:4.4-community"),
+        check_neo4j,
+        "5.26 community",
+    ),
+    "neo4j enterprise": Break(
+        lambda c: _svc(c, "neo4j").update(image="neo4j:5.26-enterprise"),
+        check_neo4j,
+        "5.26 community",
+    ),
     "no apoc": Break(lambda c: _set_env(c, "neo4j", "NEO4J_PLUGINS", "[]"), check_neo4j, "APOC"),
     "app var in neo4j": Break(
         lambda c: _set_env(c, "neo4j", "NEO4J_PASSWORD", "${NEO4J_PASSWORD:?x}"),
-        check_neo4j, "config settings"),
-    "neo4j no bolt port": Break(lambda c: _svc(c, "neo4j").update(ports=["7474:7474"]),
-                                check_neo4j, "7687"),
-    "default auth": Break(lambda c: _set_env(c, "neo4j", "NEO4J_AUTH", "neo4j/neo4j"),
-                          check_no_default_passwords, "default Neo4j credentials"),
+        check_neo4j,
+        "config settings",
+    ),
+    "neo4j no bolt port": Break(
+        lambda c: _svc(c, "neo4j").update(ports=["7474:7474"]), check_neo4j, "7687"
+    ),
+    "default auth": Break(
+        lambda c: _set_env(c, "neo4j", "NEO4J_AUTH", "neo4j/neo4j"),
+        check_no_default_passwords,
+        "default Neo4j credentials",
+    ),
     "auth with default": Break(
         lambda c: _set_env(c, "neo4j", "NEO4J_AUTH", "neo4j/${NEO4J_PASSWORD:-password}"),
-        check_no_default_passwords, "must be required"),
+        check_no_default_passwords,
+        "must be required",
+    ),
     "optional password": Break(
         lambda c: _set_env(c, "api", "NEO4J_PASSWORD", "${NEO4J_PASSWORD}"),
-        check_no_default_passwords, "must be required"),
+        check_no_default_passwords,
+        "must be required",
+    ),
     "unbraced password": Break(
         lambda c: _set_env(c, "worker-gpu", "NEO4J_PASSWORD", "$NEO4J_PASSWORD"),
-        check_no_default_passwords, "must be required"),
-    "literal password": Break(lambda c: _set_env(c, "beat", "NEO4J_PASSWORD", "changeme"),
-                              check_no_default_passwords, "default password"),
+        check_no_default_passwords,
+        "must be required",
+    ),
+    "literal password": Break(
+        lambda c: _set_env(c, "beat", "NEO4J_PASSWORD", "changeme"),
+        check_no_default_passwords,
+        "default password",
+    ),
     "literal redis password": Break(
         lambda c: _set_env(c, "redis", "REDISCLI_AUTH", "hunter2hunter2"),
-        check_no_default_passwords, "literal password"),
+        check_no_default_passwords,
+        "literal password",
+    ),
     "redis no auth": Break(
         lambda c: _svc(c, "redis").update(command=["redis-server", "--appendonly", "yes"]),
-        check_redis, "requirepass"),
+        check_redis,
+        "requirepass",
+    ),
     "redis no aof": Break(
         lambda c: _svc(c, "redis").update(
-            command=["redis-server", "--requirepass", "${REDIS_PASSWORD:?x}"]),
-        check_redis, "appendonly"),
-    "no neo4j uri": Break(lambda c: _set_env(c, "worker-cpu", "NEO4J_URI", None),
-                          check_app_env, "worker-cpu: NEO4J_URI"),
-    "redis url no pw": Break(lambda c: _set_env(c, "beat", "REDIS_URL", "redis://redis:6379/0"),
-                             check_app_env, "beat: REDIS_URL"),
-    "env differs": Break(lambda c: _set_env(c, "worker-gpu", "EXTRA", "1"),
-                         check_app_env, "worker-gpu does not share"),
-    "no artifacts": Break(lambda c: _svc(c, "api").update(volumes=[]),
-                          check_artifacts_volume, "api: artifacts"),
-    "no healthy dep": Break(lambda c: _svc(c, "worker-cpu").update(depends_on=["neo4j", "redis"]),
-                            check_depends_on_healthy, "worker-cpu: depends_on"),
-    "started dep": Break(lambda c: _svc(c, "api").update(
-        depends_on={"neo4j": {"condition": "service_started"},
-                    "redis": {"condition": "service_healthy"}}),
-        check_depends_on_healthy, "api -> neo4j"),
-    "no neo4j healthcheck": Break(lambda c: _svc(c, "neo4j").pop("healthcheck"),
-                                  check_healthchecks, "no healthcheck"),
-    "redis healthcheck off": Break(lambda c: _svc(c, "redis").update(healthcheck={"disable": True}),
-                                   check_healthchecks, "disabled"),
+            command=["redis-server", "--requirepass", "${REDIS_PASSWORD:?x}"]
+        ),
+        check_redis,
+        "appendonly",
+    ),
+    "no neo4j uri": Break(
+        lambda c: _set_env(c, "worker-cpu", "NEO4J_URI", None),
+        check_app_env,
+        "worker-cpu: NEO4J_URI",
+    ),
+    "redis url no pw": Break(
+        lambda c: _set_env(c, "beat", "REDIS_URL", "redis://redis:6379/0"),
+        check_app_env,
+        "beat: REDIS_URL",
+    ),
+    "env differs": Break(
+        lambda c: _set_env(c, "worker-gpu", "EXTRA", "1"),
+        check_app_env,
+        "worker-gpu does not share",
+    ),
+    "no artifacts": Break(
+        lambda c: _svc(c, "api").update(volumes=[]), check_artifacts_volume, "api: artifacts"
+    ),
+    "no healthy dep": Break(
+        lambda c: _svc(c, "worker-cpu").update(depends_on=["neo4j", "redis"]),
+        check_depends_on_healthy,
+        "worker-cpu: depends_on",
+    ),
+    "started dep": Break(
+        lambda c: _svc(c, "api").update(
+            depends_on={
+                "neo4j": {"condition": "service_started"},
+                "redis": {"condition": "service_healthy"},
+            }
+        ),
+        check_depends_on_healthy,
+        "api -> neo4j",
+    ),
+    "no neo4j healthcheck": Break(
+        lambda c: _svc(c, "neo4j").pop("healthcheck"), check_healthchecks, "no healthcheck"
+    ),
+    "redis healthcheck off": Break(
+        lambda c: _svc(c, "redis").update(healthcheck={"disable": True}),
+        check_healthchecks,
+        "disabled",
+    ),
     "api wrong health": Break(
         lambda c: _svc(c, "api").update(healthcheck={"test": ["CMD", "true"]}),
-        check_healthchecks, "/health"),
-    "no gpu reservation": Break(lambda c: _svc(c, "worker-gpu").pop("deploy"),
-                                check_gpu_worker, "reservations"),
-    "amd gpu": Break(lambda c: _gpu_devices(_svc(c, "worker-gpu"))[0].update(driver="amd"),
-                     check_gpu_worker, "nvidia"),
-    "gpu not opt-in": Break(lambda c: _svc(c, "worker-gpu").pop("profiles"),
-                            check_gpu_worker, "profile gpu"),
-    "cpu worker queues": Break(lambda c: _svc(c, "worker-cpu").update(
-        command=["dpgcn", "worker", "--queues", "graph"]), check_commands, "graph"),
-    "api localhost": Break(lambda c: _svc(c, "api").update(
-        command=["dpgcn", "serve", "--host", "127.0.0.1", "--port", "8000"]),
-        check_commands, "127.0.0.1"),
-    "beat not beat": Break(lambda c: _svc(c, "beat").update(command=["dpgcn", "worker"]),
-                           check_commands, "dpgcn beat"),
-    "wrong target": Break(lambda c: _svc(c, "worker-gpu")["build"].update(target="worker"),
-                          check_builds, "worker-gpu: target"),
-    "wrong context": Break(lambda c: _svc(c, "api")["build"].update(context="."),
-                           check_builds, "build context"),
+        check_healthchecks,
+        "/health",
+    ),
+    "no gpu reservation": Break(
+        lambda c: _svc(c, "worker-gpu").pop("deploy"), check_gpu_worker, "reservations"
+    ),
+    "amd gpu": Break(
+        lambda c: _gpu_devices(_svc(c, "worker-gpu"))[0].update(driver="amd"),
+        check_gpu_worker,
+        "nvidia",
+    ),
+    "gpu not opt-in": Break(
+        lambda c: _svc(c, "worker-gpu").pop("profiles"), check_gpu_worker, "profile gpu"
+    ),
+    "cpu worker queues": Break(
+        lambda c: _svc(c, "worker-cpu").update(command=["dpgcn", "worker", "--queues", "graph"]),
+        check_commands,
+        "graph",
+    ),
+    "api localhost": Break(
+        lambda c: _svc(c, "api").update(
+            command=["dpgcn", "serve", "--host", "127.0.0.1", "--port", "8000"]
+        ),
+        check_commands,
+        "127.0.0.1",
+    ),
+    "beat not beat": Break(
+        lambda c: _svc(c, "beat").update(command=["dpgcn", "worker"]), check_commands, "dpgcn beat"
+    ),
+    "wrong target": Break(
+        lambda c: _svc(c, "worker-gpu")["build"].update(target="worker"),
+        check_builds,
+        "worker-gpu: target",
+    ),
+    "wrong context": Break(
+        lambda c: _svc(c, "api")["build"].update(context="."), check_builds, "build context"
+    ),
     "remote worker optional uri": Break(
         lambda c: _set_env(c, "worker-gpu", "NEO4J_URI", "${NEO4J_URI:-bolt://localhost:7687}"),
-        check_gpu_worker_file, "NEO4J_URI must be required"),
-    "remote worker no gpu": Break(lambda c: _svc(c, "worker-gpu").pop("deploy"),
-                                  check_gpu_worker_file, "reservations"),
+        check_gpu_worker_file,
+        "NEO4J_URI must be required",
+    ),
+    "remote worker no gpu": Break(
+        lambda c: _svc(c, "worker-gpu").pop("deploy"), check_gpu_worker_file, "reservations"
+    ),
 }
 
 
@@ -809,8 +932,10 @@ def test_check_catches_broken_compose(compose: C, name: str) -> None:
 def _drop(keyword: str, startswith: str = "") -> Callable[[list[Stage]], None]:
     def breaker(stages: list[Stage]) -> None:
         for s in stages:
-            s.instrs = [i for i in s.instrs
-                        if not (i.keyword == keyword and i.args.startswith(startswith))]
+            s.instrs = [
+                i for i in s.instrs if not (i.keyword == keyword and i.args.startswith(startswith))
+            ]
+
     return breaker
 
 
@@ -823,12 +948,14 @@ def _edit(keyword: str, old: str, new: str) -> Callable[[list[Stage]], None]:
                     i.args = i.args.replace(old, new)
                     hits += 1
         assert hits, f"nothing to break: no {keyword} with {old!r}"
+
     return breaker
 
 
 def _add_copy(src: str) -> Callable[[list[Stage]], None]:
     def breaker(stages: list[Stage]) -> None:
         stages[-1].instrs.append(Instr("COPY", f"{src} /app/", 9999))
+
     return breaker
 
 
@@ -864,12 +991,15 @@ DOCKERFILE_BREAKS: dict[str, Break] = {
     "no USER": Break(_drop("USER"), check_non_root_user, "no USER"),
     "USER root": Break(_root_user, check_non_root_user, "is root"),
     "no HEALTHCHECK": Break(_drop("HEALTHCHECK"), check_healthcheck, "no HEALTHCHECK"),
-    "HEALTHCHECK elsewhere": Break(_edit("HEALTHCHECK", "/health", "/"), check_healthcheck,
-                                   "/health"),
-    "HEALTHCHECK wrong port": Break(_edit("HEALTHCHECK", ":8000/", ":9000/"), check_healthcheck,
-                                    "port differs"),
-    "shell CMD": Break(_edit("CMD", '["dpgcn", "serve"', 'dpgcn serve ["x"'), check_cmds,
-                       "exec (JSON) form"),
+    "HEALTHCHECK elsewhere": Break(
+        _edit("HEALTHCHECK", "/health", "/"), check_healthcheck, "/health"
+    ),
+    "HEALTHCHECK wrong port": Break(
+        _edit("HEALTHCHECK", ":8000/", ":9000/"), check_healthcheck, "port differs"
+    ),
+    "shell CMD": Break(
+        _edit("CMD", '["dpgcn", "serve"', 'dpgcn serve ["x"'), check_cmds, "exec (JSON) form"
+    ),
     "worker queues": Break(_edit("CMD", '"graph,training"', '"graph"'), check_cmds, "graph"),
     "no CUDA": Break(_no_cuda, check_gpu_variant, "worker-gpu installs no CUDA"),
     "CUDA in cpu images": Break(_cuda_everywhere, check_gpu_variant, "pulls CUDA"),
@@ -917,15 +1047,21 @@ def _compose_cli() -> bool:
 
 @pytest.mark.skipif(not _compose_cli(), reason="docker compose plugin not installed")
 def test_docker_compose_config_validates() -> None:
-    base = {k: v for k, v in os.environ.items()
-            if k not in (*SECRET_VARS, "NEO4J_URI", "REDIS_URL", "COMPOSE_FILE",
-                         "COMPOSE_PROFILES")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (*SECRET_VARS, "NEO4J_URI", "REDIS_URL", "COMPOSE_FILE", "COMPOSE_PROFILES")
+    }
     env = {**base, "NEO4J_PASSWORD": "s3cret-test-pw", "REDIS_PASSWORD": "0123abcd"}
 
     def config(path: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["docker", "compose", "-f", str(path), "--profile", "gpu", "config", "--quiet"],
-            env=environ, capture_output=True, text=True, timeout=120, cwd=REPO,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
         )
 
     ok = config(COMPOSE, env)

@@ -1,0 +1,48 @@
+"""Shared fixtures: one tiny random export, its split and training tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from export_factory import write_random_export
+
+from training.config import TrainConfig
+from training.data import ExportGraph, Split, load_export, split_interactions
+from training.dataset import GraphData, build_graph_data
+
+TINY = TrainConfig(
+    dim=8,
+    epochs=2,
+    batch_size=64,
+    mlp_hidden=(16,),
+    history_len=5,
+    sampled_candidates=20,
+    top_k=(5, 10),
+)
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_random_export(tmp_path_factory.mktemp("export") / "tiny", seed=1)
+
+
+@pytest.fixture(scope="session")
+def graph(export_dir: Path) -> ExportGraph:
+    return load_export(export_dir)
+
+
+@pytest.fixture(scope="session")
+def split(graph: ExportGraph) -> Split:
+    return split_interactions(graph, seed=0, rewards=TINY.reward_of())
+
+
+@pytest.fixture(scope="session")
+def data(split: Split) -> GraphData:
+    return build_graph_data(split, torch.device("cpu"), TINY.history_len)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> TrainConfig:
+    return TINY

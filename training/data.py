@@ -1,0 +1,413 @@
+"""Reading an export directory (``docs/export-format.md``) and splitting its interactions.
+
+Pure numpy: no torch here. :func:`load_export` validates and loads ``meta.json`` +
+``graph.npz`` into an :class:`ExportGraph`; :func:`split_interactions` builds the
+leave-one-out protocol (per user, by time: last interaction → test, the one before →
+validation, the rest → training) and the training graph that message passing may see (val/test
+interaction and search edges removed, so nothing leaks from the evaluation items).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from training.errors import ExportFormatError
+
+logger = logging.getLogger(__name__)
+
+USER = "User"
+ITEM = "Item"
+QUERY = "Query"
+TERM = "Term"
+CATEGORY = "Category"
+SEARCHED = "SEARCHED"
+LED_TO = "LED_TO"
+HAS_TERM = "HAS_TERM"
+IN_CATEGORY = "IN_CATEGORY"
+NODE_TYPES = (USER, ITEM, QUERY, TERM, CATEGORY)
+
+EdgeType = tuple[str, str, str]
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float32]
+
+_EDGE_KEY = re.compile(r"^([A-Za-z]+)__([A-Z_]+)__([A-Za-z]+)\.(edge_index|time|weight)$")
+
+
+@dataclass
+class EdgeSet:
+    """One typed edge list: ``index [2, E]`` (source row, target row), ``time``, ``weight``."""
+
+    index: IntArray
+    time: NDArray[np.float64]
+    weight: FloatArray
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.index.shape[1])
+
+    def subset(self, mask: NDArray[np.bool_]) -> EdgeSet:
+        return EdgeSet(self.index[:, mask], self.time[mask], self.weight[mask])
+
+
+@dataclass
+class ExportGraph:
+    """An export loaded into memory: id maps, static features and typed edges."""
+
+    meta: dict[str, object]
+    ids: dict[str, NDArray[np.str_]]
+    x: dict[str, FloatArray]
+    edges: dict[EdgeType, EdgeSet]
+    feature_names: dict[str, list[str]] = field(default_factory=dict)
+
+    def num_nodes(self, node_type: str) -> int:
+        ids = self.ids.get(node_type)
+        return 0 if ids is None else len(ids)
+
+    @property
+    def node_types(self) -> list[str]:
+        return [t for t in self.ids if self.num_nodes(t) > 0]
+
+
+def _edge_type_from_name(name: str) -> EdgeType:
+    parts = name.split("__")
+    if len(parts) != 3:
+        raise ExportFormatError(f"bad edge name {name!r}; expected <Src>__<TYPE>__<Dst>")
+    return parts[0], parts[1], parts[2]
+
+
+def load_export(export_dir: Path) -> ExportGraph:
+    """Load and validate an export directory. Any node or edge type may be absent."""
+    export_dir = Path(export_dir)
+    meta_path, npz_path = export_dir / "meta.json", export_dir / "graph.npz"
+    if not meta_path.is_file() or not npz_path.is_file():
+        raise ExportFormatError(f"{export_dir} lacks meta.json or graph.npz")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ExportFormatError(f"{meta_path} is not valid JSON: {e}") from e
+    if meta.get("format") != 1:
+        raise ExportFormatError(f"unsupported export format {meta.get('format')!r}")
+    node_meta = meta.get("node_types", {}) or {}
+    try:
+        npz = np.load(npz_path, allow_pickle=False)
+        arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as e:
+        raise ExportFormatError(f"cannot read {npz_path}: {e}") from e
+
+    ids: dict[str, NDArray[np.str_]] = {}
+    xs: dict[str, FloatArray] = {}
+    feature_names: dict[str, list[str]] = {}
+    labels = set(node_meta) | {k.split(".")[0] for k in arrays if "__" not in k}
+    for label in sorted(labels):
+        if f"{label}.ids" in arrays:
+            ids[label] = arrays[f"{label}.ids"].astype(str)
+        else:
+            count = int(node_meta.get(label, {}).get("count", 0))
+            ids[label] = np.array([f"{label}:{i}" for i in range(count)], dtype=str)
+        if f"{label}.x" in arrays:
+            x = np.asarray(arrays[f"{label}.x"], dtype=np.float32)
+            if x.ndim != 2 or x.shape[0] != len(ids[label]):
+                raise ExportFormatError(f"{label}.x has shape {x.shape}, expected [N, F]")
+            xs[label] = np.nan_to_num(x)
+        feature_names[label] = list(node_meta.get(label, {}).get("features", []) or [])
+
+    edges: dict[EdgeType, EdgeSet] = {}
+    edge_names = {m.group(0).rsplit(".", 1)[0] for k in arrays if (m := _EDGE_KEY.match(k))}
+    for name in sorted(edge_names):
+        et = _edge_type_from_name(name)
+        if f"{name}.edge_index" not in arrays:
+            raise ExportFormatError(f"{name} has no edge_index")
+        index = np.asarray(arrays[f"{name}.edge_index"], dtype=np.int64)
+        if index.ndim != 2 or index.shape[0] != 2:
+            raise ExportFormatError(f"{name}.edge_index has shape {index.shape}, expected [2, E]")
+        n_edges = index.shape[1]
+        for end, label in ((0, et[0]), (1, et[2])):
+            n = len(ids.get(label, ()))
+            if n_edges and (index[end].min() < 0 or index[end].max() >= n):
+                raise ExportFormatError(f"{name} refers to {label} rows outside [0, {n})")
+        time = np.asarray(arrays.get(f"{name}.time", np.full(n_edges, np.nan)), np.float64)
+        weight = np.asarray(arrays.get(f"{name}.weight", np.ones(n_edges)), np.float32)
+        if time.shape != (n_edges,) or weight.shape != (n_edges,):
+            raise ExportFormatError(f"{name}.time / .weight do not have length {n_edges}")
+        edges[et] = EdgeSet(index, time, np.nan_to_num(weight, nan=1.0))
+    graph = ExportGraph(meta=meta, ids=ids, x=xs, edges=edges, feature_names=feature_names)
+    logger.info(
+        "loaded export %s: %s; %d edge types, %d edges",
+        export_dir,
+        ", ".join(f"{t}={graph.num_nodes(t)}" for t in graph.node_types),
+        len(edges),
+        sum(e.num_edges for e in edges.values()),
+    )
+    return graph
+
+
+@dataclass
+class Pairs:
+    """Unique (row, col) pairs with the time of their first event and their reward."""
+
+    row: IntArray
+    col: IntArray
+    time: NDArray[np.float64]
+    reward: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def subset(self, mask: NDArray[np.bool_] | IntArray) -> Pairs:
+        return Pairs(self.row[mask], self.col[mask], self.time[mask], self.reward[mask])
+
+    @staticmethod
+    def empty() -> Pairs:
+        return Pairs(
+            np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.float32)
+        )
+
+
+def interaction_edge_types(graph: ExportGraph) -> list[EdgeType]:
+    """Every User → Item relationship type present (CLICKED, PURCHASED, VIEWED, RATED, …)."""
+    return [et for et in graph.edges if et[0] == USER and et[2] == ITEM]
+
+
+def _unique_pairs(
+    rows: IntArray, cols: IntArray, times: NDArray[np.float64], rewards: FloatArray, n_cols: int
+) -> Pairs:
+    """Collapse repeated (row, col) events: first time, strongest reward."""
+    if len(rows) == 0:
+        return Pairs.empty()
+    key = rows * max(n_cols, 1) + cols
+    t_sort = np.where(np.isnan(times), np.inf, times)
+    order = np.lexsort((t_sort, key))
+    key, rows, cols, times, rewards = (
+        key[order],
+        rows[order],
+        cols[order],
+        times[order],
+        rewards[order],
+    )
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(first)
+    best = np.maximum.reduceat(rewards, starts)
+    return Pairs(rows[starts], cols[starts], times[starts], best.astype(np.float32))
+
+
+def user_item_pairs(graph: ExportGraph, rewards: dict[str, float]) -> Pairs:
+    """All User → Item interactions as unique pairs, rewards taken from the relation type."""
+    parts = []
+    for et in interaction_edge_types(graph):
+        e = graph.edges[et]
+        reward = np.full(e.num_edges, rewards.get(et[1], 1.0), dtype=np.float32)
+        parts.append((e.index[0], e.index[1], e.time, reward))
+    if not parts:
+        return Pairs.empty()
+    return _unique_pairs(
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] for p in parts]),
+        graph.num_nodes(ITEM),
+    )
+
+
+def user_query_pairs(graph: ExportGraph) -> Pairs:
+    e = graph.edges.get((USER, SEARCHED, QUERY))
+    if e is None:
+        return Pairs.empty()
+    return _unique_pairs(
+        e.index[0],
+        e.index[1],
+        e.time,
+        np.ones(e.num_edges, np.float32),
+        graph.num_nodes(QUERY),
+    )
+
+
+def _leave_last_out(
+    pairs: Pairs, n_rows: int, min_count: int, holdouts: int, rng: np.random.Generator
+) -> tuple[IntArray, list[IntArray]]:
+    """Order each row's pairs by time (unknown times first, ties at random) and hold out the
+    last ``holdouts`` pairs of rows with at least ``min_count`` pairs.
+
+    Returns the position order and, per held-out slot (last first), the pair indices.
+    """
+    t = np.where(np.isnan(pairs.time), -np.inf, pairs.time)
+    order = np.lexsort((rng.random(len(pairs)), t, pairs.row))
+    counts = np.bincount(pairs.row, minlength=n_rows)
+    ends = np.cumsum(counts)
+    eligible = np.flatnonzero(counts >= min_count)
+    held = [order[ends[eligible] - 1 - h] for h in range(holdouts)]
+    return order, held
+
+
+@dataclass
+class Split:
+    """Leave-one-out split of one export for one seed, plus the training graph."""
+
+    graph: ExportGraph
+    seed: int
+    n_users: int
+    n_items: int
+    n_queries: int
+    train: Pairs
+    val: Pairs
+    test: Pairs
+    train_search: Pairs
+    val_search: Pairs
+    test_search: Pairs
+    #: Edges message passing may use: interaction/search edges of the training pairs only.
+    train_edges: dict[EdgeType, EdgeSet]
+    #: Per user, training items in time order (CSR: indptr [U + 1], items).
+    history_indptr: IntArray
+    history_items: IntArray
+    #: Every (user, item) key ``user · n_items + item`` of any split, sorted (evaluation
+    #: negatives avoid these).
+    known_keys: IntArray
+    #: Keys of the training pairs only, sorted (training negatives avoid these).
+    train_keys: IntArray
+
+    def user_history(self, user: int) -> IntArray:
+        return self.history_items[self.history_indptr[user] : self.history_indptr[user + 1]]
+
+    def is_known(self, users: IntArray, items: IntArray) -> NDArray[np.bool_]:
+        """Whether each (user, item) pair occurs anywhere in the logs."""
+        return _in_sorted(users.astype(np.int64) * max(self.n_items, 1) + items, self.known_keys)
+
+    def is_train(self, users: IntArray, items: IntArray) -> NDArray[np.bool_]:
+        """Whether each (user, item) pair is a training interaction."""
+        return _in_sorted(users.astype(np.int64) * max(self.n_items, 1) + items, self.train_keys)
+
+
+def split_interactions(
+    graph: ExportGraph, seed: int, rewards: dict[str, float], min_interactions: int = 3
+) -> Split:
+    """Build the leave-one-out split: per user, last → test, second last → val, rest → train."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items, n_queries = (graph.num_nodes(t) for t in (USER, ITEM, QUERY))
+    pairs = user_item_pairs(graph, rewards)
+    order, (test_idx, val_idx) = _leave_last_out(pairs, n_users, min_interactions, 2, rng)
+    in_train = np.ones(len(pairs), dtype=bool)
+    in_train[test_idx] = False
+    in_train[val_idx] = False
+    train_order = order[in_train[order]]
+    train = pairs.subset(train_order)  # sorted by (user, time)
+
+    searches = user_query_pairs(graph)
+    _, (test_s, val_s) = _leave_last_out(searches, n_users, min_interactions, 2, rng)
+    s_train = np.ones(len(searches), dtype=bool)
+    s_train[test_s] = False
+    s_train[val_s] = False
+
+    train_edges: dict[EdgeType, EdgeSet] = {}
+    train_keys = np.sort(train.row * max(n_items, 1) + train.col)
+    search_keys = np.sort(searches.row[s_train] * max(n_queries, 1) + searches.col[s_train])
+    for et, e in graph.edges.items():
+        if et[0] == USER and et[2] == ITEM:
+            mask = _in_sorted(e.index[0] * max(n_items, 1) + e.index[1], train_keys)
+            train_edges[et] = e.subset(mask)
+        elif et == (USER, SEARCHED, QUERY):
+            mask = _in_sorted(e.index[0] * max(n_queries, 1) + e.index[1], search_keys)
+            train_edges[et] = e.subset(mask)
+        else:
+            train_edges[et] = e
+
+    counts = np.bincount(train.row, minlength=n_users)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    split = Split(
+        graph=graph,
+        seed=seed,
+        n_users=n_users,
+        n_items=n_items,
+        n_queries=n_queries,
+        train=train,
+        val=pairs.subset(np.sort(val_idx)),
+        test=pairs.subset(np.sort(test_idx)),
+        train_search=searches.subset(s_train),
+        val_search=searches.subset(np.sort(val_s)),
+        test_search=searches.subset(np.sort(test_s)),
+        train_edges=train_edges,
+        history_indptr=indptr,
+        history_items=train.col.copy(),
+        known_keys=np.sort(pairs.row * max(n_items, 1) + pairs.col),
+        train_keys=train_keys,
+    )
+    logger.info(
+        "split seed=%d: %d train / %d val / %d test interactions, %d / %d / %d searches",
+        seed,
+        len(split.train),
+        len(split.val),
+        len(split.test),
+        len(split.train_search),
+        len(split.val_search),
+        len(split.test_search),
+    )
+    return split
+
+
+def _in_sorted(keys: IntArray, sorted_keys: IntArray) -> NDArray[np.bool_]:
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[pos] == keys)
+
+
+def sample_negatives(
+    rng: np.random.Generator,
+    users: IntArray,
+    n: int,
+    n_items: int,
+    is_positive: Callable[[IntArray, IntArray], NDArray[np.bool_]],
+    max_tries: int = 10,
+) -> IntArray:
+    """Sample ``n`` items per user, uniformly, avoiding pairs for which
+    ``is_positive(users, items)`` is true (rejection sampling; after ``max_tries`` rounds the
+    few remaining collisions are kept). Returns ``[len(users), n]``."""
+    out = rng.integers(0, n_items, size=(len(users), n))
+    flat_users = np.repeat(users, n)
+    flat = out.reshape(-1)
+    bad = np.asarray(is_positive(flat_users, flat))
+    tries = 0
+    while bad.any() and tries < max_tries:
+        idx = np.flatnonzero(bad)
+        flat[idx] = rng.integers(0, n_items, size=len(idx))
+        bad[idx] = np.asarray(is_positive(flat_users[idx], flat[idx]))
+        tries += 1
+    return flat.reshape(len(users), n)
+
+
+def eval_candidates(
+    split: Split, which: str, n_negatives: int, seed_offset: int = 0
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Fixed evaluation negatives for the val or test positives of ``split``.
+
+    Returns ``(users [P], positives [P], negatives [P, n])``; negatives are items the user never
+    interacted with (in any split), distinct within a row when the catalogue allows it.
+    """
+    pairs = split.val if which == "val" else split.test
+    rng = np.random.default_rng([split.seed, 7919 + seed_offset, 0 if which == "val" else 1])
+    n = min(n_negatives, max(split.n_items - 1, 1))
+    negs = sample_negatives(rng, pairs.row, n, split.n_items, split.is_known)
+    # Rows with a repeated or known item (small catalogues): draw them again without
+    # replacement from the user's unseen items.
+    all_items = np.arange(split.n_items)
+    for r in range(len(negs)):
+        row = negs[r]
+        user = np.full(len(row), pairs.row[r])
+        if len(np.unique(row)) < len(row) or split.is_known(user, row).any():
+            seen = split.is_known(np.full(split.n_items, pairs.row[r]), all_items)
+            allowed = all_items[~seen]
+            if len(allowed):
+                negs[r] = rng.choice(allowed, size=n, replace=len(allowed) < n)
+    return pairs.row, pairs.col, negs
+
+
+def normalize_query(text: str) -> str:
+    """Lowercase, trim and collapse whitespace (how queries are compared and grouped)."""
+    return " ".join(str(text).lower().split())

@@ -1,0 +1,111 @@
+"""DP-GCN: heterogeneous GCN + static-feature fusion + MLP output (+ DDPG decision layer)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from training.data import ITEM, QUERY, USER
+from training.dataset import GraphData, message_passing_edges
+from training.models.base import DotEncoding, DotProductModel
+from training.models.feature_fusion import FeatureFusion
+from training.models.hetero_gcn import HeteroGCN
+from training.models.node_embedding import NodeEmbedding
+from training.models.score_head import ScoreHead
+from training.sparse import RelationStack
+
+
+class DPGCN(DotProductModel):
+    r"""DP-GCN (paper §3.3): a multi-level fusion of heterogeneous graph convolutions, static
+    user features and a DDPG decision layer.
+
+    1. :class:`~training.models.node_embedding.NodeEmbedding` gives every user, item, query,
+       term and category an initial vector :math:`\mathbf{x}^{(0)}_v \in \mathbb{R}^D`.
+    2. :class:`~training.models.hetero_gcn.HeteroGCN` propagates them along the typed relations
+       (user–item interactions, user–query searches, query→item, query/item→term,
+       item→category, and their reverses): :math:`\mathbf{h}_v`.
+    3. :class:`~training.models.feature_fusion.FeatureFusion` fuses the user's static features:
+       :math:`\mathbf{f}_u = \mathbf{h}_u + \mathrm{MLP}([\mathbf{h}_u \| \mathbf{s}_u])`
+       (skipped in the D-GCN ablation, :math:`\mathbf{f}_u = \mathbf{h}_u`).
+    4. :class:`~training.models.score_head.ScoreHead` is the output layer (eq. 6):
+
+       .. math::
+           \hat y_{ui} = \sigma\big(\langle \mathbf{w} \odot \mathbf{f}_u,
+           \mathbf{W}_I\mathbf{h}_i + \mathbf{b}_I\rangle + b\big),
+
+       trained with binary cross-entropy over positives and sampled negatives (eq. 7).
+    5. The DDPG decision layer (:class:`training.policy.DDPGPolicy`) is trained afterwards on
+       the frozen vectors: its action :math:`\mathbf{a}` moves the user vector,
+       :math:`\mathbf{u}' = \mathbf{u} + \alpha s \mathbf{a}`, re-weighting every item score by
+       :math:`\alpha s \langle \mathbf{a}, \mathbf{i} \rangle` (``has_policy``).
+
+    Args:
+        data (GraphData): Training graph and side tensors.
+        dim (int): Embedding dimension :math:`D`.
+        num_layers (int): Graph convolution layers.
+        hidden (list[int]): Hidden sizes of the fusion MLP.
+        dropout (float, optional): Dropout. (default: :obj:`0.0`)
+        use_fusion (bool, optional): Fuse static user features. (default: :obj:`True`)
+        use_policy (bool, optional): Train a DDPG decision layer. (default: :obj:`True`)
+        pretrained (dict[str, Tensor], optional): Initial vectors per node type (e.g. Term).
+
+    Shapes:
+        - **output of** :meth:`encode`: user :math:`(|U|, D)`, item :math:`(|I|, D)`, query
+          :math:`(|Q|, D)` vectors; ``score`` returns logits :math:`(B,)`.
+    """
+
+    def __init__(
+        self,
+        data: GraphData,
+        dim: int,
+        num_layers: int,
+        hidden: list[int],
+        dropout: float = 0.0,
+        use_fusion: bool = True,
+        use_policy: bool = True,
+        pretrained: dict[str, Tensor] | None = None,
+    ) -> None:
+        super().__init__(data)
+        self.has_policy = use_policy
+        self.use_fusion = use_fusion
+        self.user_x = data.user_x
+        num_nodes = dict(data.num_nodes)
+        for t in (USER, ITEM):
+            num_nodes[t] = max(num_nodes.get(t, 0), 1)
+        self._num_nodes = num_nodes
+        self.embedding = NodeEmbedding(num_nodes, dim, pretrained)
+        node_types = list(self.embedding.num_nodes)
+        self.stack = RelationStack.build(message_passing_edges(data), num_nodes, node_types)
+        self.gcn = HeteroGCN(
+            node_types,
+            [et for rels in self.stack.relations.values() for et in rels],
+            dim,
+            num_layers,
+            dropout,
+            output_types=[t for t in (USER, ITEM, QUERY) if t in node_types],
+        )
+        self.fusion = (
+            FeatureFusion(dim, data.user_feature_dim, hidden, dropout) if use_fusion else None
+        )
+        self.head = ScoreHead(dim, with_query=data.n_queries > 0)
+        self.reset_parameters()
+
+    def use_graph(self, data: GraphData) -> None:
+        self.stack = RelationStack.build(
+            message_passing_edges(data), self._num_nodes, self.stack.node_types
+        )
+        self.user_x = data.user_x
+
+    def reset_parameters(self) -> None:
+        self.embedding.reset_parameters()
+        self.gcn.reset_parameters()
+        if self.fusion is not None:
+            self.fusion.reset_parameters()
+        self.head.reset_parameters()
+
+    def encode(self) -> DotEncoding:
+        h = self.gcn(self.embedding(), self.stack)
+        user = h[USER][: self.n_users]
+        if self.fusion is not None:
+            user = self.fusion(user, self.user_x)
+        u, i, q = self.head(user, h[ITEM][: self.n_items], h.get(QUERY))
+        return DotEncoding(user=u, item=i, query=q, bias=self.head.bias)

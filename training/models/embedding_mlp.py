@@ -1,0 +1,50 @@
+"""Embedding&MLP: the base model of the DIN paper (the paper's RelaImpr baseline)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from training.dataset import GraphData
+from training.models.base import RecModel, mlp, reset_mlp
+from training.models.behavior import BehaviorEncoding, BehaviorInput
+
+
+class EmbeddingMLP(RecModel):
+    r"""Embedding&MLP (Zhou et al. 2018, "base model"; paper ref. [10]): embeddings of the
+    profile, the mean-pooled behaviour sequence and the candidate item, concatenated into an MLP:
+
+    .. math::
+        \hat y_{ui} = \sigma\Big(\mathrm{MLP}\big([\,\mathbf{p}_u \,\|\,
+        \tfrac{1}{|H_u|}\textstyle\sum_{j \in H_u}\mathbf{e}_j \,\|\, \mathbf{e}_i\,]\big)\Big)
+
+    Args:
+        data (GraphData): Training data.
+        dim (int): Embedding size :math:`D`.
+        hidden (list[int]): MLP hidden sizes.
+        dropout (float, optional): MLP dropout. (default: :obj:`0.0`)
+
+    Shapes:
+        - **input:** users :math:`(B,)`, items :math:`(B,)`
+        - **output:** logits :math:`(B,)`
+    """
+
+    def __init__(self, data: GraphData, dim: int, hidden: list[int], dropout: float = 0.0) -> None:
+        super().__init__(data)
+        self.input = BehaviorInput(data, dim)
+        self.mlp = mlp([3 * dim, *hidden, 1], dropout=dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.input.reset_parameters()
+        reset_mlp(self.mlp)
+
+    def encode(self) -> BehaviorEncoding:
+        return self.input()
+
+    def score(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
+        hist, mask = self.input.behaviour(enc, users, items)
+        x = torch.cat(
+            [enc.profile[users], BehaviorInput.mean_pool(hist, mask), enc.item[items]], dim=-1
+        )
+        return self.mlp(x).squeeze(-1)

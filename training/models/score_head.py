@@ -1,0 +1,63 @@
+"""The DP-GCN output layer: sigmoid of a one-output layer over the crosstalk (paper eq. 6)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class ScoreHead(nn.Module):
+    r"""Output layer of DP-GCN (paper eq. 6), factorised so that serving is one dot product.
+
+    The fused user representation :math:`\mathbf{f}_u` (already the output of the fusion MLP)
+    and the item's graph representation, mapped by a type-specific linear layer, interact
+    through the "embedding crosstalk" — an element-wise product — read out by an output layer
+    with one output :math:`(\mathbf{w}, b)`:
+
+    .. math::
+        \hat y_{ui} = \sigma\big(\mathbf{w}^\top(\mathbf{f}_u \odot
+        (\mathbf{W}_I\mathbf{h}_i + \mathbf{b}_I)) + b\big)
+        = \sigma\big(\langle \mathbf{w} \odot \mathbf{f}_u,\,
+        \mathbf{W}_I\mathbf{h}_i + \mathbf{b}_I \rangle + b\big)
+
+    so the exported user vector is :math:`\mathbf{w} \odot \mathbf{f}_u` and the item vector
+    :math:`\mathbf{W}_I\mathbf{h}_i + \mathbf{b}_I`. Queries get their own map
+    :math:`\mathbf{W}_Q` and are scored against the same user vector. Trained with binary
+    cross-entropy over positive and sampled negative pairs (paper eq. 7).
+
+    Args:
+        dim (int): Embedding dimension :math:`D`.
+        with_query (bool, optional): Whether to build the query map. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** user :math:`(N_u, D)`, item :math:`(N_i, D)`, query :math:`(N_q, D)`
+        - **output:** vectors of the same shapes whose inner products are logits (minus
+          :math:`b`)
+    """
+
+    def __init__(self, dim: int, with_query: bool = True) -> None:
+        super().__init__()
+        self.dim = dim
+        self.item_map = nn.Linear(dim, dim)
+        self.query_map = nn.Linear(dim, dim) if with_query else None
+        self.weight = nn.Parameter(torch.empty(dim))
+        self.bias = nn.Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.item_map.reset_parameters()
+        if self.query_map is not None:
+            self.query_map.reset_parameters()
+        nn.init.ones_(self.weight)
+        nn.init.zeros_(self.bias)
+
+    def forward(
+        self, user: Tensor, item: Tensor, query: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        q = None
+        if query is not None and self.query_map is not None:
+            q = self.query_map(query)
+        return user * self.weight, self.item_map(item), q
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(dim={self.dim})"

@@ -1,0 +1,81 @@
+"""Wide&Deep (Cheng et al. 2016): a linear model on sparse/cross features plus a deep MLP."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from training.dataset import GraphData
+from training.models.base import RecModel, mlp, reset_mlp
+from training.models.behavior import BehaviorEncoding, BehaviorInput
+from training.sparse import spmm
+
+
+class WideDeep(RecModel):
+    r"""Wide&Deep (paper ref. [24]). The deep part is the Embedding&MLP network; the wide part
+    is linear in memorisation features — item id, item categories, the static profile and the
+    profile × category crosses:
+
+    .. math::
+        \hat y_{ui} = \sigma\Big(\underbrace{b_i + \bar b_{C(i)} + \mathbf{w}^\top\mathbf{s}_u
+        + \mathbf{s}_u^\top \bar{\mathbf{W}}_{C(i)}}_{\text{wide}} +
+        \underbrace{\mathrm{MLP}([\mathbf{p}_u \| \bar{\mathbf{e}}_{H_u} \| \mathbf{e}_i])}
+        _{\text{deep}}\Big)
+
+    where :math:`\bar b_{C(i)}`, :math:`\bar{\mathbf{W}}_{C(i)}` average per-category weights
+    over the item's categories.
+
+    Args:
+        data (GraphData): Training data.
+        dim (int): Embedding size :math:`D`.
+        hidden (list[int]): Deep MLP hidden sizes.
+        dropout (float, optional): MLP dropout. (default: :obj:`0.0`)
+
+    Shapes:
+        - **input:** users :math:`(B,)`, items :math:`(B,)`
+        - **output:** logits :math:`(B,)`
+    """
+
+    def __init__(self, data: GraphData, dim: int, hidden: list[int], dropout: float = 0.0) -> None:
+        super().__init__(data)
+        f = max(data.user_feature_dim, 1)
+        self.input = BehaviorInput(data, dim)
+        self.deep = mlp([3 * dim, *hidden, 1], dropout=dropout)
+        self.item_bias = nn.Embedding(data.n_items + 1, 1)
+        self.cat_wide = nn.Embedding(max(data.n_categories, 1), 1 + f)
+        self.user_linear = nn.Linear(f, 1, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.input.reset_parameters()
+        reset_mlp(self.deep)
+        nn.init.zeros_(self.item_bias.weight)
+        nn.init.zeros_(self.cat_wide.weight)
+        nn.init.zeros_(self.user_linear.weight)
+
+    def encode(self) -> tuple[BehaviorEncoding, Tensor]:
+        enc = self.input()
+        wide_item = self.cat_wide.weight.new_zeros(self.n_items + 1, self.cat_wide.weight.shape[1])
+        if self.input.cat_adj is not None:
+            wide_item = torch.cat(
+                [spmm(self.input.cat_adj, self.cat_wide.weight), wide_item[:1]], dim=0
+            )
+        return enc, wide_item
+
+    def score(self, enc: tuple[BehaviorEncoding, Tensor], users: Tensor, items: Tensor) -> Tensor:
+        b, wide_item = enc
+        hist, mask = self.input.behaviour(b, users, items)
+        deep = self.deep(
+            torch.cat([b.profile[users], BehaviorInput.mean_pool(hist, mask), b.item[items]], -1)
+        ).squeeze(-1)
+        x = self.input.user_x[users]
+        if x.shape[1] == 0:
+            x = x.new_zeros(len(users), 1)
+        w = wide_item[items]
+        wide = (
+            self.item_bias(items).squeeze(-1)
+            + w[:, 0]
+            + self.user_linear(x).squeeze(-1)
+            + (x * w[:, 1:]).sum(-1)
+        )
+        return wide + deep

@@ -1,0 +1,213 @@
+"""Evaluation protocols, shared by validation during training and the evaluation runner.
+
+* **Click prediction** (DIN protocol): per user the held-out interaction is the positive, with
+  ``click_negatives`` sampled items the user never interacted with as negatives → AUC (pooled
+  over users), GAUC, log loss.
+* **Top-K, full ranking**: the held-out item is ranked against *every* item the user has not
+  interacted with in training (and, for the test split, validation) → Precision/Recall/NDCG/HR/
+  MAP@K and MRR.
+* **Top-K, sampled ranking**: the held-out item against ``sampled_candidates − 1`` sampled
+  negatives (candidate-set size reported alongside the numbers).
+* **Query suggestion**: the user's held-out (last) searched query ranked against all queries
+  they did not search in training → MRR and NDCG@K.
+
+Ties count against the held-out item (pessimistic rank), so constant scorers are not rewarded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from training.data import IntArray, Split
+from training.metrics import auc, gauc, log_loss, ranking_report
+from training.models.base import RecModel
+
+logger = logging.getLogger(__name__)
+
+FloatMatrix = NDArray[np.float32]
+
+
+class Scorer(Protocol):
+    """Scores (logits, higher = better) of items and queries for users."""
+
+    def pairs(self, users: IntArray, items: IntArray) -> FloatMatrix:
+        """``users [B]``, ``items [B, C]`` → scores ``[B, C]``."""
+        ...
+
+    def all_items(self, users: IntArray) -> FloatMatrix:
+        """Scores ``[B, n_items]``."""
+        ...
+
+    def queries(self, users: IntArray) -> FloatMatrix | None:
+        """Scores ``[B, n_queries]``, or ``None`` when the model cannot rank queries."""
+        ...
+
+
+@dataclass
+class EmbeddingScorer:
+    """Dot-product scoring from exported vectors (the same arithmetic as serving)."""
+
+    user: FloatMatrix
+    item: FloatMatrix
+    query: FloatMatrix | None = None
+
+    def pairs(self, users: IntArray, items: IntArray) -> FloatMatrix:
+        return np.einsum("bd,bcd->bc", self.user[users], self.item[items])
+
+    def all_items(self, users: IntArray) -> FloatMatrix:
+        return self.user[users] @ self.item.T
+
+    def queries(self, users: IntArray) -> FloatMatrix | None:
+        return None if self.query is None else self.user[users] @ self.query.T
+
+
+class ModelScorer:
+    """Scoring through a model's forward pass (any model of the registry)."""
+
+    def __init__(self, model: RecModel, device: torch.device) -> None:
+        self.model = model
+        self.device = device
+        model.eval()
+        with torch.no_grad():
+            self.enc = model.encode()
+
+    def _t(self, a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.long, device=self.device)
+
+    def pairs(self, users: IntArray, items: IntArray) -> FloatMatrix:
+        uu = np.broadcast_to(users[:, None], items.shape)
+        with torch.no_grad():
+            s = self.model.score(self.enc, self._t(uu.reshape(-1)), self._t(items.reshape(-1)))
+        return s.float().view(items.shape).cpu().numpy()
+
+    def all_items(self, users: IntArray) -> FloatMatrix:
+        with torch.no_grad():
+            return self.model.score_all(self.enc, self._t(users)).float().cpu().numpy()
+
+    def queries(self, users: IntArray) -> FloatMatrix | None:
+        n_q = self.model.n_queries
+        if n_q == 0:
+            return None
+        q = np.broadcast_to(np.arange(n_q)[None, :], (len(users), n_q))
+        uu = np.broadcast_to(users[:, None], q.shape)
+        with torch.no_grad():
+            s = self.model.score_queries(self.enc, self._t(uu.reshape(-1)), self._t(q.reshape(-1)))
+        return None if s is None else s.float().view(q.shape).cpu().numpy()
+
+
+def _batches(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def click_prediction(
+    scorer: Scorer, users: IntArray, positives: IntArray, negatives: IntArray
+) -> dict[str, float]:
+    """AUC / GAUC / log loss of each user's positive against its sampled negatives."""
+    if len(users) == 0:
+        return {"auc": float("nan"), "gauc": float("nan"), "logloss": float("nan")}
+    cand = np.concatenate([positives[:, None], negatives], axis=1)
+    scores = np.concatenate([scorer.pairs(users[s], cand[s]) for s in _batches(len(users), 4096)])
+    labels = np.zeros_like(cand, dtype=bool)
+    labels[:, 0] = True
+    groups = np.broadcast_to(np.arange(len(users))[:, None], cand.shape)
+    return {
+        "auc": auc(labels, scores),
+        "gauc": gauc(labels, scores, groups),
+        "logloss": log_loss(labels, scores),
+    }
+
+
+def _report_from_ranks(ranks: NDArray[np.float64], ks: tuple[int, ...]) -> dict[str, float]:
+    width = max(ks)
+    hits = (ranks[:, None] - 1) == np.arange(width)[None, :]
+    return ranking_report(hits, np.ones(len(ranks)), ranks, ks)
+
+
+def sampled_ranking(
+    scorer: Scorer,
+    users: IntArray,
+    positives: IntArray,
+    negatives: IntArray,
+    ks: tuple[int, ...],
+) -> dict[str, float]:
+    """Top-K metrics of the positive among ``1 + negatives.shape[1]`` candidates."""
+    if len(users) == 0:
+        return {}
+    cand = np.concatenate([positives[:, None], negatives], axis=1)
+    scores = np.concatenate([scorer.pairs(users[s], cand[s]) for s in _batches(len(users), 4096)])
+    pos = scores[:, :1]
+    ranks = 1.0 + (scores[:, 1:] >= pos).sum(1)
+    out = _report_from_ranks(ranks.astype(np.float64), ks)
+    out["candidates"] = float(cand.shape[1])
+    return out
+
+
+def full_ranking(
+    scorer: Scorer,
+    split: Split,
+    users: IntArray,
+    targets: IntArray,
+    extra_seen: IntArray | None,
+    ks: tuple[int, ...],
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Top-K metrics of each target ranked against all items the user has not seen in
+    training (``extra_seen[b]``, e.g. the validation item, is excluded too when given)."""
+    if len(users) == 0:
+        return {}
+    ranks = np.empty(len(users), dtype=np.float64)
+    for s in _batches(len(users), batch_size):
+        scores = scorer.all_items(users[s]).astype(np.float64)
+        for r, u in enumerate(users[s]):
+            scores[r, split.user_history(int(u))] = -np.inf
+        if extra_seen is not None:
+            scores[np.arange(scores.shape[0]), extra_seen[s]] = -np.inf
+        t = scores[np.arange(scores.shape[0]), targets[s]]
+        ranks[s] = 1.0 + (scores >= t[:, None]).sum(1) - 1.0
+    return _report_from_ranks(ranks, ks)
+
+
+def query_suggestion(
+    scorer: Scorer, split: Split, which: str, ks: tuple[int, ...], batch_size: int = 256
+) -> dict[str, float]:
+    """MRR and NDCG@K of each user's held-out searched query among all queries not searched in
+    training; empty when the split has no held-out searches or the scorer cannot rank queries."""
+    held = split.val_search if which == "val" else split.test_search
+    if len(held) == 0 or split.n_queries == 0:
+        return {}
+    train = split.train_search
+    seen: dict[int, list[int]] = {}
+    for u, q in zip(train.row.tolist(), train.col.tolist(), strict=True):
+        seen.setdefault(u, []).append(q)
+    ranks = np.empty(len(held), dtype=np.float64)
+    for s in _batches(len(held), batch_size):
+        scores = scorer.queries(held.row[s])
+        if scores is None:
+            return {}
+        scores = scores.astype(np.float64)
+        for r, u in enumerate(held.row[s]):
+            scores[r, seen.get(int(u), [])] = -np.inf
+        t = scores[np.arange(scores.shape[0]), held.col[s]]
+        ranks[s] = (scores >= t[:, None]).sum(1)
+    rep = _report_from_ranks(ranks, ks)
+    out = {"mrr": rep["mrr"]}
+    out.update({f"ndcg@{k}": rep[f"ndcg@{k}"] for k in ks})
+    return out
+
+
+ProtocolFn = Callable[..., dict[str, Any]]
+
+#: The protocols by name.
+PROTOCOLS: dict[str, ProtocolFn] = {
+    "click": click_prediction,
+    "full_ranking": full_ranking,
+    "sampled_ranking": sampled_ranking,
+    "query_suggestion": query_suggestion,
+}

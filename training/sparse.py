@@ -1,0 +1,144 @@
+"""Normalised sparse adjacency with a cached transpose, and its sparse × dense product.
+
+On CPU, PyG's scatter-based message passing (``SAGEConv`` on an ``edge_index``) spends most of
+its time in ``scatter_add``; a CSR sparse–dense product whose backward uses a precomputed
+transposed CSR (instead of transposing on every step) is about 10× faster for the graphs here.
+The graph convolutions of this package aggregate through :func:`spmm`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Adjacency:
+    """``matrix [n_dst, n_src]`` (CSR) and its transpose, with normalised values."""
+
+    matrix: Tensor
+    matrix_t: Tensor
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.matrix.shape[0]), int(self.matrix.shape[1])
+
+    @staticmethod
+    def from_edge_index(
+        edge_index: Tensor,
+        num_src: int,
+        num_dst: int,
+        norm: str = "mean",
+        weight: Tensor | None = None,
+    ) -> Adjacency:
+        """Adjacency of messages ``src → dst`` for ``edge_index = [src; dst]``.
+
+        ``norm="mean"``: each row divided by the destination's degree (mean aggregation);
+        ``norm="sym"``: :math:`D_{dst}^{-1/2} A D_{src}^{-1/2}` (GCN / LightGCN);
+        ``norm="none"``: raw (weighted) sum.
+        """
+        src, dst = edge_index[0], edge_index[1]
+        values = torch.ones(src.numel(), device=src.device) if weight is None else weight.float()
+        deg_dst = torch.zeros(num_dst, device=src.device).index_add_(0, dst, values)
+        deg_src = torch.zeros(num_src, device=src.device).index_add_(0, src, values)
+        if norm == "mean":
+            values = values / deg_dst.clamp(min=1e-12)[dst]
+        elif norm == "sym":
+            values = values * deg_dst.clamp(min=1e-12).rsqrt()[dst]
+            values = values * deg_src.clamp(min=1e-12).rsqrt()[src]
+        elif norm != "none":
+            raise ValueError(f"unknown norm {norm!r}")
+        coo = torch.sparse_coo_tensor(
+            torch.stack([dst, src]), values, (num_dst, num_src), check_invariants=False
+        ).coalesce()
+        return Adjacency.from_coo(coo)
+
+    @staticmethod
+    def from_coo(coo: Tensor) -> Adjacency:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return Adjacency(coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr())
+
+    def to(self, device: torch.device) -> Adjacency:
+        return Adjacency(self.matrix.to(device), self.matrix_t.to(device))
+
+
+class _SparseDenseMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, matrix: Tensor, matrix_t: Tensor) -> Tensor:
+        ctx.save_for_backward(matrix_t)
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
+        (matrix_t,) = ctx.saved_tensors
+        return matrix_t @ grad, None, None
+
+
+def spmm(adj: Adjacency, x: Tensor) -> Tensor:
+    """``adj.matrix @ x`` with a backward through the cached transpose (float32 inside
+    autocast regions, where sparse kernels have no half-precision version)."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        out: Tensor = _SparseDenseMM.apply(x.float(), adj.matrix, adj.matrix_t)
+    return out
+
+
+@dataclass
+class RelationStack:
+    """All relations of a heterogeneous graph in one square sparse matrix over the
+    concatenation of every node type (in ``node_types`` order), so that one sparse product
+    aggregates every relation (one kernel call instead of one per relation, which dominated
+    the step time on CPU).
+
+    Row ``v`` (of type ``t``) averages, with equal weight, the mean neighbour vector of each
+    relation ``r = (s, rel, t)`` that reaches ``t``: value ``1 / (R_t · deg_r(v))`` for each
+    neighbour ``w`` of ``v`` under ``r``, where ``R_t`` counts the relations into ``t``.
+    """
+
+    adjacency: Adjacency
+    node_types: list[str]
+    #: Row range of each node type in the concatenation.
+    slices: dict[str, slice]
+    #: Relations into each destination type.
+    relations: dict[str, list[tuple[str, str, str]]]
+
+    @staticmethod
+    def build(
+        edge_index_dict: dict[tuple[str, str, str], Tensor],
+        num_nodes: dict[str, int],
+        node_types: list[str],
+    ) -> RelationStack:
+        offsets, total = {}, 0
+        for t in node_types:
+            offsets[t] = total
+            total += num_nodes[t]
+        slices = {t: slice(offsets[t], offsets[t] + num_nodes[t]) for t in node_types}
+        relations: dict[str, list[tuple[str, str, str]]] = {}
+        kept = []
+        for et, ei in edge_index_dict.items():
+            if et[0] in offsets and et[2] in offsets and ei.numel():
+                relations.setdefault(et[2], []).append(et)
+                kept.append((et, ei))
+        rows, cols, vals = [], [], []
+        for et, ei in kept:
+            src, _, dst = et
+            deg = torch.zeros(num_nodes[dst], device=ei.device).index_add_(
+                0, ei[1], torch.ones(ei.shape[1], device=ei.device)
+            )
+            rows.append(ei[1] + offsets[dst])
+            cols.append(ei[0] + offsets[src])
+            vals.append(1.0 / (deg[ei[1]] * len(relations[dst])))
+        if rows:
+            index = torch.stack([torch.cat(rows), torch.cat(cols)])
+            values = torch.cat(vals)
+        else:
+            index = torch.zeros(2, 0, dtype=torch.long)
+            values = torch.zeros(0)
+        n = max(total, 1)
+        coo = torch.sparse_coo_tensor(index, values, (n, n), check_invariants=False).coalesce()
+        adj = Adjacency.from_coo(coo)
+        return RelationStack(adj, list(node_types), slices, relations)

@@ -1,0 +1,507 @@
+"""Training loop, DDPG stage and model-directory writer.
+
+:func:`fit` trains any registry model on one :class:`~training.data.Split` (binary
+cross-entropy over positives and sampled negatives, paper eq. 7; validation AUC after every
+epoch; the best epoch's weights are kept, early stopping on validation — test data is never
+looked at). Models with a decision layer then train their :class:`~training.policy.DDPGPolicy`
+in the offline environment (:mod:`training.environment`) and choose the action strength α on
+validation AUC.
+
+:func:`train_from_export` is the pipeline entry point: export dir in, model dir out
+(``docs/export-format.md``), written to a temporary directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from training.config import TrainConfig
+from training.data import (
+    ITEM,
+    LED_TO,
+    QUERY,
+    USER,
+    Split,
+    eval_candidates,
+    load_export,
+    sample_negatives,
+    split_interactions,
+)
+from training.dataset import GraphData, build_graph_data, last_items
+from training.device import autocast, make_grad_scaler, seed_everything, select_device, use_amp
+from training.environment import OfflineEnvironment
+from training.errors import TrainingError
+from training.inference import NumpyActor, PolicyAdjuster
+from training.models import build_model
+from training.models.base import DotEncoding, RecModel
+from training.policy import DDPGPolicy
+from training.protocols import (
+    EmbeddingScorer,
+    ModelScorer,
+    Scorer,
+    click_prediction,
+    full_ranking,
+    query_suggestion,
+    sampled_ranking,
+)
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class PolicyResult:
+    policy: DDPGPolicy
+    alpha: float
+    val_auc_by_alpha: dict[str, float]
+    history: list[dict[str, float]]
+
+
+@dataclass
+class FitResult:
+    """A trained model and what happened while training it."""
+
+    model: RecModel
+    data: GraphData
+    config: TrainConfig
+    device: torch.device
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_auc: float = float("nan")
+    train_seconds: float = 0.0
+    policy: PolicyResult | None = None
+
+    def encoding(self) -> DotEncoding | None:
+        """The trained model's dot-product vectors (``None`` for non dot-product models)."""
+        self.model.eval()
+        with torch.no_grad():
+            enc = self.model.encode()
+        return self.model.dot_encoding(enc)
+
+    def scorer(self, which: str = "test") -> Scorer:
+        """Scoring for evaluation: through the exported vectors and policy for dot-product
+        models (exactly what serving does), through the network otherwise."""
+        enc = self.encoding()
+        if enc is None:
+            return ModelScorer(self.model, self.device)
+        user, item, query = dot_vectors(enc, self.data)
+        if self.policy is not None and self.policy.alpha != 0.0:
+            hist = recent_items(self.data.split, self.config.ddpg.state_history, which)
+            user = policy_adjuster(self.policy.policy, self.policy.alpha).adjust(user, item, hist)
+        return EmbeddingScorer(user, item, query)
+
+
+def dot_vectors(
+    enc: DotEncoding, data: GraphData
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """User, item and query vectors as numpy. Queries of models without query vectors get the
+    mean vector of the items they led to (zeros when none)."""
+    user = enc.user.detach().float().cpu().numpy()
+    item = enc.item.detach().float().cpu().numpy()
+    query = None if enc.query is None else enc.query.detach().float().cpu().numpy()
+    if query is None and data.n_queries > 0:
+        e = data.split.graph.edges.get((QUERY, LED_TO, ITEM))
+        query = np.zeros((data.n_queries, item.shape[1]), np.float32)
+        if e is not None and e.num_edges:
+            np.add.at(query, e.index[0], item[e.index[1]])
+            counts = np.bincount(e.index[0], minlength=data.n_queries)
+            query /= np.maximum(counts, 1)[:, None]
+    return user, item, query
+
+
+def recent_items(split: Split, n: int, which: str) -> np.ndarray:
+    """``[U, n]`` most recent items per user (``-1`` padded) visible when scoring ``which``:
+    training items for validation, plus the validation item for test, plus the test item for
+    serving."""
+    include = {"val": (), "test": (split.val,), "serve": (split.val, split.test)}[which]
+    return last_items(split, n, -1, include)
+
+
+def policy_adjuster(policy: DDPGPolicy, alpha: float) -> PolicyAdjuster:
+    """The numpy form of ``policy`` at strength ``alpha`` (what serving runs)."""
+    return PolicyAdjuster(
+        actor=NumpyActor(policy.actor_weights()),
+        alpha=alpha,
+        scale=policy.scale,
+        state_history=policy.config.state_history,
+    )
+
+
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Adam, with the fused kernel (one call for all parameters) where torch supports it."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - old torch or unsupported device
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(
+        logits.float(), torch.full_like(logits, label, dtype=torch.float32), reduction="sum"
+    )
+
+
+def train_epoch(
+    model: RecModel,
+    split: Split,
+    config: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    device: torch.device,
+    scaler: torch.amp.GradScaler,
+    amp: bool,
+) -> float:
+    """One pass over the training interactions; returns the mean BCE per scored pair."""
+    model.train()
+    n = len(split.train)
+    perm = rng.permutation(n)
+    total, count = 0.0, 0
+    searches = split.train_search
+    n_batches = max(1, math.ceil(n / config.batch_size))
+    q_batch = math.ceil(len(searches) / n_batches) if len(searches) else 0
+    q_perm = rng.permutation(len(searches)) if q_batch else None
+    for b in range(n_batches):
+        idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
+        users = split.train.row[idx]
+        negs = sample_negatives(rng, users, config.num_negatives, split.n_items, split.is_train)
+        u = torch.as_tensor(users, device=device)
+        i = torch.as_tensor(split.train.col[idx], device=device)
+        neg_u = u.repeat_interleave(config.num_negatives)
+        neg_i = torch.as_tensor(negs.reshape(-1), device=device)
+        with autocast(device, amp):
+            enc = model.encode()
+            loss = _bce(model.score(enc, u, i), 1.0) + _bce(model.score(enc, neg_u, neg_i), 0.0)
+            pairs = len(idx) * (1 + config.num_negatives)
+            loss = loss / pairs
+            if q_perm is not None and config.query_loss_weight > 0:
+                q_idx = q_perm[b * q_batch : (b + 1) * q_batch]
+                if len(q_idx):
+                    qu = torch.as_tensor(searches.row[q_idx], device=device)
+                    qp = torch.as_tensor(searches.col[q_idx], device=device)
+                    qn = torch.as_tensor(
+                        rng.integers(0, split.n_queries, len(q_idx)), device=device
+                    )
+                    pos_q = model.score_queries(enc, qu, qp)
+                    neg_q = model.score_queries(enc, qu, qn)
+                    if pos_q is not None and neg_q is not None:
+                        q_loss = (_bce(pos_q, 1.0) + _bce(neg_q, 0.0)) / (2 * len(q_idx))
+                        loss = loss + config.query_loss_weight * q_loss
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        total += float(loss.detach()) * pairs
+        count += pairs
+    return total / max(count, 1)
+
+
+def fit(
+    split: Split,
+    config: TrainConfig,
+    progress: ProgressFn | None = None,
+    device: torch.device | None = None,
+) -> FitResult:
+    """Train ``config.model`` on ``split``: supervised epochs, then the DDPG stage if any."""
+    device = device or select_device(config.device)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    data = build_graph_data(split, device, config.history_len)
+    model = build_model(config.model, data, config).to(device)
+    result = FitResult(model=model, data=data, config=config, device=device)
+    start = time.perf_counter()
+    val_users, val_pos, val_neg = eval_candidates(split, "val", config.click_negatives)
+
+    if not model.trainable or not any(p.requires_grad for p in model.parameters()):
+        model.fit_statistics(data)
+        val_auc = click_prediction(ModelScorer(model, device), val_users, val_pos, val_neg)["auc"]
+        result.history.append({"epoch": 1, "loss": float("nan"), "val_auc": val_auc})
+        result.best_epoch, result.best_val_auc = 1, val_auc
+        if progress is not None:
+            progress({"epoch": 1, "epochs": 1, "loss": float("nan"), "val_auc": val_auc})
+        result.train_seconds = time.perf_counter() - start
+        return result
+
+    amp = use_amp(device, config.mixed_precision)
+    scaler = make_grad_scaler(device, amp)
+    optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_auc, stale = -math.inf, 0
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
+        val_auc = click_prediction(ModelScorer(model, device), val_users, val_pos, val_neg)["auc"]
+        secs = time.perf_counter() - t0
+        result.history.append({"epoch": epoch, "loss": loss, "val_auc": val_auc, "seconds": secs})
+        logger.info(
+            "%s epoch %d/%d loss=%.4f val_auc=%.4f (%.1fs)",
+            config.model,
+            epoch,
+            config.epochs,
+            loss,
+            val_auc,
+            secs,
+        )
+        if progress is not None:
+            progress({"epoch": epoch, "epochs": config.epochs, "loss": loss, "val_auc": val_auc})
+        if not math.isfinite(loss):
+            raise TrainingError(f"{config.model}: loss became {loss} at epoch {epoch}")
+        score = val_auc if math.isfinite(val_auc) else -loss
+        if score > best_auc:
+            best_auc, stale, result.best_epoch = score, 0, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if config.patience and stale >= config.patience:
+                logger.info("early stop after epoch %d (best %d)", epoch, result.best_epoch)
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.best_val_auc = float(best_auc) if len(result.history) else float("nan")
+    if model.has_policy:
+        result.policy = train_policy(result, val_users, val_pos, val_neg)
+    result.train_seconds = time.perf_counter() - start
+    return result
+
+
+def train_policy(
+    result: FitResult, val_users: np.ndarray, val_pos: np.ndarray, val_neg: np.ndarray
+) -> PolicyResult:
+    """DDPG stage: train actor/critic on the frozen vectors in the offline environment, then
+    choose α on validation AUC (α = 0, the unchanged model, is always a candidate)."""
+    config, split = result.config, result.data.split
+    enc = result.encoding()
+    if enc is None:
+        raise TrainingError(f"{config.model} has a policy but no dot-product vectors")
+    user, item, query = dot_vectors(enc, result.data)
+    dim = user.shape[1]
+    scale = float(np.linalg.norm(user, axis=1).mean() / math.sqrt(dim)) or 1.0
+    cfg = config.ddpg
+    train_alpha = max(cfg.alpha_grid) if max(cfg.alpha_grid) > 0 else 1.0
+    policy = DDPGPolicy(
+        2 * dim, dim, cfg, seed=config.seed, device=result.device, alpha=train_alpha, scale=scale
+    )
+    env = OfflineEnvironment(split, user, item, cfg, scale, train_alpha, seed=config.seed)
+    history: list[dict[str, float]] = []
+    if len(env) and cfg.steps > 0:
+        for step in range(1, cfg.steps + 1):
+            batch = env.rollout(policy.act, cfg.env_batch, policy.noise)
+            stats = policy.update(batch)
+            stats["reward"] = float(batch.reward.mean())
+            stats["step"] = step
+            history.append(stats)
+        # Reward of the learned (noise-free) policy against no action, on fresh positions.
+        pos, state = env.sample(min(4096, 16 * cfg.env_batch))
+        r_policy = env.step(pos, policy.act(state))[0].mean()
+        r_zero = env.step(pos, np.zeros((len(pos), dim), np.float32))[0].mean()
+        logger.info("DDPG offline reward: policy %.4f vs no action %.4f", r_policy, r_zero)
+        history.append({"eval_reward_policy": float(r_policy), "eval_reward_none": float(r_zero)})
+    hist = recent_items(split, cfg.state_history, "val")
+    by_alpha: dict[str, float] = {}
+    best_alpha, best = 0.0, -math.inf
+    for alpha in sorted(set(cfg.alpha_grid) | {0.0}):
+        adjusted = policy_adjuster(policy, alpha).adjust(user, item, hist)
+        value = click_prediction(
+            EmbeddingScorer(adjusted, item, query), val_users, val_pos, val_neg
+        )["auc"]
+        by_alpha[f"{alpha:g}"] = value
+        if value > best + 1e-6:
+            best_alpha, best = alpha, value
+    policy.alpha = best_alpha
+    logger.info("DDPG alpha chosen on validation: %g (val AUC by alpha %s)", best_alpha, by_alpha)
+    return PolicyResult(policy=policy, alpha=best_alpha, val_auc_by_alpha=by_alpha, history=history)
+
+
+def evaluate_fit(result: FitResult, which: str = "test") -> dict[str, float]:
+    """All protocols on the ``which`` split ("val" or "test") of a fitted model."""
+    config, split = result.config, result.data.split
+    scorer = result.scorer(which)
+    users, pos, negs = eval_candidates(split, which, config.sampled_candidates - 1)
+    out: dict[str, float] = {}
+    out.update(click_prediction(scorer, users, pos, negs[:, : config.click_negatives]))
+    if not result.model.trainable:
+        del out["logloss"]  # counts and similarities are not logits
+    sampled = sampled_ranking(scorer, users, pos, negs, config.top_k)
+    out.update({f"sampled_{k}": v for k, v in sampled.items()})
+    sel = np.arange(len(users))
+    if len(users) > config.eval_max_users:
+        rng = np.random.default_rng([config.seed, 4242])
+        sel = np.sort(rng.choice(len(users), config.eval_max_users, replace=False))
+    extra = None
+    if which == "test":  # the validation item is known history when testing
+        val_item = dict(zip(split.val.row.tolist(), split.val.col.tolist(), strict=True))
+        extra = np.array([val_item[int(u)] for u in users[sel]], dtype=np.int64)
+    out.update(full_ranking(scorer, split, users[sel], pos[sel], extra, config.top_k))
+    out["ranked_users"] = float(len(sel))
+    for k, v in query_suggestion(scorer, split, which, config.top_k).items():
+        out[f"query_{k}"] = v
+    return out
+
+
+# ---------------------------------------------------------------------------- model directory
+def write_model_dir(result: FitResult, out_dir: Path, metrics: dict[str, Any]) -> None:
+    """Write the model directory atomically: temp dir in the same parent, then rename."""
+    enc = serving_encoding(result)
+    if enc is None:
+        raise TrainingError(
+            f"model {result.config.model!r} is not a dot-product model and cannot be served "
+            "from embeddings; use training.evaluate for it"
+        )
+    graph, split = result.data.split.graph, result.data.split
+    user, item, query = dot_vectors(enc, result.data)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        arrays: dict[str, np.ndarray] = {
+            "User.ids": graph.ids.get(USER, np.zeros(0, str)),
+            "User.embedding": user.astype(np.float32),
+            "Item.ids": graph.ids.get(ITEM, np.zeros(0, str)),
+            "Item.embedding": item.astype(np.float32),
+        }
+        if query is not None and split.n_queries > 0:
+            arrays["Query.ids"] = graph.ids[QUERY]
+            arrays["Query.embedding"] = query.astype(np.float32)
+        save_npz(tmp / "embeddings.npz", arrays)
+        if USER in graph.x:
+            save_npz(
+                tmp / "user_features.npz", {"User.ids": arrays["User.ids"], "User.x": graph.x[USER]}
+            )
+        (tmp / "train_config.json").write_text(result.config.to_json())
+        (tmp / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
+        torch.save(
+            {
+                "format": 1,
+                "model": result.config.model,
+                "config": result.config.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
+            },
+            tmp / "model.pt",
+        )
+        if result.policy is not None:
+            hist = recent_items(split, result.config.ddpg.state_history, "serve")
+            result.policy.policy.save(
+                tmp / "policy.pt", extra={"user_history": torch.as_tensor(hist)}
+            )
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def serving_encoding(result: FitResult) -> DotEncoding | None:
+    """Vectors for serving: the trained weights propagated over the *complete* graph (the
+    validation and test interactions and searches included), so the newest behaviour shapes
+    the exported user vectors. Metrics stay those of the held-out protocol."""
+    if result.encoding() is None:
+        return None
+    split = result.data.split
+    full = split_interactions(split.graph, split.seed, result.config.reward_of(), 2**62)
+    result.model.use_graph(build_graph_data(full, result.device, result.config.history_len))
+    try:
+        return result.encoding()
+    finally:
+        result.model.use_graph(result.data)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` of named arrays (keys such as ``User.ids`` are not identifiers)."""
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def load_checkpoint(path: Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
+    """Read ``model.pt``: the TrainConfig it was trained with and its state dict."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    return TrainConfig.from_dict(payload["config"]), payload["state_dict"]
+
+
+def train_from_export(
+    export_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Train ``config.model`` on an export directory and write a model directory.
+
+    Calls ``progress({"epoch", "epochs", "loss", "val_auc"})`` after every epoch. Returns the
+    metrics written to ``metrics.json`` (validation and test metrics of the leave-one-out
+    protocol, per-epoch history, DDPG stage summary, timings).
+    """
+    start = time.perf_counter()
+    graph = load_export(Path(export_dir))
+    split = split_interactions(graph, config.seed, config.reward_of(), config.min_interactions)
+    if len(split.train) == 0:
+        raise TrainingError(f"{export_dir} has no User → Item interactions to train on")
+    result = fit(split, config, progress)
+    metrics: dict[str, Any] = {
+        "model": config.model,
+        "device": str(result.device),
+        "best_epoch": result.best_epoch,
+        "val": evaluate_fit(result, "val"),
+        "test": evaluate_fit(result, "test"),
+        "history": result.history,
+        "train_seconds": result.train_seconds,
+        "counts": {
+            "users": split.n_users,
+            "items": split.n_items,
+            "queries": split.n_queries,
+            "train": len(split.train),
+            "val": len(split.val),
+            "test": len(split.test),
+        },
+    }
+    if result.policy is not None:
+        metrics["policy"] = {
+            "alpha": result.policy.alpha,
+            "scale": result.policy.policy.scale,
+            "val_auc_by_alpha": result.policy.val_auc_by_alpha,
+            "final": result.policy.history[-1] if result.policy.history else {},
+        }
+    metrics["total_seconds"] = time.perf_counter() - start
+    write_model_dir(result, Path(out_dir), metrics)
+    logger.info(
+        "trained %s in %.1fs: val auc %.4f, test auc %.4f -> %s",
+        config.model,
+        metrics["total_seconds"],
+        metrics["val"].get("auc", float("nan")),
+        metrics["test"].get("auc", float("nan")),
+        out_dir,
+    )
+    return _jsonable(metrics)
