@@ -24,9 +24,17 @@ TRAIN_TIME_LIMIT_S = 6 * 3600
 
 
 def create_app() -> Celery:
+    """The app; Redis' address is resolved when Celery first needs it, so importing the
+    workers needs no running services."""
     settings = get_settings()
-    url = redis_url(settings)
-    celery = Celery("dpgcn", broker=url, backend=url, include=["workers.pipeline"])
+    celery = Celery("dpgcn", include=["workers.pipeline"])
+
+    @celery.on_configure.connect(weak=False)
+    def _redis(sender: Celery, **_: object) -> None:
+        url = redis_url(get_settings())
+        sender.conf.broker_url = url
+        sender.conf.result_backend = url
+
     celery.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
