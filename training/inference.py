@@ -2,7 +2,8 @@
 
 ``Recommender.load(model_dir)`` reads ``embeddings.npz`` (and ``policy.pt`` /
 ``user_features.npz`` when present). Scoring is one user vector times the item matrix
-(``argpartition`` for the top K), so 100k items take about a millisecond. torch is imported
+(``argpartition`` for the top K): 100k × 64 items cost one memory-bound mat-vec (a few ms on
+a shared CPU core, see ``docs/model.md``) plus ~1 ms of ``argpartition``. torch is imported
 only to read ``policy.pt``; the actor then runs as numpy matrix products.
 
 **Policy adjustment.** When the model has a DDPG decision layer, the user vector used for
