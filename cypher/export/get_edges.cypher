@@ -3,4 +3,4 @@
 // Parameters: none; __SRC__, __TYPE__, __DST__ are filled from graphstore.model.EDGE_TYPES.
 // Example: __SRC__ = User, __TYPE__ = CLICKED, __DST__ = Item
 MATCH (s:__SRC__)-[r:__TYPE__]->(t:__DST__)
-RETURN s.id AS s, t.id AS t, r.ts AS ts, coalesce(r.rating, r.count, 1) AS w
+RETURN s.id AS s, t.id AS t, r.ts AS ts, coalesce(r.weight, r.count, 1) AS w

@@ -41,3 +41,23 @@ def test_write_export_round_trip(tmp_path: Path) -> None:
     assert names[:2] == ["age", "age_known"] and "gender=F" in names and "occ=nurse" in names
     assert x[0, 0] == np.float32(0.3) and x[1, 1] == 0.0
     assert not list(tmp_path.glob("export.tmp-*"))
+
+
+def test_export_source_keeps_every_row(tmp_path: Path) -> None:
+    from graphstore import model
+    from graphstore.export import export_source
+    from graphstore.synthetic import SyntheticSpec, generate
+
+    source, _ = generate(SyntheticSpec(users=80, items=40, events_per_user=6, seed=2))
+    summary = export_source(source, tmp_path / "x")
+    with np.load(tmp_path / "x" / "graph.npz", allow_pickle=False) as z:
+        clicks = z["User__CLICKED__Item.edge_index"]
+        assert clicks.shape[1] == len(list(source.interactions[model.CLICKED]))
+        users, items = z["User.ids"], z["Item.ids"]
+        pairs = {(users[a], items[b]) for a, b in clicks.T}
+        assert pairs == {(r["user"], r["target"]) for r in source.interactions[model.CLICKED]}
+        assert z["Query__LED_TO__Item.edge_index"].shape[1] == len(source.led_to)
+        assert z["Category__SUBCATEGORY_OF__Category.edge_index"].shape[1] == sum(
+            1 for c in source.categories if c["parent"]
+        )
+    assert summary["nodes"]["User"] == 80
