@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ import typer
 from dpgcn import services
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
+from graphstore.records import GraphSource
 
 app = typer.Typer(
     help="DP-GCN graph recommender on Neo4j.",
@@ -140,11 +142,7 @@ def load_synthetic(
     replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
 ) -> None:
     """Generate the synthetic shop (planted segments, Zipf items, queries) and load it."""
-    from tqdm import tqdm
-
-    from graphstore import ingest, synthetic
-    from graphstore.driver import delete_all
-    from graphstore.errors import GraphStoreError
+    from graphstore import synthetic
 
     spec = synthetic.SyntheticSpec(
         users=users,
@@ -155,6 +153,16 @@ def load_synthetic(
         seed=seed,
     )
     source, _truth = synthetic.generate(spec)
+    _ingest(source, replace)
+
+
+def _ingest(source: GraphSource, replace: bool) -> None:
+    from tqdm import tqdm
+
+    from graphstore import ingest
+    from graphstore.driver import delete_all
+    from graphstore.errors import GraphStoreError
+
     db = get_settings().neo4j.database
     with _driver() as driver:
         try:
@@ -171,6 +179,39 @@ def load_synthetic(
         typer.echo(f"  {part:16} {n:>9}")
     if summary.unmatched:
         typer.echo(f"  rows whose endpoints were missing: {summary.unmatched}")
+    if summary.rejected:
+        typer.echo(f"  {len(summary.rejected)} rows rejected, e.g. {summary.rejected[0]}")
+
+
+def _register_loader(name: str, doc: str) -> None:
+    def command(
+        path: Annotated[Path, typer.Option(exists=True, help="The dataset's folder or file.")],
+        on_error: Annotated[
+            str, typer.Option(help="raise: refuse the load on a bad row; reject: skip bad rows.")
+        ] = "raise",
+        replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
+    ) -> None:
+        from graphstore.errors import GraphStoreError
+        from graphstore.loaders import load_dataset
+
+        try:
+            source = load_dataset(name, path, on_error=on_error)
+        except GraphStoreError as e:
+            fail(str(e))
+        _ingest(source, replace)
+
+    command.__doc__ = doc
+    load_app.command(name)(command)
+
+
+for _name, _doc in (
+    ("generic", "Load the generic CSV/Parquet format (users, items, events); see docs/loaders.md."),
+    ("movielens", "Load MovieLens-100K (ratings, user demographics, genres)."),
+    ("bestbuy", "Load the Best Buy search → click log."),
+    ("jdsearch", "Load the JD search sample (term-id queries, click/cart/purchase)."),
+    ("amazon", "Load Amazon reviews + metadata JSON lines (queries from category paths)."),
+):
+    _register_loader(_name, _doc)
 
 
 # ------------------------------------------------------------------------------------ pipeline
@@ -293,6 +334,72 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+#: Where `dpgcn evaluate` looks for a dataset when --path is not given.
+DATASET_DIRS = {
+    "movielens": "ml-100k",
+    "bestbuy": "bestbuy-xbox-small",
+    "jdsearch": "jdsearch-sample",
+    "amazon": "amazon-electronics-din-sample",
+}
+
+
+@app.command("evaluate")
+def evaluate(
+    dataset: Annotated[
+        str, typer.Option(help="synthetic, movielens, bestbuy, jdsearch, amazon or generic.")
+    ] = "synthetic",
+    path: Annotated[
+        Path | None, typer.Option(help="Dataset folder (default: $DPGCN_DATA_DIR/<dataset>).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models (default: all).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 (mean ± std).")] = 3,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per model.")] = None,
+    out: Annotated[Path, typer.Option(help="Reports root.")] = Path("reports"),
+) -> None:
+    """Train and compare DP-GCN and the baselines on a dataset; writes reports/<dataset>/."""
+    import os
+
+    from tqdm import tqdm
+
+    from graphstore.errors import GraphStoreError
+    from graphstore.export import export_source
+    from training.config import TrainConfig
+    from training.errors import TrainingError
+    from training.evaluate import evaluate as run_evaluation
+
+    settings = get_settings()
+    try:
+        if dataset == "synthetic":
+            from graphstore import synthetic
+
+            source, _ = synthetic.generate(synthetic.SyntheticSpec())
+        else:
+            from graphstore.loaders import load_dataset
+
+            if path is None:
+                root = Path(os.environ.get("DPGCN_DATA_DIR", "../shared/data"))
+                path = root / DATASET_DIRS.get(dataset, dataset)
+            source = load_dataset(dataset, path)
+        export_dir = settings.artifacts_dir / "evaluate" / dataset / "export"
+        export_source(source, export_dir)
+        config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
+        names = models.split(",") if models else None
+        with tqdm(desc=f"evaluate {dataset}", unit="epoch") as bar:
+
+            def progress(event: dict[str, object]) -> None:
+                bar.set_description(f"seed {event.get('seed')} {event.get('model')}")
+                if "loss" in event:
+                    bar.set_postfix(loss=event.get("loss"), val_auc=event.get("val_auc"))
+                bar.update(0 if event.get("done") else 1)
+
+            run_evaluation(export_dir, out / dataset, names, tuple(range(seeds)), progress, config)
+    except (GraphStoreError, TrainingError, KeyError) as e:
+        fail(str(e))
+    typer.echo(f"reports written to {out / dataset}: results.md, results.json, figures")
 
 
 @app.command("demo")

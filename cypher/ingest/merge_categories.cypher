@@ -4,7 +4,10 @@
 UNWIND $rows AS row
 MERGE (c:Category {id: row.id})
 SET c.name = row.name
-WITH c, row WHERE row.parent IS NOT NULL
-MERGE (p:Category {id: row.parent})
-MERGE (c)-[:SUBCATEGORY_OF]->(p)
+WITH c, row
+CALL (c, row) {
+  WITH c, row WHERE row.parent IS NOT NULL
+  MERGE (p:Category {id: row.parent})
+  MERGE (c)-[:SUBCATEGORY_OF]->(p)
+}
 RETURN count(*) AS written

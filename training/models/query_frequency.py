@@ -105,6 +105,10 @@ class QueryFrequency(RecModel):
             return None
         score = self.query_pop[queries]
         if self.query_terms.shape[1]:
-            user_terms = (self.user_query[users] @ self.query_terms).clamp(max=1.0)
-            score = score + (user_terms * self.query_terms[queries]).sum(-1)
+            # term overlap per distinct user once ([U', Q]), then gathered per pair: the pairs
+            # of a full ranking repeat each user Q times
+            uniq, inv = torch.unique(users, return_inverse=True)
+            user_terms = (self.user_query[uniq] @ self.query_terms).clamp(max=1.0)
+            overlap = user_terms @ self.query_terms.t()
+            score = score + overlap[inv, queries]
         return score
