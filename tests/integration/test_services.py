@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 from neo4j import Driver
 
 from dpgcn import services
 from dpgcn.settings import get_settings
+from graphstore import provision
 from graphstore.driver import connect, execute
-from graphstore.errors import GraphAuthError
+from graphstore.errors import GraphAuthError, ProvisionError
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -106,3 +109,34 @@ def test_data_survives_down_and_up(driver: Driver) -> None:
     with connect(conn.uri, conn.user, conn.password) as fresh:
         records = fresh.execute_query("MATCH (u:User {id: 'persist-1'}) RETURN u.age AS age")
     assert records.records[0]["age"] == 30
+
+
+def test_a_server_that_cannot_start_fails_fast_with_the_log_path(
+    services_up: None, tmp_path: Path
+) -> None:
+    settings = get_settings()
+    if not settings.neo4j.managed:
+        pytest.skip("managed server only")
+    good = services.neo4j_spec(settings)
+    with socket.socket() as blocker:  # bound, not listening: passes the pre-check, not Jetty
+        blocker.bind(("127.0.0.1", 0))
+        broken = provision.Neo4jServerSpec(
+            home=tmp_path / "neo4j",
+            cache=good.cache,
+            secrets_dir=tmp_path / "secrets",
+            version=good.version,
+            browser_version=good.browser_version,
+            bolt_port=free_port(),
+            http_port=int(blocker.getsockname()[1]),
+            heap="512m",
+            pagecache="64m",
+        )
+        # the message proves the process' exit was noticed (a timeout reads "did not answer")
+        with pytest.raises(ProvisionError, match=r"exited during start-up; see .*neo4j\.log"):
+            provision.start(broken, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
