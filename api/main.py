@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.recommender import Recommender
-from api.routes import health, recommendations
+from api.routes import health, items, models, recommendations
 from dpgcn import __version__
 from dpgcn.services import neo4j_connection
 from dpgcn.settings import get_settings
@@ -43,6 +43,8 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(recommendations.router)
+    app.include_router(items.router)
+    app.include_router(models.router)
     return app
 
 

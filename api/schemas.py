@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -34,3 +37,52 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class SimilarItems(BaseModel):
+    item_id: str = Field(examples=["i42"])
+    model_version: str
+    items: list[ScoredItem]
+
+
+class ModelVersion(BaseModel):
+    version: str
+    status: str
+    active: bool
+    slot: str | None = None
+    dim: int | None = None
+    model_name: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: float | None = None
+    completed_at: float | None = None
+    activated_at: float | None = None
+
+    @classmethod
+    def from_record(cls, m: dict[str, Any]) -> ModelVersion:
+        fields = {k: m.get(k) for k in cls.model_fields if k not in ("metrics", "active")}
+        metrics = json.loads(m["metrics"]) if isinstance(m.get("metrics"), str) else {}
+        return cls.model_validate({**fields, "active": bool(m.get("active")), "metrics": metrics})
+
+
+class Job(BaseModel):
+    run_id: str
+    state: str
+    step: str = ""
+    progress: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="*_started_at / *_finished_at epoch seconds"
+    )
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> Job:
+        return cls(
+            run_id=r["run_id"],
+            state=r.get("state", ""),
+            step=r.get("step", ""),
+            progress=r.get("progress") or {},
+            metrics=r.get("metrics") or {},
+            error=r.get("error"),
+            timings={k: float(v) for k, v in r.items() if k.endswith("_at")},
+        )

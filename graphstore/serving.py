@@ -64,3 +64,30 @@ def get_popular_items(
             driver, "serving/get_popular_items", {"k": k}, database=database, read=True
         )
     ]
+
+
+def get_similar_items(
+    driver: Driver, item_id: str, k: int, active: ActiveModel, database: str = "neo4j"
+) -> list[tuple[str, str | None, float]] | None:
+    """Nearest items by cosine similarity in the active version; None for an unknown item."""
+    from graphstore import model
+
+    params = {
+        "item_id": item_id,
+        "k": k,
+        "version": active.version,
+        "index": model.vector_index_name(model.ITEM, active.slot),
+    }
+    records = execute(
+        driver,
+        "serving/get_similar_items",
+        params,
+        database=database,
+        read=True,
+        property=active.property,
+    )
+    if not records and not execute(
+        driver, "serving/item_exists", {"item_id": item_id}, database=database, read=True
+    ):
+        return None
+    return [(r["id"], r["title"], float(r["score"])) for r in records]

@@ -105,3 +105,35 @@ def test_rerunning_a_finished_run_is_a_noop(driver: Driver, trained: str, worker
     after = writeback.get_model(driver, trained)
     assert before is not None and after is not None
     assert after["completed_at"] == before["completed_at"]
+
+
+def test_similar_items_use_the_active_version(driver: Driver, trained: str) -> None:
+    from api.main import create_app
+
+    with TestClient(create_app()) as client:
+        body = client.get("/v1/items/i3/similar", params={"k": 5}).json()
+        missing = client.get("/v1/items/no-such-item/similar")
+    assert body["model_version"] == trained and len(body["items"]) == 5
+    assert "i3" not in {i["item_id"] for i in body["items"]}
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert missing.status_code == 404
+
+
+def test_models_and_jobs_endpoints(trained: str) -> None:
+    from api.main import create_app
+
+    with TestClient(create_app()) as client:
+        models = client.get("/v1/models").json()
+        job = client.get(f"/v1/jobs/{trained}").json()
+        jobs = client.get("/v1/jobs").json()
+        unknown = client.get("/v1/jobs/v0-nope")
+        invalid = client.get("/v1/jobs/bad%20id")
+    active = [m for m in models if m["active"]]
+    assert [m["version"] for m in active] == [trained]
+    assert active[0]["status"] == "complete" and "val_auc" in active[0]["metrics"]
+    assert job["state"] == "SUCCESS" and job["step"] == "done"
+    assert job["progress"]["epoch"] == FAST["epochs"]
+    assert {"export_started_at", "train_finished_at", "activate_finished_at"} <= set(job["timings"])
+    assert trained in {j["run_id"] for j in jobs}
+    assert unknown.status_code == 404 and invalid.status_code == 422
