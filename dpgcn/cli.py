@@ -6,7 +6,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -14,6 +14,9 @@ from dpgcn import services
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
 from graphstore.records import GraphSource
+
+if TYPE_CHECKING:
+    from neo4j import Driver
 
 app = typer.Typer(
     help="DP-GCN graph recommender on Neo4j.",
@@ -30,7 +33,7 @@ app.add_typer(load_app, name="load")
 logger = logging.getLogger(__name__)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -116,7 +119,7 @@ def services_env() -> None:
         typer.echo(f"export {key}={shlex.quote(value)}")
 
 
-def _driver():  # type: ignore[no-untyped-def]
+def _driver() -> Driver:
     from graphstore.driver import connect
     from graphstore.errors import GraphStoreError
 
@@ -266,7 +269,6 @@ def _follow(run_id: str, timeout: float) -> dict[str, object]:
                 return record
             time.sleep(1.0)
     fail(f"run {run_id} did not finish within {timeout:.0f}s")
-    raise AssertionError
 
 
 @app.command("jobs")
