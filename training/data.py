@@ -406,8 +406,3 @@ def eval_candidates(
             if len(allowed):
                 negs[r] = rng.choice(allowed, size=n, replace=len(allowed) < n)
     return pairs.row, pairs.col, negs
-
-
-def normalize_query(text: str) -> str:
-    """Lowercase, trim and collapse whitespace (how queries are compared and grouped)."""
-    return " ".join(str(text).lower().split())

@@ -6,14 +6,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM, normalize_query
+from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM
 from training.dataset import GraphData
 from training.models.base import RecModel
 
 
 class QueryFrequency(RecModel):
-    r"""Search-log baseline. Queries with the same normalised text (lowercase, collapsed
-    whitespace) are one query. For each query, the item distribution
+    r"""Search-log baseline. Query ids are already normalized by the graph store (one node per
+    normalized text). For each query, the item distribution
     :math:`P(i \mid q) \propto n(q \to i)` comes from its ``LED_TO`` counts, falling back to
     term overlap with the item (shared ``HAS_TERM`` terms) when the query led nowhere. A user's
     item scores sum it over their training searches, with a tiny popularity term for users
@@ -58,13 +58,10 @@ class QueryFrequency(RecModel):
         split, graph = data.split, data.split.graph
         n_i = data.n_items
         n_q = max(data.n_queries, 1)
-        # normalised-query groups
-        qids = graph.ids.get(QUERY, np.zeros(0, str))
-        norm = [normalize_query(q) for q in qids.tolist()]
-        group = np.zeros(0, np.int64)
-        if norm:
-            group = np.unique(np.array(norm, dtype=str), return_inverse=True)[1].reshape(-1)
-        n_g = int(group.max()) + 1 if len(group) else 1
+        # Query ids arrive normalized by the graph store (graphstore.text.normalize_query), so
+        # each query is its own group.
+        group = np.arange(len(graph.ids.get(QUERY, ())), dtype=np.int64)
+        n_g = max(len(group), 1)
         led = np.zeros((n_g, n_i), np.float32)
         e = graph.edges.get((QUERY, LED_TO, ITEM))
         if e is not None and e.num_edges:
