@@ -8,7 +8,7 @@ anything is written. With ``on_error="reject"`` bad rows are skipped and listed 
 ``GraphSource.rejected`` instead. Interactions are aggregated per user–target–type, so loading
 the same files twice leaves the graph unchanged.
 
->>> source = load_dataset("movielens", Path("/work/shared/data/ml-100k"))  # doctest: +SKIP
+>>> source = load_dataset("movielens", Path("../shared/data/ml-100k"))  # doctest: +SKIP
 """
 
 from __future__ import annotations

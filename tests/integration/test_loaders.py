@@ -16,10 +16,11 @@ from graphstore.errors import InputError
 from graphstore.ingest import load_source
 from graphstore.loaders import load_dataset
 from graphstore.records import GraphSource
+from tests.paths import DATA_DIR
 
 pytestmark = pytest.mark.integration
 
-DATA = Path("/work/shared/data")
+DATA = DATA_DIR
 
 USERS = "id,age,gender,occupation,consent\nu1,34,F,engineer,true\nu2,,M,,no\nu3,51,,teacher,\n"
 ITEMS = """\
@@ -52,7 +53,7 @@ def write_generic(directory: Path, events: str = EVENTS) -> Path:
 
 def shared(folder: str) -> Path:
     if not DATA.is_dir():
-        pytest.skip("/work/shared/data is not available")
+        pytest.skip(f"{DATA_DIR} is not available")
     return DATA / folder
 
 

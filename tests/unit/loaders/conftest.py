@@ -1,5 +1,5 @@
 """Fixtures for the loader tests: the shared real datasets (tests skip when
-``/work/shared/data`` is absent) and a small generic-format dataset written into tmp_path."""
+the shared data folder is absent) and a small generic-format dataset written into tmp_path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path("/work/shared/data")
+from tests.paths import DATA_DIR
+
+DATA = DATA_DIR
 
 USERS_CSV = """\
 id,age,gender,occupation,consent
@@ -64,7 +66,7 @@ def make_generic() -> Callable[..., Path]:
 def _shared(folder: str) -> Path:
     """The shared dataset folder, or skip the test when the shared data is not mounted."""
     if not DATA.is_dir():
-        pytest.skip("/work/shared/data is not available")
+        pytest.skip(f"{DATA_DIR} is not available")
     path = DATA / folder
     assert path.is_dir(), f"{path} is missing from the shared data"
     return path

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from export_factory import write_ml100k_export
 
+from tests.paths import DATA_DIR
 from training.config import DDPGConfig, TrainConfig
 from training.data import load_export, split_interactions
 from training.train import evaluate_fit, fit
 
-ML100K = Path("/work/shared/data/ml-100k")
+ML100K = DATA_DIR / "ml-100k"
 
 
 @pytest.mark.skipif(not (ML100K / "u.data").is_file(), reason="MovieLens-100K not available")
