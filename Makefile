@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DPGCN := $(VENV)/bin/dpgcn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup system-deps lint unit integration bench down clean help
+.PHONY: demo test setup system-deps browser-deps lint unit integration bench down clean help
 
 help:
 	@echo "make demo   - set up, start Neo4j/Redis/worker/API, load synthetic data, train, serve"
@@ -31,6 +31,14 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$need >/dev/null \
 	    || { echo "error: could not install$$need with apt-get"; exit 1; }; \
 	fi
+
+## Headless Chromium for the Neo4j Browser test (Debian's package; no browser downloads).
+browser-deps:
+	@command -v chromium >/dev/null || { \
+	  echo "installing: chromium"; \
+	  command -v apt-get >/dev/null || { echo "error: please install chromium (no apt-get here)"; exit 1; }; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null \
+	    || { echo "error: could not install chromium with apt-get"; exit 1; }; }
 
 $(VENV)/.installed: pyproject.toml
 	@command -v python3 >/dev/null || { echo "error: python3 (>= 3.11) is required"; exit 1; }
@@ -59,7 +67,7 @@ unit: setup
 integration: setup
 	$(VENV)/bin/pytest tests/integration -q
 
-test: setup lint
+test: setup browser-deps lint
 	$(VENV)/bin/pytest -q
 
 bench: setup

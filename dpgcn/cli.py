@@ -6,17 +6,20 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dpgcn import services
+from dpgcn.cli_apikey import apikey_app
+from dpgcn.cli_common import fail, graph_driver
+from dpgcn.cli_segments import segments_app
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
 from graphstore.records import GraphSource
 
 if TYPE_CHECKING:
-    from neo4j import Driver
+    pass
 
 app = typer.Typer(
     help="DP-GCN graph recommender on Neo4j.",
@@ -29,13 +32,10 @@ services_app = typer.Typer(
 load_app = typer.Typer(help="Load data into the graph.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(load_app, name="load")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(segments_app, name="segments")
 
 logger = logging.getLogger(__name__)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 @app.callback()
@@ -119,16 +119,7 @@ def services_env() -> None:
         typer.echo(f"export {key}={shlex.quote(value)}")
 
 
-def _driver() -> Driver:
-    from graphstore.driver import connect
-    from graphstore.errors import GraphStoreError
-
-    settings = get_settings()
-    try:
-        conn = services.neo4j_connection(settings)
-        return connect(conn.uri, conn.user, conn.password)
-    except (services.ServiceError, GraphStoreError) as e:
-        fail(str(e))
+_driver = graph_driver
 
 
 # ---------------------------------------------------------------------------------------- load
