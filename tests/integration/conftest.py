@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from neo4j import Driver
@@ -88,3 +89,23 @@ def worker(
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def trained_model(driver: Driver, worker: Any) -> Iterator[str]:
+    """The SMALL synthetic shop loaded, trained by the real worker and activated; yields the
+    model version. Per test module (other modules' ``empty_graph`` wipes the graph); tests that
+    change the graph must only touch data they create."""
+    from graphstore import ingest, synthetic
+    from graphstore.driver import delete_all
+    from tests.integration.helpers import FAST, SMALL, wait_for_run
+    from workers import pipeline, runs
+
+    delete_all(driver)
+    source, _ = synthetic.generate(SMALL)
+    ingest.load_source(driver, source)
+    run_id = runs.new_run_id()
+    pipeline.submit_pipeline(run_id, FAST)
+    record = wait_for_run(run_id)
+    assert record["state"] == "SUCCESS", record
+    yield run_id

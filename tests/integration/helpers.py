@@ -1,0 +1,25 @@
+"""Shared constants and helpers of the integration tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from graphstore import synthetic
+from workers import runs
+
+#: The small synthetic shop the trained-model fixture loads and trains on.
+SMALL = synthetic.SyntheticSpec(users=300, items=120, events_per_user=12, seed=3)
+#: A quick DP-GCN configuration (seconds on 2 cores).
+FAST = {"model": "dpgcn", "epochs": 2, "dim": 16}
+
+
+def wait_for_run(run_id: str, timeout: float = 600) -> dict[str, Any]:
+    """Poll the run record until the pipeline succeeds or fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = runs.get(run_id) or {}
+        if record.get("state") in ("SUCCESS", "FAILURE"):
+            return record
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} did not finish: {runs.get(run_id)}")
