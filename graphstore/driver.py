@@ -58,7 +58,7 @@ def ping(driver: Driver, database: str = "neo4j") -> str:
 def wrap(error: Exception) -> GraphStoreError:
     if isinstance(error, AuthError):
         return GraphAuthError(str(error))
-    if isinstance(error, TRANSIENT | OSError):
+    if isinstance(error, (*TRANSIENT, OSError)):
         return GraphUnavailableError(f"Neo4j unavailable: {error}")
     return GraphStoreError(f"Neo4j error: {error}")
 
