@@ -8,5 +8,62 @@ the event is committed to Neo4j. Fields (all strings): ``event_id``, ``user_id``
 
 from __future__ import annotations
 
+from typing import Any
+
 FEEDBACK_STREAM = "dpgcn:feedback"
 FEEDBACK_FIELDS = ("event_id", "user_id", "type", "item_id", "query", "ts")
+
+#: Consumer group of the online policy updater (workers.online).
+POLICY_GROUP = "dpgcn-policy"
+
+Entry = tuple[str, dict[str, str]]
+
+
+def ensure_group(client: Any, group: str = POLICY_GROUP, stream: str = FEEDBACK_STREAM) -> None:
+    """Create the consumer group (from the stream's beginning) unless it exists."""
+    import redis
+
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as e:
+        if "BUSYGROUP" not in str(e):
+            raise
+
+
+def read_feedback(
+    client: Any,
+    consumer: str,
+    count: int,
+    group: str = POLICY_GROUP,
+    stream: str = FEEDBACK_STREAM,
+) -> list[Entry]:
+    """Up to ``count`` entries for ``consumer``: first those it was given before and never
+    acknowledged (a crashed update), then new ones. Needs a ``decode_responses`` client."""
+    out: list[Entry] = []
+    for start in ("0", ">"):
+        if len(out) >= count:
+            break
+        reply = client.xreadgroup(group, consumer, {stream: start}, count=count - len(out))
+        for _, entries in reply or []:
+            out += [(str(i), dict(f)) for i, f in entries if f]
+    return out
+
+
+def ack_feedback(
+    client: Any, ids: list[str], group: str = POLICY_GROUP, stream: str = FEEDBACK_STREAM
+) -> int:
+    return int(client.xack(stream, group, *ids)) if ids else 0
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ``"<ms>-<seq>"`` as a sortable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def append_feedback(client: Any, fields: dict[str, str], stream: str = FEEDBACK_STREAM) -> str:
+    """Append one entry (the API's producer side; tests and benchmarks use it too)."""
+    missing = set(FEEDBACK_FIELDS) - fields.keys()
+    if missing:
+        raise ValueError(f"feedback entry lacks {sorted(missing)}")
+    return str(client.xadd(stream, {k: str(fields[k]) for k in FEEDBACK_FIELDS}))

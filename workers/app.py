@@ -12,6 +12,8 @@ Settings that matter for long training tasks (see docs/operations.md):
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from dpgcn.services import redis_url
@@ -27,7 +29,7 @@ def create_app() -> Celery:
     """The app; Redis' address is resolved when Celery first needs it, so importing the
     workers needs no running services."""
     settings = get_settings()
-    celery = Celery("dpgcn", include=["workers.pipeline"])
+    celery = Celery("dpgcn", include=["workers.pipeline", "workers.recovery", "workers.online"])
 
     @celery.on_configure.connect(weak=False)
     def _redis(sender: Celery, **_: object) -> None:
@@ -45,24 +47,34 @@ def create_app() -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
-        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         task_default_queue=GRAPH_QUEUE,
         task_routes={
             "workers.pipeline.train_model": {"queue": TRAINING_QUEUE},
             "workers.pipeline.*": {"queue": GRAPH_QUEUE},
+            "workers.online.*": {"queue": GRAPH_QUEUE},
         },
         task_time_limit=TRAIN_TIME_LIMIT_S,
-        beat_schedule={
-            "retrain": {
-                "task": "workers.pipeline.start_pipeline",
-                "schedule": settings.retrain_every_s,
-            },
-        },
+        beat_schedule=_schedule(settings.retrain_every_s, settings.policy_update_every_s),
         worker_hijack_root_logger=False,
     )
     return celery
+
+
+def _schedule(retrain_every_s: float, policy_update_every_s: float) -> dict[str, Any]:
+    schedule: dict[str, Any] = {
+        "retrain": {"task": "workers.pipeline.start_pipeline", "schedule": retrain_every_s},
+    }
+    if policy_update_every_s > 0:
+        schedule["policy-update"] = {
+            "task": "workers.online.update_policy",
+            "schedule": policy_update_every_s,
+            # a late round is useless once the next one is due
+            "options": {"expires": policy_update_every_s},
+        }
+    return schedule
 
 
 app = create_app()

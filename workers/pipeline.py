@@ -4,6 +4,10 @@
 also the model version) and works on files under ``<artifacts>/runs/<run_id>/``; a step whose
 output already exists is skipped, so a redelivered or re-run task never does work twice and
 never activates a half-written version.
+
+Every task also takes the run's ``attempt`` and first claims its step in the run record
+(:mod:`workers.recovery`): a run whose worker died is resumed under a new attempt, and the
+messages of the old attempt (redelivered after the visibility timeout) then do nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from celery import chain
+from celery.signals import task_retry
 from neo4j import Driver
 
-from graphstore import export, model, writeback
+from graphstore import export, model, policies, writeback
 from graphstore.driver import connect
 from graphstore.errors import GraphUnavailableError
-from workers import runs
+from workers import recovery, runs
 from workers.app import app
 
 logger = logging.getLogger(__name__)
@@ -54,9 +59,17 @@ def paths(run_id: str) -> dict[str, Path]:
     return {"root": root, "export": root / "export", "model": root / "model"}
 
 
+def claim_or_skip(task: Any, run_id: str, step: str, attempt: int) -> bool:
+    """Claim the step; ``False`` for a late or stale delivery, which must do nothing (the
+    rest of its chain follows and does nothing either, so its result still resolves)."""
+    return recovery.claim_step(run_id, step, attempt, getattr(task.request, "hostname", None))
+
+
 @app.task(bind=True, **RETRY)  # type: ignore[untyped-decorator]
-def export_graph(self: Any, run_id: str) -> str:
+def export_graph(self: Any, run_id: str, attempt: int = 0) -> str:
     out = paths(run_id)["export"]
+    if not claim_or_skip(self, run_id, "export", attempt):
+        return str(out)
     if (out / "meta.json").exists():
         logger.info("run %s: export exists, skipping", run_id)
         return str(out)
@@ -67,11 +80,15 @@ def export_graph(self: Any, run_id: str) -> str:
 
 
 @app.task(bind=True)  # type: ignore[untyped-decorator]
-def train_model(self: Any, _previous: Any, run_id: str, config: dict[str, Any]) -> str:
+def train_model(
+    self: Any, _previous: Any, run_id: str, config: dict[str, Any], attempt: int = 0
+) -> str:
     from training.config import TrainConfig
     from training.train import train_from_export
 
     p = paths(run_id)
+    if not claim_or_skip(self, run_id, "train", attempt):
+        return str(p["model"])
     if (p["model"] / "metrics.json").exists():
         logger.info("run %s: model exists, skipping training", run_id)
         return str(p["model"])
@@ -99,14 +116,17 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.task(bind=True, **RETRY)  # type: ignore[untyped-decorator]
-def write_back(self: Any, _previous: Any, run_id: str) -> str:
+def write_back(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
     import numpy as np
 
     p = paths(run_id)
+    if not claim_or_skip(self, run_id, "write_back", attempt):
+        return run_id
     db = database()
     existing = writeback.get_model(driver(), run_id, db)
     if existing and existing.get("status") in ("complete", "superseded"):
         logger.info("run %s: version already written, skipping", run_id)
+        _save_trained_policy(run_id, p["model"], db)
         return run_id
     runs.step_started(run_id, "write_back")
     metrics = json.loads((p["model"] / "metrics.json").read_text())
@@ -128,12 +148,26 @@ def write_back(self: Any, _previous: Any, run_id: str) -> str:
                 database=db,
             )
     writeback.complete_version(driver(), run_id, counts, _summary(metrics), db)
+    _save_trained_policy(run_id, p["model"], db)
     runs.step_finished(run_id, "write_back", written=counts)
     return run_id
 
 
+def _save_trained_policy(run_id: str, model_dir: Path, db: str) -> None:
+    """The trained ``policy.pt`` becomes policy version 1 of the model version (once)."""
+    path = model_dir / "policy.pt"
+    if not path.is_file() or policies.get_latest_policy(driver(), run_id, db) is not None:
+        return
+    version = policies.save_policy(
+        driver(), run_id, path.read_bytes(), {"source": "offline", "updates": 0}, db
+    )
+    logger.info("run %s: trained policy saved as policy version %d", run_id, version)
+
+
 @app.task(bind=True, **RETRY)  # type: ignore[untyped-decorator]
-def activate(self: Any, _previous: Any, run_id: str) -> str:
+def activate(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
+    if not claim_or_skip(self, run_id, "activate", attempt):
+        return run_id
     runs.step_started(run_id, "activate")
     active = writeback.activate_version(driver(), run_id, database())
     runs.step_finished(run_id, "activate", state="SUCCESS", step="done")
@@ -146,12 +180,12 @@ def mark_failed(request: Any, exc: Any, traceback: Any, run_id: str) -> None:
     runs.update(run_id, state="FAILURE", error=str(exc)[:2000])
 
 
-def pipeline_signature(run_id: str, config: dict[str, Any]) -> Any:
+def pipeline_signature(run_id: str, config: dict[str, Any], attempt: int = 0) -> Any:
     return chain(
-        export_graph.si(run_id),
-        train_model.s(run_id, config),
-        write_back.s(run_id),
-        activate.s(run_id),
+        export_graph.si(run_id, attempt=attempt),
+        train_model.s(run_id, config, attempt=attempt),
+        write_back.s(run_id, attempt=attempt),
+        activate.s(run_id, attempt=attempt),
     ).on_error(mark_failed.s(run_id=run_id))
 
 
@@ -168,3 +202,23 @@ def submit_pipeline(run_id: str, config: dict[str, Any]) -> Any:
     result = pipeline_signature(run_id, config).apply_async()
     runs.update(run_id, task_id=result.id)
     return result
+
+
+def resubmit(run_id: str, config: dict[str, Any], attempt: int) -> Any:
+    """Queue the chain of an existing run again under ``attempt`` (crash recovery)."""
+    result = pipeline_signature(run_id, config, attempt).apply_async()
+    runs.update(run_id, task_id=result.id)
+    return result
+
+
+@task_retry.connect(weak=False)
+def _on_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
+    """Count a task's retries (Neo4j unavailable…) in its run record."""
+    claim = recovery.current_claim()
+    if claim is None:
+        return
+    try:
+        runs.client().hincrby(runs.run_key(claim[0]), "retries", 1)
+        runs.update(claim[0], last_error=str(reason)[:500], state="RETRYING")
+    except Exception as e:
+        logger.warning("could not record a retry: %s", e)

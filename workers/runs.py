@@ -19,6 +19,32 @@ from dpgcn.services import redis_url
 from dpgcn.settings import get_settings
 
 RUNS_KEY = "dpgcn:runs"
+#: Run-record fields read back as integers.
+INT_FIELDS = frozenset({"attempt", "recoveries", "retries"})
+#: States after which no task of the run does any work.
+FINAL_STATES = frozenset({"SUCCESS", "FAILURE"})
+
+#: Claim a step for a worker: only for the run's current attempt and while it is not finished.
+#: Returns 1 (claimed), -1 (run finished) or -2 (a stale attempt: the run was resumed).
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'SUCCESS' or state == 'FAILURE' then return -1 end
+local current = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
+if current ~= tonumber(ARGV[1]) then return -2 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'owner_step', ARGV[3], 'owner_since', ARGV[4],
+           ARGV[3] .. '_worker', ARGV[5])
+return 1
+"""
+
+#: Release a claim after the step's task finished (the next task is already queued).
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
+   and tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') == tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'owner', '')
+  return 1
+end
+return 0
+"""
 
 
 def run_key(run_id: str) -> str:
@@ -52,6 +78,8 @@ def create(run_id: str, config: dict[str, Any]) -> None:
             "step": "",
             "created_at": now,
             "config": json.dumps(config),
+            "attempt": 0,
+            "owner": "",
         },
     )
     pipe.zadd(RUNS_KEY, {run_id: now})
@@ -81,6 +109,8 @@ def get(run_id: str) -> dict[str, Any] | None:
             out[key] = json.loads(value)
         elif key.endswith("_at"):
             out[key] = float(value)
+        elif key in INT_FIELDS:
+            out[key] = int(value)
         else:
             out[key] = value
     return out
@@ -89,3 +119,29 @@ def get(run_id: str) -> dict[str, Any] | None:
 def list_runs(limit: int = 50) -> list[dict[str, Any]]:
     ids = cast(list[str], client().zrevrange(RUNS_KEY, 0, limit - 1))
     return [r for r in (get(i) for i in ids) if r is not None]
+
+
+def claim(run_id: str, step: str, attempt: int, worker_id: str, hostname: str) -> str:
+    """Record ``worker_id`` as the owner of the run's ``step`` for ``attempt``.
+
+    Returns ``"claimed"``, ``"finished"`` (the run already ended: a late redelivery) or
+    ``"stale"`` (the run was resumed under a newer attempt: this message is obsolete)."""
+    result = int(
+        cast(
+            int,
+            client().eval(
+                _CLAIM, 1, run_key(run_id), attempt, worker_id, step, time.time(), hostname
+            ),
+        )
+    )
+    return {1: "claimed", -1: "finished", -2: "stale"}[result]
+
+
+def release(run_id: str, attempt: int, worker_id: str) -> bool:
+    """Clear the owner if it is still ``worker_id`` under ``attempt``."""
+    return bool(client().eval(_RELEASE, 1, run_key(run_id), worker_id, attempt))
+
+
+def run_ids(limit: int = 200) -> list[str]:
+    """The newest run ids."""
+    return cast(list[str], client().zrevrange(RUNS_KEY, 0, limit - 1))
