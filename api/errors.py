@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.schemas import ErrorBody
 from graphstore.errors import GraphStoreError, GraphUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -19,19 +22,69 @@ class ApiError(Exception):
         self.detail = detail
 
 
+#: Error responses documented on the routes (OpenAPI).
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "Missing, malformed, unknown or revoked API key",
+        403: "The API key's scope is too small",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid request (the detail names the field and the rule)",
+        503: "Neo4j or Redis unavailable (retry after the Retry-After seconds)",
+    }
+    return {c: {"model": ErrorBody, "description": text.get(c, "Error")} for c in codes}
+
+
+def _driver_unavailable(exc: BaseException) -> bool:
+    """Whether a Neo4j "cannot reach the server" error is anywhere in ``exc``'s chain."""
+    from neo4j.exceptions import DatabaseUnavailable, ServiceUnavailable, SessionExpired
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ServiceUnavailable | SessionExpired | DatabaseUnavailable):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status, content={"detail": exc.detail})
+        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": "ApiKey"}
+        return JSONResponse(status_code=exc.status, content={"detail": exc.detail}, headers=headers)
 
     @app.exception_handler(GraphUnavailableError)
     async def _unavailable(_: Request, exc: GraphUnavailableError) -> JSONResponse:
-        logger.warning("graph unavailable: %s", exc)
+        logger.warning("graph unavailable: %s", type(exc.__cause__ or exc).__name__)
         return JSONResponse(
             status_code=503,
             content={"detail": "graph database unavailable"},
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(redis.RedisError)
+    async def _redis_unavailable(_: Request, exc: redis.RedisError) -> JSONResponse:
+        logger.warning("redis unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            status_code=503, content={"detail": "redis unavailable"}, headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(TypeError)
+    async def _failed_while_wrapping(_: Request, exc: TypeError) -> JSONResponse:
+        # graphstore.driver.wrap() raises TypeError while wrapping a driver error (its
+        # isinstance check uses ``tuple | type``); an unreachable Neo4j is still a 503.
+        if _driver_unavailable(exc):
+            logger.warning("graph unavailable: %s", type(exc.__context__).__name__)
+            return JSONResponse(
+                status_code=503,
+                content={"detail": "graph database unavailable"},
+                headers={"Retry-After": "5"},
+            )
+        raise exc
 
     @app.exception_handler(GraphStoreError)
     async def _graph_error(_: Request, exc: GraphStoreError) -> JSONResponse:

@@ -1,34 +1,102 @@
-"""The FastAPI app and its lifespan (one Neo4j driver per process)."""
+"""The FastAPI app and its lifespan (one Neo4j driver and one Redis client per process)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from neo4j import GraphDatabase
 
 from api import errors
+from api.metrics import ObservabilityMiddleware
 from api.recommender import Recommender
-from api.routes import health, items, models, recommendations
+from api.routes import events, health, items, models, recommendations, users
+from api.security import KeyCache
 from dpgcn import __version__
-from dpgcn.services import neo4j_connection
-from dpgcn.settings import get_settings
+from dpgcn.services import ServiceError, neo4j_connection, redis_url
+from dpgcn.settings import Settings, get_settings
 from graphstore.driver import connect
+from graphstore.errors import GraphStoreError, GraphUnavailableError
+from graphstore.schema import apply_schema
 
 logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Personalized items and query suggestions from a DP-GCN model whose embeddings live in Neo4j.
+
+**Authentication:** every `/v1` route needs an `X-API-Key` header with a key from
+`dpgcn apikey create --scope read|write|admin` (scopes are ordered read < write < admin).
+401: missing or bad key; 403: scope too small. `/health`, `/ready`, `/metrics` and the
+docs are open. 503 (with `Retry-After`) while Neo4j or Redis is unavailable.
+"""
+
+
+def _driver(settings: Settings) -> Any:
+    """A driver that fails fast while Neo4j is down (the request becomes a 503) and starts
+    even when Neo4j is not up yet."""
+    conn = neo4j_connection(settings)
+    config: dict[str, Any] = {
+        "max_transaction_retry_time": 1.0,
+        "connection_acquisition_timeout": 5.0,
+        "max_connection_pool_size": 64,
+    }
+    try:
+        return connect(conn.uri, conn.user, conn.password, **config)
+    except GraphUnavailableError:
+        logger.warning("Neo4j is not reachable yet; answering 503 until it is")
+        return GraphDatabase.driver(
+            conn.uri,
+            auth=(conn.user, conn.password),
+            connection_timeout=5.0,
+            notifications_min_severity="OFF",
+            **config,
+        )
+
+
+def _redis(settings: Settings) -> Any:
+    import redis
+
+    try:
+        return redis.Redis.from_url(redis_url(settings), socket_connect_timeout=1, socket_timeout=2)
+    except ServiceError as e:
+        logger.warning("no Redis: %s", e)
+        return None
+
+
+def _limit_blas(threads: int) -> None:
+    """NumPy's BLAS would start its own threads inside every request thread and oversubscribe
+    the cores (see docs/benchmarks-api.md); one thread per request is faster."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    conn = neo4j_connection(settings)
-    driver = connect(conn.uri, conn.user, conn.password)
+    _limit_blas(settings.api.blas_threads)
+    # The access log is ours (JSON, route templates); uvicorn's would log raw paths.
+    logging.getLogger("uvicorn.access").disabled = True
+    driver = _driver(settings)
+    db = settings.neo4j.database
+    try:
+        apply_schema(driver, db)
+    except GraphStoreError as e:
+        logger.warning("schema not applied (%s); continuing", type(e).__name__)
     app.state.driver = driver
-    app.state.recommender = Recommender(driver, conn.database)
+    app.state.redis = _redis(settings)
+    app.state.keys = KeyCache(driver, db, settings.api.key_cache_s)
+    app.state.recommender = Recommender(
+        driver, db, refresh_s=settings.api.refresh_s, popular_cache_s=settings.api.popular_cache_s
+    )
     try:
         yield
     finally:
+        if app.state.redis is not None:
+            app.state.redis.close()
         driver.close()
 
 
@@ -36,14 +104,16 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="DP-GCN recommender",
         version=__version__,
-        description="Personalized items and query suggestions from a DP-GCN model whose "
-        "embeddings live in Neo4j.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(ObservabilityMiddleware)
     app.include_router(health.router)
     app.include_router(recommendations.router)
     app.include_router(items.router)
+    app.include_router(events.router)
+    app.include_router(users.router)
     app.include_router(models.router)
     return app
 

@@ -2,7 +2,9 @@
 
 The item matrix of the active version is read from Neo4j once per version (100k × 64 floats
 is 25 MB) and each request reads only the user's own row and history from Neo4j, so a
-request costs one indexed Neo4j read plus one matrix–vector product.
+request costs one indexed Neo4j read plus one matrix–vector product. The active version and
+its newest DDPG policy are re-read every ``refresh_s`` seconds, so a new version or a new
+policy is picked up without a restart.
 """
 
 from __future__ import annotations
@@ -10,15 +12,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 from neo4j import Driver
 
-from graphstore import serving, writeback
+from api import metrics
+from graphstore import policies, serving, writeback
+from graphstore.serving import Scored
 from graphstore.writeback import ActiveModel
+from training.errors import ModelDirError
+from training.inference import PolicyAdjuster, load_policy_adjuster_bytes
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,49 +41,213 @@ class ItemIndex:
     position: dict[str, int]
 
 
-class Recommender:
-    """Thread-safe cache of the active model and its item index."""
+@dataclass(frozen=True)
+class LoadedPolicy:
+    model_version: str
+    version: int
+    adjuster: PolicyAdjuster | None  # None: the stored policy is unusable for this model
 
-    def __init__(self, driver: Driver, database: str = "neo4j", refresh_s: float = 2.0) -> None:
+
+class TtlCache(Generic[T]):
+    """A small thread-safe LRU cache whose entries expire after ``ttl_s``."""
+
+    def __init__(self, name: str, ttl_s: float, size: int = 256) -> None:
+        self.name, self.ttl_s, self.size = name, ttl_s, size
+        self._data: OrderedDict[object, tuple[float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object, load: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None and hit[0] > now:
+                self._data.move_to_end(key)
+                metrics.cache_event(self.name, True)
+                return hit[1]
+        metrics.cache_event(self.name, False)
+        value = load()
+        with self._lock:
+            self._data[key] = (now + self.ttl_s, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+class Recommender:
+    """Thread-safe cache of the active model, its newest policy and its item index."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        database: str = "neo4j",
+        refresh_s: float = 2.0,
+        popular_cache_s: float = 60.0,
+    ) -> None:
         self.driver = driver
         self.database = database
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._active: ActiveModel | None = None
         self._checked = 0.0
         self._index: ItemIndex | None = None
+        self._policy: LoadedPolicy | None = None
+        self.popular: TtlCache[list[Scored]] = TtlCache("popular_items", popular_cache_s)
+        self.popular_queries: TtlCache[list[tuple[str, str, float]]] = TtlCache(
+            "popular_queries", popular_cache_s
+        )
+        self.categories: TtlCache[np.ndarray | None] = TtlCache("category_items", 60.0)
+        self.segments: TtlCache[list[Scored]] = TtlCache("segment_items", popular_cache_s)
 
+    # ---------------------------------------------------------------- active model + policy
     def active(self) -> ActiveModel | None:
-        now = time.monotonic()
-        if now - self._checked > self.refresh_s:
-            self._active = writeback.get_active(self.driver, self.database)
-            self._checked = now
+        """The active version (re-read at most every ``refresh_s``; one thread re-reads while
+        the others go on with the current one)."""
+        if time.monotonic() - self._checked > self.refresh_s:
+            first = self._checked == 0.0
+            if self._refresh_lock.acquire(blocking=first):
+                try:
+                    if time.monotonic() - self._checked > self.refresh_s:
+                        active = writeback.get_active(self.driver, self.database)
+                        if active is not None:
+                            self._refresh_policy(active)
+                        self._active = active
+                        self._checked = time.monotonic()
+                finally:
+                    self._refresh_lock.release()
         return self._active
 
+    def invalidate(self) -> None:
+        """Re-read the active version on the next request (after an activation)."""
+        self._checked = 0.0
+
+    def _refresh_policy(self, active: ActiveModel) -> None:
+        latest = serving.get_policy_version(self.driver, active.version, self.database)
+        current = self._policy
+        if latest is None:
+            self._policy = None
+            return
+        if current and current.model_version == active.version and current.version == latest:
+            return
+        record = policies.get_latest_policy(self.driver, active.version, self.database)
+        if record is None:
+            self._policy = None
+            return
+        adjuster: PolicyAdjuster | None
+        try:
+            adjuster = load_policy_adjuster_bytes(record.actor, with_history=False)
+            in_dim = adjuster.actor.layers[0][0].shape[1]
+            if in_dim != 2 * active.dim:
+                raise ModelDirError(f"actor takes {in_dim} inputs, model dim is {active.dim}")
+        except ModelDirError as e:
+            logger.warning("policy %d of %s unusable: %s", record.version, active.version, e)
+            adjuster = None
+        self._policy = LoadedPolicy(active.version, record.version, adjuster)
+        logger.info("serving policy version %d of model %s", record.version, active.version)
+
+    def policy(self, active: ActiveModel) -> LoadedPolicy | None:
+        current = self._policy
+        if current is None or current.model_version != active.version:
+            return None
+        return current
+
+    # ---------------------------------------------------------------- item index
     def index(self, active: ActiveModel) -> ItemIndex:
         current = self._index
         if current is not None and current.version == active.version:
+            metrics.cache_event("item_index", True)
             return current
         with self._lock:
             if self._index is None or self._index.version != active.version:
+                metrics.cache_event("item_index", False)
                 ids, titles, matrix = serving.get_item_vectors(self.driver, active, self.database)
                 self._index = ItemIndex(
                     active.version, ids, titles, matrix, {i: k for k, i in enumerate(ids)}
                 )
+                self.categories.clear()
                 logger.info("loaded %d item vectors of version %s", len(ids), active.version)
             return self._index
 
+    def category_rows(self, index: ItemIndex, category: str) -> np.ndarray | None:
+        """Row numbers of the items in ``category`` (and its subcategories); None if unknown."""
+
+        def load() -> np.ndarray | None:
+            items = serving.get_category_items(self.driver, category, self.database)
+            if items is None:
+                return None
+            rows = [index.position[i] for i in items if i in index.position]
+            return np.asarray(sorted(rows), dtype=np.int64)
+
+        return self.categories.get((index.version, category), load)
+
+    # ---------------------------------------------------------------- scoring
+    def adjust(
+        self, user_vec: np.ndarray, index: ItemIndex, policy: LoadedPolicy, recent: Sequence[str]
+    ) -> np.ndarray:
+        """The DDPG adjustment ``u + α·scale·μ([u ‖ mean recent item vectors])``; ``recent``
+        is newest first."""
+        assert policy.adjuster is not None
+        n = policy.adjuster.state_history
+        rows = [index.position[i] for i in recent if i in index.position][:n][::-1]
+        hist = np.full((1, n), -1, np.int64)
+        if rows:
+            hist[0, n - len(rows) :] = rows
+        return policy.adjuster.adjust(user_vec[None].astype(np.float32), index.matrix, hist)[0]
+
     def top_k(
-        self, user_vec: np.ndarray, index: ItemIndex, k: int, exclude: frozenset[str]
-    ) -> list[tuple[str, str | None, float]]:
-        scores = index.matrix @ user_vec
-        for item in exclude:
-            pos = index.position.get(item)
-            if pos is not None:
-                scores[pos] = -np.inf
+        self,
+        user_vec: np.ndarray,
+        index: ItemIndex,
+        k: int,
+        exclude: frozenset[str],
+        rows: np.ndarray | None = None,
+    ) -> list[Scored]:
+        """Top ``k`` items by dot product, best first; ``rows`` restricts the candidates."""
+        if rows is None:
+            scores = index.matrix @ user_vec
+            candidates = None
+        else:
+            scores = index.matrix[rows] @ user_vec
+            candidates = rows
+        if exclude:
+            if candidates is None:
+                ex = [p for p in (index.position.get(i) for i in exclude) if p is not None]
+                scores[ex] = -np.inf
+            else:
+                mask = np.array([index.ids[r] in exclude for r in candidates], dtype=bool)
+                scores[mask] = -np.inf
         k = min(k, int(np.isfinite(scores).sum()))
         if k <= 0:
             return []
         top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [(index.ids[j], index.titles[j], float(scores[j])) for j in top]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        out = []
+        for j in top:
+            row = int(j if candidates is None else candidates[j])
+            out.append((index.ids[row], index.titles[row], float(scores[j])))
+        return out
+
+    def popular_items(
+        self, k: int, exclude: frozenset[str], category: str | None, depth: int = 1000
+    ) -> list[Scored]:
+        """The most popular items (cached ``depth`` deep), leaving out ``exclude``."""
+        ranked = self.popular.get(
+            category,
+            lambda: serving.get_popular_items(self.driver, depth, self.database, category),
+        )
+        return [r for r in ranked if r[0] not in exclude][:k]
+
+    def segment_items(
+        self, segment: str, k: int, exclude: frozenset[str], depth: int = 1000
+    ) -> list[Scored]:
+        """The items most popular in ``segment`` (cached), leaving out ``exclude``."""
+        ranked = self.segments.get(
+            segment,
+            lambda: serving.get_segment_popular_items(self.driver, segment, depth, self.database),
+        )
+        return [r for r in ranked if r[0] not in exclude][:k]

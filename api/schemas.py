@@ -3,24 +3,92 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+import time
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Strategy = Literal["policy", "embedding", "cold_start_features", "segment", "popular"]
+
+
+class Explanation(BaseModel):
+    """Why an item is recommended, from the graph."""
+
+    kind: Literal[
+        "search", "search_term", "segment", "similar_item", "similar_users", "popular", "taste"
+    ]
+    text: str = Field(examples=["you searched 'racing' → term 'race' → this item"])
+    via: list[str] = Field(
+        default_factory=list,
+        description="The graph path as node ids / texts, from the user's side to the item",
+        examples=[["racing", "race", "i42"]],
+    )
 
 
 class ScoredItem(BaseModel):
     item_id: str = Field(examples=["i42"])
     title: str | None = Field(default=None, examples=["Forza Motorsport 4"])
     score: float = Field(examples=[3.21])
+    explanation: Explanation | None = None
 
 
 class Recommendations(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u7",
+                    "model_version": "v20261126-233000-1a2b3c",
+                    "personalized": True,
+                    "strategy": "policy",
+                    "policy_version": 3,
+                    "category": None,
+                    "items": [
+                        {
+                            "item_id": "i42",
+                            "title": "Forza Motorsport 4",
+                            "score": 3.21,
+                            "explanation": {
+                                "kind": "search_term",
+                                "text": "you searched 'racing games' → term 'race' → this item",
+                                "via": ["racing games", "race", "i42"],
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     user_id: str = Field(examples=["u7"])
     model_version: str | None = Field(examples=["v20261126-233000-1a2b3c"])
     personalized: bool = Field(
         description="False for unknown users, no embedding, or personalization switched off"
     )
+    strategy: Strategy = Field(
+        description="policy: the user's vector adjusted by the DDPG actor from recent history; "
+        "embedding: the user's vector (no policy); cold_start_features: the mean vector of the "
+        "users nearest in age/gender/occupation; segment: the items most popular in the user's "
+        "segment; popular: the most interacted-with items"
+    )
+    policy_version: int | None = Field(default=None, description="DDPG policy version used")
+    category: str | None = None
     items: list[ScoredItem]
+
+
+class QuerySuggestion(BaseModel):
+    query_id: str = Field(examples=["game race"], description="The normalized query")
+    text: str = Field(examples=["racing games"])
+    score: float = Field(examples=[0.83])
+
+
+class QuerySuggestions(BaseModel):
+    user_id: str = Field(examples=["u7"])
+    model_version: str | None
+    personalized: bool
+    prefix: str | None = Field(default=None, examples=["rac"])
+    queries: list[QuerySuggestion]
 
 
 class ComponentHealth(BaseModel):
@@ -35,8 +103,15 @@ class Health(BaseModel):
     model_version: str | None
 
 
+class Readiness(BaseModel):
+    ready: bool
+    neo4j: ComponentHealth
+    redis: ComponentHealth
+    model: ComponentHealth
+
+
 class ErrorBody(BaseModel):
-    detail: str
+    detail: Any = Field(examples=["graph database unavailable"])
 
 
 class SimilarItems(BaseModel):
@@ -86,3 +161,104 @@ class Job(BaseModel):
             error=r.get("error"),
             timings={k: float(v) for k, v in r.items() if k.endswith("_at")},
         )
+
+
+# --------------------------------------------------------------------------- feedback events
+
+#: Oldest accepted event time (2001-09-09) and how far in the future a clock may be off.
+MIN_TS = 1_000_000_000.0
+MAX_CLOCK_SKEW_S = 86_400.0
+EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
+class EventIn(BaseModel):
+    """One feedback event. ``search`` needs ``query``; ``view``/``click``/``purchase`` need
+    ``item_id`` (a click may also carry the ``query`` that led to it)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "e-7f3a-0001",
+                    "user_id": "u7",
+                    "type": "search",
+                    "query": "racing games",
+                    "ts": 1764201600.0,
+                },
+                {
+                    "id": "e-7f3a-0002",
+                    "user_id": "u7",
+                    "type": "click",
+                    "item_id": "i42",
+                    "query": "racing games",
+                    "ts": 1764201612.5,
+                },
+            ]
+        },
+    )
+
+    id: str = Field(pattern=EVENT_ID_PATTERN, description="Client-chosen unique id (idempotency)")
+    user_id: str = Field(min_length=1, max_length=128)
+    type: Literal["search", "view", "click", "purchase"]
+    item_id: str | None = Field(default=None, min_length=1, max_length=128)
+    query: str | None = Field(default=None, min_length=1, max_length=200)
+    ts: float = Field(description="Event time, Unix seconds")
+
+    @model_validator(mode="after")
+    def _check(self) -> EventIn:
+        if not math.isfinite(self.ts) or self.ts < MIN_TS:
+            raise ValueError(f"ts must be Unix seconds after {MIN_TS:.0f}")
+        if self.ts > time.time() + MAX_CLOCK_SKEW_S:
+            raise ValueError("ts is more than a day in the future")
+        if self.type == "search" and not self.query:
+            raise ValueError("a search event needs a query")
+        if self.type != "search" and not self.item_id:
+            raise ValueError(f"a {self.type} event needs an item_id")
+        if self.type in ("view", "purchase") and self.query is not None:
+            raise ValueError(f"a {self.type} event takes no query")
+        if self.type == "search" and self.item_id is not None:
+            raise ValueError("a search event takes no item_id")
+        return self
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=10_000)
+
+
+class RejectedEvent(BaseModel):
+    id: str
+    reason: str = Field(examples=["unknown item"])
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(description="Events stored now (first time seen)")
+    duplicates: int = Field(description="Events already stored earlier: nothing changed")
+    rejected: list[RejectedEvent] = Field(default_factory=list)
+    streamed: int = Field(description="Entries appended to the feedback stream by this call")
+
+
+# --------------------------------------------------------------------------- users / privacy
+
+
+class Consent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    personalization: bool = Field(
+        description="False: non-personalized answers and no use in training"
+    )
+
+
+class ConsentState(BaseModel):
+    user_id: str
+    personalization: bool
+
+
+class Erased(BaseModel):
+    user_id: str
+    erased: bool = Field(description="False when no such user was stored (nothing to erase)")
+    events: int = Field(description="Stored feedback events deleted")
+    queries: int = Field(description="Queries only this user had searched, deleted")
+    stream_entries: int = Field(description="Feedback-stream entries deleted")

@@ -10,6 +10,8 @@ the environment. Environment variables:
 * ``REDIS_URL``: an external Redis; ``REDIS_PORT`` for the managed one.
 * ``DPGCN_HOME``: state directory (server data, logs, secrets, artifacts).
 * ``DPGCN_API_HOST`` / ``DPGCN_API_PORT``: where ``dpgcn serve`` listens.
+* ``DPGCN_VISIBILITY_TIMEOUT_S``, ``DPGCN_WORKER_HEARTBEAT_S``, ``DPGCN_WORKER_HEARTBEAT_TTL_S``,
+  ``DPGCN_RECOVER_EVERY_S``, ``DPGCN_POLICY_UPDATE_EVERY_S``: workers (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_k: int = 100
+    #: Most events one ``POST /v1/events`` batch may carry.
+    max_events: int = Field(default=500, ge=1, le=10_000)
+    #: How long a looked-up API key is trusted before it is read again (revocation delay).
+    key_cache_s: float = Field(default=10.0, ge=0.0)
+    #: How often the active model version and its newest policy are re-read.
+    refresh_s: float = Field(default=2.0, gt=0.0)
+    #: How long popular items / queries (the non-personalized answers) are cached.
+    popular_cache_s: float = Field(default=60.0, ge=0.0)
+    #: Threads NumPy/BLAS may use per process (>1 oversubscribes the request thread pool).
+    blas_threads: int = Field(default=1, ge=1)
 
 
 class Settings(BaseSettings):
@@ -95,6 +107,16 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     retrain_every_s: float = 6 * 3600.0
+    #: Celery/Redis: unacknowledged tasks are redelivered after this (longer than any task).
+    visibility_timeout_s: int = 12 * 3600
+    #: Workers refresh a heartbeat key this often; it expires after ``heartbeat_ttl_s``, after
+    #: which the runs the worker owned are resumed by another worker (workers.recovery).
+    worker_heartbeat_s: float = 5.0
+    worker_heartbeat_ttl_s: float = 30.0
+    #: How often a worker looks for runs whose owner died.
+    recover_every_s: float = 15.0
+    #: How often beat runs the online policy update from the feedback stream (0: never).
+    policy_update_every_s: float = 300.0
     log_level: str = "INFO"
 
     @property

@@ -15,6 +15,9 @@ TERM: Final = "Term"
 CATEGORY: Final = "Category"
 SEGMENT: Final = "Segment"
 MODEL: Final = "Model"
+EVENT: Final = "Event"  # (:Event {id, user_id, type, item_id, query, ts}), graphstore.events
+API_KEY: Final = "ApiKey"  # (:ApiKey {id, hash, scope, created_at, revoked}), graphstore.apikeys
+POLICY: Final = "Policy"  # (:Policy {model_version, version, actor, …}), graphstore.policies
 
 NODE_LABELS: Final = (USER, ITEM, QUERY, TERM, CATEGORY)
 
@@ -27,6 +30,19 @@ LED_TO: Final = "LED_TO"  # (:Query)-[:LED_TO {count}]->(:Item)
 HAS_TERM: Final = "HAS_TERM"  # (:Query|:Item)-[:HAS_TERM]->(:Term)
 IN_CATEGORY: Final = "IN_CATEGORY"  # (:Item)-[:IN_CATEGORY]->(:Category)
 SUBCATEGORY_OF: Final = "SUBCATEGORY_OF"  # (:Category)-[:SUBCATEGORY_OF]->(:Category)
+POLICY_OF: Final = "POLICY_OF"  # (:Policy)-[:POLICY_OF]->(:Model)
+
+#: Market segments of a model version (graphstore.segments), kept out of EDGE_TYPES: they are
+#: derived from the embeddings, never exported for training.
+IN_SEGMENT: Final = "IN_SEGMENT"  # (:User)-[:IN_SEGMENT {score}]->(:Segment)
+AFFINITY: Final = "AFFINITY"  # (:Segment)-[:AFFINITY {lift, count}]->(:Category|:Term)
+SEGMENT_EDGE_TYPES: Final = (
+    (USER, IN_SEGMENT, SEGMENT),
+    (SEGMENT, AFFINITY, CATEGORY),
+    (SEGMENT, AFFINITY, TERM),
+)
+#: Labels a segment's AFFINITY relationships point at.
+AFFINITY_LABELS: Final = (CATEGORY, TERM)
 
 #: User → item interaction types, weakest to strongest signal.
 INTERACTIONS: Final = (VIEWED, CLICKED, RATED, PURCHASED)

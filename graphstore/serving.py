@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from neo4j import Driver
 
+from graphstore import model
 from graphstore.driver import execute
 from graphstore.writeback import ActiveModel
+
+Scored = tuple[str, str | None, float]
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,34 @@ class UserState:
     exists: bool
     consent: bool
     vector: np.ndarray | None
-    seen: frozenset[str]
+    #: Items the user interacted with, newest first.
+    recent: tuple[str, ...]
+    age: int | None = None
+    gender: str | None = None
+    occupation: str | None = None
+    #: The user's segment of the active version (graphstore.segments), if any.
+    segment: str | None = None
+
+    @property
+    def seen(self) -> frozenset[str]:
+        return frozenset(self.recent)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Graph evidence for one recommended item (any field may be missing)."""
+
+    item_id: str
+    led_query: str | None
+    term_query: str | None
+    term: str | None
+    similar_id: str | None
+    similar_title: str | None
+    similar_how: str | None
+    category: str | None
+    segment: str | None
+    segment_buyers: int
+    purchases: int
 
 
 def get_user_state(
@@ -31,7 +62,17 @@ def get_user_state(
         property=active.property,
     )[0]
     vec = None if r["vec"] is None else np.asarray(r["vec"], dtype=np.float32)
-    return UserState(bool(r["exists"]), bool(r["consent"]), vec, frozenset(r["seen"]))
+    age = r["age"]
+    return UserState(
+        exists=bool(r["exists"]),
+        consent=bool(r["consent"]),
+        vector=vec,
+        recent=tuple(r["seen"]),
+        age=int(age) if isinstance(age, int | float) else None,
+        gender=r["gender"] if isinstance(r["gender"], str) else None,
+        occupation=r["occupation"] if isinstance(r["occupation"], str) else None,
+        segment=r["segment"],
+    )
 
 
 def get_item_vectors(
@@ -56,22 +97,172 @@ def get_item_vectors(
 
 
 def get_popular_items(
-    driver: Driver, k: int, database: str = "neo4j"
-) -> list[tuple[str, str | None, float]]:
+    driver: Driver, k: int, database: str = "neo4j", category: str | None = None
+) -> list[Scored]:
+    """The ``k`` most interacted-with items (optionally within ``category``), best first."""
     return [
         (r["id"], r["title"], float(r["score"]))
         for r in execute(
-            driver, "serving/get_popular_items", {"k": k}, database=database, read=True
+            driver,
+            "serving/get_popular_items",
+            {"k": k, "category": category},
+            database=database,
+            read=True,
+        )
+    ]
+
+
+def get_segment_popular_items(
+    driver: Driver, segment: str, k: int, database: str = "neo4j"
+) -> list[Scored]:
+    """The ``k`` items most interacted with by the members of ``segment``."""
+    return [
+        (r["id"], r["title"], float(r["score"]))
+        for r in execute(
+            driver,
+            "serving/get_segment_popular_items",
+            {"segment": segment, "k": k},
+            database=database,
+            read=True,
+        )
+    ]
+
+
+def get_category_items(driver: Driver, category: str, database: str = "neo4j") -> list[str] | None:
+    """Ids of the items in ``category`` or its subcategories; None for an unknown category."""
+    records = execute(
+        driver, "serving/get_category_items", {"category": category}, database=database, read=True
+    )
+    return None if not records else [str(i) for i in records[0]["items"]]
+
+
+def get_feature_neighbours(
+    driver: Driver,
+    active: ActiveModel,
+    *,
+    occupation: str,
+    gender: str,
+    age: int,
+    k: int,
+    window: int = 5,
+    database: str = "neo4j",
+) -> np.ndarray:
+    """Vectors ``[n, D]`` (n ≤ k) of the consenting users nearest in static features."""
+    records = execute(
+        driver,
+        "serving/get_feature_neighbours",
+        {
+            "occupation": occupation,
+            "gender": gender,
+            "age": age,
+            "window": window,
+            "k": k,
+            "version": active.version,
+        },
+        database=database,
+        read=True,
+        property=active.property,
+    )
+    if not records:
+        return np.zeros((0, active.dim), dtype=np.float32)
+    return np.asarray([r["vec"] for r in records], dtype=np.float32)
+
+
+def get_explanations(
+    driver: Driver,
+    user_id: str | None,
+    item_ids: list[str],
+    version: str | None,
+    database: str = "neo4j",
+) -> dict[str, Explanation]:
+    """Graph evidence for each of ``item_ids`` (one read for all of them); ``user_id=None``
+    leaves out the user's own history (non-personalized answers)."""
+    if not item_ids:
+        return {}
+    out: dict[str, Explanation] = {}
+    for r in execute(
+        driver,
+        "serving/get_explanations",
+        {"user_id": user_id, "item_ids": item_ids, "version": version},
+        database=database,
+        read=True,
+    ):
+        out[r["item_id"]] = Explanation(
+            item_id=r["item_id"],
+            led_query=r["led_query"],
+            term_query=r["term_query"],
+            term=r["term"],
+            similar_id=r["similar_id"],
+            similar_title=r["similar_title"],
+            similar_how=r["similar_how"],
+            category=r["category"],
+            segment=r["segment"],
+            segment_buyers=int(r["segment_buyers"] or 0),
+            purchases=int(r["purchases"] or 0),
+        )
+    return out
+
+
+def get_policy_version(driver: Driver, model_version: str, database: str = "neo4j") -> int | None:
+    """The newest policy version number of ``model_version`` (None when it has none)."""
+    records = execute(
+        driver,
+        "serving/get_policy_version",
+        {"model_version": model_version},
+        database=database,
+        read=True,
+    )
+    value = records[0]["version"] if records else None
+    return None if value is None else int(value)
+
+
+def get_query_suggestions(
+    driver: Driver,
+    active: ActiveModel,
+    vec: np.ndarray,
+    k: int,
+    prefix: str | None,
+    *,
+    candidates: int = 2000,
+    database: str = "neo4j",
+) -> list[tuple[str, str, float]]:
+    """``(query id, text, cosine)`` of the queries nearest to ``vec`` in the active version;
+    with ``prefix``, only queries whose text starts with it (the query text index)."""
+    params: dict[str, Any] = {"vec": vec.tolist(), "k": k, "version": active.version}
+    if prefix:
+        name = "serving/get_prefix_query_suggestions"
+        params.update(prefix=prefix, candidates=candidates)
+    else:
+        name = "serving/get_query_suggestions"
+        params["index"] = model.vector_index_name(model.QUERY, active.slot)
+    return [
+        (r["id"], r["text"], float(r["score"]))
+        for r in execute(
+            driver, name, params, database=database, read=True, property=active.property
+        )
+    ]
+
+
+def get_popular_queries(
+    driver: Driver, k: int, prefix: str = "", database: str = "neo4j"
+) -> list[tuple[str, str, float]]:
+    """The most searched queries whose text starts with ``prefix``."""
+    return [
+        (r["id"], r["text"], float(r["score"]))
+        for r in execute(
+            driver,
+            "serving/get_popular_queries",
+            {"prefix": prefix, "k": k},
+            database=database,
+            read=True,
         )
     ]
 
 
 def get_similar_items(
     driver: Driver, item_id: str, k: int, active: ActiveModel, database: str = "neo4j"
-) -> list[tuple[str, str | None, float]] | None:
+) -> list[Scored] | None:
     """Nearest items by cosine similarity in the active version; None for an unknown item."""
-    from graphstore import model
-
     params = {
         "item_id": item_id,
         "k": k,

@@ -94,20 +94,44 @@ def load_policy_adjuster(path: Path) -> PolicyAdjuster:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as e:
         raise ModelDirError(f"cannot load policy {path}: {e}") from e
-    actor = payload["actor"]
-    keys = sorted({k.rsplit(".", 1)[0] for k in actor}, key=lambda k: int(k.split(".")[-1]))
-    layers = [
-        (actor[f"{k}.weight"].float().numpy(), actor[f"{k}.bias"].float().numpy()) for k in keys
-    ]
-    history = payload.get("user_history")
-    return PolicyAdjuster(
-        actor=NumpyActor(layers),
-        alpha=float(payload["alpha"]),
-        scale=float(payload["scale"]),
-        state_history=int(payload["config"]["state_history"]),
-        user_history=None if history is None else history.numpy().astype(np.int64),
-        version=int(payload.get("version", 0)),
-    )
+    return _adjuster_from_payload(payload, str(path))
+
+
+def load_policy_adjuster_bytes(blob: bytes, *, with_history: bool = True) -> PolicyAdjuster:
+    """The same as :func:`load_policy_adjuster` for the bytes of a ``policy.pt`` file (as
+    stored in the graph). ``with_history=False`` drops the training-time recent items (serving
+    reads each user's recent items from the graph instead)."""
+    import io
+
+    import torch
+
+    try:
+        payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or foreign bytes fail in many ways (pickle, zip, …)
+        raise ModelDirError(f"cannot load policy from {len(blob)} bytes: {e}") from e
+    if not with_history and isinstance(payload, dict):
+        payload.pop("user_history", None)
+    return _adjuster_from_payload(payload, "policy bytes")
+
+
+def _adjuster_from_payload(payload: Any, source: str) -> PolicyAdjuster:
+    try:
+        actor = payload["actor"]
+        keys = sorted({k.rsplit(".", 1)[0] for k in actor}, key=lambda k: int(k.split(".")[-1]))
+        layers = [
+            (actor[f"{k}.weight"].float().numpy(), actor[f"{k}.bias"].float().numpy()) for k in keys
+        ]
+        history = payload.get("user_history")
+        return PolicyAdjuster(
+            actor=NumpyActor(layers),
+            alpha=float(payload["alpha"]),
+            scale=float(payload["scale"]),
+            state_history=int(payload["config"]["state_history"]),
+            user_history=None if history is None else history.numpy().astype(np.int64),
+            version=int(payload.get("version", 0)),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelDirError(f"{source} is not a policy file: {e}") from e
 
 
 @dataclass

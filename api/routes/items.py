@@ -7,11 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.deps import DriverDep, RecommenderDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from api.schemas import ScoredItem, SimilarItems
+from api.security import ReadKey
 from graphstore import serving
 
-router = APIRouter(prefix="/v1/items", tags=["items"])
+router = APIRouter(
+    prefix="/v1/items",
+    tags=["items"],
+    dependencies=[ReadKey],
+    responses=responses(401, 403, 404, 422, 503),
+)
 
 
 @router.get("/{item_id}/similar", response_model=SimilarItems)

@@ -1,22 +1,50 @@
-"""Personalized item recommendations."""
+"""Personalized item recommendations and query suggestions."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Path, Query
 
+from api import metrics
 from api.deps import DriverDep, RecommenderDep, SettingsDep
-from api.errors import ApiError
-from api.schemas import Recommendations, ScoredItem
+from api.errors import ApiError, responses
+from api.recommender import ItemIndex, LoadedPolicy, Recommender
+from api.schemas import (
+    Explanation,
+    QuerySuggestion,
+    QuerySuggestions,
+    Recommendations,
+    ScoredItem,
+    Strategy,
+)
+from api.security import ReadKey
 from graphstore import serving
+from graphstore.errors import GraphStoreError, GraphUnavailableError
+from graphstore.serving import Scored, UserState
+from graphstore.writeback import ActiveModel
 
-router = APIRouter(prefix="/v1/users", tags=["recommendations"])
+router = APIRouter(
+    prefix="/v1/users",
+    tags=["recommendations"],
+    dependencies=[ReadKey],
+    responses=responses(401, 403, 422, 503),
+)
 
 UserId = Annotated[str, Path(min_length=1, max_length=128, examples=["u7"])]
+#: How many nearest users (by static features) make a cold-start vector (the paper's k-NN).
+COLD_START_NEIGHBOURS = 10
+
+_HOW = {"PURCHASED": "bought", "CLICKED": "clicked", "VIEWED": "viewed", "RATED": "rated"}
 
 
-@router.get("/{user_id}/recommendations", response_model=Recommendations)
+@router.get(
+    "/{user_id}/recommendations",
+    response_model=Recommendations,
+    responses=responses(404),
+)
 def recommend_items(
     user_id: UserId,
     driver: DriverDep,
@@ -24,28 +52,228 @@ def recommend_items(
     settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=100, description="How many items")] = 10,
     exclude_seen: Annotated[bool, Query(description="Leave out items the user has seen")] = True,
+    category: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=128,
+            description="Only items in this category or its subcategories (404 if unknown)",
+        ),
+    ] = None,
+    explain: Annotated[bool, Query(description="Add a graph explanation to each item")] = True,
+    age: Annotated[
+        int | None, Query(ge=0, le=120, description="Cold start: the user's age")
+    ] = None,
+    gender: Annotated[
+        str | None, Query(min_length=1, max_length=32, description="Cold start: gender")
+    ] = None,
+    occupation: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Cold start: occupation")
+    ] = None,
 ) -> Recommendations:
-    """Top-k items for the user from the active model version's embeddings in Neo4j."""
+    """Top-k items for the user from the active model version, each with an explanation.
+
+    * Known user with an embedding and personalization on: the user's vector from Neo4j,
+      adjusted by the newest DDPG policy of the active model from the user's recent items
+      (``strategy: policy``; ``embedding`` when the model has no usable policy), scored
+      against the item matrix.
+    * No embedding yet: the mean vector of the users nearest in age/gender/occupation (stored
+      on the user node, or given as query parameters) — ``cold_start_features``.
+    * No features but a segment (``graphstore.segments``) of the active version: the items
+      most popular in that segment — ``segment``.
+    * Otherwise (unknown user, no features, personalization off): the most popular items —
+      ``popular``. These answers have ``personalized: false``; none of them is an error.
+    """
     if k > settings.api.max_k:
         raise ApiError(422, f"k must be at most {settings.api.max_k}")
     db = settings.neo4j.database
     active = recommender.active()
+    state: UserState | None = None
+    index: ItemIndex | None = None
+    rows: np.ndarray | None = None
     if active is not None:
         state = serving.get_user_state(driver, user_id, active, db)
-        if state.exists and state.consent and state.vector is not None:
-            index = recommender.index(active)
-            exclude = state.seen if exclude_seen else frozenset()
-            items = recommender.top_k(state.vector, index, k, exclude)
-            return Recommendations(
-                user_id=user_id,
-                model_version=active.version,
-                personalized=True,
-                items=[ScoredItem(item_id=i, title=t, score=s) for i, t, s in items],
-            )
-    popular = serving.get_popular_items(driver, k, db)
+        index = recommender.index(active)
+        if category is not None:
+            rows = recommender.category_rows(index, category)
+            if rows is None:
+                raise ApiError(404, f"unknown category {category!r}")
+    elif category is not None and serving.get_category_items(driver, category, db) is None:
+        raise ApiError(404, f"unknown category {category!r}")
+    personal = state is not None and state.exists and state.consent
+    exclude = state.seen if (state is not None and exclude_seen and state.consent) else frozenset()
+
+    strategy: Strategy = "popular"
+    policy: LoadedPolicy | None = None
+    items: list[Scored] = []
+    if active is not None and index is not None and state is not None and state.consent:
+        if personal and state.vector is not None and state.vector.shape[0] == index.matrix.shape[1]:
+            vec = state.vector
+            policy = recommender.policy(active)
+            if policy is not None and policy.adjuster is not None:
+                vec = recommender.adjust(vec, index, policy, state.recent)
+                strategy = "policy"
+            else:
+                policy, strategy = None, "embedding"
+            items = recommender.top_k(vec, index, k, exclude, rows)
+        else:
+            cold = _cold_start_vector(recommender, active, state, age, gender, occupation, db)
+            if cold is not None:
+                strategy = "cold_start_features"
+                items = recommender.top_k(cold, index, k, exclude, rows)
+            elif state.segment is not None and category is None:
+                strategy = "segment"
+                items = recommender.segment_items(state.segment, k, exclude)
+    if strategy == "popular":
+        items = recommender.popular_items(k, exclude, category)
+    metrics.RECOMMENDATIONS.labels(strategy).inc()
+    explanations: dict[str, serving.Explanation] = {}
+    if explain and items:
+        who = user_id if strategy in ("policy", "embedding", "segment") else None
+        explanations = serving.get_explanations(
+            driver, who, [i for i, _, _ in items], active.version if active else None, db
+        )
     return Recommendations(
         user_id=user_id,
         model_version=active.version if active else None,
-        personalized=False,
-        items=[ScoredItem(item_id=i, title=t, score=s) for i, t, s in popular],
+        personalized=strategy in ("policy", "embedding"),
+        strategy=strategy,
+        policy_version=policy.version if policy else None,
+        category=category,
+        items=[
+            ScoredItem(
+                item_id=i,
+                title=t,
+                score=s,
+                explanation=_explain(i, explanations.get(i), strategy) if explain else None,
+            )
+            for i, t, s in items
+        ],
+    )
+
+
+def _cold_start_vector(
+    recommender: Recommender,
+    active: ActiveModel,
+    state: UserState,
+    age: int | None,
+    gender: str | None,
+    occupation: str | None,
+    database: str,
+) -> np.ndarray | None:
+    """The mean vector of the nearest users by static features (parameters override what the
+    user node stores); None without complete features or neighbours."""
+    age = age if age is not None else state.age
+    gender = gender or state.gender
+    occupation = occupation or state.occupation
+    if age is None or gender is None or occupation is None:
+        return None
+    vecs = serving.get_feature_neighbours(
+        recommender.driver,
+        active,
+        occupation=occupation,
+        gender=gender,
+        age=age,
+        k=COLD_START_NEIGHBOURS,
+        database=database,
+    )
+    if len(vecs) == 0 or vecs.shape[1] != active.dim:
+        return None
+    return np.asarray(vecs.mean(0), dtype=np.float32)
+
+
+def _explain(item_id: str, e: serving.Explanation | None, strategy: Strategy) -> Explanation:
+    if e is not None and e.led_query:
+        return Explanation(
+            kind="search",
+            text=f"you searched '{e.led_query}' → this item",
+            via=[e.led_query, item_id],
+        )
+    if e is not None and e.term_query and e.term:
+        return Explanation(
+            kind="search_term",
+            text=f"you searched '{e.term_query}' → term '{e.term}' → this item",
+            via=[e.term_query, e.term, item_id],
+        )
+    if e is not None and e.segment_buyers > 0:
+        n = e.segment_buyers
+        return Explanation(
+            kind="segment",
+            text=f"{n} {'user' if n == 1 else 'users'} in your segment ({e.segment}) bought it",
+            via=[e.segment or "", item_id],
+        )
+    if e is not None and e.similar_id:
+        how = _HOW.get(e.similar_how or "", "liked")
+        name = e.similar_title or e.similar_id
+        where = f" (same category: {e.category})" if e.category else ""
+        return Explanation(
+            kind="similar_item",
+            text=f"similar to '{name}' you {how}{where}",
+            via=[e.similar_id, e.category or "", item_id],
+        )
+    if strategy == "cold_start_features":
+        return Explanation(
+            kind="similar_users",
+            text="liked by users of your age, gender and occupation",
+            via=[item_id],
+        )
+    if strategy in ("popular", "segment"):
+        bought = e.purchases if e is not None else 0
+        text = f"popular: bought {bought} times" if bought else "popular with shoppers"
+        return Explanation(kind="popular", text=text, via=[item_id])
+    return Explanation(kind="taste", text="matches your taste profile", via=[item_id])
+
+
+# ------------------------------------------------------------------------ query suggestions
+
+_SPACES = re.compile(r"\s+")
+
+
+@router.get("/{user_id}/query-suggestions", response_model=QuerySuggestions)
+def suggest_queries(
+    user_id: UserId,
+    driver: DriverDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    k: Annotated[int, Query(ge=1, le=50, description="How many queries")] = 10,
+    prefix: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Only queries starting with this text (case-insensitive completion)",
+            examples=["rac"],
+        ),
+    ] = None,
+) -> QuerySuggestions:
+    """Search queries for the user: the queries nearest to the user's vector in the active
+    version (Query embeddings are written back with each version); with ``prefix``, prefix
+    completion through the query text index ranked by the same similarity. Users without an
+    embedding or with personalization off get the most searched queries."""
+    db = settings.neo4j.database
+    norm = _SPACES.sub(" ", prefix.lower()).lstrip() if prefix else ""
+    active = recommender.active()
+    found: list[tuple[str, str, float]] | None = None
+    personalized = False
+    if active is not None:
+        state = serving.get_user_state(driver, user_id, active, db)
+        if state.exists and state.consent and state.vector is not None:
+            try:
+                found = serving.get_query_suggestions(
+                    driver, active, state.vector, k, norm or None, database=db
+                )
+                personalized = True
+            except GraphUnavailableError:
+                raise
+            except GraphStoreError:  # this version has no query vectors/index: popular instead
+                found = None
+    if found is None:
+        found = recommender.popular_queries.get(
+            norm, lambda: serving.get_popular_queries(driver, 50, norm, db)
+        )[:k]
+    return QuerySuggestions(
+        user_id=user_id,
+        model_version=active.version if active else None,
+        personalized=personalized,
+        prefix=norm or None,
+        queries=[QuerySuggestion(query_id=q, text=t, score=s) for q, t, s in found],
     )

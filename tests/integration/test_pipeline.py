@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from neo4j import Driver
 
 from graphstore import writeback
+from tests.integration.api_keys import api_keys_fixture, auth  # noqa: F401
 from tests.integration.helpers import FAST, SMALL
 from workers import pipeline, runs
 
@@ -40,13 +41,17 @@ def test_pipeline_activates_a_version_with_embeddings(driver: Driver, trained_mo
     assert record is not None and "val_auc" in (record.get("metrics") or {})
 
 
-def test_api_recommends_from_neo4j_embeddings(driver: Driver, trained_model: str) -> None:
+def test_api_recommends_from_neo4j_embeddings(
+    driver: Driver, trained_model: str, api_keys: dict[str, str]
+) -> None:
     from api.main import create_app
 
     with TestClient(create_app()) as client:
         health = client.get("/health").json()
         assert health["model_version"] == trained_model and health["status"] == "ok"
-        body = client.get("/v1/users/u1/recommendations", params={"k": 10}).json()
+        body = client.get(
+            "/v1/users/u1/recommendations", params={"k": 10}, headers=auth(api_keys["read"])
+        ).json()
     assert body["personalized"] is True and body["model_version"] == trained_model
     assert len(body["items"]) == 10
     scores = [item["score"] for item in body["items"]]
@@ -60,11 +65,17 @@ def test_api_recommends_from_neo4j_embeddings(driver: Driver, trained_model: str
     assert seen and not seen & {item["item_id"] for item in body["items"]}
 
 
-def test_unknown_user_gets_non_personalized_answer(trained_model: str) -> None:
+def test_unknown_user_gets_non_personalized_answer(
+    trained_model: str, api_keys: dict[str, str]
+) -> None:
     from api.main import create_app
 
     with TestClient(create_app()) as client:
-        response = client.get("/v1/users/nobody-here/recommendations", params={"k": 5})
+        response = client.get(
+            "/v1/users/nobody-here/recommendations",
+            params={"k": 5},
+            headers=auth(api_keys["read"]),
+        )
     assert response.status_code == 200
     body = response.json()
     assert body["personalized"] is False and len(body["items"]) == 5
@@ -81,12 +92,15 @@ def test_rerunning_a_finished_run_is_a_noop(
     assert after["completed_at"] == before["completed_at"]
 
 
-def test_similar_items_use_the_active_version(driver: Driver, trained_model: str) -> None:
+def test_similar_items_use_the_active_version(
+    driver: Driver, trained_model: str, api_keys: dict[str, str]
+) -> None:
     from api.main import create_app
 
     with TestClient(create_app()) as client:
-        body = client.get("/v1/items/i3/similar", params={"k": 5}).json()
-        missing = client.get("/v1/items/no-such-item/similar")
+        key = auth(api_keys["read"])
+        body = client.get("/v1/items/i3/similar", params={"k": 5}, headers=key).json()
+        missing = client.get("/v1/items/no-such-item/similar", headers=key)
     assert body["model_version"] == trained_model and len(body["items"]) == 5
     assert "i3" not in {i["item_id"] for i in body["items"]}
     scores = [i["score"] for i in body["items"]]
@@ -94,15 +108,16 @@ def test_similar_items_use_the_active_version(driver: Driver, trained_model: str
     assert missing.status_code == 404
 
 
-def test_models_and_jobs_endpoints(trained_model: str) -> None:
+def test_models_and_jobs_endpoints(trained_model: str, api_keys: dict[str, str]) -> None:
     from api.main import create_app
 
     with TestClient(create_app()) as client:
-        models = client.get("/v1/models").json()
-        job = client.get(f"/v1/jobs/{trained_model}").json()
-        jobs = client.get("/v1/jobs").json()
-        unknown = client.get("/v1/jobs/v0-nope")
-        invalid = client.get("/v1/jobs/bad%20id")
+        key = auth(api_keys["read"])
+        models = client.get("/v1/models", headers=key).json()
+        job = client.get(f"/v1/jobs/{trained_model}", headers=key).json()
+        jobs = client.get("/v1/jobs", headers=key).json()
+        unknown = client.get("/v1/jobs/v0-nope", headers=key)
+        invalid = client.get("/v1/jobs/bad%20id", headers=key)
     active = [m for m in models if m["active"]]
     assert [m["version"] for m in active] == [trained_model]
     assert active[0]["status"] == "complete" and "val_auc" in active[0]["metrics"]

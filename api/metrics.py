@@ -1,0 +1,91 @@
+"""Prometheus metrics and JSON access logs (route templates only: never user ids or keys)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_logger = logging.getLogger("dpgcn.api.access")
+
+REQUEST_SECONDS = Histogram(
+    "dpgcn_api_request_seconds",
+    "Request latency by route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+REQUESTS = Counter(
+    "dpgcn_api_requests_total",
+    "Requests by route template and status.",
+    ["method", "route", "status"],
+)
+ERRORS = Counter(
+    "dpgcn_api_errors_total", "Responses with status >= 500 by route template.", ["route", "status"]
+)
+CACHE = Counter("dpgcn_api_cache_total", "Cache look-ups.", ["cache", "result"])
+RECOMMENDATIONS = Counter(
+    "dpgcn_api_recommendations_total", "Recommendation answers by strategy.", ["strategy"]
+)
+
+
+def cache_event(cache: str, hit: bool) -> None:
+    CACHE.labels(cache, "hit" if hit else "miss").inc()
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "<unmatched>"
+
+
+class ObservabilityMiddleware:
+    """Pure ASGI middleware (no per-request task overhead): latency histogram, request and
+    error counters per route template, and one JSON access-log line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        request_id = uuid.uuid4().hex[:16]
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = route_template(scope)
+            method = str(scope.get("method", ""))
+            REQUEST_SECONDS.labels(method, route).observe(elapsed)
+            REQUESTS.labels(method, route, str(status)).inc()
+            if status >= 500:
+                ERRORS.labels(route, str(status)).inc()
+            if access_logger.isEnabledFor(logging.INFO):
+                access_logger.info(
+                    json.dumps(
+                        {
+                            "event": "access",
+                            "request_id": request_id,
+                            "method": method,
+                            "route": route,
+                            "status": status,
+                            "ms": round(elapsed * 1000, 2),
+                        }
+                    )
+                )

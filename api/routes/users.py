@@ -1,0 +1,89 @@
+"""Privacy: erasure and personalization consent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import redis
+from fastapi import APIRouter, Path, Request
+
+from api.deps import DriverDep, RecommenderDep, SettingsDep
+from api.errors import ApiError, responses
+from api.schemas import Consent, ConsentState, Erased
+from api.security import WriteKey
+from dpgcn.streams import FEEDBACK_STREAM
+from graphstore import users
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(
+    prefix="/v1/users",
+    tags=["privacy"],
+    dependencies=[WriteKey],
+    responses=responses(401, 403, 422, 503),
+)
+
+UserId = Annotated[str, Path(min_length=1, max_length=128, examples=["u7"])]
+
+
+def erase_from_stream(client: Any, user_id: str, chunk: int = 1000) -> int:
+    """Delete the user's entries from the feedback stream (scanned in chunks)."""
+    deleted, start = 0, "-"
+    while True:
+        entries = client.xrange(FEEDBACK_STREAM, min=start, max="+", count=chunk)
+        if not entries:
+            return deleted
+        mine = [eid for eid, fields in entries if fields.get(b"user_id") == user_id.encode()]
+        if mine:
+            deleted += int(client.xdel(FEEDBACK_STREAM, *mine))
+        if len(entries) < chunk:
+            return deleted
+        last = entries[-1][0].decode()
+        start = "(" + last
+
+
+@router.delete("/{user_id}", response_model=Erased)
+def erase_user(
+    user_id: UserId,
+    request: Request,
+    driver: DriverDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+) -> Erased:
+    """Erase a user: the node with all relationships (interactions, searches, segment
+    membership) and embeddings, the stored feedback events, queries only this user searched,
+    the user's feedback-stream entries and cached answers. Idempotent: erasing again returns
+    ``erased: false``. Training artifacts of earlier model versions are not rewritten; the user
+    is absent from every later export and version, and no version serves the user again."""
+    result = users.delete_user(driver, user_id, settings.neo4j.database)
+    recommender.popular.clear()
+    recommender.popular_queries.clear()
+    recommender.segments.clear()
+    client = request.app.state.redis
+    try:
+        stream_entries = erase_from_stream(client, user_id) if client is not None else 0
+    except redis.RedisError as e:
+        logger.warning("feedback stream erase failed: %s", type(e).__name__)
+        raise ApiError(
+            503, "erased from the graph; the feedback stream is unavailable: retry"
+        ) from e
+    return Erased(
+        user_id=user_id,
+        erased=result.users > 0,
+        events=result.events,
+        queries=result.queries,
+        stream_entries=stream_entries,
+    )
+
+
+@router.put("/{user_id}/consent", response_model=ConsentState)
+def set_consent(
+    user_id: UserId, consent: Consent, driver: DriverDep, settings: SettingsDep
+) -> ConsentState:
+    """Switch personalization on or off. Off: recommendations and query suggestions are
+    non-personalized (popular), explanations use no personal history, the user's events are
+    not streamed to the online learner, and training exports leave the user out. An unknown
+    user is created, so an opt-out can precede any data."""
+    value = users.set_consent(driver, user_id, consent.personalization, settings.neo4j.database)
+    return ConsentState(user_id=user_id, personalization=value)

@@ -1,0 +1,424 @@
+"""Load benchmark of the recommendation API: top-10 for random users of a large catalogue.
+
+Setup (synthetic; no training): ``--users`` users (1M) with static features and
+``--events-per-user`` random clicks each, ``--items`` items (100k) in 50 categories, loaded
+with ``graphstore.ingest.load_source``; random-but-valid embeddings (``N(0, 1/D)``, D=64)
+written through ``graphstore.writeback`` begin/write/complete/activate, and a random DDPG
+policy saved with ``graphstore.policies.save_policy`` so the product path runs the policy
+adjustment. The load is skipped when the active model already is this benchmark's version.
+
+Load generator: ``wrk`` (Debian package) with a Lua script drawing a uniformly random user
+per request; fixed concurrency (``--concurrency`` connections, 1 thread), ``--duration``
+seconds per scenario after a 5 s warm-up. Every server runs as its own uvicorn process (one
+worker) on this machine, next to Neo4j and wrk, so all of them share the same cores.
+
+Scenarios, in the same run:
+
+* ``hello``          — a hello-world FastAPI route (the HTTP stack's ceiling);
+* ``naive``          — the naive path: the same user read from Neo4j, then brute-force scoring
+                       of all items (``M @ u`` and a full ``argsort``) in FastAPI's thread pool
+                       with NumPy's default BLAS threads;
+* ``naive-blas1``    — the same with one BLAS thread (isolates the oversubscription trap);
+* ``api``            — ``GET /v1/users/{id}/recommendations?k=10&explain=false``: API key,
+                       user state from Neo4j, policy adjustment, ``argpartition`` top-k;
+* ``api-explain``    — the same with explanations (one more Cypher read for the 10 items).
+
+    export DPGCN_HOME=… NEO4J_BOLT_PORT=… (your services)   # then
+    .venv/bin/python bench/bench_api.py                       # 1M users, 100k items, 60 s
+    .venv/bin/python bench/bench_api.py --users 20000 --items 5000 --duration 10   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fastapi import FastAPI  # noqa: E402
+
+GENDERS = ("F", "M")
+OCCUPATIONS = ("student", "engineer", "artist", "teacher", "manager", "retired", "other")
+
+# ----------------------------------------------------------------------------- baseline app
+
+
+def baseline_app() -> FastAPI:
+    """``/hello`` and ``/naive/{user_id}`` (brute force), for ``uvicorn --factory``."""
+    from contextlib import asynccontextmanager
+
+    from dpgcn.services import neo4j_connection
+    from dpgcn.settings import get_settings
+    from graphstore import serving, writeback
+    from graphstore.driver import connect
+
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        settings = get_settings()
+        conn = neo4j_connection(settings)
+        driver = connect(conn.uri, conn.user, conn.password, max_connection_pool_size=64)
+        active = writeback.get_active(driver)
+        assert active is not None
+        ids, _, matrix = serving.get_item_vectors(driver, active)
+        state.update(driver=driver, active=active, ids=np.asarray(ids), matrix=matrix)
+        yield
+        driver.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    @app.get("/naive/{user_id}")
+    def naive(user_id: str, k: int = 10) -> dict[str, Any]:
+        user = serving.get_user_state(state["driver"], user_id, state["active"])
+        if user.vector is None:
+            return {"items": []}
+        scores = state["matrix"] @ user.vector
+        order = np.argsort(-scores)
+        seen = user.seen
+        top = [int(j) for j in order[: k + len(seen)] if state["ids"][j] not in seen][:k]
+        return {
+            "items": [{"item_id": str(state["ids"][j]), "score": float(scores[j])} for j in top]
+        }
+
+    return app
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
+    """Load the synthetic catalogue and activate random embeddings; returns the version."""
+    import torch
+
+    from dpgcn.services import neo4j_connection
+    from dpgcn.settings import get_settings
+    from graphstore import ingest, model, policies, writeback
+    from graphstore.driver import connect, delete_all, execute
+    from graphstore.records import GraphSource
+    from training.config import DDPGConfig
+    from training.policy import DDPGPolicy
+
+    version = f"bench-api-{users}-{items}-{dim}-{events}-{seed}"
+    conn = neo4j_connection(get_settings())
+    with connect(conn.uri, conn.user, conn.password) as driver:
+        active = writeback.get_active(driver)
+        if active is not None and active.version == version:
+            print(f"graph already loaded ({version})", flush=True)
+            return version
+        rng = np.random.default_rng(seed)
+        t0 = time.perf_counter()
+        delete_all(driver)
+        cats = [{"id": f"c{c}", "name": f"Category {c}", "parent": None} for c in range(50)]
+        user_rows = [
+            {
+                "id": f"u{u}",
+                "age": int(a),
+                "gender": GENDERS[g],
+                "occupation": OCCUPATIONS[o],
+                "consent": True,
+            }
+            for u, a, g, o in zip(
+                range(users),
+                rng.integers(16, 80, users),
+                rng.integers(0, 2, users),
+                rng.integers(0, len(OCCUPATIONS), users),
+                strict=True,
+            )
+        ]
+        item_rows = [{"id": f"i{i}", "title": f"Item {i}", "price": 10.0} for i in range(items)]
+        pop = rng.zipf(1.3, users * events) % items
+        clicks = [
+            {
+                "user": f"u{n // events}",
+                "target": f"i{int(i)}",
+                "count": 1,
+                "ts": 1.7e9 + n,
+                "weight": 1.0,
+            }
+            for n, i in enumerate(pop)
+        ]
+        source = GraphSource(
+            name="bench-api",
+            users=user_rows,
+            items=item_rows,
+            categories=cats,
+            interactions={model.CLICKED: clicks},
+            item_categories=[{"item": f"i{i}", "category": f"c{i % 50}"} for i in range(items)],
+        )
+        ingest.load_source(driver, source, batch_size=10_000)
+        t1 = time.perf_counter()
+        print(f"loaded graph in {t1 - t0:.0f}s", flush=True)
+        writeback.begin_version(driver, version, dim, "random")
+        for label, n, prefix in ((model.ITEM, items, "i"), (model.USER, users, "u")):
+            ids = [f"{prefix}{j}" for j in range(n)]
+            for start in range(0, n, 100_000):
+                vecs = rng.normal(0, 1 / np.sqrt(dim), (min(100_000, n - start), dim))
+                writeback.write_embeddings(
+                    driver, version, label, ids[start : start + len(vecs)], vecs, batch_size=5000
+                )
+            print(f"wrote {n} {label} vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
+        # serving never queries the user vector index; stop it competing for the CPU
+        slot = str(writeback.get_model(driver, version)["slot"])  # type: ignore[index]
+        execute(
+            driver,
+            "writeback/drop_vector_index",
+            {"name": model.vector_index_name(model.USER, slot)},
+        )
+        writeback.complete_version(driver, version, {"User": users, "Item": items}, {})
+        writeback.activate_version(driver, version)
+        policy = DDPGPolicy(2 * dim, dim, DDPGConfig(), seed=seed, alpha=0.5, scale=1.0)
+        buf = io.BytesIO()
+        torch.save(policy.state_dict(), buf)
+        policies.save_policy(driver, version, buf.getvalue(), {"source": "bench"})
+        print(f"activated {version} in {time.perf_counter() - t0:.0f}s total", flush=True)
+    return version
+
+
+def create_key() -> str:
+    from dpgcn.services import neo4j_connection
+    from dpgcn.settings import get_settings
+    from graphstore import apikeys
+    from graphstore.driver import connect
+
+    conn = neo4j_connection(get_settings())
+    with connect(conn.uri, conn.user, conn.password) as driver:
+        return apikeys.create_key(driver, "read", name="bench")[1]
+
+
+# ----------------------------------------------------------------------------- servers + wrk
+
+
+def start_server(target: str, port: int, env: dict[str, str], factory: bool) -> subprocess.Popen:  # type: ignore[type-arg]
+    argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--log-level", "warning", "--no-access-log"] + (["--factory"] if factory else [])
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"server {target} exited ({proc.returncode})") from None
+            time.sleep(0.5)
+    raise SystemExit(f"server {target} did not start")
+
+
+def stop_server(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+LUA = """
+math.randomseed(%(seed)d)
+wrk.headers["X-API-Key"] = "%(key)s"
+request = function()
+  local u = math.random(0, %(users)d - 1)
+  return wrk.format("GET", string.format("%(path)s", u))
+end
+"""
+
+
+def run_wrk(url: str, path: str, key: str, users: int, seconds: int, conns: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA % {"seed": 1, "key": key, "users": users, "path": path})
+        script = f.name
+    base = ["wrk", "-t1", f"-c{conns}", "--latency", "--timeout", "5s", "-s", script, url]
+    subprocess.run(
+        [*base[:1], "-t1", f"-c{conns}", "-d5s", "-s", script, url], capture_output=True, check=True
+    )  # warm-up
+    out = subprocess.run([*base, f"-d{seconds}s"], capture_output=True, text=True, check=True)
+    os.unlink(script)
+    return parse_wrk(out.stdout)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", text, re.M))
+    total = re.search(r"(\d+) requests in", text)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "requests": int(total.group(1)) if total else 0,
+        "p50_ms": _ms(lat["50"]) if "50" in lat else float("nan"),
+        "p90_ms": _ms(lat["90"]) if "90" in lat else float("nan"),
+        "p99_ms": _ms(lat["99"]) if "99" in lat else float("nan"),
+        "errors": (int(non2xx.group(1)) if non2xx else 0)
+        + (sum(int(g) for g in sock.groups()) if sock else 0),
+        "raw": text,
+    }
+
+
+def scoring_only(items: int, dim: int, threads: int, seconds: float) -> dict[str, Any]:
+    """In-process: per-request scoring of ``items`` vectors from ``threads`` threads (FastAPI's
+    thread pool size is 40; the load uses 32), no HTTP, no Neo4j. Variants: the naive full
+    ``argsort`` with NumPy's default BLAS threads, the same with 1 BLAS thread, and serving's
+    ``argpartition`` with 1 BLAS thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(0, 1 / np.sqrt(dim), (items, dim)).astype(np.float32)
+    users = rng.normal(0, 1 / np.sqrt(dim), (256, dim)).astype(np.float32)
+    default_threads = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    def naive(u: np.ndarray) -> np.ndarray:
+        return np.argsort(-(matrix @ u))[:10]
+
+    def fast(u: np.ndarray) -> np.ndarray:
+        scores = matrix @ u
+        top = np.argpartition(-scores, 9)[:10]
+        return top[np.argsort(-scores[top])]
+
+    def run(fn: Any) -> dict[str, float]:
+        lat: list[float] = []
+        stop = time.perf_counter() + seconds
+
+        def loop(seed: int) -> None:
+            j = seed
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                fn(users[j % len(users)])
+                lat.append(time.perf_counter() - t)
+                j += 1
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(loop, range(threads)))
+        arr = np.asarray(lat) * 1000
+        return {
+            "ops_per_s": len(arr) / seconds,
+            "p50_ms": float(np.percentile(arr, 50)),
+            "p99_ms": float(np.percentile(arr, 99)),
+        }
+
+    out = {f"argsort, BLAS threads {default_threads}": run(naive)}
+    with threadpool_limits(limits=1, user_api="blas"):
+        out["argsort, BLAS threads 1"] = run(naive)
+        out["argpartition, BLAS threads 1 (serving)"] = run(fast)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--users", type=int, default=1_000_000)
+    p.add_argument("--items", type=int, default=100_000)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--events-per-user", type=int, default=2)
+    p.add_argument("--duration", type=int, default=60)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--port", type=int, default=int(os.environ.get("DPGCN_API_PORT", 8000)) + 50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scenarios", default="hello,naive,naive-blas1,api,api-explain")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--scoring-items", type=int, default=100_000)
+    p.add_argument("--scoring-seconds", type=float, default=10.0)
+    args = p.parse_args()
+    if args.scoring_seconds > 0:
+        print(
+            f"scoring only: {args.scoring_items} items x {args.dim}, {args.concurrency} threads, "
+            f"{args.scoring_seconds:.0f}s each (load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+        scoring = scoring_only(args.scoring_items, args.dim, args.concurrency, args.scoring_seconds)
+        for name, r in scoring.items():
+            print(
+                f"  {name:42} {r['ops_per_s']:8.1f} /s  p50 {r['p50_ms']:7.2f} ms"
+                f"  p99 {r['p99_ms']:7.2f} ms",
+                flush=True,
+            )
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    load_graph(args.users, args.items, args.dim, args.events_per_user, args.seed)
+    key = create_key()
+    env = {**os.environ, "DPGCN_LOG_LEVEL": "WARNING"}
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)
+    one = {**env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    scenarios: dict[str, tuple[str, bool, dict[str, str], str]] = {
+        "hello": ("bench.bench_api:baseline_app", True, env, "/hello?u=%d"),
+        "naive": ("bench.bench_api:baseline_app", True, env, "/naive/u%d?k=10"),
+        "naive-blas1": ("bench.bench_api:baseline_app", True, one, "/naive/u%d?k=10"),
+        "api": ("api.main:app", False, env, "/v1/users/u%d/recommendations?k=10&explain=false"),
+        "api-explain": ("api.main:app", False, env, "/v1/users/u%d/recommendations?k=10"),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}", flush=True)
+    for name in args.scenarios.split(","):
+        target, factory, server_env, path = scenarios[name]
+        proc = start_server(target, args.port, server_env, factory)
+        try:
+            url = f"http://127.0.0.1:{args.port}"
+            with urllib.request.urlopen(
+                urllib.request.Request(url + path % 1, headers={"X-API-Key": key}), timeout=30
+            ) as resp:
+                assert resp.status == 200, resp.status
+            results[name] = run_wrk(url, path, key, args.users, args.duration, args.concurrency)
+            results[name]["load_avg"] = os.getloadavg()[0]
+        finally:
+            stop_server(proc)
+        r = results[name]
+        if r["requests"] == 0 or r["errors"]:
+            print(r["raw"], flush=True)
+        print(
+            f"{name:12} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.2f} ms  p90 {r['p90_ms']:7.2f} ms"
+            f"  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}  (load {r['load_avg']:.1f})",
+            flush=True,
+        )
+    print("\n| scenario | req/s | p50 ms | p90 ms | p99 ms | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['errors']} |"
+        )
+    if "api" in results and "naive" in results:
+        print(f"\napi / naive throughput: {results['api']['rps'] / results['naive']['rps']:.2f}x")
+    if "naive-blas1" in results and "naive" in results:
+        ratio = results["naive-blas1"]["rps"] / results["naive"]["rps"]
+        print(f"naive with 1 BLAS thread / default BLAS threads: {ratio:.2f}x")
+    if "api" in results and "hello" in results:
+        print(
+            f"api / hello-world throughput: {results['api']['rps'] / results['hello']['rps']:.2f}x"
+        )
+    for r in results.values():
+        r.pop("raw", None)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"args": vars(args) | {"json": str(args.json)}, "results": results}, indent=2
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
