@@ -1,18 +1,26 @@
-"""Named Cypher statements from the ``cypher`` package, loaded by name and cached."""
+"""Named Cypher statements from the ``cypher`` package, loaded by name and cached.
+
+With ``$DPGCN_CYPHER_TRACE`` set to a directory, every process appends the name of each
+statement it loads for running to ``<dir>/<pid>.names`` (once per name and process); the test
+suite uses this to require that every shipped statement ran (``tests/conftest.py``).
+"""
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from importlib import resources
+from pathlib import Path
+
+TRACE_ENV = "DPGCN_CYPHER_TRACE"
 
 
 class UnknownQueryError(KeyError):
     pass
 
 
-@cache
-def load(name: str) -> str:
-    """The text of ``cypher/<name>.cypher`` (e.g. ``"ingest/merge_users"``)."""
+def read(name: str) -> str:
+    """The text of ``cypher/<name>.cypher`` without recording it as used (inspection)."""
     if ".." in name or name.startswith("/"):
         raise UnknownQueryError(name)
     path = resources.files("cypher").joinpath(f"{name}.cypher")
@@ -20,6 +28,34 @@ def load(name: str) -> str:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise UnknownQueryError(f"no Cypher statement named {name!r}") from e
+
+
+@cache
+def load(name: str) -> str:
+    """The text of ``cypher/<name>.cypher`` (e.g. ``"ingest/merge_users"``), to be run."""
+    text = read(name)
+    _record(name)
+    return text
+
+
+def _record(name: str) -> None:
+    directory = os.environ.get(TRACE_ENV)
+    if not directory:
+        return
+    try:
+        with open(Path(directory) / f"{os.getpid()}.names", "a", encoding="utf-8") as out:
+            out.write(name + "\n")
+    except OSError:
+        pass
+
+
+def traced_names(directory: Path) -> set[str]:
+    """Every statement name recorded under a trace directory (all processes)."""
+    found: set[str] = set()
+    for path in Path(directory).glob("*.names"):
+        found.update(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    found.discard("")
+    return found
 
 
 def names() -> list[str]:

@@ -29,7 +29,10 @@ def create_app() -> Celery:
     """The app; Redis' address is resolved when Celery first needs it, so importing the
     workers needs no running services."""
     settings = get_settings()
-    celery = Celery("dpgcn", include=["workers.pipeline", "workers.recovery", "workers.online"])
+    celery = Celery(
+        "dpgcn",
+        include=["workers.pipeline", "workers.segment_tasks", "workers.recovery", "workers.online"],
+    )
 
     @celery.on_configure.connect(weak=False)
     def _redis(sender: Celery, **_: object) -> None:
@@ -55,6 +58,7 @@ def create_app() -> Celery:
             "workers.pipeline.train_model": {"queue": TRAINING_QUEUE},
             "workers.pipeline.*": {"queue": GRAPH_QUEUE},
             "workers.online.*": {"queue": GRAPH_QUEUE},
+            "workers.segment_tasks.*": {"queue": GRAPH_QUEUE},
         },
         task_time_limit=TRAIN_TIME_LIMIT_S,
         beat_schedule=_schedule(settings.retrain_every_s, settings.policy_update_every_s),

@@ -181,10 +181,13 @@ def mark_failed(request: Any, exc: Any, traceback: Any, run_id: str) -> None:
 
 
 def pipeline_signature(run_id: str, config: dict[str, Any], attempt: int = 0) -> Any:
+    from workers.segment_tasks import compute_segments  # imports this module
+
     return chain(
         export_graph.si(run_id, attempt=attempt),
         train_model.s(run_id, config, attempt=attempt),
         write_back.s(run_id, attempt=attempt),
+        compute_segments.s(run_id, attempt=attempt),
         activate.s(run_id, attempt=attempt),
     ).on_error(mark_failed.s(run_id=run_id))
 

@@ -1,0 +1,7 @@
+// Purpose: remove one model version's segments with their IN_SEGMENT and AFFINITY
+//          relationships (a half-written attempt before recomputing, or `--force`).
+// Parameters: $version.
+// Example: $version = 'v20261126-233000-1a2b3c'
+MATCH (s:Segment {model_version: $version})
+DETACH DELETE s
+RETURN count(s) AS deleted

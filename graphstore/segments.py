@@ -1,0 +1,321 @@
+"""Market segments of a model version in the graph (see ``docs/segments.md``).
+
+``(:Segment {id: "<version>:<n>", model_version, n, name, size, click_rate, purchase_rate,
+top_items, top_queries, top_categories, top_terms})``, ``(:User)-[:IN_SEGMENT {score}]->``
+and ``(:Segment)-[:AFFINITY {lift, count}]->(:Category|:Term)``.
+
+Lifetime: a version's segments live as long as the version can be served or rolled back to.
+They are removed when their ``(:Model)`` is deleted or marked ``superseded`` (its embedding slot
+is reused by a newer version) — by :func:`prune_segments`, which every computation runs first.
+So the active version and the one before it both have segments, and migration between them can
+be measured. ``(:Model).segments`` (the number of segments) marks a version's segments
+complete; computing again is then a no-op unless forced.
+
+Definitions: ``click_rate`` = members' clicks per member; ``purchase_rate`` = members'
+purchases per click (conversion). Lifts as in :mod:`training.segments`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from neo4j import Driver
+
+from graphstore import model
+from graphstore.driver import execute
+from graphstore.errors import GraphStoreError
+from training.segments import (
+    Segmentation,
+    SegmentConfig,
+    cluster_users,
+    segment_name,
+    unique_names,
+)
+
+logger = logging.getLogger(__name__)
+
+#: How many over-indexing features are kept per segment.
+TOP_ITEMS = 5
+TOP_QUERIES = 5
+TOP_CATEGORIES = 3
+TOP_TERMS = 8
+
+
+class SegmentStoreError(GraphStoreError):
+    """Segments cannot be computed or read for a model version."""
+
+
+@dataclass
+class SegmentSummary:
+    version: str
+    k: int
+    criterion: str
+    silhouette: float | None
+    skipped: bool = False
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    silhouette_by_k: dict[int, float] = field(default_factory=dict)
+
+
+def segment_id(version: str, n: int) -> str:
+    return f"{version}:{n}"
+
+
+def prune_segments(driver: Driver, database: str = "neo4j") -> int:
+    """Delete segments whose model version is gone or superseded; returns how many."""
+    records = execute(driver, "segments/delete_stale_segments", database=database)
+    return int(records[0]["deleted"]) if records else 0
+
+
+def delete_segments(driver: Driver, version: str, database: str = "neo4j") -> int:
+    records = execute(driver, "segments/delete_segments", {"version": version}, database=database)
+    return int(records[0]["deleted"]) if records else 0
+
+
+def read_user_vectors(
+    driver: Driver, version: str, database: str = "neo4j"
+) -> tuple[list[str], np.ndarray]:
+    """The version's user embeddings from its slot property (ids sorted)."""
+    record = _model(driver, version, database)
+    prop = model.embedding_property(str(record["slot"]))
+    rows = execute(
+        driver,
+        "segments/get_user_vectors",
+        {"version": version},
+        database=database,
+        read=True,
+        property=prop,
+    )
+    if not rows:
+        raise SegmentStoreError(f"model version {version!r} has no user embeddings in the graph")
+    ids = [str(r["id"]) for r in rows]
+    return ids, np.asarray([r["vec"] for r in rows], dtype=np.float32)
+
+
+def _model(driver: Driver, version: str, database: str) -> dict[str, Any]:
+    from graphstore.writeback import get_model
+
+    record = get_model(driver, version, database)
+    if record is None:
+        raise SegmentStoreError(f"no model version {version!r}")
+    if record.get("status") != "complete":
+        raise SegmentStoreError(
+            f"model version {version!r} has status {record.get('status')!r}; segments need a "
+            "complete version"
+        )
+    return record
+
+
+def compute_segments(
+    driver: Driver,
+    version: str,
+    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
+    config: SegmentConfig | None = None,
+    *,
+    min_count: int = 3,
+    force: bool = False,
+    database: str = "neo4j",
+) -> SegmentSummary:
+    """Segment the users of a complete model version and write the segments.
+
+    ``embeddings`` is ``(user ids, [U, D] vectors)``; without it they are read from the
+    version's slot in the graph. A version whose segments are complete is skipped (``force``
+    recomputes)."""
+    record = _model(driver, version, database)
+    if record.get("segments") is not None and not force:
+        logger.info("model %s already has %s segments, skipping", version, record["segments"])
+        return SegmentSummary(
+            version=version,
+            k=int(record["segments"]),
+            criterion=str(record.get("segment_criterion") or ""),
+            silhouette=record.get("segment_silhouette"),
+            skipped=True,
+            segments=list_segments(driver, version, database),
+        )
+    pruned = prune_segments(driver, database)
+    if pruned:
+        logger.info("removed %d segments of superseded or deleted versions", pruned)
+    delete_segments(driver, version, database)  # a half-written earlier attempt
+    ids, vectors = (
+        embeddings if embeddings is not None else read_user_vectors(driver, version, database)
+    )
+    if len(ids) != len(vectors):
+        raise SegmentStoreError(f"{len(ids)} user ids but {len(vectors)} embeddings")
+    seg = cluster_users(vectors, config)
+    write_segmentation(driver, version, list(map(str, ids)), seg, database=database)
+    profiles = profile_segments(driver, version, min_count=min_count, database=database)
+    execute(
+        driver,
+        "segments/mark_model_segmented",
+        {
+            "version": version,
+            "k": seg.k,
+            "criterion": seg.criterion,
+            "silhouette": seg.silhouette,
+            "segmented_at": time.time(),
+        },
+        database=database,
+    )
+    logger.info("model %s: %d segments written", version, seg.k)
+    return SegmentSummary(
+        version=version,
+        k=seg.k,
+        criterion=seg.criterion,
+        silhouette=seg.silhouette,
+        segments=profiles,
+        silhouette_by_k=seg.silhouette_by_k,
+    )
+
+
+def write_segmentation(
+    driver: Driver,
+    version: str,
+    user_ids: Sequence[str],
+    seg: Segmentation,
+    *,
+    batch_size: int = 5000,
+    database: str = "neo4j",
+) -> int:
+    """Create the version's segment nodes and every user's IN_SEGMENT relationship."""
+    sizes = seg.sizes()
+    execute(
+        driver,
+        "segments/create_segments",
+        {
+            "version": version,
+            "segments": [
+                {"id": segment_id(version, n), "n": n, "size": int(sizes[n])} for n in range(seg.k)
+            ],
+            "created_at": time.time(),
+        },
+        database=database,
+    )
+    written = 0
+    for start in range(0, len(user_ids), batch_size):
+        rows = [
+            {"user": u, "segment": segment_id(version, int(n)), "score": float(s)}
+            for u, n, s in zip(
+                user_ids[start : start + batch_size],
+                seg.labels[start : start + batch_size],
+                seg.scores[start : start + batch_size],
+                strict=True,
+            )
+        ]
+        records = execute(driver, "segments/merge_memberships", {"rows": rows}, database=database)
+        written += int(records[0]["written"]) if records else 0
+    return written
+
+
+def _lifts(
+    driver: Driver, name: str, version: str, min_count: int, database: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Per segment id, the over-indexing (lift > 1) features, highest lift first."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows = execute(
+        driver,
+        f"segments/{name}",
+        {"version": version, "min_count": min_count},
+        database=database,
+        read=True,
+    )
+    for r in rows:
+        if r["lift"] > 1.0:
+            out[r["segment"]].append(
+                {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "lift": round(float(r["lift"]), 3),
+                    "count": r["count"],
+                }
+            )
+    return out
+
+
+def profile_segments(
+    driver: Driver, version: str, *, min_count: int = 3, database: str = "neo4j"
+) -> list[dict[str, Any]]:
+    """Name each segment after what it over-indexes on, store its profile and AFFINITY
+    relationships; returns the profiles."""
+    cats = _lifts(driver, "get_category_lift", version, min_count, database)
+    terms = _lifts(driver, "get_term_lift", version, min_count, database)
+    queries = _lifts(driver, "get_query_lift", version, min_count, database)
+    items = _lifts(driver, "get_item_lift", version, min_count, database)
+    activity = execute(
+        driver, "segments/get_segment_activity", {"version": version}, database=database
+    )
+    ids = [str(r["segment"]) for r in activity]
+    names = unique_names(
+        [
+            segment_name(
+                [c["name"] for c in cats[sid][:TOP_CATEGORIES]],
+                [t["name"] for t in terms[sid][:TOP_TERMS]],
+                [q["name"] for q in queries[sid][:TOP_QUERIES]],
+            )
+            for sid in ids
+        ]
+    )
+    rows: list[dict[str, Any]] = []
+    for r, name in zip(activity, names, strict=True):
+        sid = str(r["segment"])
+        members = int(r["members"])
+        clicks = int(r["clicks"])
+        rows.append(
+            {
+                "id": sid,
+                "name": name,
+                "size": members,
+                "click_rate": round(clicks / members, 4) if members else 0.0,
+                "purchase_rate": round(int(r["purchases"]) / clicks, 4) if clicks else 0.0,
+                "top_items": [x["id"] for x in items[sid][:TOP_ITEMS]],
+                "top_queries": [x["id"] for x in queries[sid][:TOP_QUERIES]],
+                "top_categories": [x["id"] for x in cats[sid][:TOP_CATEGORIES]],
+                "top_terms": [x["id"] for x in terms[sid][:TOP_TERMS]],
+            }
+        )
+    execute(driver, "segments/set_segment_profiles", {"rows": rows}, database=database)
+    for label, found, top in (
+        (model.CATEGORY, cats, TOP_CATEGORIES),
+        (model.TERM, terms, TOP_TERMS),
+    ):
+        links = [
+            {"segment": sid, "target": x["id"], "lift": x["lift"], "count": x["count"]}
+            for sid in ids
+            for x in found[sid][:top]
+        ]
+        if links:
+            execute(
+                driver,
+                "segments/merge_affinities",
+                {"rows": links},
+                database=database,
+                label=label,
+            )
+    return rows
+
+
+def list_segments(driver: Driver, version: str, database: str = "neo4j") -> list[dict[str, Any]]:
+    return [
+        dict(r)
+        for r in execute(
+            driver, "segments/list_segments", {"version": version}, database=database, read=True
+        )
+    ]
+
+
+def get_assignments(
+    driver: Driver, version: str, database: str = "neo4j"
+) -> dict[str, tuple[int, float]]:
+    """User id → (segment number, membership score) in one version."""
+    rows = execute(
+        driver,
+        "segments/get_segment_assignments",
+        {"version": version},
+        database=database,
+        read=True,
+    )
+    return {str(r["user"]): (int(r["n"]), float(r["score"])) for r in rows}

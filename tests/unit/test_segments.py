@@ -1,0 +1,136 @@
+"""Segmentation maths (training.segments), the Browser style sheet and Cypher tracing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphstore import provision, queries
+from training.segments import (
+    SegmentConfig,
+    SegmentError,
+    adjusted_rand,
+    cluster_users,
+    lift,
+    membership_scores,
+    project_2d,
+    segment_name,
+    unique_names,
+)
+
+
+def blobs(k: int, per: int, dim: int = 8, spread: float = 0.05, seed: int = 0):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (k, dim))
+    truth = np.repeat(np.arange(k), per)
+    return centres[truth] + rng.normal(0, spread, (k * per, dim)), truth
+
+
+def test_silhouette_finds_the_number_of_blobs() -> None:
+    x, truth = blobs(4, 60)
+    seg = cluster_users(x, SegmentConfig(k_min=2, k_max=8))
+    assert seg.k == 4 and seg.criterion == "silhouette"
+    assert adjusted_rand(truth, seg.labels) == pytest.approx(1.0)
+    assert set(seg.silhouette_by_k) == set(range(2, 9))
+    assert seg.silhouette == pytest.approx(max(seg.silhouette_by_k.values()), abs=1e-4)
+
+
+def test_fixed_k_numbers_segments_by_size() -> None:
+    x, _ = blobs(3, 40)
+    x = np.vstack([x, x[:30] + 0.01])  # segment of the first blob grows to 70
+    seg = cluster_users(x, SegmentConfig(k=3))
+    sizes = seg.sizes()
+    assert seg.criterion == "fixed" and list(sizes) == sorted(sizes, reverse=True)
+    assert sizes[0] == 70
+
+
+def test_membership_scores_are_margins() -> None:
+    centres = np.array([[0.0, 0.0], [2.0, 0.0]])
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, 0.0]])
+    scores = membership_scores(x, centres, np.array([0, 0, 0]))
+    assert scores[0] == pytest.approx(1.0)
+    assert scores[1] == pytest.approx(0.0)
+    assert scores[2] == pytest.approx(1 - 0.5 / 1.5)
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(SegmentError, match="too few"):
+        cluster_users(np.ones((2, 3)), SegmentConfig(k=3))
+    with pytest.raises(SegmentError, match="NaN"):
+        cluster_users(np.full((10, 2), np.nan))
+    with pytest.raises(SegmentError, match="matrix"):
+        cluster_users(np.ones(10))
+    with pytest.raises(SegmentError, match="k range"):
+        SegmentConfig(k_min=5, k_max=3)
+    with pytest.raises(SegmentError):
+        SegmentConfig(k=1)
+
+
+def test_lift() -> None:
+    counts = np.array([[8, 2], [2, 8]])
+    out = lift(counts)
+    assert out[0, 0] == pytest.approx((8 / 10) / (10 / 20))
+    assert out[0, 1] == pytest.approx((2 / 10) / (10 / 20))
+    assert lift(np.array([[0, 0], [1, 1]]))[0].tolist() == [0.0, 0.0]
+
+
+def test_names_are_readable_and_unique() -> None:
+    assert segment_name(["Kalo mi", "Tefe  ra", "Third"], ["kalo", "zute"]) == (
+        "Kalo mi & Tefe ra · “zute”"
+    )
+    assert segment_name([], [], ["cheap kalo"]) == "“cheap kalo”"
+    assert segment_name([]) == "General audience"
+    assert unique_names(["A", "B", "A", "A"]) == ["A", "B", "A (2)", "A (3)"]
+
+
+def test_projection_is_two_dimensional() -> None:
+    x, _ = blobs(3, 10)
+    assert project_2d(x).shape == (30, 2)
+    assert project_2d(np.ones((5, 1))).shape == (5, 2)
+
+
+def test_browser_style_is_one_post_connect_command() -> None:
+    grass = (Path(provision.__file__).parent / "assets" / "browser" / "style.grass").read_text()
+    rules = provision.parse_grass(grass)
+    for label in ("User", "Item", "Query", "Term", "Category", "Segment"):
+        assert rules[f"node.{label}"]["caption"].startswith("{"), label
+    colours = {
+        rules[f"node.{lb}"]["color"]
+        for lb in ("User", "Item", "Query", "Term", "Category", "Segment")
+    }
+    assert len(colours) == 6, "every label has its own colour"
+    command = provision.browser_style_command()
+    assert command.startswith("style {") and ";" not in command and "#" not in command
+    data = json.loads(command.removeprefix("style "))
+    assert data["node.Segment"]["color"] == "rgb(255, 216, 110)"
+    assert data["node.Segment"]["caption"] == "{name}"
+
+
+def test_config_carries_the_browser_settings(tmp_path: Path) -> None:
+    spec = provision.Neo4jServerSpec(home=tmp_path, cache=tmp_path, secrets_dir=tmp_path)
+    conf = provision.write_config(spec).read_text().splitlines()
+    assert f"browser.post_connect_cmd={provision.browser_style_command()}" in conf
+    assert "browser.remote_content_hostname_whitelist=127.0.0.1,localhost" in conf
+
+
+def test_loaded_statements_are_traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(queries.TRACE_ENV, str(tmp_path))
+    queries.load.cache_clear()
+    queries.render.cache_clear()
+    try:
+        queries.read("segments/list_segments")
+        assert queries.traced_names(tmp_path) == set()
+        queries.load("segments/list_segments")
+        queries.render("segments/merge_affinities", label="Term")
+        assert queries.traced_names(tmp_path) == {
+            "segments/list_segments",
+            "segments/merge_affinities",
+        }
+        assert (tmp_path / f"{os.getpid()}.names").exists()
+    finally:
+        queries.load.cache_clear()
+        queries.render.cache_clear()
