@@ -9,6 +9,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +35,22 @@ def user_features(rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
     names = (
         ["age", "age_known"] + [f"gender={g}" for g in genders] + [f"occ={o}" for o in occupations]
     )
-    col = {n: k for k, n in enumerate(names)}
     x = np.zeros((len(rows), len(names)), dtype=np.float32)
-    for k, r in enumerate(rows):
-        if r.get("age") is not None:
-            x[k, 0] = float(r["age"]) / AGE_SCALE
-            x[k, 1] = 1.0
-        if r.get("gender") is not None:
-            x[k, col[f"gender={r['gender']}"]] = 1.0
-        if r.get("occupation") is not None:
-            x[k, col[f"occ={r['occupation']}"]] = 1.0
+    if not rows:
+        return x, names
+    age = np.array([np.nan if r.get("age") is None else float(r["age"]) for r in rows])
+    known = ~np.isnan(age)
+    x[known, 0] = age[known] / AGE_SCALE
+    x[known, 1] = 1.0
+    offset = 2
+    for key, values in (("gender", genders), ("occupation", occupations)):
+        col = {v: offset + k for k, v in enumerate(values)}
+        cols = np.array(
+            [-1 if r.get(key) is None else col[str(r[key])] for r in rows], dtype=np.int64
+        )
+        has = cols >= 0
+        x[np.flatnonzero(has), cols[has]] = 1.0
+        offset += len(values)
     return x, names
 
 
@@ -135,27 +143,338 @@ def _assemble(
     }
 
 
-def export_subgraph(driver: Driver, out_dir: Path, *, database: str = "neo4j") -> dict[str, Any]:
-    """Export the whole graph (consenting users only); returns a summary with counts."""
-    started = time.perf_counter()
-    users = [dict(r) for r in execute(driver, "export/get_users", database=database, read=True)]
-    ids = {
-        label: [
-            r["id"]
-            for r in execute(
-                driver, "export/get_node_ids", database=database, read=True, label=label
-            )
-        ]
-        for label in (model.ITEM, model.QUERY, model.TERM, model.CATEGORY)
-    }
+#: Source nodes per edge query: one record of columns per batch, never one per edge.
+EDGE_BATCH = 20_000
 
-    def edge_rows(src: str, rel: str, dst: str) -> Iterable[EdgeRow]:
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the graph an export holds (recorded in meta.json as ``filters``).
+
+    * nothing set: the whole graph;
+    * ``users`` (+ ``hops``): the ``hops``-hop neighbourhood of these users (either direction,
+      every relationship type of the model) and the relationships among the reached nodes;
+    * ``segment``: the members of ``(:Segment {id})`` with all their relationships, and the
+      whole catalogue (items, queries, terms, categories);
+    * ``since`` / ``until`` (with any of the above): only interactions (user relationships)
+      with ``ts`` in ``[since, until)``, and only users with at least one of them.
+
+    Users without consent are never exported, and a k-hop walk does not pass through them.
+    """
+
+    users: tuple[str, ...] | None = None
+    hops: int = 1
+    segment: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.users is not None and self.segment is not None:
+            raise GraphStoreError("choose a user set or a segment, not both")
+        if self.users is not None and not self.users:
+            raise GraphStoreError("a k-hop export needs at least one user id")
+        if self.hops < 0:
+            raise GraphStoreError(f"hops must be >= 0, not {self.hops}")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise GraphStoreError(f"empty time window: since {self.since} >= until {self.until}")
+
+    @property
+    def windowed(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def filters(self) -> dict[str, Any]:
+        out: dict[str, Any]
+        if self.users is not None:
+            out = {"scope": "k-hop", "users": list(self.users), "hops": self.hops}
+        elif self.segment is not None:
+            out = {"scope": "segment", "segment": self.segment}
+        else:
+            out = {"scope": "all"}
+        if self.windowed:
+            out["time_window"] = {"since": self.since, "until": self.until}
+        return out
+
+
+class _Nodes:
+    """One label's exported nodes: internal ids (to map edge endpoints) and external ids."""
+
+    def __init__(self, nid: np.ndarray, ids: list[str]) -> None:
+        self.nid = np.asarray(nid, dtype=np.int64)
+        self.ids = ids
+        self._order = np.argsort(self.nid, kind="stable")
+        self._sorted = self.nid[self._order]
+
+    def index(self, nid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of internal ids, and a mask of those that are exported."""
+        if len(self._sorted) == 0:
+            return np.zeros(len(nid), dtype=np.int64), np.zeros(len(nid), dtype=bool)
+        pos = np.searchsorted(self._sorted, nid)
+        pos = np.minimum(pos, len(self._sorted) - 1)
+        found = self._sorted[pos] == nid
+        return self._order[pos], found
+
+
+_NO_NODES: dict[str, list[Any]] = {"nid": [], "id": []}
+_NO_USERS: dict[str, list[Any]] = {"nid": [], "id": [], "age": [], "gender": [], "occupation": []}
+
+
+def _one(records: list[Any]) -> Any:
+    """The single record of a ``collect()`` query (always one, but be safe)."""
+    return records[0] if records else _NO_NODES
+
+
+def _user_part(record: Any) -> tuple[_Nodes, list[dict[str, Any]]]:
+    ages = record.get("age", [])
+    genders = record.get("gender", [])
+    occupations = record.get("occupation", [])
+    rows = [
+        {
+            "age": None if a is None or a < 0 else a,
+            "gender": g or None,
+            "occupation": o or None,
+        }
+        for a, g, o in zip(ages, genders, occupations, strict=True)
+    ]
+    return _Nodes(np.asarray(record["nid"], dtype=np.int64), list(record["id"])), rows
+
+
+def _fetch_users(driver: Driver, sel: Selection, database: str) -> tuple[_Nodes, list[Any]]:
+    if sel.users is not None:
         records = execute(
-            driver, "export/get_edges", database=database, read=True, src=src, type=rel, dst=dst
+            driver, "export/get_users_by_id", {"ids": list(sel.users)}, database=database, read=True
         )
-        return ((r["s"], r["t"], r["ts"], r["w"]) for r in records)
+    elif sel.segment is not None:
+        records = execute(
+            driver,
+            "export/get_segment_users",
+            {"segment": sel.segment},
+            database=database,
+            read=True,
+        )
+    else:
+        records = execute(driver, "export/get_user_columns", database=database, read=True)
+    return _user_part(records[0] if records else _NO_USERS)
 
-    return _assemble(out_dir, users, ids, edge_rows, started)
+
+def _expand(
+    driver: Driver, seeds: np.ndarray, hops: int, batch: int, database: str
+) -> dict[str, set[int]]:
+    """Internal ids per label within ``hops`` hops of ``seeds`` (the seeds included)."""
+    reached: dict[str, set[int]] = {label: set() for label in model.NODE_LABELS}
+    reached[model.USER].update(seeds.tolist())
+    frontier = set(seeds.tolist())
+    types = sorted({t for _, t, _ in model.EDGE_TYPES})
+    for _ in range(hops):
+        found: set[int] = set()
+        nids = sorted(frontier)
+        for start in range(0, len(nids), batch):
+            for record in execute(
+                driver,
+                "export/get_neighbours",
+                {
+                    "nids": nids[start : start + batch],
+                    "types": types,
+                    "labels": list(model.NODE_LABELS),
+                },
+                database=database,
+                read=True,
+            ):
+                new = set(record["nids"]) - reached[record["label"]]
+                reached[record["label"]].update(new)
+                found.update(new)
+        frontier = found
+        if not frontier:
+            break
+    return reached
+
+
+def _select_nodes(
+    driver: Driver, sel: Selection, batch: int, database: str
+) -> tuple[dict[str, _Nodes], list[dict[str, Any]]]:
+    users, user_rows = _fetch_users(driver, sel, database)
+    nodes: dict[str, _Nodes] = {model.USER: users}
+    if sel.users is not None:
+        reached = _expand(driver, users.nid, sel.hops, batch, database)
+        more = np.array(sorted(reached[model.USER] - set(users.nid.tolist())), dtype=np.int64)
+        if len(more):
+            records = execute(
+                driver,
+                "export/get_users_by_node",
+                {"nids": more.tolist()},
+                database=database,
+                read=True,
+            )
+            extra, extra_rows = _user_part(records[0] if records else _NO_USERS)
+            nodes[model.USER] = _Nodes(
+                np.concatenate([users.nid, extra.nid]), users.ids + extra.ids
+            )
+            user_rows = user_rows + extra_rows
+        for label in (model.ITEM, model.QUERY, model.TERM, model.CATEGORY):
+            nids = sorted(reached[label])
+            rec = _one(
+                execute(
+                    driver,
+                    "export/get_nodes_by_node",
+                    {"nids": nids},
+                    database=database,
+                    read=True,
+                    label=label,
+                )
+            )
+            nodes[label] = _Nodes(np.asarray(rec["nid"], dtype=np.int64), list(rec["id"]))
+    else:
+        for label in (model.ITEM, model.QUERY, model.TERM, model.CATEGORY):
+            rec = _one(
+                execute(
+                    driver, "export/get_node_columns", database=database, read=True, label=label
+                )
+            )
+            nodes[label] = _Nodes(np.asarray(rec["nid"], dtype=np.int64), list(rec["id"]))
+    return nodes, user_rows
+
+
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _fetch_edges(
+    driver: Driver,
+    nodes: dict[str, _Nodes],
+    sel: Selection,
+    batch: int,
+    database: str,
+    workers: int = 1,
+) -> dict[tuple[str, str, str], dict[str, np.ndarray]]:
+    """Every relationship among the selected nodes, as index columns (numpy assembly).
+
+    The (edge type, source batch) queries are independent reads; ``workers`` > 1 runs them
+    on that many threads (the driver is thread-safe; each query has its own session)."""
+
+    def fetch(job: tuple[str, str, list[int]]) -> Columns:
+        src, rel, nids = job
+        windowed = sel.windowed and src == model.USER
+        params: dict[str, Any] = {
+            "nids": nids,
+            "missing": math.nan,
+            "since": sel.since if windowed else None,
+            "until": sel.until if windowed else None,
+        }
+        records = execute(
+            driver,
+            "export/get_edge_columns",
+            params,
+            database=database,
+            read=True,
+            src=src,
+            type=rel,
+        )
+        rec = records[0] if records else {"s": [], "t": [], "ts": [], "w": []}
+        return (
+            np.asarray(rec["s"], dtype=np.int64),
+            np.asarray(rec["t"], dtype=np.int64),
+            np.asarray(rec["ts"], dtype=np.float64),
+            np.asarray(rec["w"], dtype=np.float32),
+        )
+
+    jobs = [
+        (src, rel, nodes[src].nid[start : start + batch].tolist())
+        for src, rel, _ in model.EDGE_TYPES
+        for start in range(0, len(nodes[src].nid), batch)
+    ]
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(fetch, jobs))
+    else:
+        results = [fetch(job) for job in jobs]
+    edges: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
+    for src, rel, dst in model.EDGE_TYPES:
+        parts = [r for j, r in zip(jobs, results, strict=True) if j[:2] == (src, rel)]
+        if not parts:
+            continue
+        s_idx, s_ok = nodes[src].index(np.concatenate([p[0] for p in parts]))
+        t_idx, t_ok = nodes[dst].index(np.concatenate([p[1] for p in parts]))
+        keep = s_ok & t_ok
+        if not keep.any():
+            continue
+        edges[(src, rel, dst)] = {
+            "edge_index": np.stack([s_idx[keep], t_idx[keep]]),
+            "time": np.concatenate([p[2] for p in parts])[keep],
+            "weight": np.concatenate([p[3] for p in parts])[keep],
+        }
+    return edges
+
+
+def _keep_active_users(
+    nodes: dict[str, _Nodes],
+    user_rows: list[dict[str, Any]],
+    edges: dict[tuple[str, str, str], dict[str, np.ndarray]],
+) -> tuple[dict[str, _Nodes], list[dict[str, Any]]]:
+    """Drop users with no relationship left (time-window exports) and renumber edges."""
+    users = nodes[model.USER]
+    active = np.zeros(len(users.ids), dtype=bool)
+    for (src, _, _), part in edges.items():
+        if src == model.USER:
+            active[part["edge_index"][0]] = True
+    new_index = np.cumsum(active) - 1
+    for (src, _, _), part in edges.items():
+        if src == model.USER:
+            part["edge_index"][0] = new_index[part["edge_index"][0]]
+    keep = np.flatnonzero(active)
+    nodes = dict(nodes)
+    nodes[model.USER] = _Nodes(users.nid[keep], [users.ids[k] for k in keep.tolist()])
+    return nodes, [user_rows[k] for k in keep.tolist()]
+
+
+def export_subgraph(
+    driver: Driver,
+    out_dir: Path,
+    *,
+    database: str = "neo4j",
+    users: Iterable[str] | None = None,
+    hops: int = 1,
+    segment: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    batch_size: int = EDGE_BATCH,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Export the graph, or the part :class:`Selection` describes, to ``out_dir``.
+
+    Consenting users only. Each query returns columns for a batch of source nodes (one record
+    per batch), run on ``workers`` threads, and endpoints are mapped to row indices with
+    numpy. Returns a summary with counts, the seconds taken and the selection (``filters``)."""
+    started = time.perf_counter()
+    sel = Selection(
+        users=None if users is None else tuple(dict.fromkeys(str(u) for u in users)),
+        hops=hops,
+        segment=segment,
+        since=since,
+        until=until,
+    )
+    nodes, user_rows = _select_nodes(driver, sel, batch_size, database)
+    edges = _fetch_edges(driver, nodes, sel, batch_size, database, workers)
+    if sel.windowed:
+        nodes, user_rows = _keep_active_users(nodes, user_rows, edges)
+    if not nodes[model.USER].ids or not nodes[model.ITEM].ids:
+        raise GraphStoreError(
+            f"nothing to export: no (consenting) users or items in the selection {sel.filters()}"
+        )
+    x, names = user_features(user_rows)
+    parts: dict[str, dict[str, Any]] = {
+        model.USER: {"ids": nodes[model.USER].ids, "x": x, "features": names}
+    }
+    for label in (model.ITEM, model.QUERY, model.TERM, model.CATEGORY):
+        parts[label] = {"ids": nodes[label].ids}
+    write_export(out_dir, parts, edges, sel.filters())
+    n_edges = sum(int(p["edge_index"].shape[1]) for p in edges.values())
+    elapsed = time.perf_counter() - started
+    logger.info("exported %d edges to %s in %.1fs", n_edges, out_dir, elapsed)
+    return {
+        "dir": str(out_dir),
+        "edges": n_edges,
+        "seconds": elapsed,
+        "nodes": {k: len(v.ids) for k, v in nodes.items()},
+        "filters": sel.filters(),
+    }
 
 
 def export_source(source: GraphSource, out_dir: Path) -> dict[str, Any]:

@@ -54,3 +54,16 @@ def test_export_equals_graph_and_source(empty_graph: Driver, tmp_path: Path) -> 
     assert {(r["u"], r["i"]) for r in clicked} == {
         (s, t) for s, t, _ in graph_edges[f"User__{model.CLICKED}__Item"]
     }
+    # the record-per-edge statement (the export benchmark's baseline) reads the same edges,
+    # plus those of the user without consent, which only the exporter leaves out
+    per_edge = execute(
+        empty_graph,
+        "export/get_edges",
+        read=True,
+        src=model.USER,
+        type=model.CLICKED,
+        dst=model.ITEM,
+    )
+    assert {(r["s"], r["t"]) for r in per_edge if r["s"] != "u0"} == {
+        (s, t) for s, t, _ in graph_edges[f"User__{model.CLICKED}__Item"]
+    }

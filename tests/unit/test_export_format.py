@@ -61,3 +61,38 @@ def test_export_source_keeps_every_row(tmp_path: Path) -> None:
             1 for c in source.categories if c["parent"]
         )
     assert summary["nodes"]["User"] == 80
+
+
+def test_selection_filters_and_bad_selections() -> None:
+    import pytest
+
+    from graphstore.errors import GraphStoreError
+    from graphstore.export import Selection
+
+    assert Selection().filters() == {"scope": "all"}
+    assert Selection(users=("u1",), hops=2, until=5.0).filters() == {
+        "scope": "k-hop",
+        "users": ["u1"],
+        "hops": 2,
+        "time_window": {"since": None, "until": 5.0},
+    }
+    assert Selection(segment="s1").filters() == {"scope": "segment", "segment": "s1"}
+    with pytest.raises(GraphStoreError, match="not both"):
+        Selection(users=("u1",), segment="s1")
+    with pytest.raises(GraphStoreError, match="empty time window"):
+        Selection(since=5.0, until=5.0)
+    with pytest.raises(GraphStoreError, match="hops"):
+        Selection(users=("u1",), hops=-1)
+    with pytest.raises(GraphStoreError, match="at least one"):
+        Selection(users=())
+
+
+def test_user_features_vectorised() -> None:
+    x, names = user_features(
+        [
+            {"age": 50, "gender": "F", "occupation": None},
+            {"age": None, "gender": None, "occupation": "nurse"},
+        ]
+    )
+    assert names == ["age", "age_known", "gender=F", "occ=nurse"]
+    assert x.tolist() == [[0.5, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]

@@ -52,3 +52,29 @@ def test_drift_moves_some_users_to_another_segment() -> None:
     _, truth = generate(SyntheticSpec(users=200, items=50, events_per_user=4, drift_fraction=0.3))
     moved = truth.segment != truth.segment_before
     assert np.array_equal(moved, truth.drifting) and 0.15 < moved.mean() < 0.45
+
+
+def test_scale_source_is_deterministic_reiterable_and_consistent() -> None:
+    from graphstore.synthetic import ScaleSpec, generate_scale
+
+    spec = ScaleSpec(users=300, items=50, rels_per_user=6, block=128, seed=2)
+    source = generate_scale(spec)
+    clicked = list(source.interactions[model.CLICKED])
+    assert clicked == list(source.interactions[model.CLICKED])  # iterable twice, same rows
+    assert clicked == list(generate_scale(spec).interactions[model.CLICKED])
+    users = {u["id"] for u in source.users}
+    items = {i["id"] for i in source.items}
+    queries = {q["id"] for q in source.queries}
+    terms = {t["id"] for t in source.terms}
+    assert len(users) == 300 and len(items) == 50
+    total = 0
+    for rel, rows in source.interactions.items():
+        pairs = [(r["user"], r["target"]) for r in rows]
+        assert len(pairs) == len(set(pairs)), rel  # aggregated: one row per pair
+        targets = queries if rel == model.SEARCHED else items
+        assert all(u in users and t in targets for u, t in pairs)
+        total += len(pairs)
+    assert 0.8 * 300 * 6 < total <= 300 * 6 * 1.2
+    assert all(r["term"] in terms for r in source.query_terms)
+    assert all(r["term"] in terms and r["item"] in items for r in source.item_terms)
+    assert any(u["consent"] is False for u in generate_scale(ScaleSpec(users=5000)).users)

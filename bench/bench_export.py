@@ -1,0 +1,143 @@
+"""Export throughput: the columnar exporter (``graphstore.export.export_subgraph``: one record
+of id/time/weight columns per batch of source nodes, numpy assembly) against two
+record-per-edge baselines measured in the same run on the same graph:
+
+* *stream*: one Bolt record per edge (``export/get_edges``) turned into one Python tuple per
+  edge and mapped through dicts — the exporter this project had before;
+* *per-edge query*: one query per edge (``export/get_edge``), on a sample.
+
+Builds a >= 1M-relationship synthetic graph (``synthetic.generate_scale``) in its own state
+home and ports (.state/bench, 47687/47474/46379), which it wipes::
+
+    .venv/bin/python bench/bench_export.py [--users 50000] [--items 10000] [--reuse]
+
+Prints edges/s of each, the ratios, and the time to turn the files into a PyG ``HeteroData``
+(issue targets: >= 1M edges/s, >= 30x the baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("DPGCN_HOME", str(ROOT / ".state" / "bench"))
+os.environ.setdefault("NEO4J_BOLT_PORT", "47687")
+os.environ.setdefault("NEO4J_HTTP_PORT", "47474")
+os.environ.setdefault("REDIS_PORT", "46379")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=50000)
+    parser.add_argument("--items", type=int, default=10000)
+    parser.add_argument("--rels-per-user", type=float, default=20.0)
+    parser.add_argument("--stream-edges", type=int, default=100_000)
+    parser.add_argument("--query-edges", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=20000)
+    parser.add_argument("--reuse", action="store_true", help="keep a graph of >= 1M rels")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from dpgcn import services
+    from dpgcn.settings import get_settings
+    from graphstore import ingest, model, queries, synthetic
+    from graphstore.driver import connect, delete_all, execute
+    from graphstore.export import export_subgraph
+
+    subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
+    conn = services.neo4j_connection(get_settings())
+    driver = connect(conn.uri, conn.user, conn.password)
+    rels = execute(driver, "export/count_relationships", read=True)[0]["n"]
+    if not (args.reuse and rels >= 1_000_000):
+        delete_all(driver)
+        spec = synthetic.ScaleSpec(
+            users=args.users, items=args.items, rels_per_user=args.rels_per_user, seed=1
+        )
+        started = time.perf_counter()
+        ingest.load_source(driver, synthetic.generate_scale(spec), batch_size=10000)
+        print(f"built the graph in {time.perf_counter() - started:.0f} s")
+    rels = execute(driver, "export/count_relationships", read=True)[0]["n"]
+    print(f"graph: {rels:,} relationships")
+
+    # Columnar export to the training files: 1 and 2 query threads, each twice.
+    out = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    runs = []
+    for workers in (1, 2, 1, 2):
+        summary = export_subgraph(
+            driver, out / "graph", batch_size=args.batch_size, workers=workers
+        )
+        runs.append(summary)
+        print(
+            f"columnar export ({workers} thread(s)): {summary['edges']:,} edges in "
+            f"{summary['seconds']:.1f} s -> {summary['edges'] / summary['seconds']:,.0f} edges/s"
+        )
+    best = min(runs, key=lambda s: s["seconds"])
+    rate = best["edges"] / best["seconds"]
+
+    # Files -> HeteroData (the training side).
+    import torch
+    from torch_geometric.data import HeteroData
+
+    from training.data import load_export
+
+    started = time.perf_counter()
+    graph = load_export(out / "graph")
+    data = HeteroData()
+    for label, ids in graph.ids.items():
+        data[label].num_nodes = len(ids)
+    for et, part in graph.edges.items():
+        data[et].edge_index = torch.from_numpy(part.index)
+    hetero_s = time.perf_counter() - started
+    print(f"files -> HeteroData: {hetero_s:.2f} s ({data.num_edges:,} edges)")
+
+    # Baseline 1: one Bolt record + one Python tuple per edge (the previous exporter), sample.
+    src, rel, dst = model.USER, model.CLICKED, model.ITEM
+    index = {lab: {nid: k for k, nid in enumerate(graph.ids[lab].tolist())} for lab in (src, dst)}
+    statement = queries.render("export/get_edges", src=src, type=rel, dst=dst)
+    started = time.perf_counter()
+    pairs = []
+    with driver.session(database="neo4j") as session:
+        result = session.run(statement)  # type: ignore[arg-type]
+        for record in result:
+            s, t = index[src].get(record["s"]), index[dst].get(record["t"])
+            pairs.append((s, t, record["ts"], record["w"]))
+            if len(pairs) >= args.stream_edges:
+                break
+        result.consume()
+    np.array([[p[0] for p in pairs], [p[1] for p in pairs]])
+    stream_s = time.perf_counter() - started
+    stream_rate = len(pairs) / stream_s
+    print(
+        f"record-per-edge stream: {len(pairs):,} edges in {stream_s:.1f} s -> "
+        f"{stream_rate:,.0f} edges/s"
+    )
+
+    # Baseline 2: one query per edge, on a sample of the exported CLICKED edges.
+    ei = graph.edges[(src, rel, dst)].index[:, : args.query_edges]
+    sample = [
+        (str(graph.ids[src][a]), str(graph.ids[dst][b])) for a, b in zip(ei[0], ei[1], strict=True)
+    ]
+    started = time.perf_counter()
+    for s_id, t_id in sample:
+        execute(
+            driver, "export/get_edge", {"s": s_id, "t": t_id}, read=True, src=src, type=rel, dst=dst
+        )
+    query_s = time.perf_counter() - started
+    query_rate = len(sample) / query_s
+    print(
+        f"one query per edge: {len(sample):,} edges in {query_s:.1f} s -> {query_rate:,.0f} edges/s"
+    )
+    print(f"ratio columnar/stream: {rate / stream_rate:.1f}x")
+    print(f"ratio columnar/per-edge-query: {rate / query_rate:.1f}x")
+    driver.close()
+
+
+if __name__ == "__main__":
+    main()
