@@ -5,8 +5,11 @@ the data is (``graphstore.export.export_source`` of a loader's rows, as ``dpgcn 
 does), ship the folders, then::
 
     PYTHONPATH=. python bench/evaluate_exports.py EXPORT_DIR OUT_DIR [--seeds 3] [--models a,b]
+        [--epochs N]
 
-Writes the same ``results.md``, ``results.json`` and figures as ``dpgcn evaluate``.
+Writes the same ``results.md``, ``results.json`` and figures as ``dpgcn evaluate`` (with the
+oracle row when the export has an ``oracle.npz`` and MAP@5 when it has a ``query_task.npz``).
+``bench/device_eval.sh`` runs it for every dataset on a GPU machine.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import time
 from pathlib import Path
 
+from training.config import TrainConfig
 from training.device import select_device
 from training.evaluate import evaluate
 
@@ -26,11 +30,13 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--models", default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     models = args.models.split(",") if args.models else None
-    evaluate(args.export_dir, args.out_dir, models, tuple(range(args.seeds)))
+    config = TrainConfig() if args.epochs is None else TrainConfig(epochs=args.epochs)
+    evaluate(args.export_dir, args.out_dir, models, tuple(range(args.seeds)), config=config)
     print(f"{args.export_dir}: done in {time.perf_counter() - started:.0f}s on {select_device()}")
 
 

@@ -111,6 +111,8 @@ def write_markdown(
         "",
         _table(summary, models, ("query_mrr", "query_ndcg@5", "query_ndcg@10")),
         "",
+        *_oracle_section(summary, models),
+        *_query_task_section(summary, models, context.get("query_task") or {}),
         "## Cost",
         "",
         _table(summary, models, ("train_seconds", "best_epoch")),
@@ -119,6 +121,55 @@ def write_markdown(
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+ORACLE_COLUMNS = (
+    "ndcg@10",
+    "ndcg@10_vs_oracle",
+    "hr@10_vs_oracle",
+    "sampled_ndcg@10_vs_oracle",
+    "auc_vs_oracle",
+)
+QUERY_TASK_COLUMNS = tuple(
+    f"competition_{c}"
+    for c in ("map@5", "val_map@5", "blend_map@5", "blend_val_map@5", "blend_lambda")
+)
+
+
+def _has(summary: Summary, key: str) -> bool:
+    return any(key in d for d in summary.values())
+
+
+def _oracle_section(summary: Summary, models: list[str]) -> list[str]:
+    if not _has(summary, "ndcg@10_vs_oracle"):
+        return []
+    return [
+        "## Against the planted oracle (synthetic data)",
+        "The generator's own preference scores (`oracle.npz`, the best ranking any model can "
+        "make in expectation) evaluated by the same protocols on the same splits; "
+        "`<metric>_vs_oracle` = model / oracle, per seed, then mean ± std.",
+        "",
+        _table(summary, models, ORACLE_COLUMNS),
+        "",
+    ]
+
+
+def _query_task_section(summary: Summary, models: list[str], coverage: dict[str, Any]) -> list[str]:
+    if not _has(summary, "competition_map@5"):
+        return []
+    return [
+        "## Query-conditioned ranking (competition task, MAP@5)",
+        "Each row of the labelled test file (kept out of the graph): rank every item for "
+        "(user, query text); AP@5 = 1/rank of the clicked item if it is in the top 5 (ties "
+        "against it, unknown items score 0), averaged. Graph models score "
+        "<u + v_q, i> with v_q the mean vector of the query's training searchers; the blend is "
+        "log(query frequency) + λ·z(model score), λ chosen on the validation rows (each "
+        "user's held-out validation search and click). See `training/query_task.py`. "
+        f"Coverage: {coverage}.",
+        "",
+        _table(summary, models, QUERY_TASK_COLUMNS),
+        "",
+    ]
 
 
 def write_figures(

@@ -105,13 +105,27 @@ class RelationStack:
     slices: dict[str, slice]
     #: Relations into each destination type.
     relations: dict[str, list[tuple[str, str, str]]]
+    #: The first rows of ``adjacency`` only: those of the leading ``head_types`` (the types a
+    #: last layer has to compute), so that layer skips the other rows' products.
+    head: Adjacency | None = None
+    head_types: tuple[str, ...] = ()
+
+    @property
+    def sizes(self) -> list[int]:
+        """Rows of each node type, in ``node_types`` order (for ``torch.split``)."""
+        return [self.slices[t].stop - self.slices[t].start for t in self.node_types]
 
     @staticmethod
     def build(
         edge_index_dict: dict[tuple[str, str, str], Tensor],
         num_nodes: dict[str, int],
         node_types: list[str],
+        head_types: list[str] | None = None,
     ) -> RelationStack:
+        """The stack over ``node_types``; with ``head_types`` those types are moved to the
+        front and :attr:`head` holds their rows alone."""
+        head_list = [t for t in (head_types or []) if t in node_types]
+        node_types = head_list + [t for t in node_types if t not in head_list]
         offsets, total = {}, 0
         for t in node_types:
             offsets[t] = total
@@ -141,4 +155,16 @@ class RelationStack:
         n = max(total, 1)
         coo = torch.sparse_coo_tensor(index, values, (n, n), check_invariants=False).coalesce()
         adj = Adjacency.from_coo(coo)
-        return RelationStack(adj, list(node_types), slices, relations)
+        head = None
+        if head_list and len(head_list) < len(node_types):
+            n_head = int(sum(num_nodes[t] for t in head_list))
+            keep = coo.indices()[0] < n_head
+            head = Adjacency.from_coo(
+                torch.sparse_coo_tensor(
+                    coo.indices()[:, keep],
+                    coo.values()[keep],
+                    (max(n_head, 1), n),
+                    check_invariants=False,
+                ).coalesce()
+            )
+        return RelationStack(adj, list(node_types), slices, relations, head, tuple(head_list))

@@ -153,10 +153,9 @@ def make_optimizer(
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(
-        logits.float(), torch.full_like(logits, label, dtype=torch.float32), reduction="sum"
-    )
+def _bce_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed binary cross-entropy of logits (paper eq. 7), in float32."""
+    return F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="sum")
 
 
 def train_epoch(
@@ -182,27 +181,34 @@ def train_epoch(
         idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
         users = split.train.row[idx]
         negs = sample_negatives(rng, users, config.num_negatives, split.n_items, split.is_train)
-        u = torch.as_tensor(users, device=device)
-        i = torch.as_tensor(split.train.col[idx], device=device)
-        neg_u = u.repeat_interleave(config.num_negatives)
-        neg_i = torch.as_tensor(negs.reshape(-1), device=device)
+        # Positives and their negatives are scored in one call (one gather of the user and
+        # item vectors and one scatter in the backward, instead of two of each).
+        n_pos = len(idx)
+        pair_u = np.concatenate([users, np.repeat(users, config.num_negatives)])
+        pair_i = np.concatenate([split.train.col[idx], negs.reshape(-1)])
+        labels = torch.zeros(len(pair_u), device=device)
+        labels[:n_pos] = 1.0
         with autocast(device, amp):
             enc = model.encode()
-            loss = _bce(model.score(enc, u, i), 1.0) + _bce(model.score(enc, neg_u, neg_i), 0.0)
-            pairs = len(idx) * (1 + config.num_negatives)
-            loss = loss / pairs
+            logits = model.score(
+                enc, torch.as_tensor(pair_u, device=device), torch.as_tensor(pair_i, device=device)
+            )
+            pairs = len(pair_u)
+            loss = _bce_sum(logits, labels) / pairs
             if q_perm is not None and config.query_loss_weight > 0:
                 q_idx = q_perm[b * q_batch : (b + 1) * q_batch]
                 if len(q_idx):
-                    qu = torch.as_tensor(searches.row[q_idx], device=device)
-                    qp = torch.as_tensor(searches.col[q_idx], device=device)
-                    qn = torch.as_tensor(
-                        rng.integers(0, split.n_queries, len(q_idx)), device=device
+                    qu = searches.row[q_idx]
+                    qn = rng.integers(0, split.n_queries, len(q_idx))
+                    q_logits = model.score_queries(
+                        enc,
+                        torch.as_tensor(np.concatenate([qu, qu]), device=device),
+                        torch.as_tensor(np.concatenate([searches.col[q_idx], qn]), device=device),
                     )
-                    pos_q = model.score_queries(enc, qu, qp)
-                    neg_q = model.score_queries(enc, qu, qn)
-                    if pos_q is not None and neg_q is not None:
-                        q_loss = (_bce(pos_q, 1.0) + _bce(neg_q, 0.0)) / (2 * len(q_idx))
+                    if q_logits is not None:
+                        q_labels = torch.zeros(2 * len(q_idx), device=device)
+                        q_labels[: len(q_idx)] = 1.0
+                        q_loss = _bce_sum(q_logits, q_labels) / (2 * len(q_idx))
                         loss = loss + config.query_loss_weight * q_loss
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -331,12 +337,21 @@ def train_policy(
 
 def evaluate_fit(result: FitResult, which: str = "test") -> dict[str, float]:
     """All protocols on the ``which`` split ("val" or "test") of a fitted model."""
-    config, split = result.config, result.data.split
-    scorer = result.scorer(which)
+    return evaluate_scorer(
+        result.scorer(which), result.data.split, result.config, which, result.model.trainable
+    )
+
+
+def evaluate_scorer(
+    scorer: Scorer, split: Split, config: TrainConfig, which: str = "test", logits: bool = True
+) -> dict[str, float]:
+    """All protocols on the ``which`` split of any scorer (a fitted model, or the planted
+    oracle of a synthetic export): the same candidates, users and cut-offs for every scorer of
+    one split. ``logits=False`` leaves out the log loss (scores that are not logits)."""
     users, pos, negs = eval_candidates(split, which, config.sampled_candidates - 1)
     out: dict[str, float] = {}
     out.update(click_prediction(scorer, users, pos, negs[:, : config.click_negatives]))
-    if not result.model.trainable:
+    if not logits:
         del out["logloss"]  # counts and similarities are not logits
     sampled = sampled_ranking(scorer, users, pos, negs, config.top_k)
     out.update({f"sampled_{k}": v for k, v in sampled.items()})

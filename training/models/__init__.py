@@ -120,6 +120,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "dgcn": "D-GCN",
     "dpgcn_no_ddpg": "DP-GCN w/o DDPG",
     "dpgcn": "DP-GCN",
+    "oracle": "Oracle (planted model)",
 }
 
 #: Models that can be served from embeddings (``train_from_export`` writes a model dir).

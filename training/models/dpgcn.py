@@ -74,14 +74,17 @@ class DPGCN(DotProductModel):
         self._num_nodes = num_nodes
         self.embedding = NodeEmbedding(num_nodes, dim, pretrained)
         node_types = list(self.embedding.num_nodes)
-        self.stack = RelationStack.build(message_passing_edges(data), num_nodes, node_types)
+        outputs = [t for t in (USER, ITEM, QUERY) if t in node_types]
+        self.stack = RelationStack.build(
+            message_passing_edges(data), num_nodes, node_types, head_types=outputs
+        )
         self.gcn = HeteroGCN(
             node_types,
             [et for rels in self.stack.relations.values() for et in rels],
             dim,
             num_layers,
             dropout,
-            output_types=[t for t in (USER, ITEM, QUERY) if t in node_types],
+            output_types=outputs,
         )
         self.fusion = (
             FeatureFusion(dim, data.user_feature_dim, hidden, dropout) if use_fusion else None
@@ -91,7 +94,10 @@ class DPGCN(DotProductModel):
 
     def use_graph(self, data: GraphData) -> None:
         self.stack = RelationStack.build(
-            message_passing_edges(data), self._num_nodes, self.stack.node_types
+            message_passing_edges(data),
+            self._num_nodes,
+            self.stack.node_types,
+            head_types=list(self.stack.head_types),
         )
         self.user_x = data.user_x
 
@@ -104,8 +110,14 @@ class DPGCN(DotProductModel):
 
     def encode(self) -> DotEncoding:
         h = self.gcn(self.embedding(), self.stack)
-        user = h[USER][: self.n_users]
+        user, item = h[USER], h[ITEM]
+        # (tables hold at least one row; slice only when a type is empty, since the backward of
+        # a slice allocates a zero-filled gradient of the whole table)
+        if len(user) != self.n_users:
+            user = user[: self.n_users]
+        if len(item) != self.n_items:
+            item = item[: self.n_items]
         if self.fusion is not None:
             user = self.fusion(user, self.user_x)
-        u, i, q = self.head(user, h[ITEM][: self.n_items], h.get(QUERY))
+        u, i, q = self.head(user, item, h.get(QUERY))
         return DotEncoding(user=u, item=i, query=q, bias=self.head.bias)

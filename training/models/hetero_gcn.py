@@ -75,10 +75,22 @@ class HeteroSAGEConv(nn.Module):
         stack: RelationStack,
         types: list[str] | None = None,
     ) -> dict[str, Tensor]:
-        """Outputs for ``types`` (default: every type with incoming relations)."""
-        messages = spmm(stack.adjacency, torch.cat([x_dict[t] for t in stack.node_types]))
+        """Outputs for ``types`` (default: every type with incoming relations).
+
+        When ``types`` are the stack's :attr:`~training.sparse.RelationStack.head_types`, only
+        their rows are aggregated (the last layer of :class:`HeteroGCN`). Per-type parts are
+        taken with ``torch.split`` (its backward is one concatenation, where slicing would
+        allocate a zero-filled gradient of the whole matrix per type)."""
+        x = torch.cat([x_dict[t] for t in stack.node_types])
         wanted = self.relations if types is None else [t for t in types if t in self.relations]
-        return {t: x_dict[t] + self.lins[t](messages[stack.slices[t]]) for t in wanted}
+        if stack.head is not None and types is not None and set(types) <= set(stack.head_types):
+            names = list(stack.head_types)
+            messages = spmm(stack.head, x)
+        else:
+            names = stack.node_types
+            messages = spmm(stack.adjacency, x)
+        parts = dict(zip(names, torch.split(messages, stack.sizes[: len(names)]), strict=True))
+        return {t: x_dict[t] + self.lins[t](parts[t]) for t in wanted}
 
     def __repr__(self) -> str:
         n = sum(len(r) for r in self.relations.values())
