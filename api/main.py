@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -92,6 +94,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.recommender = Recommender(
         driver, db, refresh_s=settings.api.refresh_s, popular_cache_s=settings.api.popular_cache_s
     )
+    # Reading a policy needs torch, whose first import takes seconds on a small machine: do it
+    # now, beside start-up, rather than inside the first request that meets a new policy.
+    threading.Thread(target=importlib.import_module, args=("torch",), daemon=True).start()
     try:
         yield
     finally:

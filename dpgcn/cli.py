@@ -13,6 +13,7 @@ import typer
 from dpgcn import services
 from dpgcn.cli_apikey import apikey_app
 from dpgcn.cli_common import fail, graph_driver
+from dpgcn.cli_export import export
 from dpgcn.cli_segments import segments_app
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
@@ -34,6 +35,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(load_app, name="load")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(segments_app, name="segments")
+app.command("export")(export)
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +275,8 @@ def jobs(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
             for k, v in list(metrics.items())[:4]
         )
-        typer.echo(f"{r['run_id']}  {r.get('state', ''):8} {r.get('step', ''):10} {shown}")
+        extra = "".join(f"  {key}={r[key]}" for key in ("retries", "recoveries") if r.get(key))
+        typer.echo(f"{r['run_id']}  {r.get('state', ''):8} {r.get('step', ''):10} {shown}{extra}")
 
 
 @app.command("worker")
@@ -302,7 +305,8 @@ def worker(
 
 @app.command("beat")
 def beat() -> None:
-    """Run celery beat: periodic retraining (DPGCN_RETRAIN_EVERY_S)."""
+    """Run celery beat: periodic retraining (DPGCN_RETRAIN_EVERY_S) and online policy
+    updates from the feedback stream (DPGCN_POLICY_UPDATE_EVERY_S). Run exactly one."""
     from workers.app import app as celery_app
 
     schedule = get_settings().home / "celerybeat-schedule"
@@ -338,6 +342,82 @@ DATASET_DIRS = {
 }
 
 
+def _write_oracle(truth: object, export_dir: Path) -> Path:
+    """``oracle.npz`` of a synthetic export: the planted preference model as a dot product
+    (``training/oracle.py`` documents the keys)."""
+    import numpy as np
+
+    from graphstore.synthetic import SyntheticTruth
+
+    assert isinstance(truth, SyntheticTruth)
+    n_users, n_items = len(truth.user_ids), len(truth.item_ids)
+    user = np.concatenate([truth.user_latent, np.ones((n_users, 1))], axis=1)
+    item = np.concatenate(
+        [truth.item_latent, (truth.beta * truth.log_popularity).reshape(n_items, 1)], axis=1
+    )
+    path = export_dir / "oracle.npz"
+    arrays = {
+        "User.ids": np.asarray(truth.user_ids, dtype=str),
+        "User.vector": user.astype(np.float32),
+        "Item.ids": np.asarray(truth.item_ids, dtype=str),
+        "Item.vector": item.astype(np.float32),
+    }
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    return path
+
+
+def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
+    """``query_task.npz`` of an export: the rows of a labelled ``user,sku,…,query`` test file
+    (not exported into the graph) as export rows, -1 where unknown (``training/query_task.py``
+    documents the keys). Returns coverage counts."""
+    import csv
+
+    import numpy as np
+
+    from graphstore.errors import InputError
+    from graphstore.text import normalize_query
+
+    with np.load(export_dir / "graph.npz", allow_pickle=False) as npz:
+        rows_of = {
+            label: {str(k): n for n, k in enumerate(npz[f"{label}.ids"].tolist())}
+            if f"{label}.ids" in npz.files
+            else {}
+            for label in ("User", "Item", "Query", "Term")
+        }
+    users, queries, items, indptr, terms = [], [], [], [0], []
+    with test_file.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"user", "sku", "query"} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(str(test_file), 1, f"missing column(s) {', '.join(sorted(missing))}")
+        for row in reader:
+            qid = normalize_query(row["query"] or "")
+            users.append(rows_of["User"].get(row["user"].strip(), -1))
+            queries.append(rows_of["Query"].get(qid, -1) if qid else -1)
+            items.append(rows_of["Item"].get(row["sku"].strip(), -1))
+            known = [rows_of["Term"][t] for t in qid.split() if t in rows_of["Term"]]
+            terms.extend(known)
+            indptr.append(len(terms))
+    arrays = {
+        "test.user": np.asarray(users, dtype=np.int64),
+        "test.query": np.asarray(queries, dtype=np.int64),
+        "test.term_indptr": np.asarray(indptr, dtype=np.int64),
+        "test.term_index": np.asarray(terms, dtype=np.int64),
+        "test.item": np.asarray(items, dtype=np.int64),
+    }
+    np.savez(export_dir / "query_task.npz", **arrays)  # type: ignore[arg-type]
+    return {
+        "rows": len(users),
+        "known_user": int((arrays["test.user"] >= 0).sum()),
+        "known_query": int((arrays["test.query"] >= 0).sum()),
+        "known_item": int((arrays["test.item"] >= 0).sum()),
+    }
+
+
+#: The labelled test file of a dataset whose rows form the query-conditioned task (MAP@5).
+QUERY_TASK_FILES = {"bestbuy": "labelled_split/test.csv"}
+
+
 @app.command("evaluate")
 def evaluate(
     dataset: Annotated[
@@ -352,8 +432,24 @@ def evaluate(
     seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 (mean ± std).")] = 3,
     epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per model.")] = None,
     out: Annotated[Path, typer.Option(help="Reports root.")] = Path("reports"),
+    users: Annotated[int, typer.Option(min=10, help="Synthetic: users.")] = 2000,
+    items: Annotated[int, typer.Option(min=10, help="Synthetic: items.")] = 500,
+    events_per_user: Annotated[
+        float, typer.Option(min=1.0, help="Synthetic: mean events per user.")
+    ] = 20.0,
+    data_seed: Annotated[int, typer.Option(help="Synthetic: generator seed.")] = 0,
+    export_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the export (default: <artifacts>/evaluate/<dataset>)."),
+    ] = None,
+    export_only: Annotated[
+        bool, typer.Option(help="Write the export (and oracle / query task) and stop.")
+    ] = False,
 ) -> None:
-    """Train and compare DP-GCN and the baselines on a dataset; writes reports/<dataset>/."""
+    """Train and compare DP-GCN and the baselines on a dataset; writes reports/<dataset>/.
+
+    Synthetic exports get an ``oracle.npz`` (the planted preference model, evaluated as the
+    ``oracle`` row); Best Buy gets a ``query_task.npz`` from its labelled test file (MAP@5)."""
     import os
 
     from tqdm import tqdm
@@ -365,11 +461,17 @@ def evaluate(
     from training.evaluate import evaluate as run_evaluation
 
     settings = get_settings()
+    target = export_dir or settings.artifacts_dir / "evaluate" / dataset / "export"
     try:
         if dataset == "synthetic":
             from graphstore import synthetic
 
-            source, _ = synthetic.generate(synthetic.SyntheticSpec())
+            spec = synthetic.SyntheticSpec(
+                users=users, items=items, events_per_user=events_per_user, seed=data_seed
+            )
+            source, truth = synthetic.generate(spec)
+            export_source(source, target)
+            _write_oracle(truth, target)
         else:
             from graphstore.loaders import load_dataset
 
@@ -377,8 +479,14 @@ def evaluate(
                 root = Path(os.environ.get("DPGCN_DATA_DIR", "../shared/data"))
                 path = root / DATASET_DIRS.get(dataset, dataset)
             source = load_dataset(dataset, path)
-        export_dir = settings.artifacts_dir / "evaluate" / dataset / "export"
-        export_source(source, export_dir)
+            export_source(source, target)
+            task_file = path / QUERY_TASK_FILES.get(dataset, "-")
+            if dataset in QUERY_TASK_FILES and task_file.is_file():
+                counts = _write_query_task(task_file, target)
+                typer.echo(f"query task from {task_file}: {counts}")
+        if export_only:
+            typer.echo(f"export written to {target}")
+            return
         config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
         names = models.split(",") if models else None
         with tqdm(desc=f"evaluate {dataset}", unit="epoch") as bar:
@@ -389,8 +497,8 @@ def evaluate(
                     bar.set_postfix(loss=event.get("loss"), val_auc=event.get("val_auc"))
                 bar.update(0 if event.get("done") else 1)
 
-            run_evaluation(export_dir, out / dataset, names, tuple(range(seeds)), progress, config)
-    except (GraphStoreError, TrainingError, KeyError) as e:
+            run_evaluation(target, out / dataset, names, tuple(range(seeds)), progress, config)
+    except (GraphStoreError, TrainingError, KeyError, OSError) as e:
         fail(str(e))
     typer.echo(f"reports written to {out / dataset}: results.md, results.json, figures")
 
@@ -416,33 +524,73 @@ def demo(
     from workers import runs
 
     version = runs.list_runs(1)[0]["run_id"]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while True:
-        with urllib.request.urlopen(f"{base}/health", timeout=5) as resp:
-            if json.load(resp).get("model_version") == version:
-                break
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=30) as resp:
+                if json.load(resp).get("model_version") == version:
+                    break
+        except OSError as e:  # not answering yet (URLError, timeouts are OSErrors)
+            logger.debug("API health: %s", e)
         if time.monotonic() > deadline:
-            fail("the API did not pick up the new model version within 60s")
+            fail("the API did not pick up the new model version within 120s")
         time.sleep(1)
+    key_file = _demo_api_key(settings.secrets_dir)
     user = "u0"
     url = f"{base}/v1/users/{user}/recommendations?k=10"
-    with urllib.request.urlopen(url, timeout=10) as resp:
+    request = urllib.request.Request(url, headers={"X-API-Key": key_file.read_text().strip()})
+    with urllib.request.urlopen(request, timeout=10) as resp:
         body = json.load(resp)
     typer.echo(
         f"\nrecommendations for {user} (model {body['model_version']}, "
-        f"personalized={body['personalized']}):"
+        f"personalized={body['personalized']}, strategy={body.get('strategy')}):"
     )
     for item in body["items"]:
-        typer.echo(f"  {item['item_id']:8} {item['score']:8.3f}  {item.get('title') or ''}")
+        why = (item.get("explanation") or {}).get("text") or ""
+        typer.echo(
+            f"  {item['item_id']:8} {item['score']:8.3f}  {item.get('title') or '':24} {why}"
+        )
+    _print_segments()
     spec = services.neo4j_spec(settings)
-    typer.echo("\nTry it:")
-    typer.echo(f"curl -s '{url}'")
+    typer.echo("\nTry it (a read-scope API key is kept in " + str(key_file) + "):")
+    typer.echo(f"curl -s -H \"X-API-Key: $(cat {key_file})\" '{url}'")
     if settings.neo4j.managed:
         typer.echo(
             f"\nNeo4j Browser: {spec.browser_url}  (user neo4j, password in "
             f"{spec.password_file}; `dpgcn services env` prints it)"
         )
     typer.echo("Stop everything with `dpgcn services down`.")
+
+
+def _demo_api_key(secrets_dir: Path) -> Path:
+    """A read-scope key for the demo, created once and kept 0600 beside the other secrets
+    (never printed)."""
+    from graphstore import apikeys
+
+    path = secrets_dir / "demo-api-key"
+    with graph_driver() as driver:
+        if path.exists():
+            parts = apikeys.split_key(path.read_text().strip())
+            stored = apikeys.get_key(driver, parts[0]) if parts else None
+            if parts and apikeys.verify(stored, parts[1]):
+                return path
+        _, key = apikeys.create_key(driver, "read", name="demo")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return path
+
+
+def _print_segments() -> None:
+    from graphstore import segments, writeback
+
+    with graph_driver() as driver:
+        active = writeback.get_active(driver)
+        rows = segments.list_segments(driver, active.version) if active else []
+    if rows:
+        typer.echo("\nsegments of the active model:")
+        for row in rows:
+            typer.echo(f"  {row['size']:6d}  {row['name']}")
 
 
 def main() -> None:
