@@ -15,17 +15,11 @@ leaves identical counts (issue targets: >= 50k rel/s, >= 30x naive).
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("DPGCN_HOME", str(ROOT / ".state" / "bench"))
-os.environ.setdefault("NEO4J_BOLT_PORT", "47687")
-os.environ.setdefault("NEO4J_HTTP_PORT", "47474")
-os.environ.setdefault("REDIS_PORT", "46379")
+import benchenv  # noqa: F401  (sets the benchmarks' own state home and ports)
 
 
 def main() -> None:
