@@ -49,10 +49,9 @@ def compute(
     force: Annotated[bool, typer.Option(help="Recompute existing segments.")] = False,
 ) -> None:
     """Segment the users of a model version by their embeddings and write the segments."""
-    from graphstore import segments
     from graphstore.errors import GraphStoreError
     from training.segments import SegmentConfig, SegmentError
-    from workers.segment_tasks import read_run_embeddings
+    from workers.segment_tasks import read_run_embeddings, segment_version
 
     if k_max < k_min:
         fail("--k-max must be >= --k-min", code=2)
@@ -63,7 +62,7 @@ def compute(
             config = SegmentConfig(k=k, k_min=k_min, k_max=k_max)
             run_model = get_settings().artifacts_dir / "runs" / v / "model"
             embeddings = read_run_embeddings(run_model) if run_model.is_dir() else None
-            summary = segments.compute_segments(
+            summary = segment_version(
                 driver, v, embeddings, config, min_count=min_count, force=force, database=db
             )
         except (GraphStoreError, SegmentError) as e:

@@ -12,7 +12,9 @@ be measured. ``(:Model).segments`` (the number of segments) marks a version's se
 complete; computing again is then a no-op unless forced.
 
 Definitions: ``click_rate`` = members' clicks per member; ``purchase_rate`` = members'
-purchases per click (conversion). Lifts as in :mod:`training.segments`.
+purchases per click (conversion). Lifts as in :mod:`training.segments`. Clustering is
+training's (:func:`training.segments.cluster_users`); :func:`workers.segment_tasks.segment_version`
+runs the two together, so this module never imports training.
 """
 
 from __future__ import annotations
@@ -30,13 +32,6 @@ from neo4j import Driver
 from graphstore import model
 from graphstore.driver import execute
 from graphstore.errors import GraphStoreError
-from training.segments import (
-    Segmentation,
-    SegmentConfig,
-    cluster_users,
-    segment_name,
-    unique_names,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +76,7 @@ def read_user_vectors(
     driver: Driver, version: str, database: str = "neo4j"
 ) -> tuple[list[str], np.ndarray]:
     """The version's user embeddings from its slot property (ids sorted)."""
-    record = _model(driver, version, database)
+    record = complete_model(driver, version, database)
     prop = model.embedding_property(str(record["slot"]))
     rows = execute(
         driver,
@@ -97,7 +92,7 @@ def read_user_vectors(
     return ids, np.asarray([r["vec"] for r in rows], dtype=np.float32)
 
 
-def _model(driver: Driver, version: str, database: str) -> dict[str, Any]:
+def complete_model(driver: Driver, version: str, database: str) -> dict[str, Any]:
     from graphstore.writeback import get_model
 
     record = get_model(driver, version, database)
@@ -111,85 +106,56 @@ def _model(driver: Driver, version: str, database: str) -> dict[str, Any]:
     return record
 
 
-def compute_segments(
-    driver: Driver,
-    version: str,
-    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
-    config: SegmentConfig | None = None,
-    *,
-    min_count: int = 3,
-    force: bool = False,
-    database: str = "neo4j",
-) -> SegmentSummary:
-    """Segment the users of a complete model version and write the segments.
+def _clean(label: str) -> str:
+    return " ".join(str(label).split())
 
-    ``embeddings`` is ``(user ids, [U, D] vectors)``; without it they are read from the
-    version's slot in the graph. A version whose segments are complete is skipped (``force``
-    recomputes)."""
-    record = _model(driver, version, database)
-    if record.get("segments") is not None and not force:
-        logger.info("model %s already has %s segments, skipping", version, record["segments"])
-        return SegmentSummary(
-            version=version,
-            k=int(record["segments"]),
-            criterion=str(record.get("segment_criterion") or ""),
-            silhouette=record.get("segment_silhouette"),
-            skipped=True,
-            segments=list_segments(driver, version, database),
-        )
-    pruned = prune_segments(driver, database)
-    if pruned:
-        logger.info("removed %d segments of superseded or deleted versions", pruned)
-    delete_segments(driver, version, database)  # a half-written earlier attempt
-    ids, vectors = (
-        embeddings if embeddings is not None else read_user_vectors(driver, version, database)
-    )
-    if len(ids) != len(vectors):
-        raise SegmentStoreError(f"{len(ids)} user ids but {len(vectors)} embeddings")
-    seg = cluster_users(vectors, config)
-    write_segmentation(driver, version, list(map(str, ids)), seg, database=database)
-    profiles = profile_segments(driver, version, min_count=min_count, database=database)
-    execute(
-        driver,
-        "segments/mark_model_segmented",
-        {
-            "version": version,
-            "k": seg.k,
-            "criterion": seg.criterion,
-            "silhouette": seg.silhouette,
-            "segmented_at": time.time(),
-        },
-        database=database,
-    )
-    logger.info("model %s: %d segments written", version, seg.k)
-    return SegmentSummary(
-        version=version,
-        k=seg.k,
-        criterion=seg.criterion,
-        silhouette=seg.silhouette,
-        segments=profiles,
-        silhouette_by_k=seg.silhouette_by_k,
-    )
+
+def segment_name(
+    categories: Sequence[str], terms: Sequence[str] = (), queries: Sequence[str] = ()
+) -> str:
+    """A readable name from the most over-indexing categories, search terms and queries, e.g.
+    ``"Kalo mi & Tefe ra · “kalo”"``. Arguments are ordered by decreasing lift."""
+    cats = [_clean(c) for c in categories if _clean(c)][:2]
+    words = [_clean(t) for t in (*terms, *queries) if _clean(t)]
+    word = next((w for w in words if all(w.lower() not in c.lower() for c in cats)), "")
+    if not word and words:
+        word = words[0]
+    parts = [" & ".join(cats)] if cats else []
+    if word:
+        parts.append(f"“{word}”")
+    return " · ".join(parts) or "General audience"
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique by suffixing repeats with ``(2)``, ``(3)``…"""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
 
 
 def write_segmentation(
     driver: Driver,
     version: str,
     user_ids: Sequence[str],
-    seg: Segmentation,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    k: int,
     *,
     batch_size: int = 5000,
     database: str = "neo4j",
 ) -> int:
     """Create the version's segment nodes and every user's IN_SEGMENT relationship."""
-    sizes = seg.sizes()
+    sizes = np.bincount(np.asarray(labels, dtype=np.int64), minlength=k)
     execute(
         driver,
         "segments/create_segments",
         {
             "version": version,
             "segments": [
-                {"id": segment_id(version, n), "n": n, "size": int(sizes[n])} for n in range(seg.k)
+                {"id": segment_id(version, n), "n": n, "size": int(sizes[n])} for n in range(k)
             ],
             "created_at": time.time(),
         },
@@ -201,8 +167,8 @@ def write_segmentation(
             {"user": u, "segment": segment_id(version, int(n)), "score": float(s)}
             for u, n, s in zip(
                 user_ids[start : start + batch_size],
-                seg.labels[start : start + batch_size],
-                seg.scores[start : start + batch_size],
+                labels[start : start + batch_size],
+                scores[start : start + batch_size],
                 strict=True,
             )
         ]

@@ -166,36 +166,6 @@ def lift(counts: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0, posinf=0.0)
 
 
-def _clean(label: str) -> str:
-    return " ".join(str(label).split())
-
-
-def segment_name(
-    categories: Sequence[str], terms: Sequence[str] = (), queries: Sequence[str] = ()
-) -> str:
-    """A readable name from the most over-indexing categories, search terms and queries, e.g.
-    ``"Kalo mi & Tefe ra · “kalo”"``. Arguments are ordered by decreasing lift."""
-    cats = [_clean(c) for c in categories if _clean(c)][:2]
-    words = [_clean(t) for t in (*terms, *queries) if _clean(t)]
-    word = next((w for w in words if all(w.lower() not in c.lower() for c in cats)), "")
-    if not word and words:
-        word = words[0]
-    parts = [" & ".join(cats)] if cats else []
-    if word:
-        parts.append(f"“{word}”")
-    return " · ".join(parts) or "General audience"
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Names made unique by suffixing repeats with ``(2)``, ``(3)``…"""
-    seen: dict[str, int] = {}
-    out: list[str] = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return out
-
-
 def project_2d(embeddings: np.ndarray) -> np.ndarray:
     """A PCA projection ``[U, 2]`` of the normalised embeddings (for the segment map)."""
     from sklearn.decomposition import PCA

@@ -9,18 +9,87 @@ half-written attempt is removed and redone.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from neo4j import Driver
 
 from graphstore import segments
-from training.segments import SegmentConfig
+from graphstore.driver import execute
+from training.segments import SegmentConfig, cluster_users
 from workers import runs
 from workers.app import app
 from workers.pipeline import RETRY, claim_or_skip, database, driver, paths
 
 logger = logging.getLogger(__name__)
+
+
+def segment_version(
+    driver: Driver,
+    version: str,
+    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
+    config: SegmentConfig | None = None,
+    *,
+    min_count: int = 3,
+    force: bool = False,
+    database: str = "neo4j",
+) -> segments.SegmentSummary:
+    """Segment the users of a complete model version and write the segments.
+
+    ``embeddings`` is ``(user ids, [U, D] vectors)``; without it they are read from the
+    version's slot in the graph. A version whose segments are complete is skipped (``force``
+    recomputes)."""
+    record = segments.complete_model(driver, version, database)
+    if record.get("segments") is not None and not force:
+        logger.info("model %s already has %s segments, skipping", version, record["segments"])
+        return segments.SegmentSummary(
+            version=version,
+            k=int(record["segments"]),
+            criterion=str(record.get("segment_criterion") or ""),
+            silhouette=record.get("segment_silhouette"),
+            skipped=True,
+            segments=segments.list_segments(driver, version, database),
+        )
+    pruned = segments.prune_segments(driver, database)
+    if pruned:
+        logger.info("removed %d segments of superseded or deleted versions", pruned)
+    segments.delete_segments(driver, version, database)  # a half-written earlier attempt
+    ids, vectors = (
+        embeddings
+        if embeddings is not None
+        else segments.read_user_vectors(driver, version, database)
+    )
+    if len(ids) != len(vectors):
+        raise segments.SegmentStoreError(f"{len(ids)} user ids but {len(vectors)} embeddings")
+    seg = cluster_users(vectors, config)
+    segments.write_segmentation(
+        driver, version, list(map(str, ids)), seg.labels, seg.scores, seg.k, database=database
+    )
+    profiles = segments.profile_segments(driver, version, min_count=min_count, database=database)
+    execute(
+        driver,
+        "segments/mark_model_segmented",
+        {
+            "version": version,
+            "k": seg.k,
+            "criterion": seg.criterion,
+            "silhouette": seg.silhouette,
+            "segmented_at": time.time(),
+        },
+        database=database,
+    )
+    logger.info("model %s: %d segments written", version, seg.k)
+    return segments.SegmentSummary(
+        version=version,
+        k=seg.k,
+        criterion=seg.criterion,
+        silhouette=seg.silhouette,
+        segments=profiles,
+        silhouette_by_k=seg.silhouette_by_k,
+    )
 
 
 def read_run_embeddings(model_dir: Path) -> tuple[list[str], np.ndarray] | None:
@@ -57,7 +126,7 @@ def compute_segments(
         return run_id
     runs.step_started(run_id, "segments")
     embeddings = read_run_embeddings(paths(run_id)["model"])
-    summary = segments.compute_segments(
+    summary = segment_version(
         driver(),
         run_id,
         embeddings,

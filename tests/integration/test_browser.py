@@ -18,7 +18,7 @@ from neo4j import Driver
 
 from dpgcn import services
 from dpgcn.settings import get_settings
-from graphstore import segments
+from workers.segment_tasks import segment_version
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ QUERY = (
 
 @pytest.fixture(scope="module")
 def segmented(driver: Driver, trained_model: str) -> str:
-    segments.compute_segments(driver, trained_model)
+    segment_version(driver, trained_model)
     return trained_model
 
 

@@ -20,6 +20,7 @@ from graphstore import segments, writeback
 from graphstore.driver import execute
 from tests.integration.conftest import run_cli
 from training.segments import SegmentConfig
+from workers.segment_tasks import segment_version
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +128,7 @@ def _second_version(driver: Driver, base: str, version: str) -> None:
 
 def test_versions_overlap_migrate_and_are_pruned(driver: Driver, segmented: str) -> None:
     _second_version(driver, segmented, OTHER)
-    summary = segments.compute_segments(driver, OTHER, config=SegmentConfig(k=3))
+    summary = segment_version(driver, OTHER, config=SegmentConfig(k=3))
     assert summary.k == 3 and not summary.skipped
     params = {"from_version": segmented, "to_version": OTHER}
     overlap = [dict(r) for r in execute(driver, "segments/get_segment_overlap", params, read=True)]

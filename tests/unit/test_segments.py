@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from graphstore import provision, queries
+from graphstore.segments import segment_name, unique_names
 from training.segments import (
     SegmentConfig,
     SegmentError,
@@ -18,8 +19,6 @@ from training.segments import (
     lift,
     membership_scores,
     project_2d,
-    segment_name,
-    unique_names,
 )
 
 

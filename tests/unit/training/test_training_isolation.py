@@ -49,3 +49,19 @@ def test_inference_imports_without_torch() -> None:
         """
     )
     assert "TORCH False" in out
+
+
+def test_graphstore_never_imports_training_or_torch() -> None:
+    """The dependency direction: graphstore talks to Neo4j only; orchestration that needs both
+    sides (training + graph writes) lives in workers/ or the CLI."""
+    out = _run(
+        """
+        import importlib, pkgutil, sys
+        import graphstore
+        for m in pkgutil.walk_packages(graphstore.__path__, "graphstore."):
+            importlib.import_module(m.name)
+        bad = sorted(m for m in sys.modules if m.split(".")[0] in {"training", "torch", "api"})
+        print("BAD", bad)
+        """
+    )
+    assert "BAD []" in out
