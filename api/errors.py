@@ -8,6 +8,7 @@ from typing import Any
 import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from neo4j.exceptions import DatabaseUnavailable, ServiceUnavailable, SessionExpired
 
 from api.schemas import ErrorBody
 from graphstore.errors import GraphStoreError, GraphUnavailableError
@@ -35,20 +36,6 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorBody, "description": text.get(c, "Error")} for c in codes}
 
 
-def _driver_unavailable(exc: BaseException) -> bool:
-    """Whether a Neo4j "cannot reach the server" error is anywhere in ``exc``'s chain."""
-    from neo4j.exceptions import DatabaseUnavailable, ServiceUnavailable, SessionExpired
-
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ServiceUnavailable | SessionExpired | DatabaseUnavailable):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -73,18 +60,18 @@ def install(app: FastAPI) -> None:
             status_code=503, content={"detail": "redis unavailable"}, headers={"Retry-After": "5"}
         )
 
-    @app.exception_handler(TypeError)
-    async def _failed_while_wrapping(_: Request, exc: TypeError) -> JSONResponse:
-        # graphstore.driver.wrap() raises TypeError while wrapping a driver error (its
-        # isinstance check uses ``tuple | type``); an unreachable Neo4j is still a 503.
-        if _driver_unavailable(exc):
-            logger.warning("graph unavailable: %s", type(exc.__context__).__name__)
-            return JSONResponse(
-                status_code=503,
-                content={"detail": "graph database unavailable"},
-                headers={"Retry-After": "5"},
-            )
-        raise exc
+    async def _driver_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # A driver error that reached us unwrapped (graphstore wraps those it sees as
+        # GraphUnavailableError); an unreachable Neo4j is a 503 either way.
+        logger.warning("graph unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "graph database unavailable"},
+            headers={"Retry-After": "5"},
+        )
+
+    for unavailable in (ServiceUnavailable, SessionExpired, DatabaseUnavailable):
+        app.add_exception_handler(unavailable, _driver_unavailable)
 
     @app.exception_handler(GraphStoreError)
     async def _graph_error(_: Request, exc: GraphStoreError) -> JSONResponse:

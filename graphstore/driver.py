@@ -29,12 +29,16 @@ T = TypeVar("T")
 TRANSIENT = (ServiceUnavailable, SessionExpired, TransientError, DatabaseUnavailable)
 
 
-def connect(uri: str, user: str, password: str, **config: Any) -> Driver:
-    """A driver for ``uri``; fails with a clear error on wrong credentials or no server."""
+def connect(uri: str, user: str, password: str, *, verify: bool = True, **config: Any) -> Driver:
+    """A driver for ``uri``; fails with a clear error on wrong credentials or no server.
+    ``verify=False`` skips the check (a long-lived service that must start while Neo4j is
+    down and answer 503 until it is up)."""
     config.setdefault("connection_timeout", 5.0)
     config.setdefault("max_connection_pool_size", 50)
     config.setdefault("notifications_min_severity", "OFF")
     driver = GraphDatabase.driver(uri, auth=(user, password), **config)
+    if not verify:
+        return driver
     try:
         driver.verify_connectivity()
     except AuthError as e:
