@@ -1,15 +1,24 @@
-"""Ingestion throughput: the batched UNWIND loader (``graphstore.ingest.load_source``) into an
-empty graph — its CREATE fast path, and (``--merge``) the MERGE path it uses when a section
-already has relationships — against a naive one-row-per-transaction MERGE loader on a sample,
-all measured in this run against the same managed Neo4j.
+"""Ingestion throughput at ~1M relationships, every row measured in this run against the same
+managed Neo4j:
 
-The graph is ``synthetic.generate_scale`` (about 1M relationships at the defaults). Uses its
-own state home and ports (.state/bench, 47687/47474/46379) and wipes that graph::
+* the online loader (``graphstore.ingest.load_source``) into an empty graph: batched
+  ``UNWIND`` of list rows, endpoints by internal node id, CREATE fast path, batches built by
+  a producer thread while the previous one is written;
+* ``--merge``: the same loader forced onto its MERGE path (what it does when a section of
+  the graph already has relationships);
+* ``--bulk``: the offline bulk path (``dpgcn.services.bulk_load``: CSV files +
+  ``neo4j-admin database import``, server stopped and restarted, schema created after) —
+  Neo4j's route for initial loads into an empty database, reported as its own row;
+* the naive baseline: one ``MERGE`` per transaction, index seeks per endpoint, on a sample of
+  ``CLICKED`` rows.
 
-    .venv/bin/python bench/bench_ingest.py [--users 50000] [--items 10000] [--merge]
+The graph is ``synthetic.generate_scale`` (about 1M relationships at the defaults). Uses the
+benchmarks' state home and ports unless the environment names others, and wipes that graph::
 
-Prints relationships/s of each, their ratio, and checks that loading the same source again
-leaves identical counts (issue targets: >= 50k rel/s, >= 30x naive).
+    .venv/bin/python bench/bench_ingest.py [--users 50000] [--items 10000] [--merge] [--bulk]
+
+Prints relationships/s of each and their ratios to the naive loader (issue targets: >= 50k
+rel/s, >= 30x naive), and checks that every path leaves the same relationship count.
 """
 
 from __future__ import annotations
@@ -18,8 +27,13 @@ import argparse
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import benchenv  # noqa: F401  (sets the benchmarks' own state home and ports)
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
 
 
 def main() -> None:
@@ -30,6 +44,8 @@ def main() -> None:
     parser.add_argument("--naive-rows", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=10000)
     parser.add_argument("--merge", action="store_true", help="also time the MERGE path")
+    parser.add_argument("--no-pipeline", action="store_true", help="also time without prefetch")
+    parser.add_argument("--bulk", action="store_true", help="also time the bulk import path")
     parser.add_argument("--reload", action="store_true", help="load again, compare counts")
     args = parser.parse_args()
 
@@ -38,39 +54,47 @@ def main() -> None:
     from graphstore import ingest, model, synthetic
     from graphstore.driver import connect, delete_all, execute
 
+    print(f"load average at start: {loadavg()}", flush=True)
     subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
-    conn = services.neo4j_connection(get_settings())
+    settings = get_settings()
+    conn = services.neo4j_connection(settings)
     driver = connect(conn.uri, conn.user, conn.password)
     spec = synthetic.ScaleSpec(
         users=args.users, items=args.items, rels_per_user=args.rels_per_user, seed=1
     )
-    rel_parts = [model.SEARCHED, *model.INTERACTIONS, "led_to", "query_terms", "item_terms"]
-    rel_parts.append("item_categories")
-
-    def load(fast: bool) -> tuple[float, int, ingest.LoadSummary]:
-        delete_all(driver)
-        started = time.perf_counter()
-        summary = ingest.load_source(
-            driver, synthetic.generate_scale(spec), batch_size=args.batch_size, fast_create=fast
-        )
-        seconds = time.perf_counter() - started
-        return seconds, sum(summary.written.get(p, 0) for p in rel_parts), summary
-
-    results = {}
-    for label, fast in (("MERGE", False), ("CREATE fast path", True)):
-        if label == "MERGE" and not args.merge:
-            continue
-        seconds, rels, summary = load(fast)
-        results[label] = rels / seconds
-        nodes = sum(summary.written.get(p, 0) for p in ("users", "items", "queries", "terms"))
-        print(
-            f"batched UNWIND loader, {label} (batch {args.batch_size}): {nodes:,} nodes + "
-            f"{rels:,} relationships in {seconds:.1f} s -> {rels / seconds:,.0f} rel/s "
-            f"(created: {summary.created})"
-        )
 
     def count() -> int:
         return int(execute(driver, "export/count_relationships", read=True)[0]["n"])
+
+    def load(fast: bool, pipeline: bool = True) -> tuple[float, ingest.LoadSummary]:
+        delete_all(driver)
+        started = time.perf_counter()
+        summary = ingest.load_source(
+            driver,
+            synthetic.generate_scale(spec),
+            batch_size=args.batch_size,
+            fast_create=fast,
+            pipeline=pipeline,
+        )
+        return time.perf_counter() - started, summary
+
+    rates: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    variants = [("online, MERGE path", False, True)] if args.merge else []
+    if args.no_pipeline:
+        variants.append(("online, CREATE fast path, no prefetch thread", True, False))
+    variants.append(("online, CREATE fast path", True, True))
+    for label, fast, pipeline in variants:
+        seconds, summary = load(fast, pipeline)
+        rels = summary.relationships
+        rates[label] = rels / seconds
+        counts[label] = count()
+        print(
+            f"{label} (batch {args.batch_size}): {summary.nodes:,} nodes + {rels:,} "
+            f"relationships in {seconds:.1f} s -> {rels / seconds:,.0f} rel/s "
+            f"(created: {len(summary.created)} parts; load average {loadavg()})",
+            flush=True,
+        )
 
     before = count()
     if args.reload:
@@ -78,27 +102,51 @@ def main() -> None:
         ingest.load_source(driver, synthetic.generate_scale(spec), batch_size=args.batch_size)
         print(
             f"second load of the same source (MERGE): {time.perf_counter() - started:.1f} s; "
-            f"relationships {before:,} -> {count():,}"
+            f"relationships {before:,} -> {count():,}",
+            flush=True,
         )
 
     # naive: CLICKED rows again, one MERGE per transaction, on a sample
-    source = synthetic.generate_scale(spec)
     rows = []
-    for row in source.interactions[model.CLICKED]:
+    for row in synthetic.generate_scale(spec).interactions[model.CLICKED]:
         rows.append(row)
         if len(rows) >= args.naive_rows:
             break
     started = time.perf_counter()
-    for row in rows:
-        execute(driver, "ingest/merge_interactions", {"rows": [row]}, type=model.CLICKED)
+    ingest.write_naive(driver, model.CLICKED, rows)
     naive_s = time.perf_counter() - started
     naive_rate = len(rows) / naive_s
     print(
         f"naive one-row-per-transaction MERGE: {len(rows)} rows in {naive_s:.1f} s -> "
-        f"{naive_rate:,.0f} rel/s; relationships after: {count():,} (was {before:,})"
+        f"{naive_rate:,.0f} rel/s; relationships after: {count():,} (was {before:,})",
+        flush=True,
     )
-    for label, rate in results.items():
-        print(f"ratio {label}/naive: {rate / naive_rate:.1f}x")
+
+    if args.bulk:
+        driver.close()
+        done = services.bulk_load(settings, synthetic.generate_scale(spec), replace=True)
+        driver = connect(conn.uri, conn.user, conn.password)
+        rels = done.summary.relationships
+        label = "offline bulk import (files + import + restart + schema)"
+        rates[label] = rels / done.seconds
+        counts[label] = count()
+        print(
+            f"{label}: {done.summary.nodes:,} nodes + {rels:,} relationships in "
+            f"{done.seconds:.1f} s -> {rels / done.seconds:,.0f} rel/s "
+            f"[files {done.files_s:.1f} s, "
+            f"stop {done.stop_s:.1f} s, neo4j-admin import {done.import_s:.1f} s "
+            f"({rels / done.import_s:,.0f} rel/s, peak RSS {done.import_peak_rss_mib:,.0f} MiB), "
+            f"start {done.start_s:.1f} s, schema {done.schema_s:.1f} s] "
+            f"(load average {loadavg()})",
+            flush=True,
+        )
+
+    for label, rate in rates.items():
+        print(f"ratio {label} / naive: {rate / naive_rate:.1f}x")
+    print(f"relationships in the graph after each path: {counts}")
+    if len(set(counts.values())) > 1:
+        print("MISMATCH: the paths left different relationship counts")
+    print(f"load average at end: {loadavg()}")
     driver.close()
 
 

@@ -13,13 +13,19 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from dpgcn.settings import Settings
 from graphstore import provision
 from graphstore.errors import GraphStoreError
+
+if TYPE_CHECKING:
+    from graphstore.ingest import LoadSummary
+    from graphstore.records import GraphSource
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +306,112 @@ def _redis_status(settings: Settings, wait: float) -> ServiceStatus:
         if time.monotonic() >= deadline:
             return ServiceStatus("redis", managed, False, reason, pid, log)
         time.sleep(0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk import (an initial load into the empty, managed database)
+
+
+@dataclass(frozen=True)
+class BulkLoad:
+    """What ``bulk_load`` did and how long each step took (seconds)."""
+
+    summary: LoadSummary
+    files_s: float
+    stop_s: float
+    import_s: float
+    start_s: float
+    schema_s: float
+    #: Peak resident memory of the neo4j-admin import process, MiB.
+    import_peak_rss_mib: float
+    directory: Path
+
+    @property
+    def seconds(self) -> float:
+        return self.files_s + self.stop_s + self.import_s + self.start_s + self.schema_s
+
+
+def bulk_load(
+    settings: Settings,
+    source: GraphSource,
+    *,
+    replace: bool = False,
+    workdir: Path | None = None,
+    threads: int | None = None,
+    keep_files: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+) -> BulkLoad:
+    """Load ``source`` with ``neo4j-admin database import`` (see :mod:`graphstore.bulk`).
+
+    Only for the locally managed server, and only into an empty database (``replace=True``:
+    whatever it holds is replaced). The server is stopped for the import and started again;
+    the schema is created afterwards. Refused with :class:`ServiceError` otherwise.
+
+    The new store's transaction ids start afresh: a client that used the database before
+    (a driver holding bookmarks) has to reconnect. ``services up --app`` processes are
+    stopped before the import and started again after it."""
+    from graphstore import bulk
+    from graphstore.driver import connect, execute
+    from graphstore.schema import apply_schema
+
+    if not settings.neo4j.managed:
+        raise ServiceError(
+            "--bulk imports offline into the locally managed Neo4j only; NEO4J_URI points at "
+            "an external server: load it without --bulk (the online loader)."
+        )
+    spec = neo4j_spec(settings)
+    if provision.read_pid(spec.pid_file) is None:
+        raise ServiceError("the managed Neo4j is not running: run `dpgcn services up` first.")
+    conn = neo4j_connection(settings)
+    with connect(conn.uri, conn.user, conn.password) as driver:
+        records = execute(driver, "ingest/count_all_nodes", database=conn.database, read=True)
+    nodes = int(records[0]["n"])
+    if nodes and not replace:
+        raise ServiceError(
+            f"--bulk replaces the whole database and is only for an empty one; "
+            f"{conn.database!r} holds {nodes:,} nodes. Load without --bulk (the online "
+            "loader merges into what is there), or add --replace to delete everything first."
+        )
+    directory = workdir or settings.home / "import" / f"bulk-{os.getpid()}"
+    # The worker and the API lose the server for the import, and their drivers' bookmarks
+    # name transactions of the replaced store: they are stopped and started again.
+    apps = [name for name in APP_PROCESSES if provision.read_pid(_app_pid_file(settings, name))]
+    try:
+        files = bulk.write_import_files(source, directory, progress=progress)
+        java = provision.find_java()
+        started = time.perf_counter()
+        for name in apps:
+            stop_app(settings, name)
+        provision.stop(spec)
+        stop_s = time.perf_counter() - started
+        try:
+            result = bulk.run_import(spec, java, files, database=conn.database, threads=threads)
+        finally:
+            started = time.perf_counter()
+            provision.start(spec)
+            start_s = time.perf_counter() - started
+    except GraphStoreError as e:
+        raise ServiceError(str(e)) from e
+    finally:
+        if not keep_files:
+            shutil.rmtree(directory, ignore_errors=True)
+    for name in apps:
+        start_app(settings, name)
+    started = time.perf_counter()
+    with connect(conn.uri, conn.user, conn.password) as driver:
+        apply_schema(driver, conn.database)
+    schema_s = time.perf_counter() - started
+    logger.info("bulk-loaded %s: %s", source.name, files.summary.written)
+    return BulkLoad(
+        summary=files.summary,
+        files_s=files.seconds,
+        stop_s=stop_s,
+        import_s=result.seconds,
+        start_s=start_s,
+        schema_s=schema_s,
+        import_peak_rss_mib=result.peak_rss_mib,
+        directory=directory,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

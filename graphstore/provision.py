@@ -300,6 +300,8 @@ def ensure_password(spec: Neo4jServerSpec, java: str) -> str:
             f"{spec.password_file} is gone; restore the file or remove {spec.home} to start afresh."
         )
     password = secrets.token_urlsafe(24)
+    while password.startswith("-"):  # neo4j-admin would read it as an option
+        password = secrets.token_urlsafe(24)
     spec.secrets_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(spec.secrets_dir, 0o700)
     fd = os.open(spec.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -311,8 +313,8 @@ def ensure_password(spec: Neo4jServerSpec, java: str) -> str:
 
 def _set_initial_password(spec: Neo4jServerSpec, java: str, password: str) -> None:
     result = subprocess.run(
-        [java, "-cp", f"{spec.lib}/*", ADMIN_TOOL, "dbms", "set-initial-password", password],
-        env=_server_env(spec),
+        [java, "-cp", f"{spec.lib}/*", ADMIN_TOOL, "dbms", "set-initial-password", "--", password],
+        env=server_env(spec),
         capture_output=True,
         text=True,
         timeout=300,
@@ -326,7 +328,8 @@ def _set_initial_password(spec: Neo4jServerSpec, java: str, password: str) -> No
         )
 
 
-def _server_env(spec: Neo4jServerSpec) -> dict[str, str]:
+def server_env(spec: Neo4jServerSpec) -> dict[str, str]:
+    """The environment of the server and of ``neo4j-admin`` run on its home and config."""
     env = dict(os.environ)
     env["NEO4J_HOME"] = str(spec.home)
     env["NEO4J_CONF"] = str(spec.conf_dir)
@@ -453,7 +456,7 @@ def start(spec: Neo4jServerSpec, timeout: float = 180.0) -> str:
                 f"--config-dir={spec.conf_dir}",
             ],
             cwd=spec.home,
-            env=_server_env(spec),
+            env=server_env(spec),
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,

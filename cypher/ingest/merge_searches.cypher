@@ -1,9 +1,9 @@
-// Purpose: user → query searches, aggregated per pair.
-// Parameters: $rows — list of {user, target (query id), count, ts, weight}.
-// Example: $rows = [{user: 'u1', target: 'game race', count: 1, ts: 1700000000.0, weight: 1.0}]
+// Purpose: user → query searches, aggregated per pair (endpoints are internal node ids).
+// Parameters: $rows — list of [user node id, query node id, count, ts, weight].
+// Example: $rows = [[0, 5001, 1, 1700000000.0, 1.0]]
 UNWIND $rows AS row
-MATCH (u:User {id: row.user})
-MATCH (q:Query {id: row.target})
+MATCH (u:User) WHERE id(u) = row[0]
+MATCH (q:Query) WHERE id(q) = row[1]
 MERGE (u)-[r:SEARCHED]->(q)
-SET r.count = row.count, r.ts = row.ts, r.weight = row.weight
+SET r.count = row[2], r.ts = row[3], r.weight = row[4]
 RETURN count(*) AS written

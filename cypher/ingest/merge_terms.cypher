@@ -1,6 +1,8 @@
 // Purpose: create vocabulary terms (stems).
+// Returns: ids — [id, internal node id] of every row written (the loader resolves
+//          relationship endpoints with them instead of an index seek per row).
 // Parameters: $rows — list of {id}.
 // Example: $rows = [{id: 'race'}]
 UNWIND $rows AS row
-MERGE (:Term {id: row.id})
-RETURN count(*) AS written
+MERGE (t:Term {id: row.id})
+RETURN collect([row.id, id(t)]) AS ids

@@ -55,3 +55,15 @@ def test_bad_row_is_refused_with_file_and_line(empty_graph: Driver, tmp_path: Pa
     assert result.returncode != 0
     assert f"{path / 'events.csv'}:3:" in result.stderr and "like" in result.stderr
     assert counts(empty_graph) == (0, 0)
+
+
+def test_bulk_load_is_refused_when_the_graph_is_not_empty(
+    empty_graph: Driver, tmp_path: Path
+) -> None:
+    path = write_dataset(tmp_path / "good", bad_type=False)
+    run_cli("load", "generic", "--path", str(path))
+    before = counts(empty_graph)
+    result = run_cli("load", "generic", "--path", str(path), "--bulk", check=False)
+    assert result.returncode != 0
+    assert "only for an empty one" in result.stderr and "--replace" in result.stderr
+    assert counts(empty_graph) == before
