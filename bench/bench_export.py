@@ -1,5 +1,6 @@
-"""Export throughput: the columnar exporter (``graphstore.export.export_subgraph``: one record
-of id/time/weight columns per batch of source nodes, numpy assembly) against two
+"""Export throughput: the columnar exporter (``graphstore.export.export_subgraph``: for the
+whole graph one relationship-type scan per type returning id/time/weight columns in one
+record, run with the node queries on 1 or 2 threads, numpy assembly) against two
 record-per-edge baselines measured in the same run on the same graph:
 
 * *stream*: one Bolt record per edge (``export/get_edges``) turned into one Python tuple per
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import benchenv  # noqa: F401  (sets the benchmarks' own state home and ports)
 
@@ -36,6 +38,11 @@ def main() -> None:
     parser.add_argument("--query-edges", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=20000)
     parser.add_argument("--reuse", action="store_true", help="keep a graph of >= 1M rels")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="time each relationship-type scan alone: wall, server CPU, client CPU",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -71,10 +78,14 @@ def main() -> None:
         runs.append(summary)
         print(
             f"columnar export ({workers} thread(s)): {summary['edges']:,} edges in "
-            f"{summary['seconds']:.1f} s -> {summary['edges'] / summary['seconds']:,.0f} edges/s"
+            f"{summary['seconds']:.2f} s -> {summary['edges'] / summary['seconds']:,.0f} edges/s",
+            flush=True,
         )
     best = min(runs, key=lambda s: s["seconds"])
     rate = best["edges"] / best["seconds"]
+
+    if args.profile:
+        profile(driver, services.neo4j_spec(get_settings()).pid_file)
 
     # Files -> HeteroData (the training side).
     import torch
@@ -132,6 +143,40 @@ def main() -> None:
     print(f"ratio columnar/stream: {rate / stream_rate:.1f}x")
     print(f"ratio columnar/per-edge-query: {rate / query_rate:.1f}x")
     driver.close()
+
+
+def profile(driver: Any, pid_file: Path) -> None:
+    """Where an export's time goes: each type's scan alone (plain and with defaults), with the
+    server's CPU seconds (from /proc, for the managed local server) and this process's."""
+    import math
+    import os
+
+    from graphstore import model
+    from graphstore.driver import execute
+
+    def server_cpu() -> float:
+        try:
+            stat = Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text()
+        except OSError:
+            return math.nan
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    params = {"since": None, "until": None, "missing": math.nan}
+    for rel in dict.fromkeys(t for _, t, _ in model.EDGE_TYPES):
+        for name in ("export/get_type_columns", "export/get_type_columns_coalesced"):
+            wall, cpu, srv = time.perf_counter(), time.process_time(), server_cpu()
+            rec = execute(driver, name, params, read=True, type=rel)[0]
+            edges = len(rec["s"])
+            wall, cpu, srv = (
+                time.perf_counter() - wall,
+                time.process_time() - cpu,
+                server_cpu() - srv,
+            )
+            print(
+                f"profile {rel:15s} {name.split('/')[1]:27s} {edges:8,} edges "
+                f"wall {wall:.3f} s, server CPU {srv:.2f} s, client CPU {cpu:.2f} s"
+            )
 
 
 if __name__ == "__main__":

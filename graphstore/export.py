@@ -145,6 +145,11 @@ def _assemble(
 
 #: Source nodes per edge query: one record of columns per batch, never one per edge.
 EDGE_BATCH = 20_000
+#: Endpoints are mapped to rows through a lookup table indexed by internal id when the
+#: largest id is below ``LUT_SLACK`` x the node count + ``LUT_MIN`` (ids are dense in practice),
+#: else by binary search.
+LUT_SLACK = 8
+LUT_MIN = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -201,13 +206,30 @@ class _Nodes:
     def __init__(self, nid: np.ndarray, ids: list[str]) -> None:
         self.nid = np.asarray(nid, dtype=np.int64)
         self.ids = ids
-        self._order = np.argsort(self.nid, kind="stable")
-        self._sorted = self.nid[self._order]
+        self._lut: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+        self._sorted: np.ndarray | None = None
+        if len(self.nid) == 0:
+            return
+        top = int(self.nid.max())
+        if int(self.nid.min()) >= 0 and top < LUT_SLACK * len(self.nid) + LUT_MIN:
+            # internal ids are dense: a lookup table maps an endpoint in one gather
+            self._lut = np.full(top + 1, -1, dtype=np.int64)
+            self._lut[self.nid] = np.arange(len(self.nid), dtype=np.int64)
+        else:
+            self._order = np.argsort(self.nid, kind="stable")
+            self._sorted = self.nid[self._order]
 
     def index(self, nid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row indices of internal ids, and a mask of those that are exported."""
-        if len(self._sorted) == 0:
+        if len(self.nid) == 0:
             return np.zeros(len(nid), dtype=np.int64), np.zeros(len(nid), dtype=bool)
+        if self._lut is not None:
+            inside = (nid >= 0) & (nid < len(self._lut))
+            rows = self._lut[np.where(inside, nid, 0)]
+            found = inside & (rows >= 0)
+            return np.where(found, rows, 0), found
+        assert self._sorted is not None and self._order is not None
         pos = np.searchsorted(self._sorted, nid)
         pos = np.minimum(pos, len(self._sorted) - 1)
         found = self._sorted[pos] == nid
@@ -215,6 +237,11 @@ class _Nodes:
 
 
 _NO_NODES: dict[str, list[Any]] = {"nid": [], "id": []}
+_NO_EDGES: dict[str, list[Any]] = {"s": [], "t": [], "ts": [], "w": []}
+#: Relationship types, each scanned once by a whole-graph export: those leaving users, then
+#: the rest (HAS_TERM leaves queries and items: one scan, split by the source's label).
+_USER_TYPES = tuple(dict.fromkeys(t for s, t, _ in model.EDGE_TYPES if s == model.USER))
+_OTHER_TYPES = tuple(dict.fromkeys(t for _, t, _ in model.EDGE_TYPES if t not in _USER_TYPES))
 _NO_USERS: dict[str, list[Any]] = {"nid": [], "id": [], "age": [], "gender": [], "occupation": []}
 
 
@@ -403,6 +430,93 @@ def _fetch_edges(
     return edges
 
 
+def _type_columns(driver: Driver, rel: str, sel: Selection, database: str) -> Columns:
+    """Every relationship of type ``rel`` as columns, by a relationship-type scan.
+
+    The plain statement reads ts and weight without ``coalesce`` (one property read each);
+    only when a column comes back short (some relationships lack the property) is the
+    statement with defaults run instead."""
+    windowed = sel.windowed and rel in _USER_TYPES
+    params: dict[str, Any] = {
+        "since": sel.since if windowed else None,
+        "until": sel.until if windowed else None,
+    }
+    records = execute(
+        driver, "export/get_type_columns", params, database=database, read=True, type=rel
+    )
+    rec = records[0] if records else _NO_EDGES
+    s = np.asarray(rec["s"], dtype=np.int64)
+    n = len(s)
+    if len(rec["w"]) == n and len(rec["ts"]) in (0, n):
+        ts = (
+            np.asarray(rec["ts"], dtype=np.float64)
+            if len(rec["ts"]) == n
+            else np.full(n, math.nan, dtype=np.float64)
+        )
+        return s, np.asarray(rec["t"], dtype=np.int64), ts, np.asarray(rec["w"], dtype=np.float32)
+    records = execute(
+        driver,
+        "export/get_type_columns_coalesced",
+        {**params, "missing": math.nan},
+        database=database,
+        read=True,
+        type=rel,
+    )
+    rec = records[0] if records else _NO_EDGES
+    return (
+        np.asarray(rec["s"], dtype=np.int64),
+        np.asarray(rec["t"], dtype=np.int64),
+        np.asarray(rec["ts"], dtype=np.float64),
+        np.asarray(rec["w"], dtype=np.float32),
+    )
+
+
+def _map_types(
+    nodes: dict[str, _Nodes], columns: dict[str, Columns]
+) -> dict[tuple[str, str, str], dict[str, np.ndarray]]:
+    """Split each type's columns into the model's edge types by endpoint label (e.g.
+    HAS_TERM from queries and from items), dropping endpoints that are not exported."""
+    edges: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
+    for src, rel, dst in model.EDGE_TYPES:
+        s, t, ts, w = columns[rel]
+        s_idx, s_ok = nodes[src].index(s)
+        t_idx, t_ok = nodes[dst].index(t)
+        keep = s_ok & t_ok
+        if not keep.any():
+            continue
+        if keep.all():
+            edges[(src, rel, dst)] = {
+                "edge_index": np.stack([s_idx, t_idx]),
+                "time": ts,
+                "weight": w,
+            }
+        else:
+            edges[(src, rel, dst)] = {
+                "edge_index": np.stack([s_idx[keep], t_idx[keep]]),
+                "time": ts[keep],
+                "weight": w[keep],
+            }
+    return edges
+
+
+def _export_whole(
+    driver: Driver, sel: Selection, batch: int, database: str, workers: int
+) -> tuple[
+    dict[str, _Nodes], list[dict[str, Any]], dict[tuple[str, str, str], dict[str, np.ndarray]]
+]:
+    """The whole graph (optionally in a time window): one relationship-type scan per type and
+    the node columns, run together on ``workers`` threads (each query in its own session)."""
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        # user interactions first (the largest), then the nodes, then the catalogue
+        scans = {rel: pool.submit(_type_columns, driver, rel, sel, database) for rel in _USER_TYPES}
+        selected = pool.submit(_select_nodes, driver, sel, batch, database)
+        for rel in _OTHER_TYPES:
+            scans[rel] = pool.submit(_type_columns, driver, rel, sel, database)
+        nodes, user_rows = selected.result()
+        columns = {rel: future.result() for rel, future in scans.items()}
+    return nodes, user_rows, _map_types(nodes, columns)
+
+
 def _keep_active_users(
     nodes: dict[str, _Nodes],
     user_rows: list[dict[str, Any]],
@@ -439,9 +553,11 @@ def export_subgraph(
 ) -> dict[str, Any]:
     """Export the graph, or the part :class:`Selection` describes, to ``out_dir``.
 
-    Consenting users only. Each query returns columns for a batch of source nodes (one record
-    per batch), run on ``workers`` threads, and endpoints are mapped to row indices with
-    numpy. Returns a summary with counts, the seconds taken and the selection (``filters``)."""
+    Consenting users only. Every query returns columns in one record (never one per edge):
+    the whole graph is read by one relationship-type scan per type, a k-hop or segment
+    selection per batch of source nodes; queries run on ``workers`` threads, and endpoints
+    are mapped to row indices with numpy. Returns a summary with counts, the seconds taken
+    and the selection (``filters``)."""
     started = time.perf_counter()
     sel = Selection(
         users=None if users is None else tuple(dict.fromkeys(str(u) for u in users)),
@@ -450,8 +566,11 @@ def export_subgraph(
         since=since,
         until=until,
     )
-    nodes, user_rows = _select_nodes(driver, sel, batch_size, database)
-    edges = _fetch_edges(driver, nodes, sel, batch_size, database, workers)
+    if sel.users is None and sel.segment is None:
+        nodes, user_rows, edges = _export_whole(driver, sel, batch_size, database, workers)
+    else:
+        nodes, user_rows = _select_nodes(driver, sel, batch_size, database)
+        edges = _fetch_edges(driver, nodes, sel, batch_size, database, workers)
     if sel.windowed:
         nodes, user_rows = _keep_active_users(nodes, user_rows, edges)
     if not nodes[model.USER].ids or not nodes[model.ITEM].ids:

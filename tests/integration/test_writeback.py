@@ -32,13 +32,34 @@ def users(empty_graph: Driver) -> list[str]:
     return ids
 
 
-def publish(driver: Driver, version: str, ids: list[str], vectors: np.ndarray) -> None:
+def publish(
+    driver: Driver,
+    version: str,
+    ids: list[str],
+    vectors: np.ndarray,
+    rebuild_index: bool = False,
+) -> None:
     writeback.begin_version(driver, version, DIM, "test")
-    n = writeback.write_embeddings(driver, version, "User", ids, vectors, batch_size=50)
+    n = writeback.write_embeddings(
+        driver, version, "User", ids, vectors, batch_size=50, rebuild_index=rebuild_index
+    )
+    assert n == len(ids)
     writeback.complete_version(driver, version, {"User": n}, {})
 
 
-def test_reader_sees_old_or_new_never_a_mix(empty_graph: Driver, users: list[str]) -> None:
+def index_state(driver: Driver, name: str) -> str | None:
+    records = driver.execute_query(
+        "SHOW INDEXES YIELD name, state WHERE name = $name RETURN state", name=name
+    ).records
+    return str(records[0]["state"]) if records else None
+
+
+@pytest.mark.parametrize("rebuild_index", [False, True])
+def test_reader_sees_old_or_new_never_a_mix(
+    empty_graph: Driver, users: list[str], rebuild_index: bool
+) -> None:
+    """Also while the written slot's vector index is dropped and rebuilt (``rebuild_index``):
+    readers of the active version use the other slot."""
     driver = empty_graph
     old = np.full((N, DIM), 1.0, dtype=np.float32)
     new = np.full((N, DIM), 2.0, dtype=np.float32)
@@ -62,7 +83,7 @@ def test_reader_sees_old_or_new_never_a_mix(empty_graph: Driver, users: list[str
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        publish(driver, "v-new", users, new)
+        publish(driver, "v-new", users, new, rebuild_index)
         assert writeback.get_active(driver).version == "v-old"  # type: ignore[union-attr]
         writeback.activate_version(driver, "v-new")
         for _ in range(20):
@@ -105,3 +126,46 @@ def test_wrong_shape_is_refused(empty_graph: Driver, users: list[str]) -> None:
         writeback.write_embeddings(
             empty_graph, "v-bad", "User", users[:5], np.ones((5, DIM + 1), dtype=np.float32)
         )
+
+
+def test_rebuilt_index_is_online_and_finds_the_new_vectors(
+    empty_graph: Driver, users: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk write drops the slot's vector index and returns only once the rebuilt index is
+    ONLINE and answers nearest-neighbour queries over the vectors just written."""
+    driver = empty_graph
+    rng = np.random.default_rng(1)
+    first = rng.normal(size=(N, DIM)).astype(np.float32)
+    publish(driver, "v-a", users, first)
+    writeback.activate_version(driver, "v-a")
+    publish(driver, "v-b", users, first)  # fills slot b's index
+    writeback.activate_version(driver, "v-a")
+    assert writeback.get_model(driver, "v-b")["slot"] == "b"  # type: ignore[index]
+    vectors = rng.normal(size=(N, DIM)).astype(np.float32)
+    writeback.begin_version(driver, "v-c", DIM, "test")  # rewrites slot b
+    seen: list[str | None] = []
+    original = writeback.execute
+
+    def spy(drv: Driver, name: str, *args: object, **kwargs: object) -> list[object]:
+        if name == "writeback/set_embeddings":
+            seen.append(index_state(drv, "user_embedding_b"))
+        return original(drv, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writeback, "execute", spy)
+    n = writeback.write_embeddings(
+        driver, "v-c", "User", users, vectors, batch_size=100, rebuild_index=True
+    )
+    monkeypatch.undo()
+    assert n == N
+    assert seen and all(state is None for state in seen)  # no index during the write
+    assert index_state(driver, "user_embedding_b") == "ONLINE"
+    hits = 0
+    for k in range(0, N, 40):
+        found = execute(
+            driver,
+            "writeback/get_nearest_nodes",
+            {"name": "user_embedding_b", "k": 3, "vec": vectors[k].tolist()},
+            read=True,
+        )
+        hits += found[0]["id"] == users[k]
+    assert hits >= 9  # 10 queries: each vector's own node is its nearest neighbour

@@ -56,7 +56,7 @@ def test_export_source_keeps_every_row(tmp_path: Path) -> None:
         users, items = z["User.ids"], z["Item.ids"]
         pairs = {(users[a], items[b]) for a, b in clicks.T}
         assert pairs == {(r["user"], r["target"]) for r in source.interactions[model.CLICKED]}
-        assert z["Query__LED_TO__Item.edge_index"].shape[1] == len(source.led_to)
+        assert z["Query__LED_TO__Item.edge_index"].shape[1] == len(list(source.led_to))
         assert z["Category__SUBCATEGORY_OF__Category.edge_index"].shape[1] == sum(
             1 for c in source.categories if c["parent"]
         )
@@ -96,3 +96,61 @@ def test_user_features_vectorised() -> None:
     )
     assert names == ["age", "age_known", "gender=F", "occ=nurse"]
     assert x.tolist() == [[0.5, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+
+
+def test_endpoint_mapping_dense_and_sparse_ids() -> None:
+    """Internal ids map to rows the same way through the lookup table (dense ids) and the
+    binary search (sparse ids); ids that are not exported are flagged, never mapped."""
+    from graphstore.export import LUT_MIN, LUT_SLACK, _Nodes
+
+    queries = np.array([7, 3, 5, 100, -1, 11, 3])
+    for offset in (0, LUT_SLACK * 10 + LUT_MIN):  # second: too sparse for a table
+        nodes = _Nodes(np.array([5, 3, 11, 7]) + offset, ["a", "b", "c", "d"])
+        assert (nodes._lut is not None) == (offset == 0)
+        rows, found = nodes.index(np.where(queries >= 0, queries + offset, -1))
+        assert found.tolist() == [True, True, True, False, False, True, True]
+        assert rows[found].tolist() == [3, 1, 0, 2, 1]
+    rows, found = _Nodes(np.array([], dtype=np.int64), []).index(queries)
+    assert not found.any() and len(rows) == len(queries)
+
+
+def test_type_columns_split_by_endpoint_label() -> None:
+    """One HAS_TERM scan feeds both (Query, HAS_TERM, Term) and (Item, HAS_TERM, Term); a
+    relationship whose endpoint is not exported (a user without consent) is dropped."""
+    from graphstore import model
+    from graphstore.export import _map_types, _Nodes
+
+    nodes = {
+        model.USER: _Nodes(np.array([0, 1]), ["u0", "u1"]),
+        model.ITEM: _Nodes(np.array([10, 11]), ["i0", "i1"]),
+        model.QUERY: _Nodes(np.array([20]), ["q0"]),
+        model.TERM: _Nodes(np.array([30, 31]), ["t0", "t1"]),
+        model.CATEGORY: _Nodes(np.array([], dtype=np.int64), []),
+    }
+    empty = (np.array([], dtype=np.int64),) * 2 + (np.array([]),) * 2
+    columns = {rel: empty for _, rel, _ in model.EDGE_TYPES}
+    columns[model.HAS_TERM] = (
+        np.array([20, 10, 11]),
+        np.array([31, 30, 31]),
+        np.full(3, np.nan),
+        np.array([1.0, 2.0, 3.0], dtype=np.float32),
+    )
+    columns[model.CLICKED] = (
+        np.array([0, 9, 1]),  # 9: a user who is not exported
+        np.array([11, 10, 10]),
+        np.array([5.0, 6.0, 7.0]),
+        np.array([1.0, 1.0, 2.0], dtype=np.float32),
+    )
+    edges = _map_types(nodes, columns)
+    assert set(edges) == {
+        (model.QUERY, model.HAS_TERM, model.TERM),
+        (model.ITEM, model.HAS_TERM, model.TERM),
+        (model.USER, model.CLICKED, model.ITEM),
+    }
+    assert edges[(model.QUERY, model.HAS_TERM, model.TERM)]["edge_index"].tolist() == [[0], [1]]
+    item_terms = edges[(model.ITEM, model.HAS_TERM, model.TERM)]
+    assert item_terms["edge_index"].tolist() == [[0, 1], [0, 1]]
+    assert item_terms["weight"].tolist() == [2.0, 3.0]
+    clicked = edges[(model.USER, model.CLICKED, model.ITEM)]
+    assert clicked["edge_index"].tolist() == [[0, 1], [1, 0]]
+    assert clicked["time"].tolist() == [5.0, 7.0]
