@@ -41,8 +41,11 @@ def _version(driver: Driver, version: str | None) -> str:
 def compute(
     version: VersionOpt = None,
     k: Annotated[int | None, typer.Option("--k", min=2, help="Fixed number of segments.")] = None,
-    k_min: Annotated[int, typer.Option(min=2, help="Smallest k tried (silhouette).")] = 2,
-    k_max: Annotated[int, typer.Option(min=2, help="Largest k tried (silhouette).")] = 10,
+    k_min: Annotated[int, typer.Option(min=2, help="Smallest k tried.")] = 2,
+    k_max: Annotated[int, typer.Option(min=2, help="Largest k tried.")] = 10,
+    criterion: Annotated[
+        str, typer.Option(help="How k is chosen without --k: eigengap or silhouette.")
+    ] = "eigengap",
     min_count: Annotated[
         int, typer.Option(min=1, help="Events a feature needs in a segment to count.")
     ] = 3,
@@ -59,7 +62,7 @@ def compute(
     with graph_driver() as driver:
         v = _version(driver, version)
         try:
-            config = SegmentConfig(k=k, k_min=k_min, k_max=k_max)
+            config = SegmentConfig(k=k, k_min=k_min, k_max=k_max, criterion=criterion)
             run_model = get_settings().artifacts_dir / "runs" / v / "model"
             embeddings = read_run_embeddings(run_model) if run_model.is_dir() else None
             summary = segment_version(
@@ -75,6 +78,11 @@ def compute(
         if len(summary.silhouette_by_k) > 1:
             by_k = ", ".join(f"{k}: {s:.3f}" for k, s in summary.silhouette_by_k.items())
             typer.echo(f"silhouette by k: {by_k}")
+        if summary.eigengap_by_k:
+            gaps = ", ".join(f"{k}: {g:.3f}" for k, g in summary.eigengap_by_k.items())
+            typer.echo(f"eigengap by k: {gaps}")
+        if summary.neighbourhood:
+            typer.echo("users clustered with their neighbourhoods (item embeddings)")
     _print_segments(summary.segments)
 
 

@@ -4,6 +4,15 @@
 top_items, top_queries, top_categories, top_terms})``, ``(:User)-[:IN_SEGMENT {score}]->``
 and ``(:Segment)-[:AFFINITY {lift, count}]->(:Category|:Term)``.
 
+Labels: ``:Segment`` means "segment of the active model version", so a plain
+``MATCH (s:Segment)`` never mixes versions. The segments of every other version — older ones
+kept for rollback, and a new version's while they are written and until it is activated —
+carry ``:ArchivedSegment`` instead, with the same properties and relationships. Segments are
+written as ``:ArchivedSegment``; ``segments/mark_model_segmented`` promotes them when the
+version is already active, and ``models/activate_model`` swaps the labels in the transaction
+that flips ``(:Model).active``. Statements about one version (lifts, listing, migration)
+match both labels.
+
 Lifetime: a version's segments live as long as the version can be served or rolled back to.
 They are removed when their ``(:Model)`` is deleted or marked ``superseded`` (its embedding slot
 is reused by a newer version) — by :func:`prune_segments`, which every computation runs first.
@@ -55,6 +64,8 @@ class SegmentSummary:
     skipped: bool = False
     segments: list[dict[str, Any]] = field(default_factory=list)
     silhouette_by_k: dict[int, float] = field(default_factory=dict)
+    eigengap_by_k: dict[int, float] = field(default_factory=dict)
+    neighbourhood: bool = False
 
 
 def segment_id(version: str, n: int) -> str:
@@ -90,6 +101,55 @@ def read_user_vectors(
         raise SegmentStoreError(f"model version {version!r} has no user embeddings in the graph")
     ids = [str(r["id"]) for r in rows]
     return ids, np.asarray([r["vec"] for r in rows], dtype=np.float32)
+
+
+@dataclass
+class Neighbourhood:
+    """What a version's users' neighbourhood vectors are made of: the item embeddings and the
+    user → item interactions as row numbers (users in the order they were asked for)."""
+
+    item_ids: list[str]
+    item_vectors: np.ndarray  # [I, D]
+    user_index: np.ndarray  # [E] row of the user
+    item_index: np.ndarray  # [E] row of the item
+    weights: np.ndarray  # [E] summed event counts
+
+
+def read_neighbourhood(
+    driver: Driver, version: str, user_ids: Sequence[str], database: str = "neo4j"
+) -> Neighbourhood | None:
+    """The version's item embeddings and the clicks, ratings and purchases of ``user_ids``;
+    None when the version has no item embeddings."""
+    record = complete_model(driver, version, database)
+    prop = model.embedding_property(str(record["slot"]))
+    items = execute(
+        driver,
+        "segments/get_item_vectors",
+        {"version": version},
+        database=database,
+        read=True,
+        property=prop,
+    )
+    if not items:
+        return None
+    item_row = {str(r["id"]): k for k, r in enumerate(items)}
+    user_row = {str(u): k for k, u in enumerate(user_ids)}
+    users_idx: list[int] = []
+    items_idx: list[int] = []
+    weights: list[float] = []
+    for r in execute(driver, "segments/get_user_item_weights", database=database, read=True):
+        u, i = user_row.get(str(r["user"])), item_row.get(str(r["item"]))
+        if u is not None and i is not None:
+            users_idx.append(u)
+            items_idx.append(i)
+            weights.append(float(r["weight"]))
+    return Neighbourhood(
+        item_ids=list(item_row),
+        item_vectors=np.asarray([r["vec"] for r in items], dtype=np.float32),
+        user_index=np.asarray(users_idx, dtype=np.int64),
+        item_index=np.asarray(items_idx, dtype=np.int64),
+        weights=np.asarray(weights, dtype=np.float64),
+    )
 
 
 def complete_model(driver: Driver, version: str, database: str) -> dict[str, Any]:

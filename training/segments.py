@@ -1,14 +1,29 @@
-r"""Market segments from user embeddings: k-means on L2-normalised vectors, the number of
-segments chosen by silhouette over a range (or fixed), lift of over-indexing features, names.
+r"""Market segments from user embeddings: k-means on L2-normalised vectors (optionally joined
+with each user's propagated neighbourhood), the number of segments chosen by the eigengap of
+a k-nearest-neighbour graph (or by silhouette, or fixed), lift of over-indexing features, names.
 
-Pure numpy / scikit-learn: embeddings and counts in, arrays and strings out (no graph access).
+Pure numpy / scipy / scikit-learn: embeddings and counts in, arrays and strings out (no graph
+access). The choices are measured in ``bench/bench_segments.py`` and argued in
+``docs/segments.md``.
 
-* **Clustering.** Embeddings are L2-normalised (cosine geometry, as the vector indexes use) and
-  clustered with k-means (``n_init`` restarts, seeded).
-* **Number of segments.** With ``SegmentConfig.k`` set, that many. Otherwise every
-  :math:`k \in [k_{min}, k_{max}]` is fitted and the one with the highest mean silhouette
-  coefficient wins (computed on at most ``silhouette_sample`` users, seeded); ties go to the
-  smaller k.
+* **Features.** Embeddings are L2-normalised: the model scores by dot products, so the
+  direction of a user vector is what it prefers and cosine geometry is the matching one (the
+  vector indexes use it too). With ``neighbourhood`` given — per user, the interaction-weighted
+  mean of the L2-normalised embeddings of the items it clicked, rated or bought
+  (:func:`neighbourhood_vectors`) — each user is the normalised concatenation
+  :math:`[\hat u ; \hat n_u] / \sqrt 2` of its own direction and its neighbourhood's: one
+  more propagation step over the user's own interactions, which averages out the noise of a
+  single user vector (a user without interactions keeps only its own half).
+* **Clustering.** k-means (``n_init`` restarts, seeded) on those features.
+* **Number of segments.** With ``SegmentConfig.k`` set, that many. Otherwise
+  (``criterion="eigengap"``, the default) the symmetric ``knn``-nearest-neighbour graph of the
+  features is built and :math:`k = \arg\max_{k \in [k_{min}, k_{max}]} (\lambda_{k+1} -
+  \lambda_k)` over the eigenvalues :math:`\lambda_1 \le \lambda_2 \le \dots` of its normalised
+  Laplacian :math:`I - D^{-1/2} A D^{-1/2}` — a graph of k well-separated groups has k
+  eigenvalues near 0 and then a gap (von Luxburg, "A tutorial on spectral clustering",
+  2007, §8.3). Computed on at most ``eigengap_sample`` users (seeded). ``criterion="silhouette"``
+  keeps the former rule: the k with the highest mean silhouette coefficient (ties: smaller k).
+  The silhouette of every k is reported either way.
 * **Membership score** of user *u* in its segment: the margin
   :math:`1 - d_1 / d_2` between the distance to its own centre :math:`d_1` and to the nearest
   other centre :math:`d_2` — 0 on a border, towards 1 at the centre.
@@ -23,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -33,19 +49,28 @@ class SegmentError(ValueError):
     """Bad input for segmentation (too few users, bad k range, shapes)."""
 
 
+CRITERIA = ("eigengap", "silhouette")
+
+
 @dataclass(frozen=True)
 class SegmentConfig:
     """How users are segmented."""
 
-    #: A fixed number of segments; ``None`` chooses it by silhouette over [k_min, k_max].
+    #: A fixed number of segments; ``None`` chooses it by ``criterion`` over [k_min, k_max].
     k: int | None = None
     k_min: int = 2
     k_max: int = 10
+    #: How k is chosen: "eigengap" (of the kNN graph's normalised Laplacian) or "silhouette".
+    criterion: str = "eigengap"
+    #: Neighbours per user in the kNN graph of the eigengap criterion.
+    knn: int = 10
     #: k-means restarts per k.
     n_init: int = 10
     seed: int = 0
     #: Users the silhouette is computed on (a seeded sample for large sets).
     silhouette_sample: int = 4000
+    #: Users the eigengap is computed on (a seeded sample; a dense eigendecomposition).
+    eigengap_sample: int = 2000
 
     def __post_init__(self) -> None:
         if self.k is not None and self.k < 2:
@@ -54,6 +79,12 @@ class SegmentConfig:
             raise SegmentError(f"bad k range [{self.k_min}, {self.k_max}]: need 2 <= min <= max")
         if self.n_init < 1 or self.silhouette_sample < 10:
             raise SegmentError("n_init must be >= 1 and silhouette_sample >= 10")
+        if self.criterion not in CRITERIA:
+            raise SegmentError(f"unknown criterion {self.criterion!r}; use one of {CRITERIA}")
+        if self.eigengap_sample < 20:
+            raise SegmentError("eigengap_sample must be >= 20")
+        if self.knn < 2:
+            raise SegmentError(f"SegmentConfig.knn must be >= 2, got {self.knn}")
 
 
 @dataclass
@@ -62,11 +93,15 @@ class Segmentation:
 
     labels: np.ndarray  # [U] int, 0..k-1, segments numbered by decreasing size
     scores: np.ndarray  # [U] float membership margin in [0, 1]
-    centres: np.ndarray  # [k, D] on the normalised embeddings
+    centres: np.ndarray  # [k, F] on the clustered features
     k: int
-    criterion: str  # "fixed" or "silhouette"
+    criterion: str  # "fixed", "eigengap" or "silhouette"
     silhouette: float  # mean silhouette of the chosen k
     silhouette_by_k: dict[int, float] = field(default_factory=dict)
+    #: Eigengap lambda_{k+1} - lambda_k per candidate k (eigengap criterion only).
+    eigengap_by_k: dict[int, float] = field(default_factory=dict)
+    #: Whether the users' neighbourhoods were part of the features.
+    neighbourhood: bool = False
 
     def sizes(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=self.k)
@@ -78,6 +113,99 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def neighbourhood_vectors(
+    n_users: int,
+    item_vectors: np.ndarray,
+    user_index: np.ndarray,
+    item_index: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per user, the weighted mean of the L2-normalised vectors of the items it interacted
+    with: ``[n_users, D]``, zero rows for users without interactions.
+
+    ``user_index[e]``/``item_index[e]`` are the row numbers (into the user embeddings and
+    ``item_vectors``) of interaction ``e``, ``weights[e]`` its weight (event count; 1 if
+    omitted)."""
+    from scipy.sparse import csr_matrix
+
+    items = normalize_rows(np.asarray(item_vectors))
+    u = np.asarray(user_index, dtype=np.int64)
+    i = np.asarray(item_index, dtype=np.int64)
+    w = np.ones(len(u)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if not (len(u) == len(i) == len(w)):
+        raise SegmentError("interaction arrays differ in length")
+    if len(u) and (u.min() < 0 or u.max() >= n_users or i.min() < 0 or i.max() >= len(items)):
+        raise SegmentError("interaction index out of range")
+    if len(u) and (w < 0).any():
+        raise SegmentError("interaction weights must be >= 0")
+    adjacency = csr_matrix((w, (u, i)), shape=(n_users, len(items)))
+    total = np.asarray(adjacency.sum(axis=1)).ravel()
+    return np.asarray(adjacency @ items) / np.maximum(total, 1e-12)[:, None]
+
+
+#: The user → item interactions a neighbourhood is made of (as the lift statements count).
+NEIGHBOURHOOD_TYPES = ("CLICKED", "PURCHASED", "RATED")
+
+
+def export_neighbourhood(
+    export_dir: Path, user_ids: Sequence[str], item_ids: Sequence[str], item_vectors: np.ndarray
+) -> np.ndarray:
+    """:func:`neighbourhood_vectors` of ``user_ids`` from an export directory's interactions
+    (``graph.npz``, see docs/export-format.md) and item embeddings (e.g. a run's
+    ``embeddings.npz``) — what ``graphstore.segments.read_neighbourhood`` reads from the graph."""
+    user_row = {str(u): k for k, u in enumerate(user_ids)}
+    item_row = {str(i): k for k, i in enumerate(item_ids)}
+    users: list[np.ndarray] = []
+    items: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    with np.load(Path(export_dir) / "graph.npz", allow_pickle=False) as graph:
+        export_users = np.asarray([user_row.get(str(u), -1) for u in graph["User.ids"]])
+        export_items = np.asarray([item_row.get(str(i), -1) for i in graph["Item.ids"]])
+        for rel in NEIGHBOURHOOD_TYPES:
+            key = f"User__{rel}__Item"
+            if f"{key}.edge_index" not in graph:
+                continue
+            edges = np.asarray(graph[f"{key}.edge_index"], dtype=np.int64)
+            u, i = export_users[edges[0]], export_items[edges[1]]
+            keep = (u >= 0) & (i >= 0)
+            users.append(u[keep])
+            items.append(i[keep])
+            weights.append(np.asarray(graph[f"{key}.weight"], dtype=np.float64)[keep])
+    if not users:
+        return np.zeros((len(user_row), np.asarray(item_vectors).shape[1]))
+    return neighbourhood_vectors(
+        len(user_row),
+        item_vectors,
+        np.concatenate(users),
+        np.concatenate(items),
+        np.concatenate(weights),
+    )
+
+
+def segment_features(embeddings: np.ndarray, neighbourhood: np.ndarray | None = None) -> np.ndarray:
+    """The vectors users are clustered on: the normalised embedding, joined with the normalised
+    neighbourhood when given (``[u ; n] / sqrt 2``; a zero neighbourhood row stays zero)."""
+    x = normalize_rows(embeddings)
+    if neighbourhood is None:
+        return x
+    nb = np.asarray(neighbourhood, dtype=np.float64)
+    if nb.shape[0] != x.shape[0] or nb.ndim != 2:
+        raise SegmentError(
+            f"neighbourhood must be [{x.shape[0]}, D'], got shape {nb.shape} for {x.shape[0]} users"
+        )
+    if not np.isfinite(nb).all():
+        raise SegmentError("neighbourhood contains NaN or infinite values")
+    norms = np.linalg.norm(nb, axis=1, keepdims=True)
+    nb = np.where(norms > 1e-12, nb / np.maximum(norms, 1e-12), 0.0)
+    return normalize_rows(np.hstack([x, nb]))
+
+
+def _sample(n: int, size: int, seed: int) -> np.ndarray:
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 def _silhouette(x: np.ndarray, labels: np.ndarray, sample: int, seed: int) -> float:
     from sklearn.metrics import silhouette_score
 
@@ -87,6 +215,24 @@ def _silhouette(x: np.ndarray, labels: np.ndarray, sample: int, seed: int) -> fl
     return float(silhouette_score(x, labels, sample_size=size, random_state=seed))
 
 
+def eigengaps(x: np.ndarray, ks: Sequence[int], knn: int) -> dict[int, float]:
+    r"""``{k: lambda_{k+1} - lambda_k}`` for the normalised Laplacian of the symmetric
+    ``knn``-nearest-neighbour graph of the rows of ``x`` (eigenvalues ascending, 1-based)."""
+    from scipy.sparse import diags
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(x)
+    neighbours = min(knn, n - 1)
+    graph = NearestNeighbors(n_neighbors=neighbours).fit(x).kneighbors_graph(x)
+    adjacency = 0.5 * (graph + graph.T)  # mutual neighbours weigh 1, one-sided ones 0.5
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    scale = diags(1.0 / np.sqrt(np.maximum(degree, 1e-12)))
+    normalized = scale @ adjacency @ scale
+    # Dense: Lanczos (eigsh) misses repeated eigenvalues, and k separate groups give k of them.
+    laplacian = np.sort(1.0 - np.linalg.eigvalsh(normalized.toarray()))
+    return {k: float(laplacian[k] - laplacian[k - 1]) for k in ks}
+
+
 def _kmeans(x: np.ndarray, k: int, config: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.cluster import KMeans
 
@@ -94,40 +240,53 @@ def _kmeans(x: np.ndarray, k: int, config: SegmentConfig) -> tuple[np.ndarray, n
     return km.labels_.astype(np.int64), km.cluster_centers_
 
 
-def cluster_users(embeddings: np.ndarray, config: SegmentConfig | None = None) -> Segmentation:
-    """Segment users by their embeddings ``[U, D]``."""
+def cluster_users(
+    embeddings: np.ndarray,
+    config: SegmentConfig | None = None,
+    neighbourhood: np.ndarray | None = None,
+) -> Segmentation:
+    """Segment users by their embeddings ``[U, D]`` (and, when given, their neighbourhood
+    vectors ``[U, D']`` from :func:`neighbourhood_vectors`)."""
     config = config or SegmentConfig()
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[1] == 0:
         raise SegmentError(f"embeddings must be a [users, dim] matrix, got shape {emb.shape}")
     if not np.isfinite(emb).all():
         raise SegmentError("embeddings contain NaN or infinite values")
-    x = normalize_rows(emb)
+    x = segment_features(emb, neighbourhood)
     n = len(x)
     ks = [config.k] if config.k is not None else list(range(config.k_min, config.k_max + 1))
     ks = [k for k in ks if k < n]
     if not ks:
         raise SegmentError(f"{n} users are too few for {config.k or config.k_min} segments")
-    by_k: dict[int, float] = {}
-    best: tuple[float, int, np.ndarray, np.ndarray] | None = None
-    for k in ks:
-        labels, centres = _kmeans(x, k, config)
-        score = _silhouette(x, labels, config.silhouette_sample, config.seed)
-        by_k[k] = round(score, 4)
-        if best is None or score > best[0] + 1e-9:
-            best = (score, k, labels, centres)
-    assert best is not None
-    score, k, labels, centres = best
-    labels, centres = _order_by_size(labels, centres)
-    logger.info("segmented %d users into %d segments (silhouette %.3f)", n, k, score)
+    fits = {k: _kmeans(x, k, config) for k in ks}
+    by_k = {
+        k: round(_silhouette(x, labels, config.silhouette_sample, config.seed), 4)
+        for k, (labels, _) in fits.items()
+    }
+    gaps: dict[int, float] = {}
+    if config.k is not None:
+        k, criterion = config.k, "fixed"
+    elif config.criterion == "eigengap" and n > max(ks) + 2:
+        rows = _sample(n, config.eigengap_sample, config.seed)
+        gaps = {k: round(g, 5) for k, g in eigengaps(x[rows], ks, config.knn).items()}
+        k, criterion = max(ks, key=lambda c: (gaps[c], -c)), "eigengap"
+    else:
+        k, criterion = max(ks, key=lambda c: (by_k[c], -c)), "silhouette"
+    labels, centres = _order_by_size(*fits[k])
+    logger.info(
+        "segmented %d users into %d segments (%s; silhouette %.3f)", n, k, criterion, by_k[k]
+    )
     return Segmentation(
         labels=labels,
         scores=membership_scores(x, centres, labels),
         centres=centres,
         k=k,
-        criterion="fixed" if config.k is not None else "silhouette",
-        silhouette=float(score),
+        criterion=criterion,
+        silhouette=float(by_k[k]),
         silhouette_by_k=by_k,
+        eigengap_by_k=gaps,
+        neighbourhood=neighbourhood is not None,
     )
 
 

@@ -19,7 +19,7 @@ from neo4j import Driver
 
 from graphstore import segments
 from graphstore.driver import execute
-from training.segments import SegmentConfig, cluster_users
+from training.segments import SegmentConfig, cluster_users, neighbourhood_vectors
 from workers import runs
 from workers.app import app
 from workers.pipeline import RETRY, claim_or_skip, database, driver, paths
@@ -40,7 +40,11 @@ def segment_version(
     """Segment the users of a complete model version and write the segments.
 
     ``embeddings`` is ``(user ids, [U, D] vectors)``; without it they are read from the
-    version's slot in the graph. A version whose segments are complete is skipped (``force``
+    version's slot in the graph. Each user is clustered with its neighbourhood (the version's
+    item embeddings of what it clicked, rated or bought, read from the graph) when the version
+    has item embeddings (see :mod:`training.segments`). The segments are written as
+    ``:ArchivedSegment`` and become ``:Segment`` when complete if the version is active (else
+    when it is activated). A version whose segments are complete is skipped (``force``
     recomputes)."""
     record = segments.complete_model(driver, version, database)
     if record.get("segments") is not None and not force:
@@ -64,9 +68,18 @@ def segment_version(
     )
     if len(ids) != len(vectors):
         raise segments.SegmentStoreError(f"{len(ids)} user ids but {len(vectors)} embeddings")
-    seg = cluster_users(vectors, config)
+    user_ids = list(map(str, ids))
+    found = segments.read_neighbourhood(driver, version, user_ids, database)
+    neighbourhood = (
+        neighbourhood_vectors(
+            len(user_ids), found.item_vectors, found.user_index, found.item_index, found.weights
+        )
+        if found is not None and len(found.user_index)
+        else None
+    )
+    seg = cluster_users(vectors, config, neighbourhood)
     segments.write_segmentation(
-        driver, version, list(map(str, ids)), seg.labels, seg.scores, seg.k, database=database
+        driver, version, user_ids, seg.labels, seg.scores, seg.k, database=database
     )
     profiles = segments.profile_segments(driver, version, min_count=min_count, database=database)
     execute(
@@ -81,7 +94,13 @@ def segment_version(
         },
         database=database,
     )
-    logger.info("model %s: %d segments written", version, seg.k)
+    logger.info(
+        "model %s: %d segments written (%s%s)",
+        version,
+        seg.k,
+        seg.criterion,
+        ", with neighbourhoods" if seg.neighbourhood else "",
+    )
     return segments.SegmentSummary(
         version=version,
         k=seg.k,
@@ -89,6 +108,8 @@ def segment_version(
         silhouette=seg.silhouette,
         segments=profiles,
         silhouette_by_k=seg.silhouette_by_k,
+        eigengap_by_k=seg.eigengap_by_k,
+        neighbourhood=seg.neighbourhood,
     )
 
 
@@ -114,7 +135,8 @@ def compute_segments(
     attempt: int = 0,
 ) -> str:
     """Segment the users of version ``run_id``; ``k`` fixes the number of segments, otherwise
-    it is chosen by silhouette over ``[k_min, k_max]``. Returns ``run_id`` for the chain."""
+    it is chosen by the eigengap criterion over ``[k_min, k_max]``. Returns ``run_id`` for the
+    chain."""
     from graphstore.writeback import get_model
 
     if not claim_or_skip(self, run_id, "segments", attempt):

@@ -3,7 +3,7 @@
 //          written, here).
 // Parameters: $segment — the segment id.
 // Example: $segment = 'seg-v1-3'
-MATCH (:Segment {id: $segment})<-[:IN_SEGMENT]-(u:User)
+MATCH (:Segment|ArchivedSegment {id: $segment})<-[:IN_SEGMENT]-(u:User)
 WHERE coalesce(u.consent, true)
 WITH DISTINCT u
 RETURN collect(id(u)) AS nid, collect(u.id) AS id, collect(coalesce(u.age, -1)) AS age,

@@ -3,7 +3,7 @@
 //          left out.
 // Parameters: $version, $min_count.
 // Example: $version = 'v20261126-233000-1a2b3c', $min_count = 3
-MATCH (s:Segment {model_version: $version})<-[:IN_SEGMENT]-(:User)-[r:SEARCHED]->(q:Query)
+MATCH (s:Segment|ArchivedSegment {model_version: $version})<-[:IN_SEGMENT]-(:User)-[r:SEARCHED]->(q:Query)
 WITH s, q, sum(coalesce(r.count, 1)) AS n
 WITH s, collect({q: q, n: n}) AS cells, sum(n) AS s_total
 WITH collect({s: s, cells: cells, s_total: s_total}) AS segs, sum(s_total) AS total

@@ -2,7 +2,7 @@
 //          many members bought anything (the inputs of click_rate and purchase_rate).
 // Parameters: $version.
 // Example: $version = 'v20261126-233000-1a2b3c'
-MATCH (s:Segment {model_version: $version})
+MATCH (s:Segment|ArchivedSegment {model_version: $version})
 CALL (s) {
   MATCH (s)<-[:IN_SEGMENT]-(u:User)
   OPTIONAL MATCH (u)-[c:CLICKED]->(:Item)

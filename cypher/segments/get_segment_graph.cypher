@@ -2,7 +2,7 @@
 //          terms, and its $members most typical members (highest membership score).
 // Parameters: $segment_id, $members.
 // Example: $segment_id = 'v20261126-233000-1a2b3c:0', $members = 15
-MATCH (s:Segment {id: $segment_id})
+MATCH (s:Segment|ArchivedSegment {id: $segment_id})
 CALL (s) {
   MATCH p = (s)-[:AFFINITY]->()
   RETURN p

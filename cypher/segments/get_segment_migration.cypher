@@ -3,7 +3,7 @@
 //          (users missing from either version are counted as 'new' / 'gone').
 // Parameters: $from_version, $to_version.
 // Example: $from_version = 'v20261126-233000-1a2b3c', $to_version = 'v20261127-013000-9f8e7d'
-MATCH (u:User)-[:IN_SEGMENT]->(s:Segment)
+MATCH (u:User)-[:IN_SEGMENT]->(s:Segment|ArchivedSegment)
 WHERE s.model_version IN [$from_version, $to_version]
 WITH u,
      head([x IN collect(s) WHERE x.model_version = $from_version]) AS a,

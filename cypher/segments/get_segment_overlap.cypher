@@ -2,7 +2,8 @@
 //          segments and the Jaccard index of their memberships (1 = the same users).
 // Parameters: $from_version, $to_version.
 // Example: $from_version = 'v20261126-233000-1a2b3c', $to_version = 'v20261127-013000-9f8e7d'
-MATCH (a:Segment {model_version: $from_version}), (b:Segment {model_version: $to_version})
+MATCH (a:Segment|ArchivedSegment {model_version: $from_version})
+MATCH (b:Segment|ArchivedSegment {model_version: $to_version})
 CALL (a, b) {
   MATCH (a)<-[:IN_SEGMENT]-(u:User)-[:IN_SEGMENT]->(b)
   RETURN count(u) AS shared

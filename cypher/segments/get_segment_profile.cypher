@@ -2,7 +2,7 @@
 //          over-indexes on (AFFINITY, by lift), its top items with titles and top queries.
 // Parameters: $segment_id.
 // Example: $segment_id = 'v20261126-233000-1a2b3c:0'
-MATCH (s:Segment {id: $segment_id})
+MATCH (s:Segment|ArchivedSegment {id: $segment_id})
 CALL (s) {
   OPTIONAL MATCH (s)-[a:AFFINITY]->(c:Category)
   WITH c, a ORDER BY a.lift DESC

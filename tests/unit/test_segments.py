@@ -16,8 +16,11 @@ from training.segments import (
     SegmentError,
     adjusted_rand,
     cluster_users,
+    eigengaps,
     lift,
     membership_scores,
+    neighbourhood_vectors,
+    normalize_rows,
     project_2d,
 )
 
@@ -29,13 +32,61 @@ def blobs(k: int, per: int, dim: int = 8, spread: float = 0.05, seed: int = 0): 
     return centres[truth] + rng.normal(0, spread, (k * per, dim)), truth
 
 
-def test_silhouette_finds_the_number_of_blobs() -> None:
+@pytest.mark.parametrize("criterion", ["eigengap", "silhouette"])
+def test_criteria_find_the_number_of_blobs(criterion: str) -> None:
     x, truth = blobs(4, 60)
-    seg = cluster_users(x, SegmentConfig(k_min=2, k_max=8))
-    assert seg.k == 4 and seg.criterion == "silhouette"
+    seg = cluster_users(x, SegmentConfig(k_min=2, k_max=8, criterion=criterion))
+    assert seg.k == 4 and seg.criterion == criterion
     assert adjusted_rand(truth, seg.labels) == pytest.approx(1.0)
     assert set(seg.silhouette_by_k) == set(range(2, 9))
-    assert seg.silhouette == pytest.approx(max(seg.silhouette_by_k.values()), abs=1e-4)
+    if criterion == "silhouette":
+        assert seg.silhouette == pytest.approx(max(seg.silhouette_by_k.values()), abs=1e-4)
+    else:
+        assert set(seg.eigengap_by_k) == set(range(2, 9))
+        assert max(seg.eigengap_by_k, key=lambda k: seg.eigengap_by_k[k]) == 4
+
+
+def test_eigengap_separates_what_silhouette_merges() -> None:
+    """Two far groups, one of them made of two close blobs: silhouette prefers 2 segments,
+    the kNN graph's eigengap sees the 3 groups."""
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0, 8.0], [0.0, 1.5, 8.0], [8.0, 0.0, 0.0]])
+    truth = np.repeat(np.arange(3), 80)
+    x = centres[truth] + rng.normal(0, 0.15, (240, 3))
+    gap = cluster_users(x, SegmentConfig(k_min=2, k_max=6))
+    sil = cluster_users(x, SegmentConfig(k_min=2, k_max=6, criterion="silhouette"))
+    assert gap.k == 3 and adjusted_rand(truth, gap.labels) == pytest.approx(1.0)
+    assert sil.k == 2
+
+
+def test_eigengaps_of_separate_groups() -> None:
+    x, _ = blobs(3, 30, spread=0.01)
+    gaps = eigengaps(normalize_rows(x), [2, 3, 4], knn=5)
+    assert max(gaps, key=lambda k: gaps[k]) == 3 and gaps[2] == pytest.approx(0, abs=1e-9)
+
+
+def test_neighbourhood_vectors_are_weighted_means_of_item_directions() -> None:
+    items = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
+    nb = neighbourhood_vectors(3, items, np.array([0, 0, 1]), np.array([0, 1, 2]), [3.0, 1.0, 2])
+    assert nb[0] == pytest.approx([0.75, 0.25])
+    assert nb[1] == pytest.approx([2**-0.5, 2**-0.5])
+    assert nb[2].tolist() == [0.0, 0.0]  # no interactions
+    with pytest.raises(SegmentError, match="out of range"):
+        neighbourhood_vectors(1, items, np.array([1]), np.array([0]))
+    with pytest.raises(SegmentError, match="length"):
+        neighbourhood_vectors(2, items, np.array([0, 1]), np.array([0]))
+
+
+def test_neighbourhood_joins_the_features() -> None:
+    x, truth = blobs(3, 30)
+    # The user vectors alone are noise; their neighbourhoods carry the groups.
+    noise = np.random.default_rng(2).normal(0, 1, x.shape)
+    seg = cluster_users(noise, SegmentConfig(k=3), neighbourhood=x)
+    assert seg.neighbourhood and adjusted_rand(truth, seg.labels) > 0.5
+    alone = cluster_users(noise, SegmentConfig(k=3))
+    assert adjusted_rand(truth, alone.labels) < 0.2
+    with pytest.raises(SegmentError, match="neighbourhood"):
+        cluster_users(x, neighbourhood=x[:5])
 
 
 def test_fixed_k_numbers_segments_by_size() -> None:
@@ -67,6 +118,8 @@ def test_bad_input_is_refused() -> None:
         SegmentConfig(k_min=5, k_max=3)
     with pytest.raises(SegmentError):
         SegmentConfig(k=1)
+    with pytest.raises(SegmentError, match="criterion"):
+        SegmentConfig(criterion="elbow")
 
 
 def test_lift() -> None:
@@ -95,13 +148,11 @@ def test_projection_is_two_dimensional() -> None:
 def test_browser_style_is_one_post_connect_command() -> None:
     grass = (Path(provision.__file__).parent / "assets" / "browser" / "style.grass").read_text()
     rules = provision.parse_grass(grass)
-    for label in ("User", "Item", "Query", "Term", "Category", "Segment"):
+    labels = ("User", "Item", "Query", "Term", "Category", "Segment", "ArchivedSegment")
+    for label in labels:
         assert rules[f"node.{label}"]["caption"].startswith("{"), label
-    colours = {
-        rules[f"node.{lb}"]["color"]
-        for lb in ("User", "Item", "Query", "Term", "Category", "Segment")
-    }
-    assert len(colours) == 6, "every label has its own colour"
+    colours = {rules[f"node.{lb}"]["color"] for lb in labels}
+    assert len(colours) == len(labels), "every label has its own colour"
     command = provision.browser_style_command()
     assert command.startswith("style {") and ";" not in command and "#" not in command
     data = json.loads(command.removeprefix("style "))
