@@ -94,6 +94,11 @@ class ApiSettings(BaseSettings):
     popular_cache_s: float = Field(default=60.0, ge=0.0)
     #: Threads NumPy/BLAS may use per process (>1 oversubscribes the request thread pool).
     blas_threads: int = Field(default=1, ge=1)
+    #: Serve users from an in-memory snapshot of the active version (api/snapshot.py); off:
+    #: every request reads the user from Neo4j.
+    snapshot: bool = True
+    #: Most recommendation requests scored together in one batch.
+    max_batch: int = Field(default=64, ge=1)
 
 
 class Settings(BaseSettings):
@@ -117,6 +122,8 @@ class Settings(BaseSettings):
     recover_every_s: float = 15.0
     #: How often beat runs the online policy update from the feedback stream (0: never).
     policy_update_every_s: float = 300.0
+    #: How often beat scrubs erased users out of training artifacts on disk (0: never).
+    privacy_scrub_every_s: float = 300.0
     log_level: str = "INFO"
 
     @property

@@ -4,6 +4,10 @@ Each event is an ``(:Event {id})`` node (unique id); only events whose id is new
 interaction relationships, so a retried batch changes nothing. ``streamed`` records whether
 the event was appended to the Redis feedback stream (``dpgcn.streams``), so a retry after a
 failed append re-appends exactly the events that are missing there.
+
+Events of an erased user (``graphstore.users``: a tombstone with the salted hash of the id) are
+skipped — neither stored nor applied — so they cannot re-create the user; the salt is read in
+the same transaction as the write.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from neo4j import Driver
+from neo4j import Driver, ManagedTransaction
 
 from graphstore.driver import execute
+from graphstore.users import id_hash, read_salt, run_in_transaction, run_named
+
+#: Why an event was skipped (not stored, graph unchanged).
+UNKNOWN_ITEM = "unknown item"
+USER_ERASED = "user erased"
 
 #: Event types and the relationship each one counts up.
 EVENT_TYPES = ("search", "view", "click", "purchase")
@@ -45,12 +54,23 @@ class WriteResult:
     #: Ids to append to the feedback stream now: new or earlier appends that failed, of users
     #: who allow personalization.
     to_stream: list[str]
+    #: Ids of events of erased users: not stored (the user is not re-created).
+    erased_user: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Every skipped event id with the reason (``"unknown item"``, ``"user erased"``)."""
+        return {
+            **{i: UNKNOWN_ITEM for i in self.unknown_item},
+            **{i: USER_ERASED for i in self.erased_user},
+        }
 
 
 def write_events(
     driver: Driver, events: Sequence[EventRow], database: str = "neo4j"
 ) -> WriteResult:
-    """Store ``events`` (ids must be unique within the batch) in one transaction."""
+    """Store ``events`` (ids must be unique within the batch) in one transaction; events
+    naming an unknown item or an erased user are skipped (``WriteResult.skipped``)."""
     rows: list[dict[str, Any]] = [
         {
             "id": e.id,
@@ -67,22 +87,28 @@ def write_events(
         raise ValueError("event ids must be unique within a batch")
     if not rows:
         return WriteResult([], [], [], [])
-    records = execute(
-        driver,
-        "events/merge_events",
-        {"rows": rows, "batch": uuid.uuid4().hex, "now": time.time()},
-        database=database,
-    )
-    found = {r["id"]: r for r in records}
+
+    def work(tx: ManagedTransaction) -> list[Any]:
+        salt = read_salt(tx)
+        for r in rows:
+            r["id_hash"] = id_hash(r["user_id"], salt) if salt is not None else None
+        return run_named(
+            tx, "events/merge_events", {"rows": rows, "batch": uuid.uuid4().hex, "now": time.time()}
+        )
+
+    records = run_in_transaction(driver, work, database)
+    erased = {r["id"] for r in records if r["skipped"] is not None}
+    found = {r["id"]: r for r in records if r["skipped"] is None}
     new = [e.id for e in events if e.id in found and found[e.id]["is_new"]]
     dups = [e.id for e in events if e.id in found and not found[e.id]["is_new"]]
-    unknown = [e.id for e in events if e.id not in found]
+    erased_ids = [e.id for e in events if e.id in erased]
+    unknown = [e.id for e in events if e.id not in found and e.id not in erased]
     to_stream = [
         e.id
         for e in events
         if e.id in found and not found[e.id]["streamed"] and found[e.id]["consent"]
     ]
-    return WriteResult(new, dups, unknown, to_stream)
+    return WriteResult(new, dups, unknown, to_stream, erased_ids)
 
 
 def mark_streamed(driver: Driver, ids: Sequence[str], database: str = "neo4j") -> int:

@@ -13,11 +13,19 @@ ITEM: Final = "Item"
 QUERY: Final = "Query"
 TERM: Final = "Term"
 CATEGORY: Final = "Category"
-SEGMENT: Final = "Segment"
+SEGMENT: Final = "Segment"  # a segment of the active model version (graphstore.segments)
+#: A segment of any other version: older ones kept for rollback and a new version's segments
+#: before its activation. Same properties as SEGMENT; activation swaps the two labels.
+ARCHIVED_SEGMENT: Final = "ArchivedSegment"
 MODEL: Final = "Model"
 EVENT: Final = "Event"  # (:Event {id, user_id, type, item_id, query, ts}), graphstore.events
 API_KEY: Final = "ApiKey"  # (:ApiKey {id, hash, scope, created_at, revoked}), graphstore.apikeys
 POLICY: Final = "Policy"  # (:Policy {model_version, version, actor, …}), graphstore.policies
+#: Tombstone of an erased user: only a salted hash of the id (graphstore.users), so events
+#: that arrive after the erasure cannot re-create the user.
+ERASED_USER: Final = "ErasedUser"  # (:ErasedUser {id_hash, erased_at})
+#: The one node holding the random salt of those hashes (created by the first erasure).
+ERASURE_SALT: Final = "ErasureSalt"  # (:ErasureSalt {id: 'erasure', value, created_at})
 
 NODE_LABELS: Final = (USER, ITEM, QUERY, TERM, CATEGORY)
 

@@ -31,7 +31,13 @@ def create_app() -> Celery:
     settings = get_settings()
     celery = Celery(
         "dpgcn",
-        include=["workers.pipeline", "workers.segment_tasks", "workers.recovery", "workers.online"],
+        include=[
+            "workers.pipeline",
+            "workers.segment_tasks",
+            "workers.recovery",
+            "workers.online",
+            "workers.privacy",
+        ],
     )
 
     @celery.on_configure.connect(weak=False)
@@ -59,15 +65,22 @@ def create_app() -> Celery:
             "workers.pipeline.*": {"queue": GRAPH_QUEUE},
             "workers.online.*": {"queue": GRAPH_QUEUE},
             "workers.segment_tasks.*": {"queue": GRAPH_QUEUE},
+            "workers.privacy.*": {"queue": GRAPH_QUEUE},
         },
         task_time_limit=TRAIN_TIME_LIMIT_S,
-        beat_schedule=_schedule(settings.retrain_every_s, settings.policy_update_every_s),
+        beat_schedule=_schedule(
+            settings.retrain_every_s,
+            settings.policy_update_every_s,
+            settings.privacy_scrub_every_s,
+        ),
         worker_hijack_root_logger=False,
     )
     return celery
 
 
-def _schedule(retrain_every_s: float, policy_update_every_s: float) -> dict[str, Any]:
+def _schedule(
+    retrain_every_s: float, policy_update_every_s: float, privacy_scrub_every_s: float = 0.0
+) -> dict[str, Any]:
     schedule: dict[str, Any] = {
         "retrain": {"task": "workers.pipeline.start_pipeline", "schedule": retrain_every_s},
     }
@@ -77,6 +90,12 @@ def _schedule(retrain_every_s: float, policy_update_every_s: float) -> dict[str,
             "schedule": policy_update_every_s,
             # a late round is useless once the next one is due
             "options": {"expires": policy_update_every_s},
+        }
+    if privacy_scrub_every_s > 0:
+        schedule["privacy-scrub"] = {
+            "task": "workers.privacy.scrub_erased_artifacts",
+            "schedule": privacy_scrub_every_s,
+            "options": {"expires": privacy_scrub_every_s},
         }
     return schedule
 

@@ -85,6 +85,7 @@ def run_policy_update(
 ) -> dict[str, Any]:
     """One round of the online loop (no Celery: the task below and tests call it)."""
     from training.online import OnlineLearner
+    from training.privacy import policy_without_history
 
     active = writeback.get_active(driver, database)
     streams.ensure_group(client)
@@ -110,7 +111,7 @@ def run_policy_update(
         result["policy_version"] = policies.save_policy(
             driver,
             active.version,
-            learner.policy_bytes(),
+            policy_without_history(learner.policy_bytes()),
             {
                 "source": "online",
                 "updates": learner.updates,

@@ -154,12 +154,19 @@ def write_back(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
 
 
 def _save_trained_policy(run_id: str, model_dir: Path, db: str) -> None:
-    """The trained ``policy.pt`` becomes policy version 1 of the model version (once)."""
+    """The trained ``policy.pt`` becomes policy version 1 of the model version (once), stored
+    without its per-user history rows."""
+    from training.privacy import policy_without_history
+
     path = model_dir / "policy.pt"
     if not path.is_file() or policies.get_latest_policy(driver(), run_id, db) is not None:
         return
     version = policies.save_policy(
-        driver(), run_id, path.read_bytes(), {"source": "offline", "updates": 0}, db
+        driver(),
+        run_id,
+        policy_without_history(path.read_bytes()),
+        {"source": "offline", "updates": 0},
+        db,
     )
     logger.info("run %s: trained policy saved as policy version %d", run_id, version)
 

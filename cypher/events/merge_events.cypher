@@ -2,16 +2,22 @@
 //          to the graph: view/click/purchase count up VIEWED/CLICKED/PURCHASED (and a click
 //          with a query counts up LED_TO), search counts up SEARCHED to the normalized query.
 //          An event id seen before changes nothing (is_new false), so a retried batch is a
-//          no-op. Events naming an unknown item are skipped (no row returned).
-// Parameters: $rows — list of {id, user_id, type ('search'|'view'|'click'|'purchase'),
-//             item_id, query (normalized id), query_text, ts}; $batch (a fresh id per call);
-//             $now (epoch seconds).
-// Example: $rows = [{id: 'e1', user_id: 'u1', type: 'click', item_id: 'i1', query: 'game race',
-//          query_text: 'racing games', ts: 1700000000.0}], $batch = 'b1', $now = 1700000001.0
+//          no-op. Events naming an unknown item are skipped (no row returned). Events of an
+//          erased user (a tombstone (:ErasedUser {id_hash}) exists) are skipped too, neither
+//          stored nor applied, so they cannot re-create the user: one row each with
+//          skipped = 'user erased' (null for every other row).
+// Parameters: $rows — list of {id, user_id, id_hash (the user id's salted hash, null when
+//             nobody was ever erased), type ('search'|'view'|'click'|'purchase'), item_id,
+//             query (normalized id), query_text, ts}; $batch (a fresh id per call); $now
+//             (epoch seconds).
+// Example: $rows = [{id: 'e1', user_id: 'u1', id_hash: null, type: 'click', item_id: 'i1',
+//          query: 'game race', query_text: 'racing games', ts: 1700000000.0}], $batch = 'b1',
+//          $now = 1700000001.0
 UNWIND $rows AS row
 OPTIONAL MATCH (i:Item {id: row.item_id})
 WITH row, i
-WHERE row.type = 'search' OR i IS NOT NULL
+WHERE (row.type = 'search' OR i IS NOT NULL)
+  AND NOT EXISTS { (:ErasedUser {id_hash: row.id_hash}) }
 MERGE (e:Event {id: row.id})
   ON CREATE SET e.user_id = row.user_id, e.type = row.type, e.item_id = row.item_id,
                 e.query = row.query, e.ts = row.ts, e.received_at = $now, e.batch = $batch,
@@ -65,4 +71,11 @@ CALL (row, i, is_new) {
   RETURN count(*) AS applied
 }
 OPTIONAL MATCH (owner:User {id: row.user_id})
-RETURN row.id AS id, is_new, e.streamed AS streamed, coalesce(owner.consent, true) AS consent
+RETURN row.id AS id, is_new, e.streamed AS streamed, coalesce(owner.consent, true) AS consent,
+       null AS skipped
+UNION ALL
+UNWIND $rows AS row
+WITH row
+WHERE EXISTS { (:ErasedUser {id_hash: row.id_hash}) }
+RETURN row.id AS id, false AS is_new, false AS streamed, false AS consent,
+       'user erased' AS skipped

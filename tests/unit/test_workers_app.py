@@ -38,6 +38,17 @@ def test_beat_schedule_has_retraining_and_policy_updates() -> None:
     assert "policy-update" not in app_module._schedule(3600.0, 0.0)
 
 
+def test_beat_schedule_scrubs_erased_users_from_artifacts() -> None:
+    schedule = app_module._schedule(3600.0, 120.0, 60.0)
+    assert schedule["privacy-scrub"]["task"] == "workers.privacy.scrub_erased_artifacts"
+    assert schedule["privacy-scrub"]["schedule"] == 60.0
+    assert "workers.privacy" in app.conf.include
+    import workers.privacy  # noqa: F401  (what a worker does with conf.include)
+
+    assert "workers.privacy.scrub_erased_artifacts" in app.tasks
+    assert "privacy-scrub" not in app_module._schedule(3600.0, 120.0, 0.0)
+
+
 def test_stream_entry_ids_sort_numerically() -> None:
     ids = ["1700000000000-10", "1700000000000-9", "999-0", "1700000000001-0"]
     assert sorted(ids, key=streams.entry_key) == [
