@@ -84,15 +84,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.driver = driver
     app.state.redis = _redis(settings)
     app.state.keys = KeyCache(driver, db, settings.api.key_cache_s)
-    app.state.recommender = Recommender(
-        driver, db, refresh_s=settings.api.refresh_s, popular_cache_s=settings.api.popular_cache_s
+    app.state.recommender = recommender = Recommender(
+        driver,
+        db,
+        refresh_s=settings.api.refresh_s,
+        popular_cache_s=settings.api.popular_cache_s,
+        snapshot=settings.api.snapshot,
+        redis=app.state.redis,
+        max_batch=settings.api.max_batch,
     )
+    recommender.start()
     # Reading a policy needs torch, whose first import takes seconds on a small machine: do it
     # now, beside start-up, rather than inside the first request that meets a new policy.
     threading.Thread(target=importlib.import_module, args=("torch",), daemon=True).start()
     try:
         yield
     finally:
+        recommender.stop()
         if app.state.redis is not None:
             app.state.redis.close()
         driver.close()

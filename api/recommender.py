@@ -1,10 +1,13 @@
 """Scoring against the active version's item embeddings, held in memory per version.
 
 The item matrix of the active version is read from Neo4j once per version (100k × 64 floats
-is 25 MB) and each request reads only the user's own row and history from Neo4j, so a
-request costs one indexed Neo4j read plus one matrix–vector product. The active version and
-its newest DDPG policy are re-read every ``refresh_s`` seconds, so a new version or a new
-policy is picked up without a restart.
+is 25 MB). With the serving snapshot on (the default; :mod:`api.snapshot`), every consenting
+user's vector and seen items are held in memory too and a request for such a user reads
+nothing from Neo4j; other requests (unknown users, cold start, users changed since the
+snapshot was loaded) read the user's row and history from Neo4j (the "Neo4j path"). The
+active version and its newest DDPG policy are re-read every ``refresh_s`` seconds (in a
+background thread when the snapshot is on), so a new version or a new policy is picked up
+without a restart.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from neo4j import Driver
 
 from api import metrics
+from api.snapshot import Changes, ItemIndex, Scorer, Snapshot, item_index, load_snapshot
 from graphstore import policies, serving, writeback
 from graphstore.serving import Scored
 from graphstore.writeback import ActiveModel
@@ -30,15 +34,6 @@ from training.inference import PolicyAdjuster, load_policy_adjuster_bytes
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ItemIndex:
-    version: str
-    ids: list[str]
-    titles: list[str | None]
-    matrix: np.ndarray  # [I, D]
-    position: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -87,6 +82,11 @@ class Recommender:
         database: str = "neo4j",
         refresh_s: float = 2.0,
         popular_cache_s: float = 60.0,
+        *,
+        snapshot: bool = False,
+        redis: Any = None,
+        max_batch: int = 64,
+        snapshot_page: int = 20_000,
     ) -> None:
         self.driver = driver
         self.database = database
@@ -103,6 +103,19 @@ class Recommender:
         )
         self.categories: TtlCache[np.ndarray | None] = TtlCache("category_items", 60.0)
         self.segments: TtlCache[list[Scored]] = TtlCache("segment_items", popular_cache_s)
+        #: The newest policy of each model version served (the active one and, while a new
+        #: snapshot loads, the snapshot's).
+        self._policies: dict[str, LoadedPolicy] = {}
+        self.changes = Changes(redis)
+        self.snapshot_page = snapshot_page
+        self.scorer: Scorer | None = (
+            Scorer(self.changes, self.snapshot_policy, self.category_rows, max_batch)
+            if snapshot
+            else None
+        )
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
 
     # ---------------------------------------------------------------- active model + policy
     def active(self) -> ActiveModel | None:
@@ -125,18 +138,101 @@ class Recommender:
     def invalidate(self) -> None:
         """Re-read the active version on the next request (after an activation)."""
         self._checked = 0.0
+        self._wake.set()
+
+    # ---------------------------------------------------------------- serving snapshot
+    def start(self) -> None:
+        """Start the snapshot's scoring thread and the refresher that loads a snapshot of
+        each version that becomes active (no-op without the snapshot)."""
+        if self.scorer is None or self._refresher is not None:
+            return
+        self.changes.start()
+        self.scorer.start()
+        self._stop.clear()
+        self._refresher = threading.Thread(
+            target=self._refresh_loop, name="dpgcn-snapshot", daemon=True
+        )
+        self._refresher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._refresher is not None:
+            self._refresher.join(30)
+            self._refresher = None
+        if self.scorer is not None:
+            self.scorer.stop()
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return None if self.scorer is None else self.scorer.snapshot
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh_snapshot()
+            except Exception as e:  # Neo4j away: go on serving what is loaded
+                logger.warning("snapshot refresh failed: %s", type(e).__name__)
+            self._wake.wait(self.refresh_s)
+            self._wake.clear()
+
+    def refresh_snapshot(self) -> Snapshot | None:
+        """Re-read the active version (when due) and load its snapshot if the served one is
+        of another version; the old snapshot is served until the new one is complete."""
+        assert self.scorer is not None
+        active = self.active()
+        if active is None:
+            self.scorer.snapshot = None
+            return None
+        current = self.scorer.snapshot
+        if current is not None and current.version == active.version:
+            return current
+        t0 = time.perf_counter()
+        snap = load_snapshot(
+            self.driver,
+            active,
+            self.index(active),
+            database=self.database,
+            page=self.snapshot_page,
+        )
+        if self.active() != active:  # activated again meanwhile: load the newer one next
+            logger.info("version changed while loading the snapshot of %s", active.version)
+            self._wake.set()
+        self.scorer.snapshot = snap
+        self.changes.forget_before(snap.started)
+        self._policies = {
+            v: p for v, p in self._policies.items() if v in (snap.version, active.version)
+        }
+        logger.info(
+            "serving snapshot of %s: %d users, %d items, %d seen items (%.1f s)",
+            snap.version,
+            len(snap.user_pos),
+            len(snap.items.ids),
+            len(snap.seen_rows),
+            time.perf_counter() - t0,
+        )
+        return snap
+
+    def snapshot_policy(self, version: str) -> tuple[int | None, PolicyAdjuster | None]:
+        """``(policy version, adjuster)`` of ``version``'s newest usable policy (None, None)."""
+        current = self._policies.get(version)
+        if current is None or current.adjuster is None:
+            return None, None
+        return current.version, current.adjuster
 
     def _refresh_policy(self, active: ActiveModel) -> None:
         latest = serving.get_policy_version(self.driver, active.version, self.database)
         current = self._policy
         if latest is None:
             self._policy = None
+            self._policies.pop(active.version, None)
             return
         if current and current.model_version == active.version and current.version == latest:
             return
         record = policies.get_latest_policy(self.driver, active.version, self.database)
         if record is None:
             self._policy = None
+            self._policies.pop(active.version, None)
             return
         adjuster: PolicyAdjuster | None
         try:
@@ -148,6 +244,7 @@ class Recommender:
             logger.warning("policy %d of %s unusable: %s", record.version, active.version, e)
             adjuster = None
         self._policy = LoadedPolicy(active.version, record.version, adjuster)
+        self._policies[active.version] = self._policy
         logger.info("serving policy version %d of model %s", record.version, active.version)
 
     def policy(self, active: ActiveModel) -> LoadedPolicy | None:
@@ -162,14 +259,15 @@ class Recommender:
         if current is not None and current.version == active.version:
             metrics.cache_event("item_index", True)
             return current
+        snap = self.snapshot
+        if snap is not None and snap.version == active.version:
+            self._index = snap.items
+            return snap.items
         with self._lock:
             if self._index is None or self._index.version != active.version:
                 metrics.cache_event("item_index", False)
                 ids, titles, matrix = serving.get_item_vectors(self.driver, active, self.database)
-                self._index = ItemIndex(
-                    active.version, ids, titles, matrix, {i: k for k, i in enumerate(ids)}
-                )
-                self.categories.clear()
+                self._index = item_index(active.version, ids, titles, matrix)
                 logger.info("loaded %d item vectors of version %s", len(ids), active.version)
             return self._index
 

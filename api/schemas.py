@@ -108,6 +108,11 @@ class Readiness(BaseModel):
     neo4j: ComponentHealth
     redis: ComponentHealth
     model: ComponentHealth
+    snapshot: ComponentHealth | None = Field(
+        default=None,
+        description="The in-memory serving snapshot (ok: it holds the active version); "
+        "informational, not part of `ready`; null when the snapshot is off",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -2,15 +2,20 @@
 
 Setup (synthetic; no training): ``--users`` users (1M) with static features and
 ``--events-per-user`` random clicks each, ``--items`` items (100k) in 50 categories, loaded
-with ``graphstore.ingest.load_source``; random-but-valid embeddings (``N(0, 1/D)``, D=64)
-written through ``graphstore.writeback`` begin/write/complete/activate, and a random DDPG
+with ``graphstore.ingest.load_source``; random-but-valid embeddings (``N(0, 1/D)``, D=64):
+items through ``graphstore.writeback.write_embeddings``, users through the same write
+statement (``writeback/set_embeddings``) with the user vector index dropped first (serving
+never queries it; it made most of the write's cost); then complete/activate, and a random DDPG
 policy saved with ``graphstore.policies.save_policy`` so the product path runs the policy
-adjustment. The load is skipped when the active model already is this benchmark's version.
+adjustment. The API reads all of it from Neo4j as in production. The load is skipped when
+the active model already is this benchmark's version.
 
 Load generator: ``wrk`` (Debian package) with a Lua script drawing a uniformly random user
 per request; fixed concurrency (``--concurrency`` connections, 1 thread), ``--duration``
-seconds per scenario after a 5 s warm-up. Every server runs as its own uvicorn process (one
-worker) on this machine, next to Neo4j and wrk, so all of them share the same cores.
+seconds per scenario after a 5 s warm-up. Every server runs as ``--workers`` uvicorn worker
+processes (default 1: on the 2-core machine 1 beat 2, docs/benchmarks-api.md), next to
+Neo4j and wrk on this machine, so all of them
+share the same cores; the API is measured only once every worker has loaded its snapshot.
 
 Scenarios, in the same run:
 
@@ -20,12 +25,15 @@ Scenarios, in the same run:
                        with NumPy's default BLAS threads;
 * ``naive-blas1``    — the same with one BLAS thread (isolates the oversubscription trap);
 * ``api``            — ``GET /v1/users/{id}/recommendations?k=10&explain=false``: API key,
-                       user state from Neo4j, policy adjustment, ``argpartition`` top-k;
-* ``api-explain``    — the same with explanations (one more Cypher read for the 10 items).
+                       the user from the in-memory snapshot, policy adjustment and scoring in
+                       batches, exact top-k;
+* ``api-explain``    — the same with explanations (one Cypher read for the 10 items).
+
+``--profile N`` instead times N sequential in-process requests by part (no HTTP).
 
     export DPGCN_HOME=… NEO4J_BOLT_PORT=… (your services)   # then
     .venv/bin/python bench/bench_api.py                       # 1M users, 100k items, 60 s
-    .venv/bin/python bench/bench_api.py --users 20000 --items 5000 --duration 10   # quick
+    .venv/bin/python bench/bench_api.py --users 50000 --items 100000 --profile 300
 """
 
 from __future__ import annotations
@@ -169,21 +177,39 @@ def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
         t1 = time.perf_counter()
         print(f"loaded graph in {t1 - t0:.0f}s", flush=True)
         writeback.begin_version(driver, version, dim, "random")
-        for label, n, prefix in ((model.ITEM, items, "i"), (model.USER, users, "u")):
-            ids = [f"{prefix}{j}" for j in range(n)]
-            for start in range(0, n, 100_000):
-                vecs = rng.normal(0, 1 / np.sqrt(dim), (min(100_000, n - start), dim))
-                writeback.write_embeddings(
-                    driver, version, label, ids[start : start + len(vecs)], vecs, batch_size=5000
-                )
-            print(f"wrote {n} {label} vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
-        # serving never queries the user vector index; stop it competing for the CPU
         slot = str(writeback.get_model(driver, version)["slot"])  # type: ignore[index]
+        item_vecs = rng.normal(0, 1 / np.sqrt(dim), (items, dim))
+        writeback.write_embeddings(
+            driver,
+            version,
+            model.ITEM,
+            [f"i{j}" for j in range(items)],
+            item_vecs,
+            batch_size=5000,
+        )
+        print(f"wrote {items} Item vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
+        # Users: production's write statement (writeback/set_embeddings) without the user
+        # vector index, which serving never queries and which would cost most of the write.
         execute(
             driver,
             "writeback/drop_vector_index",
             {"name": model.vector_index_name(model.USER, slot)},
         )
+        prop = model.embedding_property(slot)
+        for start in range(0, users, 10_000):
+            n = min(10_000, users - start)
+            vecs = rng.normal(0, 1 / np.sqrt(dim), (n, dim)).astype(np.float32)
+            rows = [{"id": f"u{start + j}", "vec": v} for j, v in enumerate(vecs.tolist())]
+            execute(
+                driver,
+                "writeback/set_embeddings",
+                {"rows": rows, "version": version},
+                label=model.USER,
+                property=prop,
+            )
+            if (start // 10_000) % 10 == 9:
+                print(f"  {start + n} User vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
+        print(f"wrote {users} User vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
         writeback.complete_version(driver, version, {"User": users, "Item": items}, {})
         writeback.activate_version(driver, version)
         policy = DDPGPolicy(2 * dim, dim, DDPGConfig(), seed=seed, alpha=0.5, scale=1.0)
@@ -208,15 +234,28 @@ def create_key() -> str:
 # ----------------------------------------------------------------------------- servers + wrk
 
 
-def start_server(target: str, port: int, env: dict[str, str], factory: bool) -> subprocess.Popen:  # type: ignore[type-arg]
+def start_server(
+    target: str, port: int, env: dict[str, str], factory: bool, workers: int = 1
+) -> subprocess.Popen:  # type: ignore[type-arg]
     argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--log-level", "warning", "--no-access-log"] + (["--factory"] if factory else [])
+    argv += ["--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    argv += ["--factory"] if factory else []
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 900
+    ready_in_a_row = 0
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=2):
+            if factory:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=2):
+                    return proc
+            # the API: wait until every worker serves from its snapshot (each answer comes
+            # from some worker; 10 × workers answers in a row say all have loaded)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as r:
+                snapshot = json.loads(r.read()).get("snapshot") or {}
+            ready_in_a_row = ready_in_a_row + 1 if snapshot.get("ok") else 0
+            if ready_in_a_row >= 10 * workers:
                 return proc
+            time.sleep(0.05 if ready_in_a_row else 1.0)
         except OSError:
             if proc.poll() is not None:
                 raise SystemExit(f"server {target} exited ({proc.returncode})") from None
@@ -328,6 +367,117 @@ def scoring_only(items: int, dim: int, threads: int, seconds: float) -> dict[str
     return out
 
 
+def profile(users: int, n: int, seed: int) -> None:
+    """In-process cost of one recommendation request by part (sequential, one thread, no
+    HTTP), on the loaded graph: the Neo4j path as it was, then the snapshot path."""
+    import asyncio
+    import hashlib
+    import uuid
+
+    from fastapi.encoders import jsonable_encoder
+    from threadpoolctl import threadpool_limits
+
+    from api import metrics
+    from api.recommender import Recommender
+    from api.routes.recommendations import _answer
+    from api.snapshot import Changes, Scorer, _Ask, load_snapshot
+    from dpgcn.services import neo4j_connection
+    from dpgcn.settings import get_settings
+    from graphstore import apikeys, serving
+    from graphstore.driver import connect
+
+    threadpool_limits(limits=1, user_api="blas")
+    conn = neo4j_connection(get_settings())
+    driver = connect(conn.uri, conn.user, conn.password)
+    rec = Recommender(driver)
+    active = rec.active()
+    assert active is not None
+    index = rec.index(active)
+    policy = rec.policy(active)
+    rng = np.random.default_rng(seed)
+    sample = [f"u{u}" for u in rng.integers(0, users, n)]
+    stored = apikeys.StoredKey("k", hashlib.sha256(b"s").hexdigest(), "read", False)
+    parts: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        parts.setdefault(name, []).append(time.perf_counter() - t)
+        return out
+
+    for user in sample:
+        timed(
+            "auth (cached key: split + sha256 check)",
+            lambda: (apikeys.split_key("dpgcn_k_s"), apikeys.verify(stored, "s")),
+        )
+        state = timed(
+            "Neo4j: user vector + history", lambda u=user: serving.get_user_state(driver, u, active)
+        )
+        vec = state.vector
+        assert vec is not None and policy is not None
+        vec = timed(
+            "policy actor (1 user)", lambda s=state, v=vec: rec.adjust(v, index, policy, s.recent)
+        )
+        items = timed(
+            "scoring: M @ u + argpartition top-10",
+            lambda v=vec, s=state: rec.top_k(v, index, 10, s.seen),
+        )
+        expl = timed(
+            "Neo4j: explanations (10 items)",
+            lambda u=user, it=items: serving.get_explanations(
+                driver, u, [i for i, _, _ in it], active.version
+            ),
+        )
+        body = timed(
+            "response model (pydantic)",
+            lambda u=user, it=items, e=expl: _answer(u, active.version, "policy", 1, None, it, e),
+        )
+        timed(
+            "JSON: FastAPI default (jsonable_encoder + json.dumps)",
+            lambda b=body: json.dumps(
+                jsonable_encoder(b), ensure_ascii=False, separators=(",", ":")
+            ).encode(),
+        )
+        timed("JSON: model_dump_json (what the API does now)", lambda b=body: b.model_dump_json())
+        timed(
+            "metrics + access-log id",
+            lambda: (
+                metrics.REQUEST_SECONDS.labels("GET", "/r").observe(0.01),
+                metrics.REQUESTS.labels("GET", "/r", "200").inc(),
+                metrics.RECOMMENDATIONS.labels("policy").inc(),
+                metrics.cache_event("api_key", True),
+                metrics.cache_event("snapshot", True),
+                uuid.uuid4().hex[:16],
+            ),
+        )
+    print(f"Neo4j path, {n} sequential requests for random users (ms per request):")
+    for name, values in parts.items():
+        arr = np.asarray(values) * 1000
+        print(f"  {name:56} mean {arr.mean():7.3f}  p50 {np.median(arr):7.3f}")
+    t = time.perf_counter()
+    snap = load_snapshot(driver, active, index)
+    print(
+        f"snapshot load: {len(snap.user_pos)} users, {len(snap.seen_rows)} seen items in "
+        f"{time.perf_counter() - t:.1f} s; user matrix {snap.users.nbytes / 2**20:.0f} MiB"
+    )
+    scorer = Scorer(Changes(), rec.snapshot_policy, rec.category_rows)
+    scorer.snapshot = snap
+    loop = asyncio.new_event_loop()
+    for size in (1, 8, 16, 32):
+        batches = [sample[j : j + size] for j in range(0, min(n, 40 * size), size)]
+        t = time.perf_counter()
+        for batch in batches:
+            asks = [_Ask(u, 10, True, None, loop.create_future(), loop) for u in batch]
+            assert all(a is not None for a in scorer.score(asks))
+        per = (time.perf_counter() - t) / sum(len(b) for b in batches) * 1000
+        print(
+            f"snapshot scoring (policy + GEMM + block top-10), batch {size:2}: "
+            f"{per:.3f} ms per request"
+        )
+    loop.close()
+    driver.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--users", type=int, default=1_000_000)
@@ -338,11 +488,23 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--port", type=int, default=int(os.environ.get("DPGCN_API_PORT", 8000)) + 50)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scenarios", default="hello,naive,naive-blas1,api,api-explain")
+    p.add_argument("--scenarios", default="hello,naive,api,api-explain")
+    p.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes of every server"
+    )
+    p.add_argument(
+        "--profile", type=int, default=0, help="only profile N in-process requests by part"
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--scoring-items", type=int, default=100_000)
-    p.add_argument("--scoring-seconds", type=float, default=10.0)
+    p.add_argument("--scoring-seconds", type=float, default=0.0)
     args = p.parse_args()
+    if args.profile:
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        load_graph(args.users, args.items, args.dim, args.events_per_user, args.seed)
+        profile(args.users, args.profile, args.seed)
+        print(f"load average after: {os.getloadavg()}", flush=True)
+        return
     if args.scoring_seconds > 0:
         print(
             f"scoring only: {args.scoring_items} items x {args.dim}, {args.concurrency} threads, "
@@ -372,10 +534,16 @@ def main() -> None:
         "api-explain": ("api.main:app", False, env, "/v1/users/u%d/recommendations?k=10"),
     }
     results: dict[str, dict[str, Any]] = {}
-    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}", flush=True)
+    print(
+        f"cores: {os.cpu_count()}, uvicorn workers per server: {args.workers}, "
+        f"load average before: {os.getloadavg()}",
+        flush=True,
+    )
     for name in args.scenarios.split(","):
         target, factory, server_env, path = scenarios[name]
-        proc = start_server(target, args.port, server_env, factory)
+        t_start = time.perf_counter()
+        proc = start_server(target, args.port, server_env, factory, args.workers)
+        print(f"{name}: server ready in {time.perf_counter() - t_start:.0f}s", flush=True)
         try:
             url = f"http://127.0.0.1:{args.port}"
             with urllib.request.urlopen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,3 +283,41 @@ def get_similar_items(
     ):
         return None
     return [(r["id"], r["title"], float(r["score"])) for r in records]
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of :func:`iter_user_snapshot`: ``ids[k]`` has ``vectors[k]`` and ``seen[k]``
+    (item ids, newest first)."""
+
+    ids: list[str]
+    vectors: np.ndarray  # [n, D] float32
+    seen: list[list[str]]
+
+
+def iter_user_snapshot(
+    driver: Driver, active: ActiveModel, *, page: int = 20_000, database: str = "neo4j"
+) -> Iterator[UserPage]:
+    """Every consenting user holding a vector of ``active``'s version, with the items seen,
+    in pages of at most ``page`` users read column-wise (one record per page), by id."""
+    after = ""
+    while True:
+        records = execute(
+            driver,
+            "serving/get_user_snapshot_page",
+            {"after": after, "page": page, "version": active.version},
+            database=database,
+            read=True,
+            property=active.property,
+        )
+        r = records[0] if records else None
+        if r is None or r["last"] is None:
+            return
+        ids = [str(i) for i in r["ids"]]
+        vecs = (
+            np.asarray(r["vecs"], dtype=np.float32)
+            if ids
+            else np.zeros((0, active.dim), dtype=np.float32)
+        )
+        yield UserPage(ids, vecs.reshape(len(ids), -1), [list(s) for s in r["seen"]])
+        after = str(r["last"])

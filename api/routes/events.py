@@ -7,7 +7,7 @@ import logging
 import redis
 from fastapi import APIRouter
 
-from api.deps import DriverDep, RedisDep, SettingsDep
+from api.deps import DriverDep, RecommenderDep, RedisDep, SettingsDep
 from api.errors import ApiError, responses
 from api.schemas import EventBatch, EventsAccepted, RejectedEvent
 from api.security import WriteKey
@@ -27,15 +27,20 @@ router = APIRouter(
 
 @router.post("/events", response_model=EventsAccepted)
 def post_events(
-    batch: EventBatch, driver: DriverDep, redis_client: RedisDep, settings: SettingsDep
+    batch: EventBatch,
+    driver: DriverDep,
+    redis_client: RedisDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
 ) -> EventsAccepted:
     """Record a batch of feedback events (search, view, click, purchase).
 
     Events are written to Neo4j in one transaction, idempotently by ``id``: an id stored
     before changes nothing (``duplicates``), so a retried batch is safe. New events count up
     the user's ``SEARCHED``/``VIEWED``/``CLICKED``/``PURCHASED`` relationships (a click with a
-    ``query`` also counts up ``LED_TO``); unknown users are created. Events naming an unknown
-    item, or searches with no content words, are ``rejected`` (not stored). Stored events of
+    ``query`` also counts up ``LED_TO``); unknown users are created, erased ones never. Events
+    naming an unknown item, events of an erased user (``user erased``), or searches with no
+    content words, are ``rejected`` (not stored). Stored events of
     users who allow personalization are then appended to the Redis stream ``dpgcn:feedback``;
     if that append fails the answer is 503 and retrying the same batch appends exactly the
     missing entries.
@@ -66,7 +71,14 @@ def post_events(
         )
     db = settings.neo4j.database
     result = events.write_events(driver, rows, db)
-    rejected += [RejectedEvent(id=i, reason="unknown item") for i in result.unknown_item]
+    rejected += [RejectedEvent(id=i, reason=why) for i, why in result.skipped.items()]
+    try:  # the users' serving state changed: every API process reads them from the graph now
+        recommender.changes.publish(r.user_id for r in rows)
+    except redis.RedisError as e:
+        logger.warning("serving changes append failed: %s", type(e).__name__)
+        raise ApiError(
+            503, "events stored, but the other API processes could not be told: retry the batch"
+        ) from e
     by_id = {r.id: r for r in rows}
     streamed = 0
     if result.to_stream:

@@ -29,6 +29,9 @@ def _redis_health(client: Any) -> ComponentHealth:
 def health(request: Request, recommender: RecommenderDep, settings: SettingsDep) -> Health:
     """Neo4j, Redis and the active model version (always 200; ``status`` says degraded)."""
     try:
+        # a ping of its own: the active version may come from a cache that the background
+        # refresher is busy renewing
+        ping(request.app.state.driver, settings.neo4j.database)
         active = recommender.active()
         neo4j = ComponentHealth(ok=True, detail="reachable")
         version = active.version if active else None
@@ -61,11 +64,23 @@ def ready(request: Request, recommender: RecommenderDep, settings: SettingsDep) 
         neo4j = ComponentHealth(ok=False, detail=type(e).__name__)
         model = ComponentHealth(ok=False, detail="unknown (Neo4j unavailable)")
     redis_health = _redis_health(request.app.state.redis)
+    snapshot: ComponentHealth | None = None
+    if recommender.scorer is not None:
+        snap = recommender.snapshot
+        snapshot = (
+            ComponentHealth(ok=False, detail="loading")
+            if snap is None
+            else ComponentHealth(
+                ok=model.ok and snap.version == model.detail,
+                detail=f"{snap.version}: {len(snap.user_pos)} users, {len(snap.items.ids)} items",
+            )
+        )
     body = Readiness(
         ready=neo4j.ok and redis_health.ok and model.ok,
         neo4j=neo4j,
         redis=redis_health,
         model=model,
+        snapshot=snapshot,
     )
     if not body.ready:
         return JSONResponse(

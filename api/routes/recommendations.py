@@ -6,7 +6,9 @@ import re
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from neo4j import Driver
 
 from api import metrics
 from api.deps import DriverDep, RecommenderDep, SettingsDep
@@ -21,6 +23,7 @@ from api.schemas import (
     Strategy,
 )
 from api.security import ReadKey
+from dpgcn.settings import get_settings
 from graphstore import serving
 from graphstore.errors import GraphStoreError, GraphUnavailableError
 from graphstore.serving import Scored, UserState
@@ -45,11 +48,9 @@ _HOW = {"PURCHASED": "bought", "CLICKED": "clicked", "VIEWED": "viewed", "RATED"
     response_model=Recommendations,
     responses=responses(404),
 )
-def recommend_items(
+async def recommend_items(
     user_id: UserId,
-    driver: DriverDep,
-    recommender: RecommenderDep,
-    settings: SettingsDep,
+    request: Request,
     k: Annotated[int, Query(ge=1, le=100, description="How many items")] = 10,
     exclude_seen: Annotated[bool, Query(description="Leave out items the user has seen")] = True,
     category: Annotated[
@@ -70,11 +71,11 @@ def recommend_items(
     occupation: Annotated[
         str | None, Query(min_length=1, max_length=64, description="Cold start: occupation")
     ] = None,
-) -> Recommendations:
+) -> Response:
     """Top-k items for the user from the active model version, each with an explanation.
 
-    * Known user with an embedding and personalization on: the user's vector from Neo4j,
-      adjusted by the newest DDPG policy of the active model from the user's recent items
+    * Known user with an embedding and personalization on: the user's vector, adjusted by
+      the newest DDPG policy of the model version from the user's recent items
       (``strategy: policy``; ``embedding`` when the model has no usable policy), scored
       against the item matrix.
     * No embedding yet: the mean vector of the users nearest in age/gender/occupation (stored
@@ -83,10 +84,113 @@ def recommend_items(
       most popular in that segment — ``segment``.
     * Otherwise (unknown user, no features, personalization off): the most popular items —
       ``popular``. These answers have ``personalized: false``; none of them is an error.
+
+    Personalized answers come from the API's in-memory snapshot of the model version when
+    it holds the user (no Neo4j read unless ``explain``); answers never mix versions, and
+    events, consent changes and erasures are honoured from the next request on.
     """
+    # The app's objects straight from its state, not through dependencies: each dependency
+    # costs FastAPI's resolver a measurable share of a request (docs/benchmarks-api.md).
+    settings = get_settings()
+    driver: Driver = request.app.state.driver
+    recommender: Recommender = request.app.state.recommender
     if k > settings.api.max_k:
         raise ApiError(422, f"k must be at most {settings.api.max_k}")
-    db = settings.neo4j.database
+    answer = None
+    if recommender.scorer is not None:
+        answer = await recommender.scorer.submit(user_id, k, exclude_seen, category)
+    if answer is None:
+        metrics.cache_event("snapshot", False)
+        body = await run_in_threadpool(
+            _recommend_from_graph,
+            user_id,
+            driver,
+            recommender,
+            settings.neo4j.database,
+            k,
+            exclude_seen,
+            category,
+            explain,
+            age,
+            gender,
+            occupation,
+        )
+        return _json(body)
+    metrics.cache_event("snapshot", True)
+    strategy: Strategy = "policy" if answer.strategy == "policy" else "embedding"
+    metrics.RECOMMENDATIONS.labels(strategy).inc()
+    explanations: dict[str, serving.Explanation] = {}
+    if explain and answer.items:
+        explanations = await run_in_threadpool(
+            serving.get_explanations,
+            driver,
+            user_id,
+            [i for i, _, _ in answer.items],
+            answer.version,
+            settings.neo4j.database,
+        )
+    return _json(
+        _answer(
+            user_id,
+            answer.version,
+            strategy,
+            answer.policy_version,
+            category,
+            answer.items,
+            explanations if explain else None,
+        )
+    )
+
+
+def _json(body: Recommendations) -> Response:
+    """The answer serialized once by pydantic-core (no second validation of the response)."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+def _answer(
+    user_id: str,
+    version: str | None,
+    strategy: Strategy,
+    policy_version: int | None,
+    category: str | None,
+    items: list[Scored],
+    explanations: dict[str, serving.Explanation] | None,
+) -> Recommendations:
+    return Recommendations(
+        user_id=user_id,
+        model_version=version,
+        personalized=strategy in ("policy", "embedding"),
+        strategy=strategy,
+        policy_version=policy_version,
+        category=category,
+        items=[
+            ScoredItem(
+                item_id=i,
+                title=t,
+                score=s,
+                explanation=(
+                    None if explanations is None else _explain(i, explanations.get(i), strategy)
+                ),
+            )
+            for i, t, s in items
+        ],
+    )
+
+
+def _recommend_from_graph(
+    user_id: str,
+    driver: Driver,
+    recommender: Recommender,
+    db: str,
+    k: int,
+    exclude_seen: bool,
+    category: str | None,
+    explain: bool,
+    age: int | None,
+    gender: str | None,
+    occupation: str | None,
+) -> Recommendations:
+    """The Neo4j path: the user's state read from the graph as it is now."""
     active = recommender.active()
     state: UserState | None = None
     index: ItemIndex | None = None
@@ -133,22 +237,14 @@ def recommend_items(
         explanations = serving.get_explanations(
             driver, who, [i for i, _, _ in items], active.version if active else None, db
         )
-    return Recommendations(
-        user_id=user_id,
-        model_version=active.version if active else None,
-        personalized=strategy in ("policy", "embedding"),
-        strategy=strategy,
-        policy_version=policy.version if policy else None,
-        category=category,
-        items=[
-            ScoredItem(
-                item_id=i,
-                title=t,
-                score=s,
-                explanation=_explain(i, explanations.get(i), strategy) if explain else None,
-            )
-            for i, t, s in items
-        ],
+    return _answer(
+        user_id,
+        active.version if active else None,
+        strategy,
+        policy.version if policy else None,
+        category,
+        items,
+        explanations if explain else None,
     )
 
 

@@ -54,14 +54,16 @@ def erase_user(
     """Erase a user: the node with all relationships (interactions, searches, segment
     membership) and embeddings, the stored feedback events, queries only this user searched,
     the user's feedback-stream entries and cached answers. Idempotent: erasing again returns
-    ``erased: false``. Training artifacts of earlier model versions are not rewritten; the user
-    is absent from every later export and version, and no version serves the user again."""
+    ``erased: false``. The id stays blocked (a tombstone with its salted hash): later events
+    for it are rejected (``user erased``) and nothing re-creates the user. Training artifacts
+    of earlier runs are scrubbed by the workers' periodic privacy task (docs/operations.md)."""
     result = users.delete_user(driver, user_id, settings.neo4j.database)
     recommender.popular.clear()
     recommender.popular_queries.clear()
     recommender.segments.clear()
     client = request.app.state.redis
     try:
+        recommender.changes.publish([user_id])
         stream_entries = erase_from_stream(client, user_id) if client is not None else 0
     except redis.RedisError as e:
         logger.warning("feedback stream erase failed: %s", type(e).__name__)
@@ -79,11 +81,22 @@ def erase_user(
 
 @router.put("/{user_id}/consent", response_model=ConsentState)
 def set_consent(
-    user_id: UserId, consent: Consent, driver: DriverDep, settings: SettingsDep
+    user_id: UserId,
+    consent: Consent,
+    driver: DriverDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
 ) -> ConsentState:
     """Switch personalization on or off. Off: recommendations and query suggestions are
     non-personalized (popular), explanations use no personal history, the user's events are
     not streamed to the online learner, and training exports leave the user out. An unknown
     user is created, so an opt-out can precede any data."""
     value = users.set_consent(driver, user_id, consent.personalization, settings.neo4j.database)
+    try:
+        recommender.changes.publish([user_id])
+    except redis.RedisError as e:
+        logger.warning("serving changes append failed: %s", type(e).__name__)
+        raise ApiError(
+            503, "consent stored, but the other API processes could not be told: retry"
+        ) from e
     return ConsentState(user_id=user_id, personalization=value)

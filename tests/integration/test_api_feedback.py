@@ -211,6 +211,16 @@ def test_erase_removes_the_user_everywhere(
     assert user not in _exported_users(driver, tmp_path / "export")
     again = api_client.delete(f"/v1/users/{user}", headers=auth(api_keys["write"]))
     assert again.status_code == 200 and again.json()["erased"] is False
+    # the id stays erased: later events are rejected and re-create nothing
+    late = api_client.post(
+        "/v1/events",
+        json={"events": _batch(user, "i7", uuid.uuid4().hex)},
+        headers=auth(api_keys["write"]),
+    ).json()
+    assert late["accepted"] == 0 and late["streamed"] == 0
+    assert {r["reason"] for r in late["rejected"]} == {"user erased"}
+    assert not driver.execute_query("MATCH (u:User {id: $u}) RETURN u", u=user).records
+    assert _stream(user) == []
     assert api_client.delete(f"/v1/users/{user}", headers=auth(api_keys["read"])).status_code == 403
 
 

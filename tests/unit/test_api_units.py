@@ -108,3 +108,120 @@ def test_ttl_cache_expires_and_bounds() -> None:
     cache.get("b", load)
     cache.get("c", load)
     assert "a" not in cache._data and len(cache._data) == 2
+
+
+# ------------------------------------------------------------------ serving snapshot
+
+
+def test_block_top_k_is_exact() -> None:
+    from api.snapshot import BLOCK, top_k_batch
+
+    rng = np.random.default_rng(3)
+    for n in (BLOCK * 40, BLOCK * 40 + 17, 50, 0):
+        scores = rng.normal(size=(6, n)).astype(np.float32)
+        if n:
+            scores[1, : n // 2] = -np.inf  # exclusions
+            scores[2, :] = -np.inf
+            scores[2, :3] = [1.0, 2.0, 0.5]  # fewer finite scores than k
+        for ks in ([1, 10, 10, 100, 3, min(n, 5) or 1], [10] * 6, [3] * 6):
+            for row, k, got in zip(scores, ks, top_k_batch(scores, ks), strict=True):
+                finite = np.flatnonzero(np.isfinite(row))
+                want = finite[np.argsort(-row[finite], kind="stable")][:k]
+                assert got.tolist() == want.tolist()
+
+
+def _snapshot(users: int = 50, items: int = 300, dim: int = 8) -> object:
+    from api.snapshot import BLOCK, Snapshot, item_index
+
+    rng = np.random.default_rng(5)
+    matrix = rng.normal(size=(items, dim)).astype(np.float32)
+    index = item_index("v1", [f"i{j}" for j in range(items)], [None] * items, matrix)
+    seen = [rng.choice(items, size=int(rng.integers(0, 6)), replace=False) for _ in range(users)]
+    padded = np.zeros((-(-items // BLOCK) * BLOCK, dim), np.float32)
+    padded[:items] = matrix
+    return Snapshot(
+        version="v1",
+        items=index,
+        padded=padded,
+        user_pos={f"u{u}": u for u in range(users)},
+        users=rng.normal(size=(users, dim)).astype(np.float32),
+        seen_ptr=np.cumsum([0] + [len(s) for s in seen]).astype(np.int64),
+        seen_rows=np.concatenate(seen).astype(np.int32),
+        started=0.0,
+    )
+
+
+def test_snapshot_batch_scores_like_the_neo4j_path() -> None:
+    """A batch scored from the snapshot (policy adjustment, seen items excluded, category
+    rows) equals the per-request path of the Recommender on the same vectors."""
+    import asyncio
+
+    from api.recommender import LoadedPolicy, Recommender
+    from api.snapshot import Changes, Scorer, Snapshot, _Ask
+
+    snap = _snapshot()
+    assert isinstance(snap, Snapshot)
+    policy = DDPGPolicy(16, 8, DDPGConfig(), seed=0, alpha=0.5, scale=1.0)
+    buf = io.BytesIO()
+    torch.save(policy.state_dict(), buf)
+    adjuster = load_policy_adjuster_bytes(buf.getvalue(), with_history=False)
+    reference = Recommender(driver=None)  # type: ignore[arg-type]
+    loaded = LoadedPolicy("v1", 4, adjuster)
+    category = np.arange(0, 300, 7)
+    changes = Changes()
+    scorer = Scorer(changes, lambda v: (4, adjuster), lambda index, c: category)
+    scorer.snapshot = snap
+    loop = asyncio.new_event_loop()
+    try:
+        asks = [
+            _Ask(f"u{u}", k, ex, cat, loop.create_future(), loop)
+            for u, k, ex, cat in [
+                (0, 10, True, None),
+                (1, 5, False, None),
+                (2, 7, True, "c"),
+                (3, 100, True, None),
+                (4, 3, True, None),
+            ]
+        ]
+        changes.mark("u4")  # changed since the load: the Neo4j path answers
+        answers = scorer.score(asks)
+    finally:
+        loop.close()
+    assert answers[4] is None
+    for ask, answer in zip(asks[:4], answers[:4], strict=True):
+        assert answer is not None and answer.strategy == "policy" and answer.policy_version == 4
+        row = snap.user_pos[ask.user_id]
+        seen = [snap.items.ids[r] for r in snap.seen(row)]
+        vec = reference.adjust(snap.users[row], snap.items, loaded, seen)
+        want = reference.top_k(
+            vec,
+            snap.items,
+            ask.k,
+            frozenset(seen) if ask.exclude_seen else frozenset(),
+            category if ask.category else None,
+        )
+        assert [i for i, _, _ in answer.items] == [i for i, _, _ in want]
+        np.testing.assert_allclose(
+            [s for _, _, s in answer.items], [s for _, _, s in want], rtol=1e-5, atol=1e-5
+        )
+    # no policy: plain embeddings
+    plain = Scorer(Changes(), lambda v: (None, None), lambda index, c: None)
+    plain.snapshot = snap
+    loop = asyncio.new_event_loop()
+    try:
+        (answer,) = plain.score([_Ask("u0", 4, True, None, loop.create_future(), loop)])
+    finally:
+        loop.close()
+    assert answer is not None and answer.strategy == "embedding" and answer.policy_version is None
+
+
+def test_changes_are_forgotten_only_when_a_later_snapshot_holds_them() -> None:
+    from api.snapshot import Changes
+
+    changes = Changes()
+    changes.publish(["a", "b", "a"])
+    assert changes.changed("a") and changes.changed("b") and not changes.changed("c")
+    changes.forget_before(0.0)  # a snapshot loaded before the changes: keep them
+    assert changes.changed("a")
+    changes.forget_before(time.monotonic() + 1)
+    assert not changes.changed("a") and not changes.changed("b")
