@@ -14,6 +14,7 @@ from dpgcn import services
 from dpgcn.cli_apikey import apikey_app
 from dpgcn.cli_common import fail, graph_driver
 from dpgcn.cli_export import export
+from dpgcn.cli_privacy import privacy_app
 from dpgcn.cli_segments import segments_app
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
@@ -35,6 +36,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(load_app, name="load")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(segments_app, name="segments")
+app.add_typer(privacy_app, name="privacy")
 app.command("export")(export)
 
 logger = logging.getLogger(__name__)
@@ -126,6 +128,11 @@ _driver = graph_driver
 
 # ---------------------------------------------------------------------------------------- load
 
+_BULK_HELP = (
+    "Initial load with neo4j-admin database import (offline: the managed Neo4j is stopped "
+    "and restarted). Only into an empty, locally managed database (with --replace: replaces it)."
+)
+
 
 @load_app.command("synthetic")
 def load_synthetic(
@@ -136,6 +143,7 @@ def load_synthetic(
     drift: Annotated[float, typer.Option(min=0, max=1, help="Fraction of drifting users.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same graph).")] = 0,
     replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
+    bulk: Annotated[bool, typer.Option(help=_BULK_HELP)] = False,
 ) -> None:
     """Generate the synthetic shop (planted segments, Zipf items, queries) and load it."""
     from graphstore import synthetic
@@ -149,11 +157,15 @@ def load_synthetic(
         seed=seed,
     )
     source, _truth = synthetic.generate(spec)
-    _ingest(source, replace)
+    _ingest(source, replace, bulk)
 
 
-def _ingest(source: GraphSource, replace: bool) -> None:
+def _ingest(source: GraphSource, replace: bool, bulk: bool = False) -> None:
     from tqdm import tqdm
+
+    if bulk:
+        _bulk_ingest(source, replace)
+        return
 
     from graphstore import ingest
     from graphstore.driver import delete_all
@@ -173,6 +185,33 @@ def _ingest(source: GraphSource, replace: bool) -> None:
     typer.echo(f"loaded {summary.source}")
     for part, n in summary.written.items():
         typer.echo(f"  {part:16} {n:>9}")
+    if summary.erased:
+        typer.echo(f"  erased users left out: {summary.erased}")
+    if summary.unmatched:
+        typer.echo(f"  rows whose endpoints were missing: {summary.unmatched}")
+    if summary.rejected:
+        typer.echo(f"  {len(summary.rejected)} rows rejected, e.g. {summary.rejected[0]}")
+
+
+def _bulk_ingest(source: GraphSource, replace: bool) -> None:
+    from tqdm import tqdm
+
+    settings = get_settings()
+    try:
+        with tqdm(desc="writing import files", unit="rows") as bar:
+            done = services.bulk_load(
+                settings, source, replace=replace, progress=lambda part, n: bar.update(n)
+            )
+    except services.ServiceError as e:
+        fail(str(e))
+    summary = done.summary
+    typer.echo(
+        f"bulk-loaded {summary.source} with neo4j-admin database import: files "
+        f"{done.files_s:.1f} s, import {done.import_s:.1f} s, restart "
+        f"{done.stop_s + done.start_s:.1f} s, schema {done.schema_s:.1f} s"
+    )
+    for part, n in summary.written.items():
+        typer.echo(f"  {part:16} {n:>9}")
     if summary.unmatched:
         typer.echo(f"  rows whose endpoints were missing: {summary.unmatched}")
     if summary.rejected:
@@ -186,6 +225,7 @@ def _register_loader(name: str, doc: str) -> None:
             str, typer.Option(help="raise: refuse the load on a bad row; reject: skip bad rows.")
         ] = "raise",
         replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
+        bulk: Annotated[bool, typer.Option(help=_BULK_HELP)] = False,
     ) -> None:
         from graphstore.errors import GraphStoreError
         from graphstore.loaders import load_dataset
@@ -194,7 +234,7 @@ def _register_loader(name: str, doc: str) -> None:
             source = load_dataset(name, path, on_error=on_error)
         except GraphStoreError as e:
             fail(str(e))
-        _ingest(source, replace)
+        _ingest(source, replace, bulk)
 
     command.__doc__ = doc
     load_app.command(name)(command)
