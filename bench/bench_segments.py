@@ -42,6 +42,8 @@ GRAPHS: dict[str, dict[str, int]] = {
     # The integration tests' graph (tests/integration/helpers.SMALL): sparse, 12 events/user.
     "small": dict(users=300, items=120, events_per_user=12, n_segments=6, seed=3),
     "s5-big": dict(users=1000, items=300, events_per_user=20, n_segments=5, seed=7),
+    # What `make demo` loads (dpgcn demo: 2,000 users, 500 items, 6 segments, seed 0).
+    "demo": dict(users=2000, items=500, events_per_user=20, n_segments=6, seed=0),
 }
 
 

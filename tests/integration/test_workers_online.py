@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+import torch
 from neo4j import Driver
 
 from dpgcn import streams
 from graphstore import policies
 from training.inference import load_policy_adjuster_bytes
+from training.privacy import policy_without_history
 from workers import online, runs
 
 
@@ -51,7 +55,10 @@ def test_write_back_saves_the_trained_policy_as_version_1(
     first = policies.get_latest_policy(driver, trained_model)
     assert first is not None and first.version == 1
     trained = (runs.run_dir(trained_model) / "model" / "policy.pt").read_bytes()
-    assert first.actor == trained
+    # the graph's copy is the trained policy without its per-user history rows
+    assert first.actor == policy_without_history(trained) != trained
+    stored = torch.load(io.BytesIO(first.actor), weights_only=True)
+    assert "user_history" not in stored and "actor" in stored
     assert policies.list_policies(driver, trained_model)[0]["source"] == "offline"
 
 
