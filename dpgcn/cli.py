@@ -21,7 +21,7 @@ from dpgcn.settings import get_settings
 from graphstore.records import GraphSource
 
 if TYPE_CHECKING:
-    pass
+    from graphstore.ingest import LoadSummary
 
 app = typer.Typer(
     help="DP-GCN graph recommender on Neo4j.",
@@ -183,6 +183,11 @@ def _ingest(source: GraphSource, replace: bool, bulk: bool = False) -> None:
         except GraphStoreError as e:
             fail(str(e))
     typer.echo(f"loaded {summary.source}")
+    _echo_summary(summary)
+
+
+def _echo_summary(summary: LoadSummary) -> None:
+    """What a load wrote, left out and rejected (online and bulk loads alike)."""
     for part, n in summary.written.items():
         typer.echo(f"  {part:16} {n:>9}")
     if summary.erased:
@@ -210,12 +215,7 @@ def _bulk_ingest(source: GraphSource, replace: bool) -> None:
         f"{done.files_s:.1f} s, import {done.import_s:.1f} s, restart "
         f"{done.stop_s + done.start_s:.1f} s, schema {done.schema_s:.1f} s"
     )
-    for part, n in summary.written.items():
-        typer.echo(f"  {part:16} {n:>9}")
-    if summary.unmatched:
-        typer.echo(f"  rows whose endpoints were missing: {summary.unmatched}")
-    if summary.rejected:
-        typer.echo(f"  {len(summary.rejected)} rows rejected, e.g. {summary.rejected[0]}")
+    _echo_summary(summary)
 
 
 def _register_loader(name: str, doc: str) -> None:

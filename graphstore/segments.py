@@ -83,12 +83,17 @@ def delete_segments(driver: Driver, version: str, database: str = "neo4j") -> in
     return int(records[0]["deleted"]) if records else 0
 
 
+def _slot_property(driver: Driver, version: str, database: str) -> str:
+    """The embedding property of a complete version's slot."""
+    record = complete_model(driver, version, database)
+    return model.embedding_property(str(record["slot"]))
+
+
 def read_user_vectors(
     driver: Driver, version: str, database: str = "neo4j"
 ) -> tuple[list[str], np.ndarray]:
     """The version's user embeddings from its slot property (ids sorted)."""
-    record = complete_model(driver, version, database)
-    prop = model.embedding_property(str(record["slot"]))
+    prop = _slot_property(driver, version, database)
     rows = execute(
         driver,
         "segments/get_user_vectors",
@@ -120,8 +125,7 @@ def read_neighbourhood(
 ) -> Neighbourhood | None:
     """The version's item embeddings and the clicks, ratings and purchases of ``user_ids``;
     None when the version has no item embeddings."""
-    record = complete_model(driver, version, database)
-    prop = model.embedding_property(str(record["slot"]))
+    prop = _slot_property(driver, version, database)
     items = execute(
         driver,
         "segments/get_item_vectors",
