@@ -12,6 +12,7 @@ without a restart.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -200,6 +201,11 @@ class Recommender:
             self._wake.set()
         self.scorer.snapshot = snap
         self.changes.forget_before(snap.started)
+        # The snapshot's dicts and lists (a million user ids at 1M users) live as long as the
+        # version: keep them out of the collector's full passes, which would otherwise walk
+        # them while requests wait (the old snapshot is still freed by reference counting).
+        gc.collect()
+        gc.freeze()
         self._policies = {
             v: p for v, p in self._policies.items() if v in (snap.version, active.version)
         }

@@ -16,11 +16,11 @@ which every API process reads (non-blocking ``XREAD``) once per scoring batch, i
 the request arrived, so a change acknowledged by one process is honoured by every process's
 next answer. If that read fails, the batch takes the Neo4j path (never a stale answer).
 
-**Scoring** runs in one thread per process, which takes every request waiting (up to
-``max_batch``): one policy-actor call and one matrix product ``U @ Mᵀ`` for the batch (the
-item matrix is read once per batch instead of once per request), then an exact top-k per
-row through block maxima (the top k items lie in the k blocks of 128 items with the largest
-maxima; see :func:`top_k_batch`).
+**Scoring** runs in one thread per process (see :class:`Scorer`), which takes every request
+waiting (up to ``max_batch``): one policy-actor call and one matrix product ``U @ Mᵀ`` for the
+batch (the item matrix is read once per batch instead of once per request), then an exact
+top-k per row through block maxima (the top k items lie in the k blocks of 128 items with
+the largest maxima; see :func:`top_k_batch`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from api import metrics
 from graphstore import serving
 from graphstore.serving import Scored
 from graphstore.writeback import ActiveModel
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 CHANGES_STREAM = "dpgcn:serving:changes"
 #: Approximate length the changes stream is trimmed to.
 CHANGES_MAXLEN = 100_000
+#: Seconds after a failed read of the changes stream before it is read again (meanwhile the
+#: Neo4j path answers).
+RETRY_S = 1.0
 #: Items per block of the exact block-maximum top-k.
 BLOCK = 128
 
@@ -195,6 +199,7 @@ class Changes:
     redis: Any = None
     _users: dict[str, float] = field(default_factory=dict)
     _last_id: str | None = None
+    _retry_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def mark(self, user_id: str) -> None:
@@ -232,9 +237,20 @@ class Changes:
 
     def sync(self) -> None:
         """Read what other processes published since the last read; raises when Redis does
-        not answer (the caller must then not trust the snapshot)."""
+        not answer (the caller must then not trust the snapshot). After a failed read, the
+        next :data:`RETRY_S` seconds raise at once without trying (a Redis outage must not
+        cost every batch a connect timeout, least of all on the event loop in inline mode)."""
         if self.redis is None:
             return
+        if time.monotonic() < self._retry_at:
+            raise ConnectionError("changes stream unreadable a moment ago")
+        try:
+            self._read()
+        except Exception:
+            self._retry_at = time.monotonic() + RETRY_S
+            raise
+
+    def _read(self) -> None:
         if self._last_id is None:
             self._last_id = "0-0"
         while True:
@@ -259,7 +275,18 @@ class Changes:
 
 
 class Scorer:
-    """One thread scoring the waiting requests of this process in batches."""
+    """Scores the waiting requests of this process in batches.
+
+    Default: one scoring thread fed by a queue takes every request waiting when it is free,
+    so while one batch is scored the next accumulates (mean batch 15.9 under the benchmark's
+    load), and the matrix product (BLAS, GIL released) overlaps the event loop.
+    ``inline=True``: on the event loop's own thread, one batch per loop iteration (the first
+    request of an iteration schedules a flush with ``loop.call_soon``). Cheaper per request in
+    process (no GIL hand-over, no cross-thread wake-up), but over HTTP the requests reach the
+    loop spread over iterations and batches stayed small (mean 4.6 with 2 workers), where
+    the product costs several times more per request; measured slower on the 2-core
+    benchmark machine (docs/benchmarks-api.md), so not the default.
+    """
 
     def __init__(
         self,
@@ -267,17 +294,22 @@ class Scorer:
         policy_for: Callable[[str], tuple[int | None, PolicyAdjuster | None]],
         category_rows: Callable[[ItemIndex, str], np.ndarray | None],
         max_batch: int = 64,
+        *,
+        inline: bool = False,
     ) -> None:
         self.changes = changes
         self.policy_for = policy_for
         self.category_rows = category_rows
         self.max_batch = max_batch
+        self.inline = inline
         self.snapshot: Snapshot | None = None
         self._queue: queue.SimpleQueue[_Ask | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        #: Inline mode: the requests waiting for the next flush, per event loop.
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Ask]] = {}
 
     def start(self) -> None:
-        if self._thread is None:
+        if self._thread is None and not self.inline:
             self._thread = threading.Thread(target=self._run, name="dpgcn-scorer", daemon=True)
             self._thread.start()
 
@@ -297,8 +329,34 @@ class Scorer:
             return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer | None] = loop.create_future()
-        self._queue.put(_Ask(user_id, k, exclude_seen, category, future, loop))
+        ask = _Ask(user_id, k, exclude_seen, category, future, loop)
+        if not self.inline:
+            self._queue.put(ask)
+            return await future
+        pending = self._pending.get(loop)
+        if pending is None:
+            self._pending[loop] = [ask]
+            loop.call_soon(self._flush, loop)
+        else:
+            pending.append(ask)
         return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Inline mode: score what this loop's requests submitted since the last flush."""
+        waiting = self._pending.pop(loop, [])
+        for start in range(0, len(waiting), self.max_batch):
+            batch = waiting[start : start + self.max_batch]
+            try:
+                answers: list[Answer | None] | BaseException = self.score(batch)
+            except Exception as e:  # the requests fail with it
+                logger.exception("scoring batch failed")
+                answers = e
+            _resolve_all(
+                [
+                    (a.future, answers if isinstance(answers, BaseException) else answers[n])
+                    for n, a in enumerate(batch)
+                ]
+            )
 
     # ------------------------------------------------------------------ the scoring thread
     def _run(self) -> None:
@@ -321,11 +379,17 @@ class Scorer:
             except Exception as e:  # the requests fail with it; the thread goes on
                 logger.exception("scoring batch failed")
                 answers = e
+            # One wake-up per event loop and batch (each call_soon_threadsafe writes to the
+            # loop's self-pipe), not one per request.
+            done: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
             for n, ask in enumerate(batch):
                 value = answers if isinstance(answers, BaseException) else answers[n]
-                ask.loop.call_soon_threadsafe(_resolve, ask.future, value)
+                done.setdefault(ask.loop, []).append((ask.future, value))
+            for loop, results in done.items():
+                loop.call_soon_threadsafe(_resolve_all, results)
 
     def score(self, batch: list[_Ask]) -> list[Answer | None]:
+        metrics.SCORING_BATCH.observe(len(batch))
         snap = self.snapshot
         out: list[Answer | None] = [None] * len(batch)
         if snap is None:
@@ -398,10 +462,11 @@ class Scorer:
         return out
 
 
-def _resolve(future: asyncio.Future[Answer | None], value: Answer | BaseException | None) -> None:
-    if future.done():  # the client went away
-        return
-    if isinstance(value, BaseException):
-        future.set_exception(value)
-    else:
-        future.set_result(value)
+def _resolve_all(results: list[tuple[asyncio.Future[Answer | None], Any]]) -> None:
+    for future, value in results:
+        if future.done():  # the client went away
+            continue
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)

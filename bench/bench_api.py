@@ -237,8 +237,10 @@ def create_key() -> str:
 def start_server(
     target: str, port: int, env: dict[str, str], factory: bool, workers: int = 1
 ) -> subprocess.Popen:  # type: ignore[type-arg]
-    argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    # api.server: uvicorn with TCP_NODELAY on the listening socket (see its docstring), for
+    # the baselines and the API alike
+    argv = [sys.executable, "-m", "api.server", "--app", target, "--port", str(port)]
+    argv += ["--log-level", "warning", "--workers", str(workers)]
     argv += ["--factory"] if factory else []
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 900
@@ -281,7 +283,9 @@ end
 """
 
 
-def run_wrk(url: str, path: str, key: str, users: int, seconds: int, conns: int) -> dict[str, Any]:
+def run_wrk(
+    url: str, path: str, key: str, users: int, seconds: int, conns: int, server_pid: int
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(LUA % {"seed": 1, "key": key, "users": users, "path": path})
         script = f.name
@@ -289,9 +293,65 @@ def run_wrk(url: str, path: str, key: str, users: int, seconds: int, conns: int)
     subprocess.run(
         [*base[:1], "-t1", f"-c{conns}", "-d5s", "-s", script, url], capture_output=True, check=True
     )  # warm-up
+    before = _cpu(server_pid)
     out = subprocess.run([*base, f"-d{seconds}s"], capture_output=True, text=True, check=True)
+    after = _cpu(server_pid)
     os.unlink(script)
-    return parse_wrk(out.stdout)
+    result = parse_wrk(out.stdout)
+    n = max(result["requests"], 1)
+    busy = after["machine_busy"] - before["machine_busy"]
+    total = after["machine_total"] - before["machine_total"]
+    result["cpu"] = {
+        "machine_busy_pct": round(100 * busy / max(total, 1e-9), 1),
+        "server_ms_per_request": round(1000 * (after["server"] - before["server"]) / n, 3),
+        "wrk_ms_per_request": round(1000 * (after["children"] - before["children"]) / n, 3),
+        "server_processes": after["processes"],
+    }
+    return result
+
+
+def _cpu(root: int) -> dict[str, float]:
+    """CPU seconds so far: the whole machine (busy and total, /proc/stat), the server's
+    process tree (``root`` and its descendants, all threads) and this script's finished
+    children (wrk)."""
+    import resource
+
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(stat[1])
+        used[int(entry.name)] = (int(stat[11]) + int(stat[12])) / tick
+    tree = {root}
+    for _ in range(3):
+        tree |= {p for p, pp in parent.items() if pp in tree}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "machine_busy": (sum(fields) - idle) / tick,
+        "machine_total": sum(fields) / tick,
+        "server": sum(used.get(p, 0.0) for p in tree),
+        "children": children.ru_utime + children.ru_stime,
+        "processes": float(len(tree)),
+    }
+
+
+def scoring_batch_mean(url: str) -> float | None:
+    """Mean scoring batch size from the server's /metrics (one worker's, when several)."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = re.search(r"^dpgcn_api_scoring_batch_size_sum ([\d.e+]+)$", text, re.M)
+    count = re.search(r"^dpgcn_api_scoring_batch_size_count ([\d.e+]+)$", text, re.M)
+    if not total or not count or float(count.group(1)) == 0:
+        return None
+    return float(total.group(1)) / float(count.group(1))
 
 
 def _ms(value: str) -> float:
@@ -454,16 +514,20 @@ def profile(users: int, n: int, seed: int) -> None:
     for name, values in parts.items():
         arr = np.asarray(values) * 1000
         print(f"  {name:56} mean {arr.mean():7.3f}  p50 {np.median(arr):7.3f}")
+    rss_before = _rss_mib()
     t = time.perf_counter()
     snap = load_snapshot(driver, active, index)
     print(
         f"snapshot load: {len(snap.user_pos)} users, {len(snap.seen_rows)} seen items in "
-        f"{time.perf_counter() - t:.1f} s; user matrix {snap.users.nbytes / 2**20:.0f} MiB"
+        f"{time.perf_counter() - t:.1f} s; user matrix {snap.users.nbytes / 2**20:.0f} MiB; "
+        f"process RSS {rss_before:.0f} -> {_rss_mib():.0f} MiB",
+        flush=True,
     )
     scorer = Scorer(Changes(), rec.snapshot_policy, rec.category_rows)
     scorer.snapshot = snap
+    scoring_parts(snap, rec, sample)
     loop = asyncio.new_event_loop()
-    for size in (1, 8, 16, 32):
+    for size in (1, 8, 16, 32, 64):
         batches = [sample[j : j + size] for j in range(0, min(n, 40 * size), size)]
         t = time.perf_counter()
         for batch in batches:
@@ -476,6 +540,161 @@ def profile(users: int, n: int, seed: int) -> None:
         )
     loop.close()
     driver.close()
+
+
+def asgi_profile(n: int, concurrency: int) -> None:
+    """Framework cost per request, in process (no HTTP, no Neo4j): the app's middleware,
+    routing, key check, parameters, hand-off to the scoring thread and response, against a
+    stub snapshot of 256 items (scoring negligible), ``concurrency`` callers on one event loop.
+    Rows: a hello-world route added to the same app; the recommendations route's fast path;
+    the same route as FastAPI validates it (forced by ``k=010``, which only pydantic takes)."""
+    import asyncio
+
+    from api.main import create_app
+    from api.recommender import Recommender
+    from api.security import KeyCache
+    from api.snapshot import BLOCK, Snapshot, item_index
+    from graphstore import apikeys
+
+    rng = np.random.default_rng(5)
+    users, items, dim = 1000, 256, 64
+    matrix = rng.normal(size=(items, dim)).astype(np.float32)
+    index = item_index(
+        "v1", [f"i{j}" for j in range(items)], [f"Item {j}" for j in range(items)], matrix
+    )
+    padded = np.zeros((-(-items // BLOCK) * BLOCK, dim), np.float32)
+    padded[:items] = matrix
+    app = create_app()
+    rec = Recommender(None, snapshot=True)  # type: ignore[arg-type]
+    assert rec.scorer is not None
+    rec.scorer.snapshot = Snapshot(
+        "v1",
+        index,
+        padded,
+        {f"u{u}": u for u in range(users)},
+        rng.normal(size=(users, dim)).astype(np.float32),
+        np.arange(users + 1, dtype=np.int64) * 2,
+        rng.integers(0, items, users * 2).astype(np.int32),
+        0.0,
+    )
+    rec.scorer.start()
+    app.state.recommender, app.state.driver, app.state.redis = rec, None, None
+    keys = KeyCache(None, "neo4j", 1e9)  # type: ignore[arg-type]
+    keys._data["k"] = (
+        time.monotonic(),
+        apikeys.StoredKey("k", apikeys.hash_secret("s"), "read", False),
+    )
+    app.state.keys = keys
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    async def call(path: str, query: bytes) -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": query, "root_path": "", "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80), "headers": [(b"host", b"x"), (b"x-api-key", b"dpgcn_k_s")],
+        }  # fmt: skip
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        assert status == [200], status
+
+    async def run(path: str, query: bytes) -> float:
+        async def caller(c: int) -> None:
+            for j in range(n // concurrency):
+                await call(path.replace("{u}", str((c * 31 + j) % users)), query)
+
+        t = time.perf_counter()
+        await asyncio.gather(*(caller(c) for c in range(concurrency)))
+        return (time.perf_counter() - t) / (n // concurrency * concurrency) * 1e6
+
+    loop = asyncio.new_event_loop()
+    route = "/v1/users/u{u}/recommendations"
+    rows = [
+        ("hello-world route", "/hello", b""),
+        ("recommendations, fast path", route, b"k=10&explain=false"),
+        ("recommendations, FastAPI-validated", route, b"k=010&explain=false"),
+    ]
+    print(f"in-process ASGI, {n} requests, {concurrency} concurrent callers (us per request):")
+    try:
+        for _, path, query in rows:  # warm-up
+            loop.run_until_complete(run(path, query))
+        for name, path, query in rows:
+            print(f"  {name:36} {loop.run_until_complete(run(path, query)):8.1f}", flush=True)
+    finally:
+        rec.scorer.stop()
+        loop.close()
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _timer(parts: dict[str, float]) -> Any:
+    def timed(name: str, fn: Any) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        parts[name] = parts.get(name, 0.0) + time.perf_counter() - t
+        return out
+
+    return timed
+
+
+def scoring_parts(snap: Any, rec: Any, sample: list[str]) -> None:
+    """Per request, by batch size: the policy actor, the product ``U @ Mᵀ`` over the padded
+    item matrix, the seen-item mask, serving's exact block top-k, and the alternatives it
+    replaced (``argpartition`` per row over all items; a full ``argsort``)."""
+    from api.snapshot import top_k_batch
+
+    _, adjuster = rec.snapshot_policy(snap.version)
+    rows_all = np.asarray([snap.user_pos[u] for u in sample], dtype=np.int64)
+    n_items = len(snap.items.ids)
+    print("scoring by part, ms per request (1 BLAS thread, float32, 100k items unless noted):")
+    for size in (1, 8, 16, 32, 64):
+        reps = max(3, 256 // size)
+        parts: dict[str, float] = {}
+        timed = _timer(parts)
+        ks = [10] * size
+        for r in range(reps):
+            rows = rows_all[(r * size) % len(rows_all) :][:size]
+            if len(rows) < size:
+                rows = rows_all[:size]
+            vecs = snap.users[rows]
+            if adjuster is not None:
+                hist = np.full((size, adjuster.state_history), -1, np.int64)
+                vecs = timed(
+                    "policy actor", lambda v=vecs, h=hist: adjuster.adjust(v, snap.items.matrix, h)
+                )
+            scores = timed("GEMM U @ M.T", lambda v=vecs: v @ snap.padded.T)
+
+            def mask(sc: np.ndarray = scores, rs: np.ndarray = rows) -> None:
+                sc[:, n_items:] = -np.inf
+                for i, row in enumerate(rs):
+                    sc[i, snap.seen(int(row))] = -np.inf
+
+            timed("seen mask", mask)
+            timed("block top-10 (serving)", lambda sc=scores, kk=ks: top_k_batch(sc, kk))
+            timed(
+                "argpartition top-10 per row",
+                lambda sc=scores: [np.argpartition(-row, 9)[:10] for row in sc],
+            )
+            if size <= 8:
+                timed("full argsort (naive)", lambda sc=scores: np.argsort(-sc, axis=1)[:, :10])
+        line = ", ".join(f"{k} {v / reps / size * 1000:.3f}" for k, v in parts.items())
+        print(f"  batch {size:2}: {line}", flush=True)
 
 
 def main() -> None:
@@ -495,10 +714,18 @@ def main() -> None:
     p.add_argument(
         "--profile", type=int, default=0, help="only profile N in-process requests by part"
     )
+    p.add_argument(
+        "--asgi", type=int, default=0, help="only time N in-process ASGI requests (framework)"
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--scoring-items", type=int, default=100_000)
     p.add_argument("--scoring-seconds", type=float, default=0.0)
     args = p.parse_args()
+    if args.asgi:
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        asgi_profile(args.asgi, args.concurrency)
+        print(f"load average after: {os.getloadavg()}", flush=True)
+        return
     if args.profile:
         print(f"load average before: {os.getloadavg()}", flush=True)
         load_graph(args.users, args.items, args.dim, args.events_per_user, args.seed)
@@ -550,8 +777,12 @@ def main() -> None:
                 urllib.request.Request(url + path % 1, headers={"X-API-Key": key}), timeout=30
             ) as resp:
                 assert resp.status == 200, resp.status
-            results[name] = run_wrk(url, path, key, args.users, args.duration, args.concurrency)
+            results[name] = run_wrk(
+                url, path, key, args.users, args.duration, args.concurrency, proc.pid
+            )
             results[name]["load_avg"] = os.getloadavg()[0]
+            if not factory:
+                results[name]["mean_batch"] = scoring_batch_mean(url)
         finally:
             stop_server(proc)
         r = results[name]
@@ -562,6 +793,14 @@ def main() -> None:
             f"  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}  (load {r['load_avg']:.1f})",
             flush=True,
         )
+        c = r["cpu"]
+        print(
+            f"{'':12} CPU: machine {c['machine_busy_pct']:.0f}% busy; per request: server "
+            f"{c['server_ms_per_request']:.3f} ms ({c['server_processes']:.0f} processes), wrk "
+            f"{c['wrk_ms_per_request']:.3f} ms; mean scoring batch {r.get('mean_batch')}",
+            flush=True,
+        )
+    print(f"load average after: {os.getloadavg()}", flush=True)
     print("\n| scenario | req/s | p50 ms | p90 ms | p99 ms | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():

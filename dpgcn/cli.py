@@ -359,17 +359,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
 ) -> None:
-    """Run the recommendation API."""
-    import uvicorn
+    """Run the recommendation API (uvicorn; TCP_NODELAY on every connection and one listening
+    socket per worker process, see api/server.py)."""
+    from api.server import serve as run_api
 
     settings = get_settings()
-    uvicorn.run(
+    run_api(
         "api.main:app",
         host=host or settings.api.host,
         port=port or settings.api.port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
     )
 
 

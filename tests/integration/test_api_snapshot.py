@@ -20,7 +20,7 @@ from api.recommender import Recommender
 from api.snapshot import Changes
 from dpgcn import services
 from dpgcn.settings import get_settings
-from graphstore import serving, writeback
+from graphstore import apikeys, serving, writeback
 from tests.integration.api_keys import api_client_fixture, api_keys_fixture, auth  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -259,3 +259,71 @@ def test_a_version_switch_never_mixes_versions(
     _wait_snapshot(api_client, trained_model)
     again = _get(api_client, api_keys, "u1")
     assert again["model_version"] == trained_model and again["strategy"] == old["strategy"]
+
+
+def test_a_revoked_key_stops_working_within_the_key_cache_time(
+    driver: Driver, api_client: Client, trained_model: str
+) -> None:
+    """The documented bound (``DPGCN_API_KEY_CACHE_S``): a key revoked in the graph is refused
+    at most that long after the revocation, on the fast path too; a key in use is re-read in
+    the background before its cache entry expires."""
+    from api.security import KeyCache
+
+    _wait_snapshot(api_client, trained_model)
+    keys: KeyCache = api_client.app.state.keys  # type: ignore[attr-defined]
+    ttl = 1.0
+    old_ttl, keys.ttl_s = keys.ttl_s, ttl
+    try:
+        key_id, key = apikeys.create_key(driver, "read", name="revocation-test")
+        path = "/v1/users/u1/recommendations?k=5&explain=false"
+        assert api_client.get(path, headers=auth(key)).status_code == 200
+        time.sleep(ttl * 0.6)  # older than half the ttl: the next use re-reads it ahead
+        assert api_client.get(path, headers=auth(key)).status_code == 200
+        apikeys.revoke_key(driver, key_id)
+        revoked = time.monotonic()
+        seen: list[tuple[float, int]] = []
+        while time.monotonic() - revoked < ttl + 2.0:
+            status = api_client.get(path, headers=auth(key)).status_code
+            seen.append((round(time.monotonic() - revoked, 3), status))
+            if status == 401:
+                break
+            assert status == 200, seen
+            time.sleep(0.02)
+        assert seen[-1][1] == 401, seen
+        assert seen[-1][0] <= ttl + 0.3, seen
+        assert api_client.get(path, headers=auth(key)).status_code == 401
+    finally:
+        keys.ttl_s = old_ttl
+
+
+def test_the_fast_path_answers_like_the_validated_route(
+    api_client: Client, api_keys: Keys, trained_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same request answered by the route's fast path and by FastAPI's validated handler
+    (forced by spellings only pydantic accepts) gives the same bytes, with the real snapshot,
+    policy and explanations."""
+    from api.routes import recommendations
+
+    _wait_snapshot(api_client, trained_model)
+    used: list[bool] = []
+    real_fast = recommendations._fast
+
+    async def spy(request: Any) -> Any:
+        out = await real_fast(request)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(recommendations, "_fast", spy)
+    h = auth(api_keys["read"])
+    for user, fast, validated in [
+        ("u1", "k=10&explain=false", "k=010&explain=off"),
+        ("u2", "k=7&exclude_seen=false&explain=false", "k=7&exclude_seen=no&explain=n"),
+        ("u3", "k=5", "k=05"),  # with explanations (a Neo4j read each)
+    ]:
+        used.clear()
+        a = api_client.get(f"/v1/users/{user}/recommendations?{fast}", headers=h)
+        b = api_client.get(f"/v1/users/{user}/recommendations?{validated}", headers=h)
+        assert used == [True, False], used
+        assert a.status_code == b.status_code == 200, (a.text, b.text)
+        assert a.content == b.content
+        assert a.json()["personalized"] is True

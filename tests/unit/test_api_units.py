@@ -225,3 +225,225 @@ def test_changes_are_forgotten_only_when_a_later_snapshot_holds_them() -> None:
     assert changes.changed("a")
     changes.forget_before(time.monotonic() + 1)
     assert not changes.changed("a") and not changes.changed("b")
+
+
+# ------------------------------------------------------------------ key cache + fast path
+
+
+def test_key_cache_bounds_revocation_and_reads_busy_keys_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No answer older than ``ttl_s`` is used (a revocation counts within ``ttl_s``), and a key
+    used after half its ``ttl_s`` is re-read in the background while requests are answered."""
+    from api.errors import ApiError
+    from api.security import KeyCache, check_cached
+
+    store = {"k1": apikeys.StoredKey("k1", apikeys.hash_secret("s"), "read", False)}
+    reads: list[str] = []
+
+    def get_key(driver: object, key_id: str, database: str = "neo4j") -> object:
+        reads.append(key_id)
+        return store.get(key_id)
+
+    monkeypatch.setattr(apikeys, "get_key", get_key)
+    cache = KeyCache(None, "neo4j", ttl_s=0.4)  # type: ignore[arg-type]
+    assert check_cached(cache, "dpgcn_k1_s", "read") is None  # not cached: read first
+    assert cache.get("k1") is not None and reads == ["k1"]
+    stored = check_cached(cache, "dpgcn_k1_s", "read")
+    assert stored is not None and stored.id == "k1" and reads == ["k1"]  # no I/O
+    with pytest.raises(ApiError) as e:
+        check_cached(cache, "dpgcn_k1_s", "write")
+    assert e.value.status == 403
+    with pytest.raises(ApiError) as e:
+        check_cached(cache, "dpgcn_k1_wrong", "read")
+    assert e.value.status == 401
+    # revoked in the store: the cache may say yes until ttl_s after its read, never later
+    revoked_at = time.monotonic()
+    store["k1"] = apikeys.StoredKey("k1", store["k1"].hash, "read", True)
+    while True:
+        try:
+            if check_cached(cache, "dpgcn_k1_s", "read") is None:
+                cache.get("k1")  # what the dependency does on a miss
+            else:
+                assert time.monotonic() - revoked_at < 0.4 + 0.05
+                time.sleep(0.01)
+                continue
+        except ApiError as err:
+            assert err.status == 401
+            break
+    assert time.monotonic() - revoked_at <= 0.4 + 0.1
+    # the re-read ahead of expiry happened in the background: more than one read, and the
+    # first check after half the ttl still answered from the cache
+    assert len(reads) >= 2
+
+
+def test_fast_params_accept_only_plainly_valid_queries() -> None:
+    from api.routes.recommendations import _fast_params
+
+    assert _fast_params(b"") == (10, True, None, True)
+    assert _fast_params(b"k=7&explain=false&exclude_seen=0&category=c1&other=x") == (
+        7,
+        False,
+        "c1",
+        False,
+    )
+    assert _fast_params(b"k=100&explain=TRUE") == (100, True, None, True)
+    for refused in (
+        b"k=0",
+        b"k=101",
+        b"k=010",
+        b"k=ten",
+        b"k=",
+        b"k=5&k=6",
+        b"explain=yes",
+        b"exclude_seen=",
+        b"category=",
+        b"category=" + b"x" * 129,
+        b"age=30",
+        b"gender=F",
+        b"occupation=x",
+    ):
+        assert _fast_params(refused) is None, refused
+
+
+def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object]]:
+    """The real app with a stub snapshot and a cached read key (no services); returns the app
+    and the list the fast path's results are recorded in."""
+    from api import security
+    from api.main import create_app
+    from api.recommender import Recommender
+    from api.routes import recommendations
+    from api.security import KeyCache
+
+    app = create_app()
+    rec = Recommender(None, snapshot=True)  # type: ignore[arg-type]
+    assert rec.scorer is not None
+    rec.scorer.snapshot = _snapshot()  # type: ignore[assignment]
+    rec.scorer.start()
+    app.state.recommender = rec
+    app.state.driver = None
+    app.state.redis = None
+    keys = KeyCache(None, "neo4j", 60.0)  # type: ignore[arg-type]
+    now = time.monotonic()
+    keys._data["r1"] = (now, apikeys.StoredKey("r1", apikeys.hash_secret("s"), "read", False))
+    keys._data["x1"] = (now, apikeys.StoredKey("x1", apikeys.hash_secret("s"), "read", True))
+    app.state.keys = keys
+    fast_results: list[object] = []
+    real_fast = recommendations._fast
+
+    async def spy(request: object) -> object:
+        out = await real_fast(request)  # type: ignore[arg-type]
+        fast_results.append(out)
+        return out
+
+    monkeypatch.setattr(recommendations, "_fast", spy)
+    monkeypatch.setattr(security.apikeys, "get_key", lambda *a, **k: None)
+    return app, fast_results
+
+
+def test_fast_path_answers_like_the_validated_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same request answered by the fast path and by FastAPI's validated route (forced
+    by a spelling only pydantic accepts) gives the same status, body bytes and headers."""
+    from fastapi.testclient import TestClient
+
+    app, fast = _stub_app(monkeypatch)
+    client = TestClient(app)  # type: ignore[arg-type]
+    h = {"X-API-Key": "dpgcn_r1_s"}
+    try:
+        for user, params, same in [
+            ("u3", "k=10&explain=false", "k=010&explain=false"),
+            ("u4", "k=5&explain=false&exclude_seen=false", "k=5&explain=no&exclude_seen=off"),
+            ("u0", "explain=0&k=100", "explain=f&k=100"),
+        ]:
+            fast.clear()
+            a = client.get(f"/v1/users/{user}/recommendations?{params}", headers=h)
+            assert len(fast) == 1 and fast[0] is not None, "the fast path did not answer"
+            fast.clear()
+            b = client.get(f"/v1/users/{user}/recommendations?{same}", headers=h)
+            assert fast == [None], "the validated route did not answer"
+            assert a.status_code == b.status_code == 200, (a.text, b.text)
+            assert a.content == b.content
+            assert a.headers["content-type"] == b.headers["content-type"]
+            assert "x-request-id" in a.headers and "x-request-id" in b.headers
+            body = a.json()
+            k = int(params.split("k=")[1].split("&")[0])
+            assert body["personalized"] and len(body["items"]) == k
+        # refused by the fast path, answered (with errors) by the validated route
+        for path, headers, status in [
+            ("/v1/users/u1/recommendations?k=0", h, 422),
+            ("/v1/users/u1/recommendations?k=101", h, 422),
+            ("/v1/users/u1/recommendations?age=500", h, 422),
+            ("/v1/users/u1/recommendations", {}, 401),
+            ("/v1/users/u1/recommendations", {"X-API-Key": "dpgcn_x1_s"}, 401),  # revoked
+            ("/v1/users/u1/recommendations", {"X-API-Key": "dpgcn_r1_bad"}, 401),
+            ("/v1/users/u1/recommendations", {"X-API-Key": "dpgcn_nope_s"}, 401),  # unknown
+        ]:
+            r = client.get(path, headers=headers)
+            assert r.status_code == status, (path, r.text)
+    finally:
+        app.state.recommender.scorer.stop()  # type: ignore[attr-defined]
+
+
+def test_inline_scoring_batches_a_loop_iteration_and_answers_like_the_thread() -> None:
+    """Requests submitted in one event-loop iteration are scored as one batch on the loop's
+    thread (inline mode), with the same answers as the scoring thread gives."""
+    import asyncio
+
+    from api.snapshot import Changes, Scorer, Snapshot
+
+    snap = _snapshot()
+    assert isinstance(snap, Snapshot)
+    users = [f"u{u}" for u in range(20)]
+
+    def answers(inline: bool) -> tuple[list[object], list[int]]:
+        scorer = Scorer(Changes(), lambda v: (None, None), lambda i, c: None, 8, inline=inline)
+        scorer.snapshot = snap
+        sizes: list[int] = []
+        real = scorer.score
+
+        def counted(batch: list[object]) -> list[object]:
+            sizes.append(len(batch))
+            return real(batch)  # type: ignore[arg-type]
+
+        scorer.score = counted  # type: ignore[assignment,method-assign]
+        scorer.start()
+
+        async def ask_all() -> list[object]:
+            return list(await asyncio.gather(*(scorer.submit(u, 5, True, None) for u in users)))
+
+        try:
+            return asyncio.run(ask_all()), sizes
+        finally:
+            scorer.stop()
+
+    inline, sizes = answers(inline=True)
+    assert sizes == [8, 8, 4]  # one flush, split at max_batch
+    threaded, _ = answers(inline=False)
+    assert inline == threaded and all(a is not None for a in inline)
+
+
+def test_an_unreadable_changes_stream_is_not_retried_on_every_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scoring runs on the event loop: after a failed read of the changes stream, batches go
+    to the Neo4j path for RETRY_S without waiting on Redis again; then it is read again."""
+    from api import snapshot
+    from api.snapshot import Changes
+
+    calls: list[int] = []
+
+    class Down:
+        def xread(self, *args: object, **kwargs: object) -> object:
+            calls.append(1)
+            raise ConnectionError("redis down")
+
+    monkeypatch.setattr(snapshot, "RETRY_S", 0.2)
+    changes = Changes(Down())
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            changes.sync()
+    assert calls == [1]
+    time.sleep(0.25)
+    with pytest.raises(ConnectionError):
+        changes.sync()
+    assert calls == [1, 1]
