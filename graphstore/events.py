@@ -7,7 +7,9 @@ failed append re-appends exactly the events that are missing there.
 
 Events of an erased user (``graphstore.users``: a tombstone with the salted hash of the id) are
 skipped — neither stored nor applied — so they cannot re-create the user; the salt is read in
-the same transaction as the write.
+the same transaction as the write. An erasure racing the write cannot be outrun either: the
+erasure locks the user first, and the write checks the tombstones again before it commits
+(``graphstore.users.run_guarded``): whichever commits second sees the other.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from neo4j import Driver, ManagedTransaction
 
 from graphstore.driver import execute
-from graphstore.users import id_hash, read_salt, run_in_transaction, run_named
+from graphstore.users import id_hash, read_salt, run_guarded, run_named
 
 #: Why an event was skipped (not stored, graph unchanged).
 UNKNOWN_ITEM = "unknown item"
@@ -96,7 +98,12 @@ def write_events(
             tx, "events/merge_events", {"rows": rows, "batch": uuid.uuid4().hex, "now": time.time()}
         )
 
-    records = run_in_transaction(driver, work, database)
+    user_of = {r["id"]: r["user_id"] for r in rows}
+
+    def written_users(records: list[Any]) -> list[str]:
+        return [user_of[r["id"]] for r in records if r["skipped"] is None and r["is_new"]]
+
+    records = run_guarded(driver, work, written_users, database)
     erased = {r["id"] for r in records if r["skipped"] is not None}
     found = {r["id"]: r for r in records if r["skipped"] is None}
     new = [e.id for e in events if e.id in found and found[e.id]["is_new"]]

@@ -103,16 +103,69 @@ def erased_among(driver: Driver, user_ids: Sequence[str], database: str = "neo4j
     """The ids among ``user_ids`` that were erased (a tombstone with their hash exists): what
     a bulk loader drops before writing users or interactions."""
     ids = list(dict.fromkeys(map(str, user_ids)))
+    return run_in_transaction(driver, lambda tx: erased_in(tx, ids), database)
 
-    def work(tx: ManagedTransaction) -> set[str]:
-        salt = read_salt(tx)
-        if salt is None or not ids:
-            return set()
-        by_hash = {id_hash(u, salt): u for u in ids}
-        rows = run_named(tx, "users/get_erased_hashes", {"hashes": list(by_hash)})
-        return {by_hash[h] for h in (rows[0]["erased"] if rows else [])}
 
-    return run_in_transaction(driver, work, database)
+def erased_in(tx: ManagedTransaction, user_ids: Sequence[str]) -> set[str]:
+    """The ids among ``user_ids`` with a tombstone, read inside ``tx``."""
+    salt = read_salt(tx)
+    if salt is None or not user_ids:
+        return set()
+    by_hash = {id_hash(u, salt): u for u in dict.fromkeys(user_ids)}
+    rows = run_named(tx, "users/get_erased_hashes", {"hashes": list(by_hash)})
+    return {by_hash[h] for h in (rows[0]["erased"] if rows else [])}
+
+
+class ErasedMeanwhile(Exception):
+    """An erasure of a user this write touched committed while the write waited for the
+    user's lock: the write must not commit (it would re-create or feed the erased user)."""
+
+
+#: How often a write that lost a race with an erasure is run again (each rerun sees the
+#: tombstone at its start and skips the user, so one rerun is enough unless another erasure
+#: lands in between).
+ERASURE_RACE_ATTEMPTS = 3
+
+
+def run_guarded(
+    driver: Driver,
+    work: Callable[[ManagedTransaction], T],
+    user_ids: Callable[[T], Sequence[str]],
+    database: str = "neo4j",
+) -> T:
+    """Run a user-writing ``work`` so that it never outlives a concurrent erasure.
+
+    ``delete_user`` locks the user first. A write that waited for that lock sees the erasure
+    committed once it gets it, so after ``work`` the same transaction checks the tombstones
+    of ``user_ids(result)`` (the users it wrote) again: if one appeared, the transaction is
+    rolled back and run again, and the rerun skips that user from the start. A write whose
+    target node was deleted under it (Neo4j refuses to touch a deleted entity) is run again
+    the same way."""
+
+    def guarded(tx: ManagedTransaction) -> T:
+        result = work(tx)
+        written = list(user_ids(result))
+        if written and erased_in(tx, written):
+            raise ErasedMeanwhile()
+        return result
+
+    for attempt in range(1, ERASURE_RACE_ATTEMPTS + 1):
+        try:
+            return run_in_transaction(driver, guarded, database)
+        except ErasedMeanwhile:
+            pass
+        except GraphStoreError as e:
+            if not _deleted_under_us(e) or attempt == ERASURE_RACE_ATTEMPTS:
+                raise
+    raise GraphStoreError(
+        f"a write lost {ERASURE_RACE_ATTEMPTS} races with erasures of its users in a row; "
+        "nothing was written: retry the request"
+    )
+
+
+def _deleted_under_us(error: GraphStoreError) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, Neo4jError) and (cause.code or "").endswith("EntityNotFound")
 
 
 def is_erased(driver: Driver, user_id: str, database: str = "neo4j") -> bool:
@@ -124,7 +177,7 @@ def set_consent(driver: Driver, user_id: str, consent: bool, database: str = "ne
     """Record whether the user allows personalization (creates an unknown user, but never an
     erased one: then nothing is stored). Returns the consent value."""
 
-    def work(tx: ManagedTransaction) -> bool:
+    def work(tx: ManagedTransaction) -> tuple[bool, bool]:
         salt = read_salt(tx)
         rows = run_named(
             tx,
@@ -136,6 +189,7 @@ def set_consent(driver: Driver, user_id: str, consent: bool, database: str = "ne
                 "id_hash": id_hash(user_id, salt) if salt is not None else None,
             },
         )
-        return bool(rows[0]["consent"])
+        return bool(rows[0]["consent"]), bool(rows[0]["erased"])
 
-    return run_in_transaction(driver, work, database)
+    stored, _ = run_guarded(driver, work, lambda result: [] if result[1] else [user_id], database)
+    return stored

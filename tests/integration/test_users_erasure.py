@@ -5,12 +5,14 @@ skipped and say why; other users are untouched."""
 from __future__ import annotations
 
 import re
+import threading
 import time
+from typing import Any
 
 import pytest
 from neo4j import Driver
 
-from graphstore import users
+from graphstore import queries, users
 from graphstore.events import USER_ERASED, EventRow, write_events
 
 pytestmark = pytest.mark.integration
@@ -144,3 +146,99 @@ def test_reloading_a_source_does_not_recreate_an_erased_user(shop: Driver) -> No
         "MATCH (u:User)-[:CLICKED]->(:Item {id: 'er-i1'}) RETURN collect(u.id) AS ids"
     ).records
     assert rows[0]["ids"] == ["er-load-2"]
+
+
+# --------------------------------------------------------------------------- races
+# An erasure and an event write for the same user, in both orders. The first of the two runs
+# in an explicit transaction the test holds open; the second runs in a thread and must wait
+# for it (the erasure locks the user first), and whichever commits second must see the other.
+
+
+def _blocked(thread: threading.Thread) -> bool:
+    thread.start()
+    thread.join(1.5)
+    return thread.is_alive()
+
+
+@pytest.mark.parametrize("first_erasure", [True, False], ids=["first-erasure", "salted"])
+@pytest.mark.parametrize("known", [True, False], ids=["known-user", "new-user"])
+def test_an_event_write_waiting_on_an_erasure_does_not_recreate_the_user(
+    shop: Driver, known: bool, first_erasure: bool
+) -> None:
+    driver = shop
+    if not first_erasure:
+        users.delete_user(driver, "er-earlier")  # the graph's salt exists already
+    user = "er-race-1"
+    if known:
+        assert write_events(driver, _events(user, "k")).new
+    results: list[Any] = []
+    with driver.session() as session:
+        erasure = session.begin_transaction()
+        salt = users.ensure_salt(erasure)  # type: ignore[arg-type]
+        erasure.run(
+            queries.load("users/delete_user"),
+            {"user_id": user, "id_hash": users.id_hash(user, salt), "now": time.time()},
+        ).consume()
+        writer = threading.Thread(
+            target=lambda: results.append(write_events(driver, _events(user, "r")))
+        )
+        assert _blocked(writer), "the event write must wait for the erasure's lock on the user"
+        erasure.commit()
+    writer.join(30)
+    assert not writer.is_alive() and results
+    assert results[0].new == [] and results[0].erased_user == ["r-1", "r-2", "r-3"]
+    assert not _user_exists(driver, user)
+    left = driver.execute_query(
+        "MATCH (e:Event) WHERE e.user_id = $u RETURN count(e) AS n", u=user
+    ).records[0]["n"]
+    assert left == 0
+
+
+@pytest.mark.parametrize("first_erasure", [True, False], ids=["first-erasure", "salted"])
+@pytest.mark.parametrize("known", [True, False], ids=["known-user", "new-user"])
+def test_an_erasure_waiting_on_an_event_write_erases_what_it_wrote(
+    shop: Driver, known: bool, first_erasure: bool
+) -> None:
+    driver = shop
+    if not first_erasure:
+        users.delete_user(driver, "er-earlier")  # the graph's salt exists already
+    user = "er-race-2"
+    if known:
+        assert write_events(driver, _events(user, "k")).new
+    salts = driver.execute_query("MATCH (k:ErasureSalt) RETURN k.value AS v").records
+    salt = salts[0]["v"] if salts else None
+    rows = [
+        {
+            "id": e.id,
+            "user_id": e.user_id,
+            "type": e.type,
+            "item_id": e.item_id,
+            "query": "vemo lira" if e.query else None,  # a query nobody searched before
+            "query_text": "vemo lira" if e.query else None,
+            "ts": e.ts,
+            "id_hash": users.id_hash(user, salt) if salt else None,
+        }
+        for e in _events(user, "w")
+    ]
+    done: list[users.Erasure] = []
+    with driver.session() as session:
+        events_tx = session.begin_transaction()
+        events_tx.run(
+            queries.load("events/merge_events"), {"rows": rows, "batch": "b", "now": time.time()}
+        ).consume()
+        eraser = threading.Thread(target=lambda: done.append(users.delete_user(driver, user)))
+        assert _blocked(eraser), "the erasure must wait for the event write's lock on the user"
+        events_tx.commit()
+    eraser.join(30)
+    assert not eraser.is_alive() and done
+    before = 3 if known else 0
+    assert (done[0].users, done[0].events, done[0].queries) == (1, 3 + before, 1 + before // 3)
+    assert not _user_exists(driver, user)
+    leftovers = driver.execute_query(
+        "OPTIONAL MATCH (e:Event {user_id: $u}) WITH count(e) AS events "
+        "OPTIONAL MATCH (q:Query) WHERE q.id IN ['kalo zute', 'vemo lira'] "
+        "RETURN events, count(q) AS queries",
+        u=user,
+    ).records[0]
+    assert (leftovers["events"], leftovers["queries"]) == (0, 0)
+    assert users.is_erased(driver, user)
