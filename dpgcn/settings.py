@@ -101,6 +101,21 @@ class ApiSettings(BaseSettings):
     max_batch: int = Field(default=64, ge=1)
 
 
+class VectorIndexSettings(BaseSettings):
+    """HNSW options of the embedding vector indexes (graphstore.writeback.IndexOptions); an
+    index whose options differ is rebuilt when its slot is next written."""
+
+    model_config = SettingsConfigDict(env_prefix="DPGCN_VECTOR_", extra="ignore")
+
+    #: Neighbours per node in the HNSW graph (Neo4j: 1–512).
+    hnsw_m: int = Field(default=16, ge=1, le=512)
+    #: Candidates kept while inserting a vector (Neo4j: 1–3200): lower builds faster, finds less.
+    hnsw_ef_construction: int = Field(default=100, ge=1, le=3200)
+    #: Int8-quantized vectors in the index (Neo4j's own default is on; off measured more
+    #: accurate at no build-time cost, docs/benchmarks.md write-back).
+    quantization: bool = False
+
+
 class Settings(BaseSettings):
     """Everything a deployment configures."""
 
@@ -111,6 +126,7 @@ class Settings(BaseSettings):
     neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    vector_index: VectorIndexSettings = Field(default_factory=VectorIndexSettings)
     retrain_every_s: float = 6 * 3600.0
     #: Celery/Redis: unacknowledged tasks are redelivered after this (longer than any task).
     visibility_timeout_s: int = 12 * 3600

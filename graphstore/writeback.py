@@ -23,7 +23,7 @@ from neo4j import Driver
 
 from graphstore import model
 from graphstore.driver import execute
-from graphstore.errors import VersionError
+from graphstore.errors import GraphStoreError, VersionError
 
 logger = logging.getLogger(__name__)
 
@@ -71,21 +71,74 @@ def list_models(driver: Driver, database: str = "neo4j") -> list[dict[str, Any]]
     ]
 
 
-def ensure_vector_index(
-    driver: Driver, label: str, slot: str, dim: int, database: str = "neo4j"
-) -> str:
-    """Create the (label, slot) vector index for ``dim``; recreate it if its dimension differs."""
-    name = model.vector_index_name(label, slot)
-    prop = model.embedding_property(slot)
-    existing = execute(
+@dataclass(frozen=True)
+class IndexOptions:
+    """HNSW options of the slot vector indexes (``vector.hnsw.m``,
+    ``vector.hnsw.ef_construction``, ``vector.quantization.enabled`` in Neo4j 5.26).
+
+    The defaults trade build speed against recall@10: see docs/benchmarks.md, write-back."""
+
+    #: Neighbours per node in the HNSW graph (Neo4j: 1–512, its default 16).
+    m: int = 16
+    #: Candidates kept while inserting a vector (Neo4j: 1–3200, its default 100).
+    ef_construction: int = 100
+    #: Int8-quantized vectors in the index (Neo4j's default: on).
+    quantization: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.m <= 512:
+            raise GraphStoreError(f"vector index m must be in 1..512, not {self.m}")
+        if not 1 <= self.ef_construction <= 3200:
+            raise GraphStoreError(
+                f"vector index ef_construction must be in 1..3200, not {self.ef_construction}"
+            )
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "m": self.m,
+            "ef_construction": self.ef_construction,
+            "quantization": self.quantization,
+        }
+
+
+#: The options ``write_embeddings`` gives a slot index unless told otherwise.
+DEFAULT_INDEX_OPTIONS = IndexOptions()
+
+
+def get_vector_index(driver: Driver, name: str, database: str = "neo4j") -> dict[str, Any] | None:
+    """An existing vector index's ``dim``, ``m``, ``ef_construction``, ``quantization`` and
+    ``state``; None when there is no index of that name."""
+    records = execute(
         driver, "writeback/get_vector_index", {"name": name}, database=database, read=True
     )
-    if existing and int(existing[0]["dim"]) != dim:
+    return dict(records[0]) if records else None
+
+
+def ensure_vector_index(
+    driver: Driver,
+    label: str,
+    slot: str,
+    dim: int,
+    database: str = "neo4j",
+    options: IndexOptions | None = None,
+) -> str:
+    """Create the (label, slot) vector index for ``dim`` with ``options``; recreate it if its
+    dimension or HNSW options differ."""
+    options = options or DEFAULT_INDEX_OPTIONS
+    name = model.vector_index_name(label, slot)
+    prop = model.embedding_property(slot)
+    existing = get_vector_index(driver, name, database)
+    if existing is not None and (
+        int(existing["dim"]) != dim
+        or existing["m"] != options.m
+        or existing["ef_construction"] != options.ef_construction
+        or bool(existing["quantization"]) != options.quantization
+    ):
         execute(driver, "writeback/drop_vector_index", {"name": name}, database=database)
     execute(
         driver,
         "writeback/create_vector_index",
-        {"name": name, "dim": dim},
+        {"name": name, "dim": dim, **options.params()},
         database=database,
         label=label,
         property=prop,
@@ -145,30 +198,35 @@ def write_embeddings(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     rebuild_index: bool = False,
+    index_options: IndexOptions | None = None,
 ) -> int:
     """Write ``vectors[k]`` to the node ``(label {id: ids[k]})`` in the version's slot.
 
-    Batches (disjoint nodes) run on ``workers`` threads. The slot's vector index is ONLINE
-    when this returns. With ``rebuild_index`` the index is dropped before the write and
-    created and populated after it: nobody queries it meanwhile, since a version is only
-    written into the slot that is not active, and the version is marked complete (then
-    activated) only after this returns. Off by default: for 100k 64-d vectors the rebuild
-    measured slower than updating the index in place (docs/benchmarks.md, write-back)."""
+    Batches (disjoint nodes) run on ``workers`` threads. The slot's vector index, with
+    ``index_options`` (default :data:`DEFAULT_INDEX_OPTIONS`), is ONLINE when this returns.
+    With ``rebuild_index`` the index is dropped before the write and created and populated
+    after it: nobody queries it meanwhile, since a version is only written into the slot that
+    is not active, and the version is marked complete (then activated) only after this
+    returns. Off by default: for 100k 64-d vectors the rebuild measured slower than updating
+    the index in place (docs/benchmarks.md, write-back)."""
     record = get_model(driver, version, database)
     if record is None or record.get("status") != "writing":
         raise VersionError(f"model version {version!r} is not being written")
     slot = str(record["slot"])
     if label not in model.EMBEDDED_LABELS:
         raise VersionError(f"{label!r} does not take embeddings")
-    vectors = np.asarray(vectors, dtype=np.float32)
+    vectors = np.asarray(vectors)
     if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[1] != record["dim"]:
         raise VersionError(
             f"embeddings for {label} have shape {vectors.shape}, expected "
             f"({len(ids)}, {record['dim']})"
         )
+    if not np.issubdtype(vectors.dtype, np.number) or not np.isfinite(vectors).all():
+        raise VersionError(f"embeddings for {label} are not all finite numbers")
     if batch_size < 1:
         raise VersionError(f"batch_size must be >= 1, not {batch_size}")
     dim = int(record["dim"])
+    keys = [str(i) for i in ids]
     name = model.vector_index_name(label, slot)
     if rebuild_index:
         active = get_active(driver, database)
@@ -177,33 +235,34 @@ def write_embeddings(
     if rebuild_index:
         execute(driver, "writeback/drop_vector_index", {"name": name}, database=database)
     else:
-        ensure_vector_index(driver, label, slot, dim, database)
+        ensure_vector_index(driver, label, slot, dim, database, index_options)
     prop = model.embedding_property(slot)
 
     def write(start: int) -> int:
-        chunk = vectors[start : start + batch_size].tolist()
-        rows = [
-            {"id": str(i), "vec": v}
-            for i, v in zip(ids[start : start + batch_size], chunk, strict=True)
-        ]
+        # The vectors go as one float64 ndarray per batch, which the driver packs as a list
+        # of lists (its rust extension: ~5 µs per 64-d row). Not as Python lists: the driver
+        # builds repr() of every RUN's parameters for a debug line even when debug logging
+        # is off, ~50 µs per 64-float row (the bulk of the client time, docs/benchmarks.md),
+        # while numpy's repr of a large array is a short summary.
+        batch = np.ascontiguousarray(vectors[start : start + batch_size], dtype=np.float64)
         records = execute(
             driver,
             "writeback/set_embeddings",
-            {"rows": rows, "version": version},
+            {"ids": keys[start : start + batch_size], "vectors": batch, "version": version},
             database=database,
             label=label,
             property=prop,
         )
         return int(records[0]["written"]) if records else 0
 
-    starts = range(0, len(ids), batch_size)
+    starts = range(0, len(keys), batch_size)
     written = 0
     with ThreadPoolExecutor(max(1, min(workers, len(starts)))) as pool:
         for start, n in zip(starts, pool.map(write, starts), strict=True):
             written += n
             if progress:
-                progress(min(batch_size, len(ids) - start))
-    ensure_vector_index(driver, label, slot, dim, database)
+                progress(min(batch_size, len(keys) - start))
+    ensure_vector_index(driver, label, slot, dim, database, index_options)
     execute(
         driver,
         "writeback/await_vector_index",

@@ -137,6 +137,14 @@ def write_back(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
         writeback.begin_version(
             driver(), run_id, dim, str(config.get("model", "dpgcn")), run_id=run_id, database=db
         )
+        from dpgcn.settings import get_settings
+
+        vector = get_settings().vector_index
+        index_options = writeback.IndexOptions(
+            m=vector.hnsw_m,
+            ef_construction=vector.hnsw_ef_construction,
+            quantization=vector.quantization,
+        )
         counts = {}
         for label in labels:
             counts[label] = writeback.write_embeddings(
@@ -146,6 +154,7 @@ def write_back(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
                 emb[f"{label}.ids"],
                 emb[f"{label}.embedding"],
                 database=db,
+                index_options=index_options,
             )
     writeback.complete_version(driver(), run_id, counts, _summary(metrics), db)
     _save_trained_policy(run_id, p["model"], db)
