@@ -30,28 +30,75 @@ AGE_SCALE = 100.0
 
 def user_features(rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
     """Static user features: scaled age (+ known flag), one-hot gender and occupation."""
-    genders = sorted({str(r["gender"]) for r in rows if r.get("gender") is not None})
-    occupations = sorted({str(r["occupation"]) for r in rows if r.get("occupation") is not None})
-    names = (
-        ["age", "age_known"] + [f"gender={g}" for g in genders] + [f"occ={o}" for o in occupations]
+    gender = [r.get("gender") for r in rows]
+    occupation = [r.get("occupation") for r in rows]
+    return _feature_matrix(
+        np.array([np.nan if r.get("age") is None else float(r["age"]) for r in rows]),
+        np.array(["" if g is None else str(g) for g in gender], dtype=str),
+        np.array([g is not None for g in gender], dtype=bool),
+        np.array(["" if o is None else str(o) for o in occupation], dtype=str),
+        np.array([o is not None for o in occupation], dtype=bool),
     )
-    x = np.zeros((len(rows), len(names)), dtype=np.float32)
-    if not rows:
-        return x, names
-    age = np.array([np.nan if r.get("age") is None else float(r["age"]) for r in rows])
+
+
+def _feature_matrix(
+    age: np.ndarray,
+    gender: np.ndarray,
+    gender_known: np.ndarray,
+    occupation: np.ndarray,
+    occupation_known: np.ndarray,
+) -> tuple[np.ndarray, list[str]]:
+    """The feature matrix of :func:`user_features` from columns (age NaN when unknown),
+    built with numpy: categories in sorted order, one column each."""
+    genders, g_col = np.unique(gender[gender_known], return_inverse=True)
+    occupations, o_col = np.unique(occupation[occupation_known], return_inverse=True)
+    names = (
+        ["age", "age_known"]
+        + [f"gender={g}" for g in genders.tolist()]
+        + [f"occ={o}" for o in occupations.tolist()]
+    )
+    x = np.zeros((len(age), len(names)), dtype=np.float32)
     known = ~np.isnan(age)
     x[known, 0] = age[known] / AGE_SCALE
     x[known, 1] = 1.0
-    offset = 2
-    for key, values in (("gender", genders), ("occupation", occupations)):
-        col = {v: offset + k for k, v in enumerate(values)}
-        cols = np.array(
-            [-1 if r.get(key) is None else col[str(r[key])] for r in rows], dtype=np.int64
-        )
-        has = cols >= 0
-        x[np.flatnonzero(has), cols[has]] = 1.0
-        offset += len(values)
+    x[np.flatnonzero(gender_known), 2 + g_col] = 1.0
+    x[np.flatnonzero(occupation_known), 2 + len(genders) + o_col] = 1.0
     return x, names
+
+
+@dataclass(frozen=True)
+class _UserColumns:
+    """Exported users' static features as columns, as the export statements return them:
+    age NaN when unknown, gender and occupation ``''`` when unknown."""
+
+    age: np.ndarray
+    gender: np.ndarray
+    occupation: np.ndarray
+
+    @classmethod
+    def of(cls, record: Any) -> _UserColumns:
+        age = np.asarray(record.get("age", []), dtype=np.float64)
+        age[age < 0] = np.nan  # the statements' sentinel for a missing age
+        return cls(
+            age,
+            np.asarray(record.get("gender", []), dtype=str),
+            np.asarray(record.get("occupation", []), dtype=str),
+        )
+
+    def concat(self, other: _UserColumns) -> _UserColumns:
+        return _UserColumns(
+            np.concatenate([self.age, other.age]),
+            np.concatenate([self.gender, other.gender]),
+            np.concatenate([self.occupation, other.occupation]),
+        )
+
+    def take(self, rows: np.ndarray) -> _UserColumns:
+        return _UserColumns(self.age[rows], self.gender[rows], self.occupation[rows])
+
+    def features(self) -> tuple[np.ndarray, list[str]]:
+        return _feature_matrix(
+            self.age, self.gender, self.gender != "", self.occupation, self.occupation != ""
+        )
 
 
 def write_export(
@@ -250,22 +297,13 @@ def _one(records: list[Any]) -> Any:
     return records[0] if records else _NO_NODES
 
 
-def _user_part(record: Any) -> tuple[_Nodes, list[dict[str, Any]]]:
-    ages = record.get("age", [])
-    genders = record.get("gender", [])
-    occupations = record.get("occupation", [])
-    rows = [
-        {
-            "age": None if a is None or a < 0 else a,
-            "gender": g or None,
-            "occupation": o or None,
-        }
-        for a, g, o in zip(ages, genders, occupations, strict=True)
-    ]
-    return _Nodes(np.asarray(record["nid"], dtype=np.int64), list(record["id"])), rows
+def _user_part(record: Any) -> tuple[_Nodes, _UserColumns]:
+    return _Nodes(np.asarray(record["nid"], dtype=np.int64), list(record["id"])), _UserColumns.of(
+        record
+    )
 
 
-def _fetch_users(driver: Driver, sel: Selection, database: str) -> tuple[_Nodes, list[Any]]:
+def _fetch_users(driver: Driver, sel: Selection, database: str) -> tuple[_Nodes, _UserColumns]:
     if sel.users is not None:
         records = execute(
             driver, "export/get_users_by_id", {"ids": list(sel.users)}, database=database, read=True
@@ -317,8 +355,8 @@ def _expand(
 
 def _select_nodes(
     driver: Driver, sel: Selection, batch: int, database: str
-) -> tuple[dict[str, _Nodes], list[dict[str, Any]]]:
-    users, user_rows = _fetch_users(driver, sel, database)
+) -> tuple[dict[str, _Nodes], _UserColumns]:
+    users, user_cols = _fetch_users(driver, sel, database)
     nodes: dict[str, _Nodes] = {model.USER: users}
     if sel.users is not None:
         reached = _expand(driver, users.nid, sel.hops, batch, database)
@@ -331,11 +369,11 @@ def _select_nodes(
                 database=database,
                 read=True,
             )
-            extra, extra_rows = _user_part(records[0] if records else _NO_USERS)
+            extra, extra_cols = _user_part(records[0] if records else _NO_USERS)
             nodes[model.USER] = _Nodes(
                 np.concatenate([users.nid, extra.nid]), users.ids + extra.ids
             )
-            user_rows = user_rows + extra_rows
+            user_cols = user_cols.concat(extra_cols)
         for label in (model.ITEM, model.QUERY, model.TERM, model.CATEGORY):
             nids = sorted(reached[label])
             rec = _one(
@@ -357,7 +395,7 @@ def _select_nodes(
                 )
             )
             nodes[label] = _Nodes(np.asarray(rec["nid"], dtype=np.int64), list(rec["id"]))
-    return nodes, user_rows
+    return nodes, user_cols
 
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -501,9 +539,7 @@ def _map_types(
 
 def _export_whole(
     driver: Driver, sel: Selection, batch: int, database: str, workers: int
-) -> tuple[
-    dict[str, _Nodes], list[dict[str, Any]], dict[tuple[str, str, str], dict[str, np.ndarray]]
-]:
+) -> tuple[dict[str, _Nodes], _UserColumns, dict[tuple[str, str, str], dict[str, np.ndarray]]]:
     """The whole graph (optionally in a time window): one relationship-type scan per type and
     the node columns, run together on ``workers`` threads (each query in its own session)."""
     with ThreadPoolExecutor(max(workers, 1)) as pool:
@@ -512,16 +548,16 @@ def _export_whole(
         selected = pool.submit(_select_nodes, driver, sel, batch, database)
         for rel in _OTHER_TYPES:
             scans[rel] = pool.submit(_type_columns, driver, rel, sel, database)
-        nodes, user_rows = selected.result()
+        nodes, user_cols = selected.result()
         columns = {rel: future.result() for rel, future in scans.items()}
-    return nodes, user_rows, _map_types(nodes, columns)
+    return nodes, user_cols, _map_types(nodes, columns)
 
 
 def _keep_active_users(
     nodes: dict[str, _Nodes],
-    user_rows: list[dict[str, Any]],
+    user_cols: _UserColumns,
     edges: dict[tuple[str, str, str], dict[str, np.ndarray]],
-) -> tuple[dict[str, _Nodes], list[dict[str, Any]]]:
+) -> tuple[dict[str, _Nodes], _UserColumns]:
     """Drop users with no relationship left (time-window exports) and renumber edges."""
     users = nodes[model.USER]
     active = np.zeros(len(users.ids), dtype=bool)
@@ -535,7 +571,7 @@ def _keep_active_users(
     keep = np.flatnonzero(active)
     nodes = dict(nodes)
     nodes[model.USER] = _Nodes(users.nid[keep], [users.ids[k] for k in keep.tolist()])
-    return nodes, [user_rows[k] for k in keep.tolist()]
+    return nodes, user_cols.take(keep)
 
 
 def export_subgraph(
@@ -567,17 +603,17 @@ def export_subgraph(
         until=until,
     )
     if sel.users is None and sel.segment is None:
-        nodes, user_rows, edges = _export_whole(driver, sel, batch_size, database, workers)
+        nodes, user_cols, edges = _export_whole(driver, sel, batch_size, database, workers)
     else:
-        nodes, user_rows = _select_nodes(driver, sel, batch_size, database)
+        nodes, user_cols = _select_nodes(driver, sel, batch_size, database)
         edges = _fetch_edges(driver, nodes, sel, batch_size, database, workers)
     if sel.windowed:
-        nodes, user_rows = _keep_active_users(nodes, user_rows, edges)
+        nodes, user_cols = _keep_active_users(nodes, user_cols, edges)
     if not nodes[model.USER].ids or not nodes[model.ITEM].ids:
         raise GraphStoreError(
             f"nothing to export: no (consenting) users or items in the selection {sel.filters()}"
         )
-    x, names = user_features(user_rows)
+    x, names = user_cols.features()
     parts: dict[str, dict[str, Any]] = {
         model.USER: {"ids": nodes[model.USER].ids, "x": x, "features": names}
     }

@@ -154,3 +154,34 @@ def test_type_columns_split_by_endpoint_label() -> None:
     clicked = edges[(model.USER, model.CLICKED, model.ITEM)]
     assert clicked["edge_index"].tolist() == [[0, 1], [1, 0]]
     assert clicked["time"].tolist() == [5.0, 7.0]
+
+
+def test_user_columns_features_equal_row_features() -> None:
+    """The graph export's columnar features (sentinels -1 / '' as the statements return them)
+    equal the row-wise features of the same users, after concat and take as in k-hop and
+    time-window exports."""
+    from graphstore.export import _UserColumns
+
+    record = {
+        "age": [30, -1, 71.5, 18],
+        "gender": ["F", "", "M", "F"],
+        "occupation": ["nurse", "writer", "", "nurse"],
+    }
+    more = _UserColumns.of({"age": [-1], "gender": ["X"], "occupation": [""]})
+    cols = _UserColumns.of(record).concat(more).take(np.array([0, 1, 2, 4]))
+    x, names = cols.features()
+    rows = [
+        {"age": 30, "gender": "F", "occupation": "nurse"},
+        {"age": None, "gender": None, "occupation": "writer"},
+        {"age": 71.5, "gender": "M", "occupation": None},
+        {"age": None, "gender": "X", "occupation": None},
+    ]
+    expected_x, expected_names = user_features(rows)
+    assert (
+        names
+        == expected_names
+        == ["age", "age_known", "gender=F", "gender=M", "gender=X", "occ=nurse", "occ=writer"]
+    )
+    assert x.dtype == np.float32 and x.tolist() == expected_x.tolist()
+    empty_x, empty_names = _UserColumns.of({"age": [], "gender": [], "occupation": []}).features()
+    assert empty_x.shape == (0, 2) and empty_names == ["age", "age_known"]
