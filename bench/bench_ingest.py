@@ -3,7 +3,9 @@ managed Neo4j:
 
 * the online loader (``graphstore.ingest.load_source``) into an empty graph: batched
   ``UNWIND`` of list rows, endpoints by internal node id, CREATE fast path, batches built by
-  a producer thread while the previous one is written;
+  a producer thread while the previous one is written, relationship batches written by
+  ``--writers`` transactions at once (the loader's default, 2);
+* ``--serial``: the same with one writer (one transaction at a time);
 * ``--merge``: the same loader forced onto its MERGE path (what it does when a section of
   the graph already has relationships);
 * ``--bulk``: the offline bulk path (``dpgcn.services.bulk_load``: CSV files +
@@ -15,7 +17,8 @@ managed Neo4j:
 The graph is ``synthetic.generate_scale`` (about 1M relationships at the defaults). Uses the
 benchmarks' state home and ports unless the environment names others, and wipes that graph::
 
-    .venv/bin/python bench/bench_ingest.py [--users 50000] [--items 10000] [--merge] [--bulk]
+    .venv/bin/python bench/bench_ingest.py [--users 50000] [--items 10000] [--merge] [--serial]
+        [--no-pipeline] [--bulk] [--writers 2]
 
 Prints relationships/s of each and their ratios to the naive loader (issue targets: >= 50k
 rel/s, >= 30x naive), and checks that every path leaves the same relationship count.
@@ -24,6 +27,7 @@ rel/s, >= 30x naive), and checks that every path leaves the same relationship co
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -36,6 +40,19 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
 
 
+def neo4j_cpu() -> float:
+    """CPU seconds used so far by the managed Neo4j server (0 when it is not local)."""
+    from dpgcn import services
+    from dpgcn.settings import get_settings
+    from graphstore.provision import read_pid
+
+    pid = read_pid(services.neo4j_spec(get_settings()).pid_file)
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=50000)
@@ -45,6 +62,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10000)
     parser.add_argument("--merge", action="store_true", help="also time the MERGE path")
     parser.add_argument("--no-pipeline", action="store_true", help="also time without prefetch")
+    parser.add_argument("--serial", action="store_true", help="also time with one writer")
+    parser.add_argument("--writers", type=int, default=2, help="concurrent CREATE writers")
     parser.add_argument("--bulk", action="store_true", help="also time the bulk import path")
     parser.add_argument("--reload", action="store_true", help="load again, compare counts")
     args = parser.parse_args()
@@ -66,8 +85,10 @@ def main() -> None:
     def count() -> int:
         return int(execute(driver, "export/count_relationships", read=True)[0]["n"])
 
-    def load(fast: bool, pipeline: bool = True) -> tuple[float, ingest.LoadSummary]:
+    def load(fast: bool, pipeline: bool, writers: int) -> tuple[float, float, ingest.LoadSummary]:
+        """(seconds, Neo4j CPU seconds, summary) of one load into an emptied graph."""
         delete_all(driver)
+        cpu = neo4j_cpu()
         started = time.perf_counter()
         summary = ingest.load_source(
             driver,
@@ -75,24 +96,29 @@ def main() -> None:
             batch_size=args.batch_size,
             fast_create=fast,
             pipeline=pipeline,
+            writers=writers,
         )
-        return time.perf_counter() - started, summary
+        return time.perf_counter() - started, neo4j_cpu() - cpu, summary
 
     rates: dict[str, float] = {}
     counts: dict[str, int] = {}
-    variants = [("online, MERGE path", False, True)] if args.merge else []
+    w = args.writers
+    variants = [("online, MERGE path", False, True, 1)] if args.merge else []
     if args.no_pipeline:
-        variants.append(("online, CREATE fast path, no prefetch thread", True, False))
-    variants.append(("online, CREATE fast path", True, True))
-    for label, fast, pipeline in variants:
-        seconds, summary = load(fast, pipeline)
+        variants.append(("online, CREATE fast path, no prefetch thread, 1 writer", True, False, 1))
+    if args.serial:
+        variants.append(("online, CREATE fast path, 1 writer", True, True, 1))
+    variants.append((f"online, CREATE fast path, {w} writers", True, True, w))
+    for label, fast, pipeline, writers in variants:
+        seconds, server_cpu, summary = load(fast, pipeline, writers)
         rels = summary.relationships
         rates[label] = rels / seconds
         counts[label] = count()
         print(
             f"{label} (batch {args.batch_size}): {summary.nodes:,} nodes + {rels:,} "
             f"relationships in {seconds:.1f} s -> {rels / seconds:,.0f} rel/s "
-            f"(created: {len(summary.created)} parts; load average {loadavg()})",
+            f"(created: {len(summary.created)} parts; Neo4j CPU {server_cpu:.1f} s; "
+            f"load average {loadavg()})",
             flush=True,
         )
 

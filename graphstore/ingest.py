@@ -25,6 +25,11 @@ Pipelining: batches are built (source rows generated, endpoints resolved, checkp
 taken) by a producer thread while the previous batch is written, so the client's Python work
 overlaps the server's.
 
+Concurrent writers: the CREATE batches of a relationship part are written by up to
+``writers`` transactions at once (2 by default), so that the server's execution and commit
+of one batch use the second core while the other commits; batches are still recorded in
+order. MERGE batches are written one at a time.
+
 Resume: with ``checkpoint=<file>``, the digest and the written count of every committed batch
 are recorded there after its transaction commits. Re-running the same load with the same
 file skips each leading batch whose rows hash to the recorded digest, and writes the rest; a
@@ -43,7 +48,9 @@ import logging
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -401,13 +408,18 @@ def load_source(
     checkpoint: Path | None = None,
     fast_create: bool = True,
     pipeline: bool = True,
+    writers: int = 2,
 ) -> LoadSummary:
     """Write ``source`` into the graph; returns counts of rows seen and written per part.
 
     ``checkpoint``: a file recording committed batches, so that re-running an interrupted
     load skips them (see the module docstring). ``fast_create``: write parts whose section
     of the graph is empty with CREATE. ``pipeline``: build the next batch in a background
-    thread while one is written."""
+    thread while one is written. ``writers``: CREATE batches of a relationship part written
+    by up to this many transactions at once (the server then works on both cores; a
+    deadlock between them is retried by the driver). MERGE batches are written one by one."""
+    if writers < 1:
+        raise ValueError(f"writers must be >= 1, not {writers}")
     apply_schema(driver, database)
     summary = LoadSummary(source=source.name, rejected=list(source.rejected))
     state = Checkpoint(checkpoint, source.name, batch_size)
@@ -430,28 +442,39 @@ def load_source(
             else:
                 yield _Batch(index, len(batch), batch_digest, done, None)
 
+    def send(statement: str, payload: list[Any], rel_type: str | None) -> list[Any]:
+        params = {"rows": payload}
+        if rel_type is not None:
+            return execute(driver, statement, params, database=database, type=rel_type)
+        return execute(driver, statement, params, database=database)
+
     def write(
         part: str,
         batches: Iterator[_Batch],
         statement: str,
         label: str | None = None,
         rel_type: str | None = None,
+        concurrent: bool = False,
     ) -> None:
         seen = written = 0
-        for batch in prefetch(batches) if pipeline else batches:
+        # CREATE batches of a relationship part (``concurrent``: one row per pair, so no two
+        # batches can make the same relationship) may be written by several transactions at
+        # once (``writers``); they are recorded and reported in batch order, when the oldest
+        # has committed, so the checkpoint only ever holds a committed prefix of the part.
+        parallel = writers if concurrent else 1
+        pool = ThreadPoolExecutor(parallel, "ingest-writer") if parallel > 1 else None
+        in_flight: deque[tuple[_Batch, Future[list[Any]] | None]] = deque()
+
+        def finish_oldest() -> None:
+            nonlocal seen, written
+            batch, future = in_flight.popleft()
             if batch.done is not None:
                 n = batch.done
                 summary.skipped_batches += 1
             else:
                 n = 0
-                if batch.payload:
-                    params = {"rows": batch.payload}
-                    if rel_type is not None:
-                        records = execute(
-                            driver, statement, params, database=database, type=rel_type
-                        )
-                    else:
-                        records = execute(driver, statement, params, database=database)
+                if future is not None:
+                    records = future.result()
                     if label is not None:
                         pairs = records[0]["ids"] if records else []
                         ids.add(label, pairs)
@@ -464,6 +487,24 @@ def load_source(
             written += n
             if progress:
                 progress(part, batch.size)
+
+        try:
+            for batch in prefetch(batches) if pipeline else batches:
+                future: Future[list[Any]] | None = None
+                if batch.done is None and batch.payload:
+                    if pool is not None:
+                        future = pool.submit(send, statement, batch.payload, rel_type)
+                    else:
+                        future = Future()
+                        future.set_result(send(statement, batch.payload, rel_type))
+                in_flight.append((batch, future))
+                while len(in_flight) >= parallel:
+                    finish_oldest()
+            while in_flight:
+                finish_oldest()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         summary.rows[part] = seen
         summary.written[part] = written
 
@@ -511,6 +552,7 @@ def load_source(
             plan(spec.part, rows, lambda batch: link_rows(batch, spec, ids)),
             spec.create if new else spec.merge,
             rel_type=spec.type if spec.typed else None,
+            concurrent=new,
         )
 
     for rel_type, rows in source.interactions.items():

@@ -124,3 +124,49 @@ def test_create_fast_path_equals_merge(empty_graph: Driver) -> None:
     again = ingest.load_source(empty_graph, source, batch_size=BATCH)  # now MERGE: idempotent
     assert again.created == []
     assert snapshot(empty_graph) == by_merge
+
+
+def test_concurrent_writers_give_the_same_graph(empty_graph: Driver, tmp_path: Path) -> None:
+    source, _ = generate(SPEC)
+    serial = ingest.load_source(empty_graph, source, batch_size=20, writers=1)
+    expected = snapshot(empty_graph)
+
+    from graphstore.driver import delete_all
+
+    delete_all(empty_graph)
+    concurrent = ingest.load_source(empty_graph, source, batch_size=20, writers=3)
+    assert "CLICKED" in concurrent.created
+    assert concurrent.written == serial.written
+    assert concurrent.batches == serial.batches
+    assert snapshot(empty_graph) == expected
+
+    # interrupted while batches are in flight: the checkpoint holds only the committed
+    # prefix, and the resumed load (MERGE for the part already begun) gives the same graph
+    delete_all(empty_graph)
+    checkpoint = tmp_path / "load.checkpoint"
+    calls = 0
+
+    def fail_in_interactions(part: str, n: int) -> None:
+        nonlocal calls
+        if part in ("VIEWED", "CLICKED"):
+            calls += 1
+            if calls == 3:
+                raise Interrupted(part)
+
+    with pytest.raises(Interrupted):
+        ingest.load_source(
+            empty_graph,
+            source,
+            batch_size=20,
+            writers=3,
+            progress=fail_in_interactions,
+            checkpoint=checkpoint,
+        )
+    resumed = ingest.load_source(
+        empty_graph, source, batch_size=20, writers=3, checkpoint=checkpoint
+    )
+    assert resumed.skipped_batches > 0
+    assert resumed.written == serial.written
+    assert snapshot(empty_graph) == expected
+    with pytest.raises(ValueError, match="writers"):
+        ingest.load_source(empty_graph, source, writers=0)
