@@ -27,7 +27,7 @@ from neo4j import Driver, ManagedTransaction
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from graphstore import queries
-from graphstore.driver import wrap
+from graphstore.driver import quiet, wrap
 from graphstore.errors import GraphStoreError
 
 T = TypeVar("T")
@@ -61,7 +61,7 @@ def run_in_transaction(
 
 def run_named(tx: ManagedTransaction, name: str, params: dict[str, Any] | None = None) -> list[Any]:
     """One named statement inside a transaction function."""
-    return list(tx.run(queries.load(name), params or {}))  # type: ignore[arg-type]
+    return list(tx.run(queries.load(name), quiet(params)))  # type: ignore[arg-type]
 
 
 def read_salt(tx: ManagedTransaction) -> str | None:
