@@ -60,3 +60,14 @@ def test_unknown_and_escaping_names() -> None:
         queries.load("ingest/nope")
     with pytest.raises(queries.UnknownQueryError):
         queries.load("../pyproject")
+
+
+def test_docs_list_every_statement_and_no_other() -> None:
+    """docs/cypher.md, the data engineers' reference, has one entry per shipped statement."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cypher.md").read_text()
+    documented = re.findall(r"^### `([^`]+)`", doc, re.M)
+    assert sorted(set(documented)) == sorted(documented), "an entry appears twice"
+    assert set(NAMES) - set(documented) == set(), "statements without an entry in docs/cypher.md"
+    assert set(documented) - set(NAMES) == set(), "docs/cypher.md lists statements that are gone"
