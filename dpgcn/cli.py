@@ -564,23 +564,24 @@ def demo(
     from workers import runs
 
     version = runs.list_runs(1)[0]["run_id"]
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=30) as resp:
-                if json.load(resp).get("model_version") == version:
-                    break
-        except OSError as e:  # not answering yet (URLError, timeouts are OSErrors)
-            logger.debug("API health: %s", e)
-        if time.monotonic() > deadline:
-            fail("the API did not pick up the new model version within 120s")
-        time.sleep(1)
     key_file = _demo_api_key(settings.secrets_dir)
     user = "u0"
     url = f"{base}/v1/users/{user}/recommendations?k=10"
     request = urllib.request.Request(url, headers={"X-API-Key": key_file.read_text().strip()})
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        body = json.load(resp)
+    # The API keeps answering from the previous version's snapshot until the new one is
+    # loaded (it never mixes two), so wait until the answers come from the new version.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                body = json.load(resp)
+            if body.get("model_version") == version:
+                break
+        except OSError as e:  # not answering yet (URLError, timeouts are OSErrors)
+            logger.debug("API: %s", e)
+        if time.monotonic() > deadline:
+            fail("the API did not serve the new model version within 120s")
+        time.sleep(1)
     typer.echo(
         f"\nrecommendations for {user} (model {body['model_version']}, "
         f"personalized={body['personalized']}, strategy={body.get('strategy')}):"
