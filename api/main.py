@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, metrics
 from api.metrics import ObservabilityMiddleware
 from api.recommender import Recommender
 from api.routes import events, health, items, models, recommendations, users
@@ -106,12 +107,43 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         driver.close()
 
 
+#: FastAPI's OpenTelemetry instrumentation switched off: the API's metrics are Prometheus
+#: (``/metrics``) and its logs JSON; with no OTel SDK configured it records nothing but still
+#: costs each request a look-up of three environment variables (``DPGCN_API_OTEL=true``
+#: turns it on for a deployment that configures OTel).
+TELEMETRY_OFF: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
+
+
+class RecommenderApi(FastAPI):
+    """The app; the commonest request (recommendations from the snapshot, no explanations)
+    is answered before FastAPI's middleware and routing (see
+    :func:`api.routes.recommendations.answer_direct`), with the same checks, body, headers,
+    metrics and access log. Every other request takes the full stack."""
+
+    #: Off: every request takes the full stack (tests compare the two).
+    direct = True
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.direct:
+            start = time.perf_counter()
+            body = await recommendations.answer_direct(self, scope)
+            if body is not None:
+                rid = metrics.request_id()
+                try:
+                    await metrics.send_json(send, body, rid)
+                finally:
+                    metrics.record("GET", recommendations.ROUTE, 200, start, rid)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(
+    app = RecommenderApi(
         title="DP-GCN recommender",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if get_settings().api.otel else TELEMETRY_OFF,  # type: ignore[arg-type]
     )
     errors.install(app)
     app.add_middleware(ObservabilityMiddleware)

@@ -70,6 +70,7 @@ def baseline_app() -> FastAPI:
     """``/hello`` and ``/naive/{user_id}`` (brute force), for ``uvicorn --factory``."""
     from contextlib import asynccontextmanager
 
+    from api.main import TELEMETRY_OFF
     from dpgcn.services import neo4j_connection
     from dpgcn.settings import get_settings
     from graphstore import serving, writeback
@@ -89,7 +90,8 @@ def baseline_app() -> FastAPI:
         yield
         driver.close()
 
-    app = FastAPI(lifespan=lifespan)
+    # the API's framework settings (FastAPI's OpenTelemetry hooks off, as in api.main)
+    app = FastAPI(lifespan=lifespan, telemetry=TELEMETRY_OFF)  # type: ignore[arg-type]
 
     @app.get("/hello")
     async def hello() -> dict[str, str]:
@@ -121,7 +123,7 @@ def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
     from dpgcn.services import neo4j_connection
     from dpgcn.settings import get_settings
     from graphstore import ingest, model, policies, writeback
-    from graphstore.driver import connect, delete_all, execute
+    from graphstore.driver import QuietList, connect, delete_all, execute
     from graphstore.records import GraphSource
     from training.config import DDPGConfig
     from training.policy import DDPGPolicy
@@ -199,11 +201,11 @@ def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
         for start in range(0, users, 10_000):
             n = min(10_000, users - start)
             vecs = rng.normal(0, 1 / np.sqrt(dim), (n, dim)).astype(np.float32)
-            rows = [{"id": f"u{start + j}", "vec": v} for j, v in enumerate(vecs.tolist())]
+            ids = QuietList(f"u{start + j}" for j in range(n))
             execute(
                 driver,
                 "writeback/set_embeddings",
-                {"rows": rows, "version": version},
+                {"ids": ids, "vectors": vecs.astype(np.float64), "version": version},
                 label=model.USER,
                 property=prop,
             )
@@ -553,7 +555,7 @@ def asgi_profile(n: int, concurrency: int) -> None:
     from api.main import create_app
     from api.recommender import Recommender
     from api.security import KeyCache
-    from api.snapshot import BLOCK, Snapshot, item_index
+    from api.snapshot import Snapshot, item_columns, item_index
     from graphstore import apikeys
 
     rng = np.random.default_rng(5)
@@ -562,15 +564,13 @@ def asgi_profile(n: int, concurrency: int) -> None:
     index = item_index(
         "v1", [f"i{j}" for j in range(items)], [f"Item {j}" for j in range(items)], matrix
     )
-    padded = np.zeros((-(-items // BLOCK) * BLOCK, dim), np.float32)
-    padded[:items] = matrix
     app = create_app()
     rec = Recommender(None, snapshot=True)  # type: ignore[arg-type]
     assert rec.scorer is not None
     rec.scorer.snapshot = Snapshot(
         "v1",
         index,
-        padded,
+        item_columns(matrix),
         {f"u{u}": u for u in range(users)},
         rng.normal(size=(users, dim)).astype(np.float32),
         np.arange(users + 1, dtype=np.int64) * 2,
@@ -678,7 +678,7 @@ def scoring_parts(snap: Any, rec: Any, sample: list[str]) -> None:
                 vecs = timed(
                     "policy actor", lambda v=vecs, h=hist: adjuster.adjust(v, snap.items.matrix, h)
                 )
-            scores = timed("GEMM U @ M.T", lambda v=vecs: v @ snap.padded.T)
+            scores = timed("GEMM U @ M.T", lambda v=vecs: v @ snap.columns)
 
             def mask(sc: np.ndarray = scores, rs: np.ndarray = rows) -> None:
                 sc[:, n_items:] = -np.inf

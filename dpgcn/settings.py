@@ -99,6 +99,9 @@ class ApiSettings(BaseSettings):
     snapshot: bool = True
     #: Most recommendation requests scored together in one batch.
     max_batch: int = Field(default=64, ge=1)
+    #: FastAPI's own OpenTelemetry spans and metrics (only useful with an OTel SDK set up;
+    #: the API's metrics are Prometheus at /metrics).
+    otel: bool = False
 
 
 class VectorIndexSettings(BaseSettings):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import numpy as np
+import pydantic_core
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
@@ -249,6 +250,90 @@ async def _fast(request: Request) -> Response | None:
         return None
     request.state.key_id = stored.id
     return await _respond(request, user_id, *params)
+
+
+#: The recommendations route's template, as metrics and access logs name it.
+ROUTE = "/v1/users/{user_id}/recommendations"
+_PREFIX, _SUFFIX = "/v1/users/", "/recommendations"
+
+
+async def answer_direct(app: Any, scope: dict[str, Any]) -> bytes | None:
+    """The JSON body of the answer to the commonest request — a plain ``GET`` of this route
+    with a key the cache admits, plainly valid parameters, ``explain=false`` and a user the
+    snapshot holds — computed before FastAPI's middleware and routing run; None for every
+    other request, which the app's full stack then answers exactly as before (a key the
+    cache cannot decide or refuses, an unusual parameter, ``explain=true``, a user the
+    snapshot does not hold, a failed scoring batch). Does nothing a refusal would undo.
+
+    The body is byte-identical to the validated route's (``pydantic_core.to_json`` is the
+    serializer ``model_dump_json`` uses; ``tests/unit/test_api_direct.py``). Why it exists:
+    FastAPI's seven middleware layers, routing and request objects cost about as much
+    interpreter time as the whole answer (docs/benchmarks-api.md), and under load the
+    process is bound by that one interpreter lock."""
+    path = scope["path"]
+    if (
+        scope["method"] != "GET"
+        or not path.startswith(_PREFIX)
+        or not path.endswith(_SUFFIX)
+        or scope.get("root_path")
+    ):
+        return None
+    user_id = path[len(_PREFIX) : -len(_SUFFIX)]
+    if not 1 <= len(user_id) <= 128 or "/" in user_id:
+        return None
+    key = next((v for n, v in scope["headers"] if n == b"x-api-key"), None)
+    keys = getattr(app.state, "keys", None)
+    if key is None or keys is None:
+        return None
+    try:
+        if check_cached(keys, key.decode("latin-1"), "read") is None:
+            return None
+    except ApiError:  # 401/403: the full stack answers them
+        return None
+    params = _fast_params(scope["query_string"])
+    if params is None or params[3]:
+        return None
+    k, exclude_seen, category, _ = params
+    scorer = getattr(getattr(app.state, "recommender", None), "scorer", None)
+    if scorer is None:  # no snapshot (or the lifespan has not run)
+        return None
+    try:
+        answer = await scorer.submit(user_id, k, exclude_seen, category)
+    except Exception:  # logged by the scorer; the full stack tries again and answers
+        return None
+    if answer is None:
+        return None
+    metrics.cache_event("snapshot", True)
+    strategy: Strategy = "policy" if answer.strategy == "policy" else "embedding"
+    metrics.child(metrics.RECOMMENDATIONS, strategy).inc()
+    return direct_body(
+        user_id, answer.version, strategy, answer.policy_version, category, answer.items
+    )
+
+
+def direct_body(
+    user_id: str,
+    version: str,
+    strategy: Strategy,
+    policy_version: int | None,
+    category: str | None,
+    items: list[Scored],
+) -> bytes:
+    """``_answer(...).model_dump_json()`` of a personalized answer without explanations, the
+    same bytes without building the models (fields in the models' order)."""
+    return pydantic_core.to_json(
+        {
+            "user_id": user_id,
+            "model_version": version,
+            "personalized": True,
+            "strategy": strategy,
+            "policy_version": policy_version,
+            "category": category,
+            "items": [
+                {"item_id": i, "title": t, "score": s, "explanation": None} for i, t, s in items
+            ],
+        }
+    )
 
 
 router.add_api_route(

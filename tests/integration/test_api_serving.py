@@ -67,13 +67,15 @@ def test_recommendations_are_personalized_sorted_unseen_and_explained(
     assert not _seen(driver, "u1") & {i["item_id"] for i in body["items"]}
     kinds = {i["explanation"]["kind"] for i in body["items"]}
     assert kinds <= {"search", "search_term", "segment", "similar_item", "taste"}
-    # with exclude_seen=false, seen items may come back and the top score can only rise
+    # with exclude_seen=false, seen items may come back and the top score can only rise (up
+    # to float32 rounding: one answer may come from the Neo4j path, the other from the
+    # snapshot's batched product, which sum in different orders)
     everything = api_client.get(
         "/v1/users/u1/recommendations",
         params={"k": 7, "exclude_seen": "false", "explain": "false"},
         headers=auth(api_keys["read"]),
     ).json()
-    assert everything["items"][0]["score"] >= scores[0]
+    assert everything["items"][0]["score"] >= scores[0] - 1e-6 * max(1.0, abs(scores[0]))
     assert all(i["explanation"] is None for i in everything["items"])
 
 

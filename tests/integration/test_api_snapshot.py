@@ -299,31 +299,39 @@ def test_a_revoked_key_stops_working_within_the_key_cache_time(
 def test_the_fast_path_answers_like_the_validated_route(
     api_client: Client, api_keys: Keys, trained_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same request answered by the route's fast path and by FastAPI's validated handler
-    (forced by spellings only pydantic accepts) gives the same bytes, with the real snapshot,
-    policy and explanations."""
+    """The same request answered before FastAPI (the app's direct lane: no explanations) or
+    by the route's fast path (explanations), and by FastAPI's validated handler (forced by
+    spellings only pydantic accepts) gives the same bytes, with the real snapshot, policy
+    and explanations."""
     from api.routes import recommendations
 
     _wait_snapshot(api_client, trained_model)
-    used: list[bool] = []
-    real_fast = recommendations._fast
+    used: list[str] = []
+    real_fast, real_direct = recommendations._fast, recommendations.answer_direct
 
     async def spy(request: Any) -> Any:
         out = await real_fast(request)
-        used.append(out is not None)
+        used.append("fast" if out is not None else "validated")
+        return out
+
+    async def direct_spy(app: Any, scope: Any) -> Any:
+        out = await real_direct(app, scope)
+        if out is not None:
+            used.append("direct")
         return out
 
     monkeypatch.setattr(recommendations, "_fast", spy)
+    monkeypatch.setattr(recommendations, "answer_direct", direct_spy)
     h = auth(api_keys["read"])
-    for user, fast, validated in [
-        ("u1", "k=10&explain=false", "k=010&explain=off"),
-        ("u2", "k=7&exclude_seen=false&explain=false", "k=7&exclude_seen=no&explain=n"),
-        ("u3", "k=5", "k=05"),  # with explanations (a Neo4j read each)
+    for user, fast, validated, first in [
+        ("u1", "k=10&explain=false", "k=010&explain=off", "direct"),
+        ("u2", "k=7&exclude_seen=false&explain=false", "k=7&exclude_seen=no&explain=n", "direct"),
+        ("u3", "k=5", "k=05", "fast"),  # with explanations (a Neo4j read each)
     ]:
         used.clear()
         a = api_client.get(f"/v1/users/{user}/recommendations?{fast}", headers=h)
         b = api_client.get(f"/v1/users/{user}/recommendations?{validated}", headers=h)
-        assert used == [True, False], used
+        assert used == [first, "validated"], used
         assert a.status_code == b.status_code == 200, (a.text, b.text)
         assert a.content == b.content
         assert a.json()["personalized"] is True

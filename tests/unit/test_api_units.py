@@ -131,24 +131,40 @@ def test_block_top_k_is_exact() -> None:
 
 
 def _snapshot(users: int = 50, items: int = 300, dim: int = 8) -> object:
-    from api.snapshot import BLOCK, Snapshot, item_index
+    from api.snapshot import Snapshot, item_columns, item_index
 
     rng = np.random.default_rng(5)
     matrix = rng.normal(size=(items, dim)).astype(np.float32)
     index = item_index("v1", [f"i{j}" for j in range(items)], [None] * items, matrix)
     seen = [rng.choice(items, size=int(rng.integers(0, 6)), replace=False) for _ in range(users)]
-    padded = np.zeros((-(-items // BLOCK) * BLOCK, dim), np.float32)
-    padded[:items] = matrix
     return Snapshot(
         version="v1",
         items=index,
-        padded=padded,
+        columns=item_columns(matrix),
         user_pos={f"u{u}": u for u in range(users)},
         users=rng.normal(size=(users, dim)).astype(np.float32),
         seen_ptr=np.cumsum([0] + [len(s) for s in seen]).astype(np.int64),
         seen_rows=np.concatenate(seen).astype(np.int32),
         started=0.0,
     )
+
+
+def test_seen_of_gathers_each_users_newest_items() -> None:
+    """``Snapshot.seen_of`` (no loop over users) equals slicing each user's seen items."""
+    from api.snapshot import Snapshot
+
+    snap = _snapshot(users=40)
+    assert isinstance(snap, Snapshot)
+    rows = np.array([3, 0, 3, 17, 39, 5, 8, 21])
+    lengths = {len(snap.seen(int(r))) for r in rows}
+    assert 0 in lengths and max(lengths) >= 3  # empty and longer-than-limit users both
+    for limit in (None, 1, 2, 10):
+        owner, position, item = snap.seen_of(rows, limit)
+        for j, r in enumerate(rows):
+            mine = owner == j
+            order = np.argsort(position[mine])
+            assert item[mine][order].tolist() == snap.seen(int(r))[:limit].tolist()
+            assert position[mine][order].tolist() == list(range(int(mine.sum())))
 
 
 def test_snapshot_batch_scores_like_the_neo4j_path() -> None:
@@ -306,9 +322,9 @@ def test_fast_params_accept_only_plainly_valid_queries() -> None:
         assert _fast_params(refused) is None, refused
 
 
-def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object]]:
+def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object], list[object]]:
     """The real app with a stub snapshot and a cached read key (no services); returns the app
-    and the list the fast path's results are recorded in."""
+    and the lists the route's fast path's and the direct lane's results are recorded in."""
     from api import security
     from api.main import create_app
     from api.recommender import Recommender
@@ -336,52 +352,127 @@ def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object]]:
         fast_results.append(out)
         return out
 
+    direct_results: list[object] = []
+    real_direct = recommendations.answer_direct
+
+    async def direct_spy(app: object, scope: object) -> object:
+        out = await real_direct(app, scope)  # type: ignore[arg-type]
+        direct_results.append(out)
+        return out
+
     monkeypatch.setattr(recommendations, "_fast", spy)
+    monkeypatch.setattr(recommendations, "answer_direct", direct_spy)
     monkeypatch.setattr(security.apikeys, "get_key", lambda *a, **k: None)
-    return app, fast_results
+    return app, fast_results, direct_results
+
+
+def _headers(response: object) -> list[tuple[str, str]]:
+    """Response headers but the per-request ones (request id, date)."""
+    return [
+        (k, v)
+        for k, v in response.headers.multi_items()  # type: ignore[attr-defined]
+        if k not in ("x-request-id", "date")
+    ]
 
 
 def test_fast_path_answers_like_the_validated_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same request answered by the fast path and by FastAPI's validated route (forced
-    by a spelling only pydantic accepts) gives the same status, body bytes and headers."""
+    """The same request answered by the direct lane (before FastAPI), by the route's fast
+    path (direct lane off) and by FastAPI's validated route (forced by a spelling only
+    pydantic accepts) gives the same status, body bytes and headers, and counts in the
+    route's metrics either way."""
     from fastapi.testclient import TestClient
 
-    app, fast = _stub_app(monkeypatch)
+    from api import metrics
+    from api.routes.recommendations import ROUTE
+
+    app, fast, direct = _stub_app(monkeypatch)
     client = TestClient(app)  # type: ignore[arg-type]
     h = {"X-API-Key": "dpgcn_r1_s"}
+    ok = metrics.child(metrics.REQUESTS, "GET", ROUTE, "200")
     try:
         for user, params, same in [
             ("u3", "k=10&explain=false", "k=010&explain=false"),
             ("u4", "k=5&explain=false&exclude_seen=false", "k=5&explain=no&exclude_seen=off"),
             ("u0", "explain=0&k=100", "explain=f&k=100"),
         ]:
+            url = f"/v1/users/{user}/recommendations?"
             fast.clear()
-            a = client.get(f"/v1/users/{user}/recommendations?{params}", headers=h)
-            assert len(fast) == 1 and fast[0] is not None, "the fast path did not answer"
+            direct.clear()
+            before = ok._value.get()
+            a = client.get(url + params, headers=h)
+            assert len(direct) == 1 and isinstance(direct[0], bytes), "no direct answer"
+            assert fast == [], "the direct lane's request reached the route"
+            assert ok._value.get() == before + 1
+            app.direct = False  # type: ignore[attr-defined]
+            try:
+                fast.clear()
+                direct.clear()
+                b = client.get(url + params, headers=h)
+                assert direct == [] and len(fast) == 1 and fast[0] is not None
+            finally:
+                app.direct = True  # type: ignore[attr-defined]
             fast.clear()
-            b = client.get(f"/v1/users/{user}/recommendations?{same}", headers=h)
-            assert fast == [None], "the validated route did not answer"
-            assert a.status_code == b.status_code == 200, (a.text, b.text)
-            assert a.content == b.content
-            assert a.headers["content-type"] == b.headers["content-type"]
-            assert "x-request-id" in a.headers and "x-request-id" in b.headers
+            direct.clear()
+            c = client.get(url + same, headers=h)
+            assert direct == [None] and fast == [None], "the validated route did not answer"
+            assert a.status_code == b.status_code == c.status_code == 200, (a.text, c.text)
+            assert a.content == b.content == c.content
+            assert _headers(a) == _headers(b) == _headers(c)
+            assert all("x-request-id" in r.headers for r in (a, b, c))
             body = a.json()
             k = int(params.split("k=")[1].split("&")[0])
             assert body["personalized"] and len(body["items"]) == k
-        # refused by the fast path, answered (with errors) by the validated route
+        # not for the direct lane: explanations, other paths, methods and spellings
+        for path in [
+            "/v1/users/u1/recommendations",  # explain defaults to true
+            "/v1/users/u1/recommendations/?explain=false",
+            "/v1/users/u1/query-suggestions?explain=false",
+        ]:
+            direct.clear()
+            # (explanations need Neo4j, which the stub lacks: a 500 here is expected)
+            TestClient(app, raise_server_exceptions=False).get(path, headers=h)  # type: ignore[arg-type]
+            assert not direct or direct[0] is None, path  # (a redirect may follow)
+        direct.clear()
+        assert (
+            client.post("/v1/users/u1/recommendations?explain=false", headers=h).status_code == 405
+        )
+        assert direct == [None]
+        # refused by both fast paths, answered (with errors) by the validated route
         for path, headers, status in [
             ("/v1/users/u1/recommendations?k=0", h, 422),
             ("/v1/users/u1/recommendations?k=101", h, 422),
             ("/v1/users/u1/recommendations?age=500", h, 422),
-            ("/v1/users/u1/recommendations", {}, 401),
-            ("/v1/users/u1/recommendations", {"X-API-Key": "dpgcn_x1_s"}, 401),  # revoked
-            ("/v1/users/u1/recommendations", {"X-API-Key": "dpgcn_r1_bad"}, 401),
-            ("/v1/users/u1/recommendations", {"X-API-Key": "dpgcn_nope_s"}, 401),  # unknown
+            ("/v1/users/u1/recommendations?explain=false", {}, 401),
+            ("/v1/users/u1/recommendations?explain=false", {"X-API-Key": "dpgcn_x1_s"}, 401),
+            ("/v1/users/u1/recommendations?explain=false", {"X-API-Key": "dpgcn_r1_bad"}, 401),
+            ("/v1/users/u1/recommendations?explain=false", {"X-API-Key": "dpgcn_nope_s"}, 401),
         ]:
+            direct.clear()
             r = client.get(path, headers=headers)
             assert r.status_code == status, (path, r.text)
+            assert direct == [None], path
     finally:
         app.state.recommender.scorer.stop()  # type: ignore[attr-defined]
+
+
+def test_direct_body_is_the_models_json() -> None:
+    """The direct lane's body equals pydantic's ``model_dump_json`` of the response model for
+    awkward values (floats of every size, unicode, quotes, missing titles)."""
+    from api.routes.recommendations import _answer, _json, direct_body
+    from api.schemas import Strategy
+
+    rng = np.random.default_rng(3)
+    scores = [0.0, -0.0, 1e-7, 1.5e300, -2.5e-300, 0.1, 1 / 3, 123456789.125]
+    scores += [float(x) for x in rng.normal(0, 10, 30)]
+    titles = [None, 'Straße "7" — 東京', "tab\there", "", "\u2028", "a\\b"]
+    items = [(f"i{j}", titles[j % len(titles)], s) for j, s in enumerate(scores)]
+    cases: list[tuple[str, Strategy, int | None, str | None]] = [
+        ("v1", "policy", 3, None),
+        ("v2-é", "embedding", None, 'c"1'),
+    ]
+    for version, strategy, policy, category in cases:
+        want = _json(_answer("u\u00e9", version, strategy, policy, category, items, None)).body
+        assert direct_body("u\u00e9", version, strategy, policy, category, items) == want
 
 
 def test_inline_scoring_batches_a_loop_iteration_and_answers_like_the_thread() -> None:
