@@ -33,9 +33,11 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pydantic_core
 
 from api import metrics
 from graphstore import serving
@@ -81,6 +83,15 @@ class Snapshot:
     seen_rows: np.ndarray
     #: ``time.monotonic()`` when the load began: changes learnt before it are in the snapshot.
     started: float
+
+    @cached_property
+    def item_json(self) -> list[bytes]:
+        """Per item, the start of its JSON object in an answer, up to its score:
+        ``b'{"item_id":"i1","title":"T","score":'`` (built once, by :func:`load_snapshot`)."""
+        return [
+            pydantic_core.to_json({"item_id": i, "title": t})[:-1] + b',"score":'
+            for i, t in zip(self.items.ids, self.items.titles, strict=True)
+        ]
 
     def seen(self, row: int) -> np.ndarray:
         return self.seen_rows[self.seen_ptr[row] : self.seen_ptr[row + 1]]
@@ -141,7 +152,7 @@ def load_snapshot(
             rows.extend([pos[i] for i in seen if i in pos])
             ptr.append(len(rows))
     users = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
-    return Snapshot(
+    snap = Snapshot(
         version=active.version,
         items=items,
         columns=item_columns(items.matrix),
@@ -151,6 +162,8 @@ def load_snapshot(
         seen_rows=np.frombuffer(rows, dtype=np.int32),
         started=started,
     )
+    _ = snap.item_json  # encoded here, in the loading thread, not by the first answer
+    return snap
 
 
 def top_k_batch(scores: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
@@ -194,12 +207,38 @@ def top_k_batch(scores: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class Answer:
-    """A personalized answer from one snapshot."""
+    """A personalized answer from one snapshot: item rows of ``snapshot``, best first."""
 
     version: str
     strategy: str  # "policy" | "embedding"
     policy_version: int | None
-    items: list[Scored]
+    rows: list[int]
+    scores: list[float]
+    snapshot: Snapshot
+
+    @property
+    def items(self) -> list[Scored]:
+        ids, titles = self.snapshot.items.ids, self.snapshot.items.titles
+        return [(ids[c], titles[c], s) for c, s in zip(self.rows, self.scores, strict=True)]
+
+    def items_json(self) -> bytes:
+        """The answer's ``items`` as JSON (the response model's fields; no explanations),
+        from the snapshot's encoded items: the bytes ``pydantic_core.to_json`` gives the
+        ``ScoredItem`` dicts, without building them."""
+        if not self.rows:
+            return b"[]"
+        heads = self.snapshot.item_json
+        scores = pydantic_core.to_json(self.scores)[1:-1].split(b",")
+        return (
+            b"["
+            + b",".join(
+                [
+                    heads[c] + s + b',"explanation":null}'
+                    for c, s in zip(self.rows, scores, strict=True)
+                ]
+            )
+            + b"]"
+        )
 
 
 @dataclass
@@ -470,15 +509,16 @@ class Scorer:
             top = top_k_batch(s[None], [ask.k])[0]
             results[j] = cand[top]
             scores_of[j] = s[top]
-        ids, titles = snap.items.ids, snap.items.titles
         for j, (n, _) in enumerate(todo):
-            if j not in results:
-                continue
-            items = [
-                (ids[c], titles[c], float(s))
-                for c, s in zip(results[j].tolist(), scores_of[j].tolist(), strict=True)
-            ]
-            out[n] = Answer(snap.version, strategy, policy_version, items)
+            if j in results:
+                out[n] = Answer(
+                    snap.version,
+                    strategy,
+                    policy_version,
+                    results[j].tolist(),
+                    scores_of[j].tolist(),
+                    snap,
+                )
         return out
 
 

@@ -27,6 +27,7 @@ from api.schemas import (
     Strategy,
 )
 from api.security import ReadKey, check_cached
+from api.snapshot import Answer
 from dpgcn.settings import get_settings
 from graphstore import serving
 from graphstore.errors import GraphStoreError, GraphUnavailableError
@@ -182,6 +183,22 @@ _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 _SLOW_PARAMS = frozenset({"age", "gender", "occupation"})
 
 
+#: Query strings already decided by :func:`_fast_params` (clients repeat a few), per ``max_k``.
+_PARAMS_SEEN: dict[tuple[bytes, int], tuple[int, bool, str | None, bool] | None] = {}
+
+
+def _fast_params_of(query: bytes) -> tuple[int, bool, str | None, bool] | None:
+    """:func:`_fast_params`, remembered for the first 1,024 distinct query strings."""
+    key = (query, get_settings().api.max_k)
+    try:
+        return _PARAMS_SEEN[key]
+    except KeyError:
+        params = _fast_params(query)
+        if len(_PARAMS_SEEN) < 1024:
+            _PARAMS_SEEN[key] = params
+        return params
+
+
 def _fast_params(query: bytes) -> tuple[int, bool, str | None, bool] | None:
     """``(k, exclude_seen, category, explain)`` when the query string is plainly valid for
     :func:`recommend_items` (same defaults and limits), else None."""
@@ -245,7 +262,7 @@ async def _fast(request: Request) -> Response | None:
     if stored is None:
         return None
     user_id = scope["path_params"]["user_id"]
-    params = _fast_params(scope["query_string"])
+    params = _fast_params_of(scope["query_string"])
     if params is None or not 1 <= len(user_id) <= 128:
         return None
     request.state.key_id = stored.id
@@ -290,7 +307,7 @@ async def answer_direct(app: Any, scope: dict[str, Any]) -> bytes | None:
             return None
     except ApiError:  # 401/403: the full stack answers them
         return None
-    params = _fast_params(scope["query_string"])
+    params = _fast_params_of(scope["query_string"])
     if params is None or params[3]:
         return None
     k, exclude_seen, category, _ = params
@@ -306,34 +323,25 @@ async def answer_direct(app: Any, scope: dict[str, Any]) -> bytes | None:
     metrics.cache_event("snapshot", True)
     strategy: Strategy = "policy" if answer.strategy == "policy" else "embedding"
     metrics.child(metrics.RECOMMENDATIONS, strategy).inc()
-    return direct_body(
-        user_id, answer.version, strategy, answer.policy_version, category, answer.items
-    )
+    return direct_body(user_id, answer, strategy, category)
 
 
-def direct_body(
-    user_id: str,
-    version: str,
-    strategy: Strategy,
-    policy_version: int | None,
-    category: str | None,
-    items: list[Scored],
-) -> bytes:
+def direct_body(user_id: str, answer: Answer, strategy: Strategy, category: str | None) -> bytes:
     """``_answer(...).model_dump_json()`` of a personalized answer without explanations, the
-    same bytes without building the models (fields in the models' order)."""
-    return pydantic_core.to_json(
+    same bytes without building the models: the head by ``pydantic_core.to_json`` (the
+    serializer ``model_dump_json`` uses) in the models' field order, the items from the
+    snapshot's encoded items (:meth:`api.snapshot.Answer.items_json`)."""
+    head = pydantic_core.to_json(
         {
             "user_id": user_id,
-            "model_version": version,
+            "model_version": answer.version,
             "personalized": True,
             "strategy": strategy,
-            "policy_version": policy_version,
+            "policy_version": answer.policy_version,
             "category": category,
-            "items": [
-                {"item_id": i, "title": t, "score": s, "explanation": None} for i, t, s in items
-            ],
         }
     )
+    return head[:-1] + b',"items":' + answer.items_json() + b"}"
 
 
 router.add_api_route(

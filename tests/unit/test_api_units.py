@@ -457,22 +457,33 @@ def test_fast_path_answers_like_the_validated_route(monkeypatch: pytest.MonkeyPa
 
 def test_direct_body_is_the_models_json() -> None:
     """The direct lane's body equals pydantic's ``model_dump_json`` of the response model for
-    awkward values (floats of every size, unicode, quotes, missing titles)."""
+    awkward values (floats of every size, unicode, quotes, missing titles, no items)."""
     from api.routes.recommendations import _answer, _json, direct_body
     from api.schemas import Strategy
+    from api.snapshot import Answer, Snapshot, item_columns, item_index
 
     rng = np.random.default_rng(3)
-    scores = [0.0, -0.0, 1e-7, 1.5e300, -2.5e-300, 0.1, 1 / 3, 123456789.125]
+    scores = [0.0, -0.0, 1e-7, 1.5e300, -2.5e-300, 0.1, 1 / 3, 123456789.125, 1e-5, 1e16]
     scores += [float(x) for x in rng.normal(0, 10, 30)]
-    titles = [None, 'Straße "7" — 東京', "tab\there", "", "\u2028", "a\\b"]
-    items = [(f"i{j}", titles[j % len(titles)], s) for j, s in enumerate(scores)]
-    cases: list[tuple[str, Strategy, int | None, str | None]] = [
-        ("v1", "policy", 3, None),
-        ("v2-é", "embedding", None, 'c"1'),
+    scores += [float(np.float32(x)) for x in rng.normal(0, 1, 30)]
+    titles = [None, 'Straße "7" — 東京', "tab\there", "", "\u2028", "a\\b", "<>&'"]
+    n = len(scores)
+    ids = [f"i{j}é" for j in range(n)]
+    index = item_index("v", ids, [titles[j % len(titles)] for j in range(n)], np.zeros((n, 2)))
+    empty = np.zeros(0, np.int32)
+    snap = Snapshot("v", index, item_columns(index.matrix), {}, np.zeros((0, 2)), empty, empty, 0)
+    rows = [int(r) for r in rng.permutation(n)]
+    cases: list[tuple[str, Strategy, int | None, str | None, list[int]]] = [
+        ("v1", "policy", 3, None, rows),
+        ("v2-é", "embedding", None, 'c"1', rows[:5]),
+        ("v3", "embedding", 0, "c", []),
     ]
-    for version, strategy, policy, category in cases:
+    for version, strategy, policy, category, picked in cases:
+        answer = Answer(version, strategy, policy, picked, [scores[r] for r in picked], snap)
+        items = answer.items
+        assert [i for i, _, _ in items] == [ids[r] for r in picked]
         want = _json(_answer("u\u00e9", version, strategy, policy, category, items, None)).body
-        assert direct_body("u\u00e9", version, strategy, policy, category, items) == want
+        assert direct_body("u\u00e9", answer, strategy, category) == want
 
 
 def test_inline_scoring_batches_a_loop_iteration_and_answers_like_the_thread() -> None:
