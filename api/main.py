@@ -126,7 +126,11 @@ class RecommenderApi(FastAPI):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.direct:
             start = time.perf_counter()
-            body = await recommendations.answer_direct(self, scope)
+            try:
+                body = await recommendations.answer_direct(self, scope)
+            except Exception:  # a bug here must not cost the request: the full stack answers
+                logger.exception("direct lane failed; the full stack answers")
+                body = None
             if body is not None:
                 rid = metrics.request_id()
                 try:

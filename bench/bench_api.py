@@ -766,8 +766,8 @@ def main() -> None:
         f"load average before: {os.getloadavg()}",
         flush=True,
     )
-    for name in args.scenarios.split(","):
-        target, factory, server_env, path = scenarios[name]
+    for name in _numbered(args.scenarios.split(",")):
+        target, factory, server_env, path = scenarios[name.split("#")[0]]
         t_start = time.perf_counter()
         proc = start_server(target, args.port, server_env, factory, args.workers)
         print(f"{name}: server ready in {time.perf_counter() - t_start:.0f}s", flush=True)
@@ -808,15 +808,26 @@ def main() -> None:
             f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['errors']} |"
         )
-    if "api" in results and "naive" in results:
-        print(f"\napi / naive throughput: {results['api']['rps'] / results['naive']['rps']:.2f}x")
-    if "naive-blas1" in results and "naive" in results:
-        ratio = results["naive-blas1"]["rps"] / results["naive"]["rps"]
+    rps = {
+        base: float(np.mean([r["rps"] for n, r in results.items() if n.split("#")[0] == base]))
+        for base in {n.split("#")[0] for n in results}
+    }
+    if "api" in rps and "naive" in rps:
+        print(f"\napi / naive throughput: {rps['api'] / rps['naive']:.2f}x")
+    if "naive-blas1" in rps and "naive" in rps:
+        ratio = rps["naive-blas1"] / rps["naive"]
         print(f"naive with 1 BLAS thread / default BLAS threads: {ratio:.2f}x")
-    if "api" in results and "hello" in results:
-        print(
-            f"api / hello-world throughput: {results['api']['rps'] / results['hello']['rps']:.2f}x"
-        )
+    if "api" in rps and "hello" in rps:
+        print(f"api / hello-world throughput: {rps['api'] / rps['hello']:.2f}x (means of repeats)")
+    names = list(results)
+    for j, name in enumerate(names):  # each api run against the hello runs next to it
+        if name.split("#")[0] != "api":
+            continue
+        near = [results[n]["rps"] for n in names[max(0, j - 1) : j + 2] if n.startswith("hello")]
+        if near:
+            print(
+                f"{name} / adjacent hello-world runs: {results[name]['rps'] / np.mean(near):.2f}x"
+            )
     for r in results.values():
         r.pop("raw", None)
     if args.json:
@@ -825,6 +836,17 @@ def main() -> None:
                 {"args": vars(args) | {"json": str(args.json)}, "results": results}, indent=2
             )
         )
+
+
+def _numbered(names: list[str]) -> list[str]:
+    """Scenario names, repeats numbered (``hello``, ``api``, ``hello#2``, …): the machine's
+    speed drifts within minutes here, so a ratio is best taken against runs next to it."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
 
 
 if __name__ == "__main__":

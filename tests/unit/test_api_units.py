@@ -455,6 +455,29 @@ def test_fast_path_answers_like_the_validated_route(monkeypatch: pytest.MonkeyPa
         app.state.recommender.scorer.stop()  # type: ignore[attr-defined]
 
 
+def test_a_failing_direct_lane_leaves_the_request_to_the_full_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.routes import recommendations
+
+    app, fast, _ = _stub_app(monkeypatch)
+
+    async def broken(app: object, scope: object) -> bytes:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(recommendations, "answer_direct", broken)
+    try:
+        r = TestClient(app).get(  # type: ignore[arg-type]
+            "/v1/users/u3/recommendations?k=4&explain=false", headers={"X-API-Key": "dpgcn_r1_s"}
+        )
+        assert r.status_code == 200 and len(r.json()["items"]) == 4
+        assert len(fast) == 1 and fast[0] is not None  # the route's fast path answered
+    finally:
+        app.state.recommender.scorer.stop()  # type: ignore[attr-defined]
+
+
 def test_direct_body_is_the_models_json() -> None:
     """The direct lane's body equals pydantic's ``model_dump_json`` of the response model for
     awkward values (floats of every size, unicode, quotes, missing titles, no items)."""
