@@ -16,7 +16,7 @@ other idle. Here each worker process binds **its own** listening socket with
 ``SO_REUSEPORT``, so the kernel spreads new connections over the workers by their address
 hash (Linux).
 
-    python -m api.server --workers 2 --port 8000          # what ``dpgcn serve`` should run
+    python -m api.server --workers 2 --port 8000          # what ``dpgcn serve --workers 2`` runs
     python -m api.server --app bench.bench_api:baseline_app --factory --port 8050
 """
 

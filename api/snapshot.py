@@ -209,12 +209,15 @@ def top_k_batch(scores: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
 class Answer:
     """A personalized answer from one snapshot: item rows of ``snapshot``, best first."""
 
-    version: str
     strategy: str  # "policy" | "embedding"
     policy_version: int | None
     rows: list[int]
     scores: list[float]
     snapshot: Snapshot
+
+    @property
+    def version(self) -> str:
+        return self.snapshot.version
 
     @property
     def items(self) -> list[Scored]:
@@ -299,7 +302,7 @@ class Changes:
         """Read what other processes published since the last read; raises when Redis does
         not answer (the caller must then not trust the snapshot). After a failed read, the
         next :data:`RETRY_S` seconds raise at once without trying (a Redis outage must not
-        cost every batch a connect timeout, least of all on the event loop in inline mode)."""
+        cost every batch a connect timeout)."""
         if self.redis is None:
             return
         if time.monotonic() < self._retry_at:
@@ -337,15 +340,11 @@ class Changes:
 class Scorer:
     """Scores the waiting requests of this process in batches.
 
-    Default: one scoring thread fed by a queue takes every request waiting when it is free,
-    so while one batch is scored the next accumulates (mean batch 15.9 under the benchmark's
-    load), and the matrix product (BLAS, GIL released) overlaps the event loop.
-    ``inline=True``: on the event loop's own thread, one batch per loop iteration (the first
-    request of an iteration schedules a flush with ``loop.call_soon``). Cheaper per request in
-    process (no GIL hand-over, no cross-thread wake-up), but over HTTP the requests reach the
-    loop spread over iterations and batches stayed small (mean 4.6 with 2 workers), where
-    the product costs several times more per request; measured slower on the 2-core
-    benchmark machine (docs/benchmarks-api.md), so not the default.
+    One scoring thread fed by a queue takes every request waiting when it is free, so while
+    one batch is scored the next accumulates (mean batch 16–20 under the benchmark's load),
+    and the matrix product (BLAS, GIL released) overlaps the event loop. (Scoring on the event
+    loop's own thread, one batch per loop iteration, was measured too: over HTTP its batches
+    stayed small and it served less; docs/benchmarks-api.md.)
     """
 
     def __init__(
@@ -354,22 +353,17 @@ class Scorer:
         policy_for: Callable[[str], tuple[int | None, PolicyAdjuster | None]],
         category_rows: Callable[[ItemIndex, str], np.ndarray | None],
         max_batch: int = 64,
-        *,
-        inline: bool = False,
     ) -> None:
         self.changes = changes
         self.policy_for = policy_for
         self.category_rows = category_rows
         self.max_batch = max_batch
-        self.inline = inline
         self.snapshot: Snapshot | None = None
         self._queue: queue.SimpleQueue[_Ask | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        #: Inline mode: the requests waiting for the next flush, per event loop.
-        self._pending: dict[asyncio.AbstractEventLoop, list[_Ask]] = {}
 
     def start(self) -> None:
-        if self._thread is None and not self.inline:
+        if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="dpgcn-scorer", daemon=True)
             self._thread.start()
 
@@ -389,34 +383,8 @@ class Scorer:
             return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer | None] = loop.create_future()
-        ask = _Ask(user_id, k, exclude_seen, category, future, loop)
-        if not self.inline:
-            self._queue.put(ask)
-            return await future
-        pending = self._pending.get(loop)
-        if pending is None:
-            self._pending[loop] = [ask]
-            loop.call_soon(self._flush, loop)
-        else:
-            pending.append(ask)
+        self._queue.put(_Ask(user_id, k, exclude_seen, category, future, loop))
         return await future
-
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Inline mode: score what this loop's requests submitted since the last flush."""
-        waiting = self._pending.pop(loop, [])
-        for start in range(0, len(waiting), self.max_batch):
-            batch = waiting[start : start + self.max_batch]
-            try:
-                answers: list[Answer | None] | BaseException = self.score(batch)
-            except Exception as e:  # the requests fail with it
-                logger.exception("scoring batch failed")
-                answers = e
-            _resolve_all(
-                [
-                    (a.future, answers if isinstance(answers, BaseException) else answers[n])
-                    for n, a in enumerate(batch)
-                ]
-            )
 
     # ------------------------------------------------------------------ the scoring thread
     def _run(self) -> None:
@@ -512,7 +480,6 @@ class Scorer:
         for j, (n, _) in enumerate(todo):
             if j in results:
                 out[n] = Answer(
-                    snap.version,
                     strategy,
                     policy_version,
                     results[j].tolist(),

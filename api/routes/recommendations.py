@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -26,10 +26,11 @@ from api.schemas import (
     ScoredItem,
     Strategy,
 )
-from api.security import ReadKey, check_cached
+from api.security import KeyCache, ReadKey, check_cached
 from api.snapshot import Answer
 from dpgcn.settings import get_settings
 from graphstore import serving
+from graphstore.apikeys import StoredKey
 from graphstore.errors import GraphStoreError, GraphUnavailableError
 from graphstore.serving import Scored, UserState
 from graphstore.writeback import ActiveModel
@@ -148,9 +149,7 @@ async def _from_snapshot(
     answer = await recommender.scorer.submit(user_id, k, exclude_seen, category)
     if answer is None:
         return None
-    metrics.cache_event("snapshot", True)
-    strategy: Strategy = "policy" if answer.strategy == "policy" else "embedding"
-    metrics.child(metrics.RECOMMENDATIONS, strategy).inc()
+    strategy = _counted(answer)
     explanations: dict[str, serving.Explanation] = {}
     if explain and answer.items:
         explanations = await run_in_threadpool(
@@ -253,20 +252,29 @@ class FastRecommendationsRoute(APIRoute):
 
 
 async def _fast(request: Request) -> Response | None:
-    scope = request.scope
-    headers = scope["headers"]
-    key = next((v for n, v in headers if n == b"x-api-key"), None)
-    stored = check_cached(
-        request.app.state.keys, key.decode("latin-1") if key is not None else None, "read"
-    )
+    user_id = request.scope["path_params"]["user_id"]
+    decided = _plain_request(request.app.state.keys, request.scope, user_id)
+    if decided is None:
+        return None
+    stored, params = decided
+    request.state.key_id = stored.id
+    return await _respond(request, user_id, *params)
+
+
+def _plain_request(
+    keys: KeyCache, scope: Mapping[str, Any], user_id: str
+) -> tuple[StoredKey, tuple[int, bool, str | None, bool]] | None:
+    """The key's record and ``(k, exclude_seen, category, explain)`` when both fast paths
+    may answer the request without FastAPI's validation: a key the cache decides alone and
+    plainly valid parameters; None otherwise. A key the cache refuses raises 401/403."""
+    key = next((v for n, v in scope["headers"] if n == b"x-api-key"), None)
+    stored = check_cached(keys, key.decode("latin-1") if key is not None else None, "read")
     if stored is None:
         return None
-    user_id = scope["path_params"]["user_id"]
     params = _fast_params_of(scope["query_string"])
     if params is None or not 1 <= len(user_id) <= 128:
         return None
-    request.state.key_id = stored.id
-    return await _respond(request, user_id, *params)
+    return stored, params
 
 
 #: The recommendations route's template, as metrics and access logs name it.
@@ -283,7 +291,7 @@ async def answer_direct(app: Any, scope: dict[str, Any]) -> bytes | None:
     snapshot does not hold, a failed scoring batch). Does nothing a refusal would undo.
 
     The body is byte-identical to the validated route's (``pydantic_core.to_json`` is the
-    serializer ``model_dump_json`` uses; ``tests/unit/test_api_direct.py``). Why it exists:
+    serializer ``model_dump_json`` uses; ``tests/unit/test_api_units.py``). Why it exists:
     FastAPI's seven middleware layers, routing and request objects cost about as much
     interpreter time as the whole answer (docs/benchmarks-api.md), and under load the
     process is bound by that one interpreter lock."""
@@ -296,21 +304,16 @@ async def answer_direct(app: Any, scope: dict[str, Any]) -> bytes | None:
     ):
         return None
     user_id = path[len(_PREFIX) : -len(_SUFFIX)]
-    if not 1 <= len(user_id) <= 128 or "/" in user_id:
-        return None
-    key = next((v for n, v in scope["headers"] if n == b"x-api-key"), None)
     keys = getattr(app.state, "keys", None)
-    if key is None or keys is None:
+    if "/" in user_id or keys is None:
         return None
     try:
-        if check_cached(keys, key.decode("latin-1"), "read") is None:
-            return None
+        decided = _plain_request(keys, scope, user_id)
     except ApiError:  # 401/403: the full stack answers them
         return None
-    params = _fast_params_of(scope["query_string"])
-    if params is None or params[3]:
+    if decided is None or decided[1][3]:  # (explanations: the route's fast path)
         return None
-    k, exclude_seen, category, _ = params
+    k, exclude_seen, category, _ = decided[1]
     scorer = getattr(getattr(app.state, "recommender", None), "scorer", None)
     if scorer is None:  # no snapshot (or the lifespan has not run)
         return None
@@ -320,10 +323,15 @@ async def answer_direct(app: Any, scope: dict[str, Any]) -> bytes | None:
         return None
     if answer is None:
         return None
+    return direct_body(user_id, answer, _counted(answer), category)
+
+
+def _counted(answer: Answer) -> Strategy:
+    """The strategy of a snapshot answer, counted in the metrics."""
     metrics.cache_event("snapshot", True)
     strategy: Strategy = "policy" if answer.strategy == "policy" else "embedding"
     metrics.child(metrics.RECOMMENDATIONS, strategy).inc()
-    return direct_body(user_id, answer, strategy, category)
+    return strategy
 
 
 def direct_body(user_id: str, answer: Answer, strategy: Strategy, category: str | None) -> bytes:

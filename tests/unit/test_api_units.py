@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -502,49 +503,13 @@ def test_direct_body_is_the_models_json() -> None:
         ("v3", "embedding", 0, "c", []),
     ]
     for version, strategy, policy, category, picked in cases:
-        answer = Answer(version, strategy, policy, picked, [scores[r] for r in picked], snap)
+        answer = Answer(
+            strategy, policy, picked, [scores[r] for r in picked], replace(snap, version=version)
+        )
         items = answer.items
         assert [i for i, _, _ in items] == [ids[r] for r in picked]
         want = _json(_answer("u\u00e9", version, strategy, policy, category, items, None)).body
         assert direct_body("u\u00e9", answer, strategy, category) == want
-
-
-def test_inline_scoring_batches_a_loop_iteration_and_answers_like_the_thread() -> None:
-    """Requests submitted in one event-loop iteration are scored as one batch on the loop's
-    thread (inline mode), with the same answers as the scoring thread gives."""
-    import asyncio
-
-    from api.snapshot import Changes, Scorer, Snapshot
-
-    snap = _snapshot()
-    assert isinstance(snap, Snapshot)
-    users = [f"u{u}" for u in range(20)]
-
-    def answers(inline: bool) -> tuple[list[object], list[int]]:
-        scorer = Scorer(Changes(), lambda v: (None, None), lambda i, c: None, 8, inline=inline)
-        scorer.snapshot = snap
-        sizes: list[int] = []
-        real = scorer.score
-
-        def counted(batch: list[object]) -> list[object]:
-            sizes.append(len(batch))
-            return real(batch)  # type: ignore[arg-type]
-
-        scorer.score = counted  # type: ignore[assignment,method-assign]
-        scorer.start()
-
-        async def ask_all() -> list[object]:
-            return list(await asyncio.gather(*(scorer.submit(u, 5, True, None) for u in users)))
-
-        try:
-            return asyncio.run(ask_all()), sizes
-        finally:
-            scorer.stop()
-
-    inline, sizes = answers(inline=True)
-    assert sizes == [8, 8, 4]  # one flush, split at max_batch
-    threaded, _ = answers(inline=False)
-    assert inline == threaded and all(a is not None for a in inline)
 
 
 def test_an_unreadable_changes_stream_is_not_retried_on_every_batch(
