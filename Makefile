@@ -12,8 +12,9 @@ help:
 	@echo "make test   - set up, lint, and run the whole test suite against real services"
 	@echo "make down   - stop everything the demo started"
 
-## Java 17/21, Maven (fetches Neo4j from Maven Central once) and redis-server, from Debian
-## packages when missing. NEO4J_URI / REDIS_URL pointing elsewhere make them unnecessary.
+## Java 17/21 with its compiler (builds the project's Neo4j procedures), Maven (fetches Neo4j
+## from Maven Central once) and redis-server, from Debian packages when missing.
+## NEO4J_URI / REDIS_URL pointing elsewhere make them unnecessary.
 system-deps:
 	@need=""; \
 	if [ -z "$$NEO4J_URI" ]; then \
@@ -22,7 +23,9 @@ system-deps:
 	  case "$$v" in 17|21) ;; *) \
 	    ls /usr/lib/jvm/*/bin/java >/dev/null 2>&1 && \
 	      for j in /usr/lib/jvm/*/bin/java; do $$j -version 2>&1 | grep -q 'version "\(17\|21\)' && v=ok; done; \
-	    [ "$$v" = ok ] || need="$$need openjdk-17-jre-headless";; esac; \
+	    [ "$$v" = ok ] || need="$$need openjdk-17-jdk-headless";; esac; \
+	  command -v javac >/dev/null || ls /usr/lib/jvm/*/bin/javac >/dev/null 2>&1 \
+	    || case "$$need" in *jdk*) ;; *) need="$$need openjdk-17-jdk-headless";; esac; \
 	fi; \
 	if [ -z "$$REDIS_URL" ]; then command -v redis-server >/dev/null || need="$$need redis-server"; fi; \
 	if [ -n "$$need" ]; then \

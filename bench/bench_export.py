@@ -1,8 +1,11 @@
 """Export throughput: the columnar exporter (``graphstore.export.export_subgraph``: for the
-whole graph one relationship-type scan per type returning id/time/weight columns in one
-record, run with the node queries on ``--workers`` threads: by default six exports in a row on
-2, 2, 1, 3, 2, 2 threads, so the first and second run and the spread are all visible; numpy
-assembly) against two record-per-edge baselines measured in the same run on the same graph:
+whole graph the project's procedure ``dpgcn.export.relationshipColumns`` returning packed
+id/time/weight arrays from one store pass, or, on a server without it, one Cypher
+relationship-type scan per type; run with the node queries on ``--workers`` threads: by
+default six exports in a row on 2, 2, 1, 3, 2, 2 threads, so the first and second run and the
+spread are all visible; numpy assembly), then ``--cypher-runs`` exports with the Cypher reader
+for comparison, against two record-per-edge baselines measured in the same run on the same
+graph:
 
 * *stream*: one Bolt record per edge (``export/get_edges``) turned into one Python tuple per
   edge and mapped through dicts — the exporter this project had before;
@@ -45,6 +48,13 @@ def main() -> None:
         default="2,2,1,3,2,2",
         help="query threads of each timed export, in order (the product default is 2)",
     )
+    parser.add_argument(
+        "--cypher-runs",
+        type=int,
+        default=2,
+        help="then this many 2-thread exports with the Cypher reader (reader='cypher'), for "
+        "comparison with the default reader (the project's procedure when the server has it)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep a graph of >= 1M rels")
     parser.add_argument(
         "--profile",
@@ -85,8 +95,9 @@ def main() -> None:
         )
         runs.setdefault(workers, []).append(summary)
         print(
-            f"columnar export #{k + 1} ({workers} thread(s)): {summary['edges']:,} edges in "
-            f"{summary['seconds']:.2f} s -> {summary['edges'] / summary['seconds']:,.0f} edges/s",
+            f"columnar export #{k + 1} ({workers} thread(s), {summary['reader']} reader): "
+            f"{summary['edges']:,} edges in {summary['seconds']:.2f} s -> "
+            f"{summary['edges'] / summary['seconds']:,.0f} edges/s",
             flush=True,
         )
     for workers, done in sorted(runs.items()):
@@ -99,6 +110,17 @@ def main() -> None:
     rate = best["edges"] / best["seconds"]
     default = runs.get(2) or next(iter(runs.values()))
     median_rate = statistics.median(s["edges"] / s["seconds"] for s in default)
+    cypher_rates = []
+    for k in range(args.cypher_runs):
+        summary = export_subgraph(
+            driver, out / "cypher", batch_size=args.batch_size, workers=2, reader="cypher"
+        )
+        cypher_rates.append(summary["edges"] / summary["seconds"])
+        print(
+            f"columnar export, Cypher reader #{k + 1} (2 threads): {summary['edges']:,} edges "
+            f"in {summary['seconds']:.2f} s -> {cypher_rates[-1]:,.0f} edges/s",
+            flush=True,
+        )
 
     if args.profile:
         profile(driver, services.neo4j_spec(get_settings()).pid_file)
@@ -159,6 +181,11 @@ def main() -> None:
     print(f"ratio columnar (best run)/stream: {rate / stream_rate:.1f}x")
     print(f"ratio columnar (median, default threads)/stream: {median_rate / stream_rate:.1f}x")
     print(f"ratio columnar/per-edge-query: {rate / query_rate:.1f}x")
+    if cypher_rates:
+        print(
+            f"ratio default reader/Cypher reader (medians, 2 threads): "
+            f"{median_rate / statistics.median(cypher_rates):.2f}x"
+        )
     driver.close()
 
 

@@ -537,20 +537,125 @@ def _map_types(
     return edges
 
 
+#: The project's procedure that reads relationship columns in one store pass (optional).
+COLUMNS_PROCEDURE = "dpgcn.export.relationshipColumns"
+#: Edges per record from the procedure (28 bytes each: 28 MiB at most per record).
+PROCEDURE_CHUNK = 1 << 20
+#: How the whole-graph export reads relationships: the procedure when the server has it,
+#: else Cypher (``auto``), or one of them by name.
+READERS = ("auto", "procedure", "cypher")
+
+
+def has_columns_procedure(driver: Driver, database: str = "neo4j") -> bool:
+    """Whether the server has the project's relationship-columns procedure."""
+    records = execute(
+        driver, "admin/has_procedure", {"name": COLUMNS_PROCEDURE}, database=database, read=True
+    )
+    return bool(records and records[0]["present"])
+
+
+def relationship_columns(
+    driver: Driver,
+    rels: tuple[str, ...],
+    since: float | None = None,
+    until: float | None = None,
+    database: str = "neo4j",
+    chunk: int = PROCEDURE_CHUNK,
+    partition: tuple[int, int] = (0, 1),
+) -> dict[str, Columns]:
+    """Every relationship of the types ``rels`` (source id, target id, ts, weight columns;
+    ``ts`` in [since, until) when a bound is given), read by the project's procedure in one
+    store pass and decoded from its packed chunks with ``np.frombuffer``. ``partition``
+    ``(i, n)``: only the relationships whose internal id modulo n is i (n concurrent calls
+    share the server's work)."""
+    records = execute(
+        driver,
+        "export/get_relationship_columns",
+        {
+            "types": list(rels),
+            "since": since,
+            "until": until,
+            "chunk": chunk,
+            "partition": partition[0],
+            "partitions": partition[1],
+        },
+        database=database,
+        read=True,
+    )
+    chunks: dict[str, list[Any]] = {rel: [] for rel in rels}
+    for rec in records:
+        chunks[rec["type"]].append(rec)
+    out: dict[str, Columns] = {}
+    for rel, parts in chunks.items():
+        out[rel] = (
+            _from_bytes([r["source"] for r in parts], "<i8", np.int64),
+            _from_bytes([r["target"] for r in parts], "<i8", np.int64),
+            _from_bytes([r["ts"] for r in parts], "<f8", np.float64),
+            _from_bytes([r["weight"] for r in parts], "<f4", np.float32),
+        )
+    return out
+
+
+def _concat_columns(parts: list[dict[str, Columns]]) -> dict[str, Columns]:
+    """Per type, the columns of each partition one after the other."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    out: dict[str, Columns] = {}
+    for rel in parts[0]:
+        s, t, ts, w = (np.concatenate([part[rel][k] for part in parts]) for k in range(4))
+        out[rel] = (s, t, ts, w)
+    return out
+
+
+def _from_bytes(parts: list[bytes], wire: str, dtype: type) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    arrays = [np.frombuffer(part, dtype=wire) for part in parts]
+    return (arrays[0] if len(arrays) == 1 else np.concatenate(arrays)).astype(dtype, copy=False)
+
+
 def _export_whole(
-    driver: Driver, sel: Selection, batch: int, database: str, workers: int
-) -> tuple[dict[str, _Nodes], _UserColumns, dict[tuple[str, str, str], dict[str, np.ndarray]]]:
-    """The whole graph (optionally in a time window): one relationship-type scan per type and
-    the node columns, run together on ``workers`` threads (each query in its own session)."""
+    driver: Driver, sel: Selection, batch: int, database: str, workers: int, reader: str
+) -> tuple[dict[str, _Nodes], _UserColumns, dict[tuple[str, str, str], dict[str, np.ndarray]], str]:
+    """The whole graph (optionally in a time window) and the node columns, read together on
+    ``workers`` threads (each query in its own session).
+
+    Relationships come from the project's procedure (one store pass for the user types, one
+    for the rest) when ``reader`` allows and the server has it, else from one Cypher
+    relationship-type scan per type. Returns the reader used last."""
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
+    use_procedure = reader == "procedure" or (
+        reader == "auto" and has_columns_procedure(driver, database)
+    )
     with ThreadPoolExecutor(max(workers, 1)) as pool:
-        # user interactions first (the largest), then the nodes, then the catalogue
-        scans = {rel: pool.submit(_type_columns, driver, rel, sel, database) for rel in _USER_TYPES}
-        selected = pool.submit(_select_nodes, driver, sel, batch, database)
-        for rel in _OTHER_TYPES:
-            scans[rel] = pool.submit(_type_columns, driver, rel, sel, database)
-        nodes, user_cols = selected.result()
-        columns = {rel: future.result() for rel, future in scans.items()}
-    return nodes, user_cols, _map_types(nodes, columns)
+        if use_procedure:
+            bounds = (sel.since, sel.until) if sel.windowed else (None, None)
+            # the user interactions (the largest part) split between the threads first, then
+            # the nodes and the catalogue
+            n = max(workers, 1)
+            parts = [
+                pool.submit(
+                    relationship_columns, driver, _USER_TYPES, *bounds, database, partition=(i, n)
+                )
+                for i in range(n)
+            ]
+            selected = pool.submit(_select_nodes, driver, sel, batch, database)
+            other = pool.submit(relationship_columns, driver, _OTHER_TYPES, None, None, database)
+            nodes, user_cols = selected.result()
+            columns = _concat_columns([part.result() for part in parts])
+            columns.update(other.result())
+        else:
+            scans = {
+                rel: pool.submit(_type_columns, driver, rel, sel, database) for rel in _USER_TYPES
+            }
+            selected = pool.submit(_select_nodes, driver, sel, batch, database)
+            for rel in _OTHER_TYPES:
+                scans[rel] = pool.submit(_type_columns, driver, rel, sel, database)
+            nodes, user_cols = selected.result()
+            columns = {rel: future.result() for rel, future in scans.items()}
+    used = "procedure" if use_procedure else "cypher"
+    return nodes, user_cols, _map_types(nodes, columns), used
 
 
 def _keep_active_users(
@@ -586,14 +691,17 @@ def export_subgraph(
     until: float | None = None,
     batch_size: int = EDGE_BATCH,
     workers: int = 2,
+    reader: str = "auto",
 ) -> dict[str, Any]:
     """Export the graph, or the part :class:`Selection` describes, to ``out_dir``.
 
-    Consenting users only. Every query returns columns in one record (never one per edge):
-    the whole graph is read by one relationship-type scan per type, a k-hop or segment
-    selection per batch of source nodes; queries run on ``workers`` threads, and endpoints
-    are mapped to row indices with numpy. Returns a summary with counts, the seconds taken
-    and the selection (``filters``)."""
+    Consenting users only. Every query returns columns, never one record per edge: the whole
+    graph's relationships come from the project's procedure as packed arrays (``reader``
+    ``auto`` when the server has it, or ``procedure``) or from one Cypher relationship-type
+    scan per type (``cypher``); a k-hop or segment selection is read per batch of source
+    nodes. Queries run on ``workers`` threads, and endpoints are mapped to row indices with
+    numpy. Returns a summary with counts, the seconds taken and the selection
+    (``filters``)."""
     started = time.perf_counter()
     sel = Selection(
         users=None if users is None else tuple(dict.fromkeys(str(u) for u in users)),
@@ -603,10 +711,13 @@ def export_subgraph(
         until=until,
     )
     if sel.users is None and sel.segment is None:
-        nodes, user_cols, edges = _export_whole(driver, sel, batch_size, database, workers)
+        nodes, user_cols, edges, used = _export_whole(
+            driver, sel, batch_size, database, workers, reader
+        )
     else:
         nodes, user_cols = _select_nodes(driver, sel, batch_size, database)
         edges = _fetch_edges(driver, nodes, sel, batch_size, database, workers)
+        used = "cypher"
     if sel.windowed:
         nodes, user_cols = _keep_active_users(nodes, user_cols, edges)
     if not nodes[model.USER].ids or not nodes[model.ITEM].ids:
@@ -622,13 +733,14 @@ def export_subgraph(
     write_export(out_dir, parts, edges, sel.filters())
     n_edges = sum(int(p["edge_index"].shape[1]) for p in edges.values())
     elapsed = time.perf_counter() - started
-    logger.info("exported %d edges to %s in %.1fs", n_edges, out_dir, elapsed)
+    logger.info("exported %d edges to %s in %.1fs (%s reader)", n_edges, out_dir, elapsed, used)
     return {
         "dir": str(out_dir),
         "edges": n_edges,
         "seconds": elapsed,
         "nodes": {k: len(v.ids) for k, v in nodes.items()},
         "filters": sel.filters(),
+        "reader": used,
     }
 
 

@@ -4,6 +4,8 @@ Layout (``cache`` is shared by every state home, ``home`` is one server's state)
 
     <cache>/neo4j-<version>/lib/*.jar        Neo4j Community, Neo4j Browser and their dependencies
     <cache>/neo4j-<version>/plugins/*.jar    APOC core
+    <cache>/procedures/dpgcn-procs-<hash>.jar  the project's procedures (:func:`build_procedures`)
+    <home>/plugins/                          links to both (the server's plugin directory)
     <home>/conf/neo4j.conf                   written by :func:`write_config`
     <home>/data, logs, run, import
 
@@ -15,6 +17,7 @@ runs with the default password.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -23,7 +26,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -60,8 +65,12 @@ class Neo4jServerSpec:
         return self.dist / "lib"
 
     @property
-    def plugins(self) -> Path:
+    def dist_plugins(self) -> Path:
         return self.dist / "plugins"
+
+    @property
+    def plugins(self) -> Path:
+        return self.home / "plugins"
 
     @property
     def conf_dir(self) -> Path:
@@ -201,6 +210,105 @@ def assemble(spec: Neo4jServerSpec) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+# The project's procedures (a plugin built from graphstore/assets/plugin/*.java)
+
+PROCEDURE_SOURCES = "assets/plugin"
+
+
+def find_javac(java: str) -> str | None:
+    """``javac`` beside the runtime, else on PATH; None when only a JRE is installed."""
+    beside = Path(java).resolve().parent / "javac"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("javac")
+
+
+def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
+    """Compile the project's procedures against this Neo4j's jars (once per source version).
+
+    Returns the jar, or None (with a warning) when no Java compiler is installed: the server
+    then runs without them and the exporter reads through Cypher instead."""
+    sources = sorted(
+        (item.name, item.read_bytes())
+        for item in resources.files("graphstore").joinpath(PROCEDURE_SOURCES).iterdir()
+        if item.name.endswith(".java")
+    )
+    digest = hashlib.sha256(spec.version.encode())
+    for name, data in sources:
+        digest.update(name.encode() + b"\0" + data)
+    out_dir = spec.cache / "procedures"
+    jar = out_dir / f"dpgcn-procs-{digest.hexdigest()[:16]}.jar"
+    if jar.exists():
+        return jar
+    javac = find_javac(java)
+    if javac is None:
+        logger.warning(
+            "no Java compiler (javac) beside %s or on PATH: Neo4j starts without the dpgcn "
+            "procedures and exports read through Cypher (install openjdk-17-jdk-headless)",
+            java,
+        )
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        src_dir = Path(tmp) / "src"
+        classes = Path(tmp) / "classes"
+        src_dir.mkdir()
+        for name, data in sources:
+            (src_dir / name).write_bytes(data)
+        result = subprocess.run(
+            [
+                javac,
+                "--release",
+                "17",
+                "-nowarn",
+                "-encoding",
+                "UTF-8",
+                "-d",
+                str(classes),
+                "-cp",
+                f"{spec.lib}/*",
+                *(str(src_dir / name) for name, _ in sources),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ProvisionError(
+                f"javac could not build the dpgcn procedures: {result.stderr.strip()[-2000:]}"
+            )
+        partial = Path(tmp) / jar.name
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+            for path in sorted(classes.rglob("*.class")):
+                archive.write(path, path.relative_to(classes).as_posix())
+        partial.replace(jar)
+    logger.info("built the dpgcn procedures: %s", jar)
+    return jar
+
+
+def link_plugins(spec: Neo4jServerSpec, procedures: Path | None) -> None:
+    """The server's plugin directory: links to APOC and to the built procedures, nothing else
+    (a stale procedures jar from an older source would register the procedures twice)."""
+    spec.plugins.mkdir(parents=True, exist_ok=True)
+    wanted = {jar.name: jar for jar in spec.dist_plugins.glob("*.jar")}
+    if procedures is not None:
+        wanted["dpgcn-procs.jar"] = procedures
+    for entry in spec.plugins.iterdir():
+        if (
+            entry.name not in wanted
+            or not entry.is_symlink()
+            or entry.resolve() != wanted[entry.name]
+        ):
+            entry.unlink()
+    for name, target in wanted.items():
+        link = spec.plugins / name
+        if not link.is_symlink():
+            link.symlink_to(target)
+
+
+# ---------------------------------------------------------------------------------------------
 # Configuration and secrets
 
 
@@ -258,8 +366,8 @@ def write_config(spec: Neo4jServerSpec) -> Path:
                 f"server.memory.heap.max_size={spec.heap}",
                 f"server.memory.pagecache.size={spec.pagecache}",
                 "dbms.memory.transaction.total.max=0",
-                "dbms.security.procedures.unrestricted=apoc.*",
-                "dbms.security.procedures.allowlist=apoc.*",
+                "dbms.security.procedures.unrestricted=apoc.*,dpgcn.*",
+                "dbms.security.procedures.allowlist=apoc.*,dpgcn.*",
                 "dbms.usage_report.enabled=false",
                 f"server.directories.plugins={spec.plugins}",
                 f"server.directories.data={spec.home / 'data'}",
@@ -437,6 +545,7 @@ def start(spec: Neo4jServerSpec, timeout: float = 180.0) -> str:
     java = find_java()
     assemble(spec)
     write_config(spec)
+    link_plugins(spec, build_procedures(spec, java))
     password = ensure_password(spec, java)
     spec.pid_file.parent.mkdir(parents=True, exist_ok=True)
     logger.info("starting Neo4j %s on %s (log: %s)", spec.version, spec.bolt_uri, spec.log_file)

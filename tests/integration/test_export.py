@@ -31,7 +31,8 @@ def edge_sets(path: Path) -> dict[str, set[tuple[str, str, float]]]:
     return out
 
 
-def test_export_equals_graph_and_source(empty_graph: Driver, tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["procedure", "cypher"])
+def test_export_equals_graph_and_source(empty_graph: Driver, tmp_path: Path, reader: str) -> None:
     source, _ = generate(SyntheticSpec(users=150, items=60, events_per_user=8, seed=4))
     ingest.load_source(empty_graph, source)
     # one user withdraws consent: neither they nor their edges are exported
@@ -40,7 +41,8 @@ def test_export_equals_graph_and_source(empty_graph: Driver, tmp_path: Path) -> 
         "ingest/merge_users",
         {"rows": [{"id": "u0", "age": None, "gender": None, "occupation": None, "consent": False}]},
     )
-    from_graph = export_subgraph(empty_graph, tmp_path / "graph")
+    from_graph = export_subgraph(empty_graph, tmp_path / "graph", reader=reader)
+    assert from_graph["reader"] == reader
     assert from_graph["nodes"]["User"] == 149
     graph_edges = edge_sets(tmp_path / "graph")
 

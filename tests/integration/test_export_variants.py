@@ -144,11 +144,13 @@ def test_unknown_segment_is_a_clear_error(
         export_subgraph(driver, tmp_path / "none", segment="no-such-segment")
 
 
+@pytest.mark.parametrize("reader", ["procedure", "cypher"])
 def test_time_window_equals_the_graph(
-    graph: dict[str, Any], driver: Driver, tmp_path: Path
+    graph: dict[str, Any], driver: Driver, tmp_path: Path, reader: str
 ) -> None:
     since, until = START_TS + 10 * 86400.0, START_TS + 30 * 86400.0
-    export_subgraph(driver, tmp_path / "w", since=since, until=until)
+    summary = export_subgraph(driver, tmp_path / "w", since=since, until=until, reader=reader)
+    assert summary["reader"] == reader
     nodes, edges, meta = exported(tmp_path / "w")
     in_window = {
         e
