@@ -5,7 +5,10 @@ managed Neo4j:
   ``UNWIND`` of list rows, endpoints by internal node id, CREATE fast path, batches built by
   a producer thread while the previous one is written, relationship batches written by
   ``--writers`` transactions at once (the loader's default, 2);
+  relationship batches go to the project's procedure ``dpgcn.ingest.createRelationships`` as
+  packed columns when the server has it (the managed one does), else to Cypher;
 * ``--serial``: the same with one writer (one transaction at a time);
+* ``--cypher``: the CREATE fast path with the Cypher statements instead of the procedure;
 * ``--merge``: the same loader forced onto its MERGE path (what it does when a section of
   the graph already has relationships);
 * ``--bulk``: the offline bulk path (``dpgcn.services.bulk_load``: CSV files +
@@ -18,7 +21,7 @@ The graph is ``synthetic.generate_scale`` (about 1M relationships at the default
 benchmarks' state home and ports unless the environment names others, and wipes that graph::
 
     .venv/bin/python bench/bench_ingest.py [--users 50000] [--items 10000] [--merge] [--serial]
-        [--no-pipeline] [--bulk] [--writers 2]
+        [--no-pipeline] [--cypher] [--bulk] [--writers 2]
 
 Prints relationships/s of each and their ratios to the naive loader (issue targets: >= 50k
 rel/s, >= 30x naive), and checks that every path leaves the same relationship count.
@@ -63,6 +66,12 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="also time the MERGE path")
     parser.add_argument("--no-pipeline", action="store_true", help="also time without prefetch")
     parser.add_argument("--serial", action="store_true", help="also time with one writer")
+    parser.add_argument(
+        "--cypher",
+        action="store_true",
+        help="also time the CREATE fast path with the Cypher statements instead of the "
+        "project's procedure (procedures=False)",
+    )
     parser.add_argument("--writers", type=int, default=2, help="concurrent CREATE writers")
     parser.add_argument("--bulk", action="store_true", help="also time the bulk import path")
     parser.add_argument("--reload", action="store_true", help="load again, compare counts")
@@ -71,7 +80,7 @@ def main() -> None:
     from dpgcn import services
     from dpgcn.settings import get_settings
     from graphstore import ingest, model, synthetic
-    from graphstore.driver import connect, delete_all, execute
+    from graphstore.driver import connect, delete_all, execute, has_procedure
 
     print(f"load average at start: {loadavg()}", flush=True)
     subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
@@ -85,7 +94,9 @@ def main() -> None:
     def count() -> int:
         return int(execute(driver, "export/count_relationships", read=True)[0]["n"])
 
-    def load(fast: bool, pipeline: bool, writers: int) -> tuple[float, float, ingest.LoadSummary]:
+    def load(
+        fast: bool, pipeline: bool, writers: int, procedures: bool | None
+    ) -> tuple[float, float, ingest.LoadSummary]:
         """(seconds, Neo4j CPU seconds, summary) of one load into an emptied graph."""
         delete_all(driver)
         cpu = neo4j_cpu()
@@ -97,20 +108,34 @@ def main() -> None:
             fast_create=fast,
             pipeline=pipeline,
             writers=writers,
+            procedures=procedures,
         )
         return time.perf_counter() - started, neo4j_cpu() - cpu, summary
 
     rates: dict[str, float] = {}
     counts: dict[str, int] = {}
     w = args.writers
-    variants = [("online, MERGE path", False, True, 1)] if args.merge else []
+    how = "procedure" if has_procedure(driver, ingest.CREATE_PROCEDURE) else "Cypher"
+    variants: list[tuple[str, bool, bool, int, bool | None]] = []
+    if args.merge:
+        variants.append(("online, MERGE path", False, True, 1, None))
     if args.no_pipeline:
-        variants.append(("online, CREATE fast path, no prefetch thread, 1 writer", True, False, 1))
+        variants.append(
+            (
+                f"online, CREATE fast path ({how}), no prefetch thread, 1 writer",
+                True,
+                False,
+                1,
+                None,
+            )
+        )
     if args.serial:
-        variants.append(("online, CREATE fast path, 1 writer", True, True, 1))
-    variants.append((f"online, CREATE fast path, {w} writers", True, True, w))
-    for label, fast, pipeline, writers in variants:
-        seconds, server_cpu, summary = load(fast, pipeline, writers)
+        variants.append((f"online, CREATE fast path ({how}), 1 writer", True, True, 1, None))
+    if args.cypher:
+        variants.append((f"online, CREATE fast path (Cypher), {w} writers", True, True, w, False))
+    variants.append((f"online, CREATE fast path ({how}), {w} writers", True, True, w, None))
+    for label, fast, pipeline, writers, procedures in variants:
+        seconds, server_cpu, summary = load(fast, pipeline, writers, procedures)
         rels = summary.relationships
         rates[label] = rels / seconds
         counts[label] = count()

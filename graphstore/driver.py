@@ -165,3 +165,10 @@ def run_autocommit(
 
 def delete_all(driver: Driver, database: str = "neo4j") -> None:
     run_autocommit(driver, "admin/delete_all", database=database)
+
+
+def has_procedure(driver: Driver, name: str, database: str = "neo4j") -> bool:
+    """Whether the server has the procedure ``name`` (the project's own procedures are built
+    by the managed server; other servers may lack them, and callers then use Cypher)."""
+    records = execute(driver, "admin/has_procedure", {"name": name}, database=database, read=True)
+    return bool(records and records[0]["present"])

@@ -18,7 +18,7 @@ import numpy as np
 from neo4j import Driver
 
 from graphstore import model
-from graphstore.driver import execute
+from graphstore.driver import execute, has_procedure
 from graphstore.errors import GraphStoreError
 from graphstore.records import GraphSource
 
@@ -548,10 +548,7 @@ READERS = ("auto", "procedure", "cypher")
 
 def has_columns_procedure(driver: Driver, database: str = "neo4j") -> bool:
     """Whether the server has the project's relationship-columns procedure."""
-    records = execute(
-        driver, "admin/has_procedure", {"name": COLUMNS_PROCEDURE}, database=database, read=True
-    )
-    return bool(records and records[0]["present"])
+    return has_procedure(driver, COLUMNS_PROCEDURE, database)
 
 
 def relationship_columns(

@@ -25,10 +25,17 @@ Pipelining: batches are built (source rows generated, endpoints resolved, checkp
 taken) by a producer thread while the previous batch is written, so the client's Python work
 overlaps the server's.
 
-Concurrent writers: the CREATE batches of a relationship part are written by up to
-``writers`` transactions at once (2 by default), so that the server's execution and commit
-of one batch use the second core while the other commits; batches are still recorded in
-order. MERGE batches are written one at a time.
+Concurrent writers: CREATE batches are written by up to ``writers`` transactions at once (2
+by default), so that the server's execution and commit of one batch use the second core while
+the other commits; the node parts go out as one stream and the relationship parts as another
+(a part's first batches follow the previous part's last ones without waiting), and batches are
+still recorded in order. MERGE batches are written one at a time, alone.
+
+Procedures: on a server with the project's procedures (the managed one), CREATE relationship
+batches are sent as packed columns (int64 node ids, int64 count, float64 ts and weight) to
+``dpgcn.ingest.createRelationships``, which writes them with the kernel's operations (no list
+per row to pack, unpack and plan over); a batch whose values the columns cannot carry exactly
+(a count that is not an int, a ts or weight that is not a float) goes through Cypher.
 
 Resume: with ``checkpoint=<file>``, the digest and the written count of every committed batch
 are recorded there after its transaction commits. Re-running the same load with the same
@@ -45,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import threading
@@ -56,16 +64,19 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from neo4j import Driver
 
 from graphstore import model, users
-from graphstore.driver import execute
+from graphstore.driver import execute, has_procedure
 from graphstore.records import GraphSource, Row
 from graphstore.schema import apply_schema
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
+#: A prepared batch: the statement's ``$rows``, or the packed columns of ``link_columns``.
+Payload = list[Any] | dict[str, Any]
 
 #: (source attribute, label, MERGE statement, CREATE statement or None) of the node parts,
 #: in write order (categories are few and link to their parents: always MERGE).
@@ -329,6 +340,51 @@ def link_rows(batch: list[Row], part: LinkPart, ids: NodeIds) -> list[list[Any]]
     return out
 
 
+#: The project's procedure for the CREATE fast path (optional: Cypher without it).
+CREATE_PROCEDURE = "dpgcn.ingest.createRelationships"
+#: "No count" in the procedure's int64 count column.
+NO_COUNT = -(2**63)
+
+
+def link_columns(batch: list[Row], part: LinkPart, ids: NodeIds) -> dict[str, Any] | None:
+    """The procedure's parameters for a CREATE batch: endpoints as int64 node ids (-1 when
+    missing: the procedure skips the row), properties as packed columns. None when a value
+    would be stored differently than by the Cypher statement (a count that is not an int, a
+    ts or weight that is not a float, or NaN): the batch then goes through Cypher."""
+    if (part.src, part.type, part.dst) not in model.EDGE_TYPES:
+        raise ValueError(f"{part.src}-{part.type}->{part.dst} is not in the graph model")
+    k0, k1 = part.keys
+    src = ids.resolve(part.src, (r[k0] for r in batch))
+    dst = ids.resolve(part.dst, (r[k1] for r in batch))
+    params: dict[str, Any] = {
+        "type": part.type,
+        "sourceLabel": part.src,
+        "targetLabel": part.dst,
+        "source": np.fromiter((src.get(r[k0], -1) for r in batch), "<i8", len(batch)),
+        "target": np.fromiter((dst.get(r[k1], -1) for r in batch), "<i8", len(batch)),
+        "count": None,
+        "ts": None,
+        "weight": None,
+    }
+    for prop in part.props:
+        values = [r.get(prop) for r in batch]
+        if prop == "count":
+            if not all(v is None or type(v) is int for v in values):
+                return None
+            try:
+                column = np.array([NO_COUNT if v is None else v for v in values], "<i8")
+            except OverflowError:
+                return None
+            if (column == NO_COUNT).sum() != values.count(None):
+                return None
+        else:
+            if not all(v is None or (type(v) is float and not math.isnan(v)) for v in values):
+                return None
+            column = np.array([math.nan if v is None else v for v in values], "<f8")
+        params[prop] = column
+    return {k: v.tobytes() if isinstance(v, np.ndarray) else v for k, v in params.items()}
+
+
 def _unique(rows: Iterable[Row], keys: tuple[str, ...]) -> Iterator[Row]:
     """Rows with the first occurrence of each key (one node per id, one link per pair)."""
     seen: set[tuple[Any, ...]] = set()
@@ -346,8 +402,22 @@ class _Batch:
     digest: str
     #: The written count recorded by the checkpoint (batch skipped), or None.
     done: int | None
-    #: What to send as ``$rows`` (None when skipped).
-    payload: list[Any] | None
+    #: What to send: ``$rows``, or the procedure's parameters (None when skipped).
+    payload: Payload | None
+
+
+@dataclass
+class _Job:
+    """One part to write: its batches and the statement that writes them."""
+
+    part: str
+    batches: Iterator[_Batch]
+    statement: str
+    #: Node parts: the label whose ``[id, internal id]`` pairs the statement returns.
+    label: str | None = None
+    rel_type: str | None = None
+    #: CREATE parts: batches may be written by several transactions at once.
+    concurrent: bool = False
 
 
 class _End:
@@ -409,17 +479,22 @@ def load_source(
     fast_create: bool = True,
     pipeline: bool = True,
     writers: int = 2,
+    procedures: bool | None = None,
 ) -> LoadSummary:
     """Write ``source`` into the graph; returns counts of rows seen and written per part.
 
     ``checkpoint``: a file recording committed batches, so that re-running an interrupted
     load skips them (see the module docstring). ``fast_create``: write parts whose section
     of the graph is empty with CREATE. ``pipeline``: build the next batch in a background
-    thread while one is written. ``writers``: CREATE batches of a relationship part written
-    by up to this many transactions at once (the server then works on both cores; a
-    deadlock between them is retried by the driver). MERGE batches are written one by one."""
+    thread while one is written. ``writers``: CREATE batches written by up to this many
+    transactions at once (the server then works on both cores; a deadlock between them is
+    retried by the driver). MERGE batches are written one by one.
+    ``procedures``: send CREATE relationship batches as packed columns to the project's
+    procedure (``dpgcn.ingest.createRelationships``); None = when the server has it."""
     if writers < 1:
         raise ValueError(f"writers must be >= 1, not {writers}")
+    if procedures is None:
+        procedures = has_procedure(driver, CREATE_PROCEDURE, database)
     apply_schema(driver, database)
     summary = LoadSummary(source=source.name, rejected=list(source.rejected))
     state = Checkpoint(checkpoint, source.name, batch_size)
@@ -428,7 +503,7 @@ def load_source(
     ids = NodeIds(driver, database)
 
     def plan(
-        part: str, rows: Iterable[Row], prepare: Callable[[list[Row]], list[Any]]
+        part: str, rows: Iterable[Row], prepare: Callable[[list[Row]], Payload]
     ) -> Iterator[_Batch]:
         """The batches of one part; a checkpoint's batches are skipped up to the first that
         differs (everything after a changed batch is written again)."""
@@ -442,32 +517,29 @@ def load_source(
             else:
                 yield _Batch(index, len(batch), batch_digest, done, None)
 
-    def send(statement: str, payload: list[Any], rel_type: str | None) -> list[Any]:
+    def send(
+        statement: str, payload: list[Any] | dict[str, Any], rel_type: str | None
+    ) -> list[Any]:
+        if isinstance(payload, dict):  # packed columns for the procedure
+            return execute(driver, "ingest/create_relationships", payload, database=database)
         params = {"rows": payload}
         if rel_type is not None:
             return execute(driver, statement, params, database=database, type=rel_type)
         return execute(driver, statement, params, database=database)
 
-    def write(
-        part: str,
-        batches: Iterator[_Batch],
-        statement: str,
-        label: str | None = None,
-        rel_type: str | None = None,
-        concurrent: bool = False,
-    ) -> None:
-        seen = written = 0
-        # CREATE batches of a relationship part (``concurrent``: one row per pair, so no two
-        # batches can make the same relationship) may be written by several transactions at
-        # once (``writers``); they are recorded and reported in batch order, when the oldest
-        # has committed, so the checkpoint only ever holds a committed prefix of the part.
-        parallel = writers if concurrent else 1
-        pool = ThreadPoolExecutor(parallel, "ingest-writer") if parallel > 1 else None
-        in_flight: deque[tuple[_Batch, Future[list[Any]] | None]] = deque()
+    def write(jobs: list[_Job]) -> None:
+        """Write the parts ``jobs`` as one stream of batches: a CREATE part's batches (one
+        row per node id or pair, so no two batches make the same node or relationship) go
+        to up to ``writers`` transactions at once, and the next part's first batches follow
+        its last ones without waiting; a MERGE batch waits until nothing else is in flight
+        and is written alone. Batches are recorded and reported in stream order, when the
+        oldest has committed, so the checkpoint only ever holds a committed prefix."""
+        totals = {job.part: [0, 0] for job in jobs}  # rows seen, written
+        pool = ThreadPoolExecutor(writers, "ingest-writer") if writers > 1 else None
+        in_flight: deque[tuple[_Job, _Batch, Future[list[Any]] | None]] = deque()
 
         def finish_oldest() -> None:
-            nonlocal seen, written
-            batch, future = in_flight.popleft()
+            job, batch, future = in_flight.popleft()
             if batch.done is not None:
                 n = batch.done
                 summary.skipped_batches += 1
@@ -475,29 +547,37 @@ def load_source(
                 n = 0
                 if future is not None:
                     records = future.result()
-                    if label is not None:
+                    if job.label is not None:
                         pairs = records[0]["ids"] if records else []
-                        ids.add(label, pairs)
+                        ids.add(job.label, pairs)
                         n = len(pairs)
                     else:
                         n = int(records[0]["written"]) if records else 0
                 summary.batches += 1
-                state.record(part, batch.index, batch.digest, n)
-            seen += batch.size
-            written += n
+                state.record(job.part, batch.index, batch.digest, n)
+            totals[job.part][0] += batch.size
+            totals[job.part][1] += n
             if progress:
-                progress(part, batch.size)
+                progress(job.part, batch.size)
+
+        def stream() -> Iterator[tuple[_Job, _Batch]]:
+            for job in jobs:
+                for batch in job.batches:
+                    yield job, batch
 
         try:
-            for batch in prefetch(batches) if pipeline else batches:
+            for job, batch in prefetch(stream()) if pipeline else stream():
+                parallel = writers if job.concurrent else 1
+                while len(in_flight) >= parallel:
+                    finish_oldest()
                 future: Future[list[Any]] | None = None
                 if batch.done is None and batch.payload:
-                    if pool is not None:
-                        future = pool.submit(send, statement, batch.payload, rel_type)
+                    if pool is not None and parallel > 1:
+                        future = pool.submit(send, job.statement, batch.payload, job.rel_type)
                     else:
                         future = Future()
-                        future.set_result(send(statement, batch.payload, rel_type))
-                in_flight.append((batch, future))
+                        future.set_result(send(job.statement, batch.payload, job.rel_type))
+                in_flight.append((job, batch, future))
                 while len(in_flight) >= parallel:
                     finish_oldest()
             while in_flight:
@@ -505,8 +585,9 @@ def load_source(
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        summary.rows[part] = seen
-        summary.written[part] = written
+        for part, (seen, written) in totals.items():
+            summary.rows[part] = seen
+            summary.written[part] = written
 
     def count_nodes(label: str) -> int:
         records = execute(driver, "ingest/count_nodes", database=database, read=True, label=label)
@@ -528,6 +609,7 @@ def load_source(
             summary.erased += sum(str(r["id"]) in gone for r in batch)
             yield from (r for r in batch if str(r["id"]) not in gone)
 
+    node_jobs: list[_Job] = []
     for part, label, merge, create in _NODE_PARTS:
         rows: Iterable[Row] = getattr(source, part)
         if part == "users":
@@ -539,26 +621,39 @@ def load_source(
             summary.created.append(part)
             rows = _unique(rows, ("id",))
         statement = create if new and create is not None else merge
-        write(part, plan(part, rows, as_is), statement, label)
+        node_jobs.append(_Job(part, plan(part, rows, as_is), statement, label, concurrent=new))
+    # every node is written (and its id known) before a relationship batch is prepared
+    write(node_jobs)
 
-    def write_links(spec: LinkPart, rows: Iterable[Row]) -> None:
+    def link_job(spec: LinkPart, rows: Iterable[Row]) -> _Job:
         new = fast_create and count_links(spec.src, spec.type) == 0
         if new:
             summary.created.append(spec.part)
             if spec.props != _INTERACTION_PROPS:  # interactions are aggregated per pair
                 rows = _unique(rows, spec.keys)
-        write(
+
+        def prepare(batch: list[Row]) -> Payload:
+            if new and procedures:
+                columns = link_columns(batch, spec, ids)
+                if columns is not None:
+                    return columns
+            return link_rows(batch, spec, ids)
+
+        return _Job(
             spec.part,
-            plan(spec.part, rows, lambda batch: link_rows(batch, spec, ids)),
+            plan(spec.part, rows, prepare),
             spec.create if new else spec.merge,
             rel_type=spec.type if spec.typed else None,
             concurrent=new,
         )
 
-    for rel_type, rows in source.interactions.items():
-        write_links(interaction_part(rel_type), rows)
-    for spec in _LINK_PARTS:
-        write_links(spec, getattr(source, spec.part))
+    # every section is counted before any is written (sections are disjoint: one
+    # (source label, type) each), then all relationship parts go out as one stream
+    link_jobs = [
+        link_job(interaction_part(rel_type), rows) for rel_type, rows in source.interactions.items()
+    ]
+    link_jobs += [link_job(spec, getattr(source, spec.part)) for spec in _LINK_PARTS]
+    write(link_jobs)
     state.finish()
     summary.looked_up = ids.looked_up
     logger.info("loaded %s: %s", source.name, summary.written)
