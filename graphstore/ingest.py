@@ -203,6 +203,8 @@ class LoadSummary:
     created: list[str] = field(default_factory=list)
     #: Relationship endpoints this load did not write itself, looked up by key.
     looked_up: int = 0
+    #: Batches sent as packed columns to the project's procedure (the rest went to Cypher).
+    packed_batches: int = 0
     #: User rows left out because the user was erased (``graphstore.users``); their
     #: interactions then count as unmatched.
     erased: int = 0
@@ -547,6 +549,8 @@ def load_source(
                 n = 0
                 if future is not None:
                     records = future.result()
+                    if isinstance(batch.payload, dict):
+                        summary.packed_batches += 1
                     if job.label is not None:
                         pairs = records[0]["ids"] if records else []
                         ids.add(job.label, pairs)
