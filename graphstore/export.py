@@ -546,11 +546,6 @@ PROCEDURE_CHUNK = 1 << 20
 READERS = ("auto", "procedure", "cypher")
 
 
-def has_columns_procedure(driver: Driver, database: str = "neo4j") -> bool:
-    """Whether the server has the project's relationship-columns procedure."""
-    return has_procedure(driver, COLUMNS_PROCEDURE, database)
-
-
 def relationship_columns(
     driver: Driver,
     rels: tuple[str, ...],
@@ -619,11 +614,11 @@ def _export_whole(
 
     Relationships come from the project's procedure (one store pass for the user types, one
     for the rest) when ``reader`` allows and the server has it, else from one Cypher
-    relationship-type scan per type. Returns the reader used last."""
+    relationship-type scan per type. Returns the reader used with the parts."""
     if reader not in READERS:
         raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
     use_procedure = reader == "procedure" or (
-        reader == "auto" and has_columns_procedure(driver, database)
+        reader == "auto" and has_procedure(driver, COLUMNS_PROCEDURE, database)
     )
     with ThreadPoolExecutor(max(workers, 1)) as pool:
         if use_procedure:

@@ -519,9 +519,7 @@ def load_source(
             else:
                 yield _Batch(index, len(batch), batch_digest, done, None)
 
-    def send(
-        statement: str, payload: list[Any] | dict[str, Any], rel_type: str | None
-    ) -> list[Any]:
+    def send(statement: str, payload: Payload, rel_type: str | None) -> list[Any]:
         if isinstance(payload, dict):  # packed columns for the procedure
             return execute(driver, "ingest/create_relationships", payload, database=database)
         params = {"rows": payload}

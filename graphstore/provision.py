@@ -227,7 +227,7 @@ def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
     """Compile the project's procedures against this Neo4j's jars (once per source version).
 
     Returns the jar, or None (with a warning) when no Java compiler is installed: the server
-    then runs without them and the exporter reads through Cypher instead."""
+    then runs without them, and the exporter and the loader use Cypher instead."""
     sources = sorted(
         (item.name, item.read_bytes())
         for item in resources.files("graphstore").joinpath(PROCEDURE_SOURCES).iterdir()
@@ -244,7 +244,7 @@ def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
     if javac is None:
         logger.warning(
             "no Java compiler (javac) beside %s or on PATH: Neo4j starts without the dpgcn "
-            "procedures and exports read through Cypher (install openjdk-17-jdk-headless)",
+            "procedures, and exports and loads go through Cypher (install openjdk-17-jdk-headless)",
             java,
         )
         return None

@@ -13,13 +13,12 @@ import pytest
 from neo4j import Driver
 
 from graphstore import model
-from graphstore.driver import execute
+from graphstore.driver import execute, has_procedure
 from graphstore.export import (
     COLUMNS_PROCEDURE,
     Selection,
     _concat_columns,
     _type_columns,
-    has_columns_procedure,
     relationship_columns,
 )
 
@@ -67,7 +66,7 @@ def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 def test_the_managed_server_has_the_procedure(driver: Driver) -> None:
-    assert has_columns_procedure(driver)
+    assert has_procedure(driver, COLUMNS_PROCEDURE)
     names = {r["name"] for r in driver.execute_query("SHOW PROCEDURES YIELD name").records}
     assert COLUMNS_PROCEDURE in names
 
