@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     privacy_scrub_every_s: float = 300.0
     log_level: str = "INFO"
 
+    @field_validator("home", "cache")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """Relative ``DPGCN_HOME``/``DPGCN_CACHE`` are taken from the working directory once,
+        here: servers started from them (Redis changes into its ``dir``) get absolute paths."""
+        return path.expanduser().absolute()
+
     @property
     def secrets_dir(self) -> Path:
         return self.home / "secrets"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -36,3 +38,15 @@ def test_ports_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEO4J_BOLT_PORT", "17777")
     monkeypatch.setenv("REDIS_PORT", "16666")
     assert Neo4jSettings().bolt_port == 17777 and RedisSettings().port == 16666
+
+
+def test_relative_home_and_cache_become_absolute(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Redis changes into its ``dir`` before opening its log: a relative home broke it
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DPGCN_HOME", ".state/h")
+    monkeypatch.setenv("DPGCN_CACHE", "cache")
+    settings = Settings()
+    assert settings.home == tmp_path / ".state" / "h"
+    assert settings.redis_home.is_absolute() and settings.cache == tmp_path / "cache"
