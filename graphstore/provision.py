@@ -39,6 +39,33 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_JAVA = (17, 21)
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
+#: The server's JVM options beside the heap: what Neo4j's own start script would pass (its
+#: packaged ``neo4j.conf``'s ``server.jvm.additional`` lines). The ``--add-opens`` matter:
+#: without ``sun.nio.ch`` the transaction log files are neither preallocated nor evicted from
+#: the OS cache ("Incorrect file descriptor" warnings in debug.log), and Netty and the page
+#: cache fall back to slower buffer handling without ``java.nio``.
+SERVER_JVM_OPTIONS = (
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+AlwaysPreTouch",
+    "-XX:+UnlockExperimentalVMOptions",
+    "-XX:+TrustFinalNonStaticFields",
+    "-XX:+DisableExplicitGC",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Djdk.tls.ephemeralDHKeySize=2048",
+    "-Djdk.tls.rejectClientInitiatedRenegotiation=true",
+    "-XX:FlightRecorderOptions=stackdepth=256",
+    "-XX:+UnlockDiagnosticVMOptions",
+    "-XX:+DebugNonSafepoints",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--enable-native-access=ALL-UNNAMED",
+    "-Dlog4j2.disable.jmx=true",
+    "-Dfile.encoding=UTF-8",
+)
 ADMIN_TOOL = "org.neo4j.cli.AdminTool"
 
 
@@ -555,9 +582,7 @@ def start(spec: Neo4jServerSpec, timeout: float = 180.0) -> str:
                 java,
                 f"-Xms{spec.heap}",
                 f"-Xmx{spec.heap}",
-                "-XX:+UseG1GC",
-                "-XX:+ExitOnOutOfMemoryError",
-                "-Dfile.encoding=UTF-8",
+                *SERVER_JVM_OPTIONS,
                 "-cp",
                 f"{spec.plugins}/*:{spec.lib}/*",
                 ENTRY_POINT,
