@@ -116,7 +116,7 @@ def test_data_survives_down_and_up(driver: Driver) -> None:
     with debug_log.open("rb") as log:
         log.seek(seen)
         written = log.read().decode("utf-8", "replace")
-    assert "Checkpoint triggered by \"Database shutdown\"" in written  # the stop is logged
+    assert 'Checkpoint triggered by "Database shutdown"' in written  # the stop is logged
     assert "Incorrect file descriptor" not in written
 
 
