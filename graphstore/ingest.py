@@ -60,7 +60,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +346,7 @@ def link_rows(batch: list[Row], part: LinkPart, ids: NodeIds) -> list[list[Any]]
 CREATE_PROCEDURE = "dpgcn.ingest.createRelationships"
 #: "No count" in the procedure's int64 count column.
 NO_COUNT = -(2**63)
+_NONE = type(None)
 
 
 def link_columns(batch: list[Row], part: LinkPart, ids: NodeIds) -> dict[str, Any] | None:
@@ -356,33 +357,44 @@ def link_columns(batch: list[Row], part: LinkPart, ids: NodeIds) -> dict[str, An
     if (part.src, part.type, part.dst) not in model.EDGE_TYPES:
         raise ValueError(f"{part.src}-{part.type}->{part.dst} is not in the graph model")
     k0, k1 = part.keys
-    src = ids.resolve(part.src, (r[k0] for r in batch))
-    dst = ids.resolve(part.dst, (r[k1] for r in batch))
+    n = len(batch)
+    sources = [r[k0] for r in batch]
+    targets = [r[k1] for r in batch]
+    src = ids.resolve(part.src, sources)
+    dst = ids.resolve(part.dst, targets)
     params: dict[str, Any] = {
         "type": part.type,
         "sourceLabel": part.src,
         "targetLabel": part.dst,
-        "source": np.fromiter((src.get(r[k0], -1) for r in batch), "<i8", len(batch)),
-        "target": np.fromiter((dst.get(r[k1], -1) for r in batch), "<i8", len(batch)),
+        "source": np.fromiter(map(src.get, sources, repeat(-1, n)), "<i8", n),
+        "target": np.fromiter(map(dst.get, targets, repeat(-1, n)), "<i8", n),
         "count": None,
         "ts": None,
         "weight": None,
     }
     for prop in part.props:
         values = [r.get(prop) for r in batch]
+        kinds = set(map(type, values))
+        missing = values.count(None) if _NONE in kinds else 0
         if prop == "count":
-            if not all(v is None or type(v) is int for v in values):
+            if not kinds <= {int, _NONE}:  # bool, float, str…: Cypher stores them as they are
                 return None
+            if missing:
+                values = [NO_COUNT if v is None else v for v in values]
             try:
-                column = np.array([NO_COUNT if v is None else v for v in values], "<i8")
+                column = np.array(values, "<i8")
             except OverflowError:
                 return None
-            if (column == NO_COUNT).sum() != values.count(None):
+            if (column == NO_COUNT).sum() != missing:  # NO_COUNT itself was a value
                 return None
         else:
-            if not all(v is None or (type(v) is float and not math.isnan(v)) for v in values):
+            if not kinds <= {float, _NONE}:
                 return None
-            column = np.array([math.nan if v is None else v for v in values], "<f8")
+            if missing:
+                values = [math.nan if v is None else v for v in values]
+            column = np.array(values, "<f8")
+            if np.isnan(column).sum() != missing:  # a NaN value, not a missing one
+                return None
         params[prop] = column
     return {k: v.tobytes() if isinstance(v, np.ndarray) else v for k, v in params.items()}
 
