@@ -163,6 +163,9 @@ def test_procedure_and_cypher_create_the_same_graph(empty_graph: Driver) -> None
     assert execute(empty_graph, "ingest/create_relationships", params)[0]["written"] == 1
     with pytest.raises(GraphStoreError, match="weight must hold 4 8-byte values"):
         execute(empty_graph, "ingest/create_relationships", {**params, "weight": b"\0" * 8})
+    # the columns are taken as ANY (no per-byte coercion): anything but bytes is refused
+    with pytest.raises(GraphStoreError, match="ts must be a byte array .*got"):
+        execute(empty_graph, "ingest/create_relationships", {**params, "ts": [1.0, 2.0, 3.0, 4.0]})
 
 
 def test_concurrent_writers_give_the_same_graph(empty_graph: Driver, tmp_path: Path) -> None:

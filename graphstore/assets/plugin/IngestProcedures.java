@@ -62,12 +62,20 @@ public final class IngestProcedures {
             @Name("type") String type,
             @Name("sourceLabel") String sourceLabel,
             @Name("targetLabel") String targetLabel,
-            @Name("source") byte[] source,
-            @Name("target") byte[] target,
-            @Name("count") byte[] count,
-            @Name("ts") byte[] ts,
-            @Name("weight") byte[] weight)
+            // The columns are declared as ANY, not BYTEARRAY: Cypher coerces an argument
+            // declared BYTEARRAY through a list of one boxed value per byte (400,000 objects
+            // for a 10,000-row batch), while an ANY argument arrives as the byte[] it is.
+            @Name("source") Object sourceColumn,
+            @Name("target") Object targetColumn,
+            @Name("count") Object countColumn,
+            @Name("ts") Object tsColumn,
+            @Name("weight") Object weightColumn)
             throws KernelException {
+        byte[] source = bytes("source", sourceColumn);
+        byte[] target = bytes("target", targetColumn);
+        byte[] count = bytes("count", countColumn);
+        byte[] ts = bytes("ts", tsColumn);
+        byte[] weight = bytes("weight", weightColumn);
         if (source == null || target == null || source.length % 8 != 0) {
             throw new IllegalArgumentException("source and target must be int64 columns");
         }
@@ -125,6 +133,14 @@ public final class IngestProcedures {
         }
         read.singleNode(id, nodes);
         return nodes.next() && nodes.hasLabel(label);
+    }
+
+    private static byte[] bytes(String name, Object column) {
+        if (column == null || column instanceof byte[]) {
+            return (byte[]) column;
+        }
+        throw new IllegalArgumentException(
+                name + " must be a byte array (a packed column), got " + column.getClass().getSimpleName());
     }
 
     private static void check(String name, byte[] column, int n) {
