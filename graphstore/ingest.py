@@ -60,8 +60,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import islice
 from pathlib import Path
+from types import NoneType
 from typing import Any
 
 import numpy as np
@@ -319,24 +320,30 @@ class NodeIds:
         return known
 
 
+def link_endpoints(
+    batch: list[Row], part: LinkPart, ids: NodeIds
+) -> tuple[list[int | None], list[int | None]]:
+    """The internal node ids of each row's source and target (None: not in the graph)."""
+    k0, k1 = part.keys
+    sources = [r[k0] for r in batch]
+    targets = [r[k1] for r in batch]
+    src = ids.resolve(part.src, sources)
+    dst = ids.resolve(part.dst, targets)
+    return list(map(src.get, sources)), list(map(dst.get, targets))
+
+
 def link_rows(batch: list[Row], part: LinkPart, ids: NodeIds) -> list[list[Any]]:
     """Relationship rows as ``[source node id, target node id, properties…]``; rows with a
     missing endpoint are left out (they count as unmatched)."""
-    k0, k1 = part.keys
-    src = ids.resolve(part.src, (r[k0] for r in batch))
-    dst = ids.resolve(part.dst, (r[k1] for r in batch))
     out: list[list[Any]] = []
     props = part.props
+    ends = zip(*link_endpoints(batch, part, ids), batch, strict=True)
     if props == _INTERACTION_PROPS:
-        for r in batch:
-            a = src.get(r[k0])
-            b = dst.get(r[k1])
+        for a, b, r in ends:
             if a is not None and b is not None:
                 out.append([a, b, r["count"], r["ts"], r["weight"]])
         return out
-    for r in batch:
-        a = src.get(r[k0])
-        b = dst.get(r[k1])
+    for a, b, r in ends:
         if a is not None and b is not None:
             out.append([a, b, *(r[p] for p in props)])
     return out
@@ -346,7 +353,6 @@ def link_rows(batch: list[Row], part: LinkPart, ids: NodeIds) -> list[list[Any]]
 CREATE_PROCEDURE = "dpgcn.ingest.createRelationships"
 #: "No count" in the procedure's int64 count column.
 NO_COUNT = -(2**63)
-_NONE = type(None)
 
 
 def link_columns(batch: list[Row], part: LinkPart, ids: NodeIds) -> dict[str, Any] | None:
@@ -356,18 +362,13 @@ def link_columns(batch: list[Row], part: LinkPart, ids: NodeIds) -> dict[str, An
     ts or weight that is not a float, or NaN): the batch then goes through Cypher."""
     if (part.src, part.type, part.dst) not in model.EDGE_TYPES:
         raise ValueError(f"{part.src}-{part.type}->{part.dst} is not in the graph model")
-    k0, k1 = part.keys
-    n = len(batch)
-    sources = [r[k0] for r in batch]
-    targets = [r[k1] for r in batch]
-    src = ids.resolve(part.src, sources)
-    dst = ids.resolve(part.dst, targets)
+    sources, targets = link_endpoints(batch, part, ids)
     params: dict[str, Any] = {
         "type": part.type,
         "sourceLabel": part.src,
         "targetLabel": part.dst,
-        "source": np.fromiter(map(src.get, sources, repeat(-1, n)), "<i8", n),
-        "target": np.fromiter(map(dst.get, targets, repeat(-1, n)), "<i8", n),
+        "source": np.array([-1 if a is None else a for a in sources], "<i8"),
+        "target": np.array([-1 if b is None else b for b in targets], "<i8"),
         "count": None,
         "ts": None,
         "weight": None,
@@ -375,9 +376,9 @@ def link_columns(batch: list[Row], part: LinkPart, ids: NodeIds) -> dict[str, An
     for prop in part.props:
         values = [r.get(prop) for r in batch]
         kinds = set(map(type, values))
-        missing = values.count(None) if _NONE in kinds else 0
+        missing = values.count(None) if NoneType in kinds else 0
         if prop == "count":
-            if not kinds <= {int, _NONE}:  # bool, float, str…: Cypher stores them as they are
+            if not kinds <= {int, NoneType}:  # bool, float, str…: Cypher stores them as they are
                 return None
             if missing:
                 values = [NO_COUNT if v is None else v for v in values]
@@ -388,7 +389,7 @@ def link_columns(batch: list[Row], part: LinkPart, ids: NodeIds) -> dict[str, An
             if (column == NO_COUNT).sum() != missing:  # NO_COUNT itself was a value
                 return None
         else:
-            if not kinds <= {float, _NONE}:
+            if not kinds <= {float, NoneType}:
                 return None
             if missing:
                 values = [math.nan if v is None else v for v in values]
@@ -507,8 +508,8 @@ def load_source(
     procedure (``dpgcn.ingest.createRelationships``); None = when the server has it."""
     if writers < 1:
         raise ValueError(f"writers must be >= 1, not {writers}")
-    if procedures is None:
-        procedures = has_procedure(driver, CREATE_PROCEDURE, database)
+    if procedures is None:  # only the CREATE fast path uses the procedure
+        procedures = fast_create and has_procedure(driver, CREATE_PROCEDURE, database)
     apply_schema(driver, database)
     summary = LoadSummary(source=source.name, rejected=list(source.rejected))
     state = Checkpoint(checkpoint, source.name, batch_size)
