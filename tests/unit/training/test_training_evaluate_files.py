@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpgcn.cli import _write_oracle, _write_query_task
+from dpgcn.cli_evaluate import _write_oracle, _write_query_task
 from graphstore import synthetic
 from graphstore.export import export_source
 from graphstore.text import normalize_query

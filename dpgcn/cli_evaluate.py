@@ -1,0 +1,179 @@
+"""``dpgcn evaluate``: DP-GCN and the baselines compared on one dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dpgcn.cli_common import fail
+from dpgcn.settings import get_settings
+
+#: Where `dpgcn evaluate` looks for a dataset when --path is not given.
+DATASET_DIRS = {
+    "movielens": "ml-100k",
+    "bestbuy": "bestbuy-xbox-small",
+    "jdsearch": "jdsearch-sample",
+    "amazon": "amazon-electronics-din-sample",
+}
+
+
+def _write_oracle(truth: object, export_dir: Path) -> Path:
+    """``oracle.npz`` of a synthetic export: the planted preference model as a dot product
+    (``training/oracle.py`` documents the keys)."""
+    import numpy as np
+
+    from graphstore.synthetic import SyntheticTruth
+
+    assert isinstance(truth, SyntheticTruth)
+    n_users, n_items = len(truth.user_ids), len(truth.item_ids)
+    user = np.concatenate([truth.user_latent, np.ones((n_users, 1))], axis=1)
+    item = np.concatenate(
+        [truth.item_latent, (truth.beta * truth.log_popularity).reshape(n_items, 1)], axis=1
+    )
+    path = export_dir / "oracle.npz"
+    arrays = {
+        "User.ids": np.asarray(truth.user_ids, dtype=str),
+        "User.vector": user.astype(np.float32),
+        "Item.ids": np.asarray(truth.item_ids, dtype=str),
+        "Item.vector": item.astype(np.float32),
+    }
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    return path
+
+
+def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
+    """``query_task.npz`` of an export: the rows of a labelled ``user,sku,…,query`` test file
+    (not exported into the graph) as export rows, -1 where unknown (``training/query_task.py``
+    documents the keys). Returns coverage counts."""
+    import csv
+
+    import numpy as np
+
+    from graphstore.errors import InputError
+    from graphstore.text import normalize_query
+
+    with np.load(export_dir / "graph.npz", allow_pickle=False) as npz:
+        rows_of = {
+            label: {str(k): n for n, k in enumerate(npz[f"{label}.ids"].tolist())}
+            if f"{label}.ids" in npz.files
+            else {}
+            for label in ("User", "Item", "Query", "Term")
+        }
+    users, queries, items, indptr, terms = [], [], [], [0], []
+    with test_file.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"user", "sku", "query"} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(str(test_file), 1, f"missing column(s) {', '.join(sorted(missing))}")
+        for row in reader:
+            qid = normalize_query(row["query"] or "")
+            users.append(rows_of["User"].get(row["user"].strip(), -1))
+            queries.append(rows_of["Query"].get(qid, -1) if qid else -1)
+            items.append(rows_of["Item"].get(row["sku"].strip(), -1))
+            known = [rows_of["Term"][t] for t in qid.split() if t in rows_of["Term"]]
+            terms.extend(known)
+            indptr.append(len(terms))
+    arrays = {
+        "test.user": np.asarray(users, dtype=np.int64),
+        "test.query": np.asarray(queries, dtype=np.int64),
+        "test.term_indptr": np.asarray(indptr, dtype=np.int64),
+        "test.term_index": np.asarray(terms, dtype=np.int64),
+        "test.item": np.asarray(items, dtype=np.int64),
+    }
+    np.savez(export_dir / "query_task.npz", **arrays)  # type: ignore[arg-type]
+    return {
+        "rows": len(users),
+        "known_user": int((arrays["test.user"] >= 0).sum()),
+        "known_query": int((arrays["test.query"] >= 0).sum()),
+        "known_item": int((arrays["test.item"] >= 0).sum()),
+    }
+
+
+#: The labelled test file of a dataset whose rows form the query-conditioned task (MAP@5).
+QUERY_TASK_FILES = {"bestbuy": "labelled_split/test.csv"}
+
+
+def evaluate(
+    dataset: Annotated[
+        str, typer.Option(help="synthetic, movielens, bestbuy, jdsearch, amazon or generic.")
+    ] = "synthetic",
+    path: Annotated[
+        Path | None, typer.Option(help="Dataset folder (default: $DPGCN_DATA_DIR/<dataset>).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models (default: all).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 (mean ± std).")] = 3,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per model.")] = None,
+    out: Annotated[Path, typer.Option(help="Reports root.")] = Path("reports"),
+    users: Annotated[int, typer.Option(min=10, help="Synthetic: users.")] = 2000,
+    items: Annotated[int, typer.Option(min=10, help="Synthetic: items.")] = 500,
+    events_per_user: Annotated[
+        float, typer.Option(min=1.0, help="Synthetic: mean events per user.")
+    ] = 20.0,
+    data_seed: Annotated[int, typer.Option(help="Synthetic: generator seed.")] = 0,
+    export_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the export (default: <artifacts>/evaluate/<dataset>)."),
+    ] = None,
+    export_only: Annotated[
+        bool, typer.Option(help="Write the export (and oracle / query task) and stop.")
+    ] = False,
+) -> None:
+    """Train and compare DP-GCN and the baselines on a dataset; writes reports/<dataset>/.
+
+    Synthetic exports get an ``oracle.npz`` (the planted preference model, evaluated as the
+    ``oracle`` row); Best Buy gets a ``query_task.npz`` from its labelled test file (MAP@5)."""
+    import os
+
+    from tqdm import tqdm
+
+    from graphstore.errors import GraphStoreError
+    from graphstore.export import export_source
+    from training.config import TrainConfig
+    from training.errors import TrainingError
+    from training.evaluate import evaluate as run_evaluation
+
+    settings = get_settings()
+    target = export_dir or settings.artifacts_dir / "evaluate" / dataset / "export"
+    try:
+        if dataset == "synthetic":
+            from graphstore import synthetic
+
+            spec = synthetic.SyntheticSpec(
+                users=users, items=items, events_per_user=events_per_user, seed=data_seed
+            )
+            source, truth = synthetic.generate(spec)
+            export_source(source, target)
+            _write_oracle(truth, target)
+        else:
+            from graphstore.loaders import load_dataset
+
+            if path is None:
+                root = Path(os.environ.get("DPGCN_DATA_DIR", "../shared/data"))
+                path = root / DATASET_DIRS.get(dataset, dataset)
+            source = load_dataset(dataset, path)
+            export_source(source, target)
+            task_file = path / QUERY_TASK_FILES.get(dataset, "-")
+            if dataset in QUERY_TASK_FILES and task_file.is_file():
+                counts = _write_query_task(task_file, target)
+                typer.echo(f"query task from {task_file}: {counts}")
+        if export_only:
+            typer.echo(f"export written to {target}")
+            return
+        config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
+        names = models.split(",") if models else None
+        with tqdm(desc=f"evaluate {dataset}", unit="epoch") as bar:
+
+            def progress(event: dict[str, object]) -> None:
+                bar.set_description(f"seed {event.get('seed')} {event.get('model')}")
+                if "loss" in event:
+                    bar.set_postfix(loss=event.get("loss"), val_auc=event.get("val_auc"))
+                bar.update(0 if event.get("done") else 1)
+
+            run_evaluation(target, out / dataset, names, tuple(range(seeds)), progress, config)
+    except (GraphStoreError, TrainingError, KeyError, OSError) as e:
+        fail(str(e))
+    typer.echo(f"reports written to {out / dataset}: results.md, results.json, figures")
