@@ -30,6 +30,9 @@ class GraphSource:
     * ``led_to``: query, item, count — the click that followed a search
     * ``query_terms`` / ``item_terms``: query|item, term
     * ``item_categories``: item, category
+    * ``rejected``: ``file:line: reason`` of each bad row skipped (``on_error="reject"``)
+    * ``skipped``: rows left out on purpose, by what they were (``"events.csv: repeated
+      event_id"`` → count), so a load can say what it did not write and why
     """
 
     name: str
@@ -44,6 +47,7 @@ class GraphSource:
     item_terms: Iterable[Row] = ()
     item_categories: Iterable[Row] = ()
     rejected: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for rel in self.interactions:

@@ -9,9 +9,10 @@ Loaders only build rows. Nothing here touches Neo4j: a file is parsed completely
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -19,9 +20,14 @@ from typing import Literal
 
 from graphstore import model, text
 from graphstore.errors import InputError
+from graphstore.ids import MAX_ID_LENGTH, describe, excerpt, is_valid_id
 from graphstore.records import GraphSource, Row, aggregate
 
 ON_ERROR = ("raise", "reject")
+
+#: Column separators a delimited file may use; ``detect_delimiter`` picks one of them.
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "'\\t' (tab)", "|": "'|'"}
 
 #: Separator of the levels of a category path (``Electronics > Audio > Headphones``).
 PATH_SEPARATOR = " > "
@@ -59,11 +65,66 @@ def _decode_errors(path: Path, line: int, error: UnicodeDecodeError) -> InputErr
     return fatal(path, line, f"cannot decode text ({error.reason}); wrong encoding?")
 
 
+def check_id(value: str, what: str) -> str:
+    """``value`` if it follows the id rule (:mod:`graphstore.ids`), else ``ValueError`` (an
+    ``InvalidIdError``) naming ``what``: the loaders call it inside their row checks, so a bad
+    id is reported as ``file:line: reason`` like any other bad value."""
+    if is_valid_id(value):
+        return value
+    from graphstore.ids import InvalidIdError
+
+    raise InvalidIdError(
+        f"{what} {excerpt(value)} is not a valid id: {describe(value)} (ids: 1 to "
+        f"{MAX_ID_LENGTH} ASCII letters, digits, '.', '_', ':', '-'; see graphstore/ids.py)"
+    )
+
+
+def delimiter_name(delimiter: str) -> str:
+    return _DELIMITER_NAMES.get(delimiter, repr(delimiter))
+
+
+def detect_delimiter(path: Path, encoding: str = "utf-8") -> str:
+    """The column separator of a delimited file with a header: whichever of ``,`` ``;``
+    tab ``|`` its header line holds most often (outside quotes); ``,`` for a one-column
+    header. The header decides because data rows may hold separators inside values (a
+    ``|``-separated list of categories in a comma-separated file)."""
+    try:
+        with path.open(newline="", encoding=encoding) as handle:
+            header = handle.readline()
+    except UnicodeDecodeError as e:
+        raise _decode_errors(path, 1, e) from e
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])  # first of equals: "," wins ties
+    return best if counts[best] else ","
+
+
+def _missing_columns(
+    path: Path, missing: Sequence[str], names: Sequence[str], delimiter: str
+) -> InputError:
+    shown = ", ".join(repr(m) for m in missing)
+    reason = f"missing column {shown} (columns: {', '.join(names)})"
+    others = [d for d in DELIMITERS if d != delimiter and any(d in n for n in names)]
+    if others:
+        other = others[0]
+        reason += (
+            f"; the header holds {delimiter_name(other)}: is the file {delimiter_name(other)}-"
+            f"separated? (read with delimiter {delimiter_name(delimiter)}; `--delimiter` or "
+            f"delimiter= sets it)"
+        )
+    return fatal(path, 1, reason)
+
+
 def read_table(
     path: Path,
     *,
     required: Sequence[str] = (),
-    delimiter: str = ",",
+    delimiter: str | None = ",",
     encoding: str = "utf-8",
     fieldnames: Sequence[str] | None = None,
     strict_width: bool = True,
@@ -77,7 +138,11 @@ def read_table(
     column always raises (the file cannot be read at all). A row with the wrong number of
     fields is reported to ``problems`` (raise or reject) and skipped. A record that spans
     several physical lines (quoted newlines) is numbered by its first line.
+    ``delimiter=None``: detected from the header (:func:`detect_delimiter`). A missing
+    column's error says when the header holds another separator.
     """
+    if delimiter is None:
+        delimiter = detect_delimiter(path, encoding)
     with path.open(newline="", encoding=encoding) as handle:
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
         end = 0
@@ -93,8 +158,7 @@ def read_table(
                 names = list(fieldnames)
             missing = [c for c in required if c not in names]
             if missing:
-                shown = ", ".join(repr(m) for m in missing)
-                raise fatal(path, 1, f"missing column {shown} (columns: {', '.join(names)})")
+                raise _missing_columns(path, missing, names, delimiter)
             for fields in reader:
                 line = end + 1
                 end = reader.line_num
@@ -145,24 +209,80 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+#: Epoch numbers by magnitude: below 1e11 seconds (up to the year 5138), below 1e14
+#: milliseconds, below 1e17 microseconds, below 1e20 nanoseconds (from 1973-03-03 on for the
+#: sub-second units: smaller values are read as seconds).
+EPOCH_UNITS = ((1e11, "s", 1.0), (1e14, "ms", 1e3), (1e17, "us", 1e6), (1e20, "ns", 1e9))
+
+
+def epoch_unit(number: float) -> tuple[str, float]:
+    """``(unit, divisor)`` of an epoch number, recognised by its magnitude."""
+    for limit, unit, divisor in EPOCH_UNITS:
+        if abs(number) < limit:
+            return unit, divisor
+    raise ValueError(
+        f"epoch timestamp {number:.0f} is too large for seconds, milliseconds, microseconds "
+        "or nanoseconds"
+    )
+
+
 def parse_ts(value: str) -> float:
-    """Epoch seconds from epoch seconds or ISO-8601 text (naive times are taken as UTC)."""
+    """Epoch seconds from an epoch number or ISO-8601 text (naive times are taken as UTC).
+
+    An epoch number's unit is recognised by its magnitude (:data:`EPOCH_UNITS`): seconds,
+    milliseconds, microseconds or nanoseconds; a value too large for any is refused."""
+    return parse_ts_unit(value)[0]
+
+
+def parse_ts_unit(value: str) -> tuple[float, str | None]:
+    """``(epoch seconds, unit of the epoch number or None for ISO-8601 text)``."""
     raw = value.strip()
     if not raw:
         raise ValueError("empty timestamp")
+    unit: str | None = None
     try:
-        ts = float(raw)
+        number = float(raw)
     except ValueError:
         try:
             moment = datetime.fromisoformat(raw)
         except ValueError:
-            raise ValueError(f"bad timestamp {value!r} (want ISO-8601 or epoch seconds)") from None
+            raise ValueError(
+                f"bad timestamp {value!r} (want ISO-8601 or an epoch number)"
+            ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         ts = moment.timestamp()
+    else:
+        if not math.isfinite(number):
+            raise ValueError(f"bad timestamp {value!r}")
+        unit, divisor = epoch_unit(number)
+        ts = number / divisor
     if not math.isfinite(ts):
         raise ValueError(f"bad timestamp {value!r}")
-    return ts
+    return ts, unit
+
+
+class Timestamps:
+    """Parses one file's timestamps and holds it to one epoch unit: a file whose first epoch
+    number was in milliseconds and a later one in seconds is refused at that line (a mixed
+    log, or a value whose magnitude was misread)."""
+
+    def __init__(self) -> None:
+        self.unit: str | None = None
+        self.first_line: int | None = None
+
+    def parse(self, value: str, line: int) -> float:
+        ts, unit = parse_ts_unit(value)
+        if unit is None:
+            return ts
+        if self.unit is None:
+            self.unit, self.first_line = unit, line
+        elif unit != self.unit:
+            raise ValueError(
+                f"timestamp {value.strip()!r} reads as epoch {unit}, but line {self.first_line}'s"
+                f" was in {self.unit}: one unit per file"
+            )
+        return ts
 
 
 def parse_float(value: str, what: str) -> float:
@@ -205,6 +325,45 @@ def split_path(value: str, separator: str = ">") -> list[str]:
     return [" ".join(part.split()) for part in value.split(separator) if part.strip()]
 
 
+def read_category_names(
+    path: Path, *, delimiter: str | None = None, problems: Problems | None = None
+) -> dict[str, str]:
+    """Display names of categories from a table with columns ``id`` and ``name`` (any of
+    the :data:`DELIMITERS`, detected unless given): for sources whose categories are bare
+    numbers (``200``), so that segments and explanations can say ``Video games``."""
+    problems = problems or Problems()
+    names: dict[str, str] = {}
+    for line, row in read_table(
+        path, required=("id", "name"), delimiter=delimiter, problems=problems
+    ):
+        cid = (row.get("id") or "").strip()
+        name = " ".join((row.get("name") or "").split())
+        if not cid:
+            problems.report(path, line, "empty category id")
+        elif not name:
+            problems.report(path, line, f"category {cid!r} has an empty name")
+        elif cid in names:
+            problems.report(path, line, f"duplicate category id {cid!r}")
+        else:
+            names[cid] = name
+    return names
+
+
+def name_categories(source: GraphSource, names: Mapping[str, str], file: str) -> GraphSource:
+    """``source`` with the categories whose id is in ``names`` renamed; ids that name no
+    category of the source are counted in ``skipped`` (``file`` says where they came from)."""
+    categories = [dict(c) for c in source.categories]
+    for row in categories:
+        if row["id"] in names:
+            row["name"] = names[row["id"]]
+    known = {row["id"] for row in categories}
+    unused = sum(1 for cid in names if cid not in known)
+    skipped = dict(source.skipped)
+    if unused:
+        skipped[f"{file}: ids of no category in the source"] = unused
+    return dataclasses.replace(source, categories=categories, skipped=skipped)
+
+
 # Logs repeat the same query text many times and stemming is the slow part of a load.
 _normalize_query = lru_cache(maxsize=1 << 16)(text.normalize_query)
 
@@ -243,9 +402,12 @@ class SourceBuilder:
         occupation: str | None = None,
         consent: bool = True,
     ) -> None:
+        if user_id in self.users:
+            return
+        check_id(user_id, "user id")  # the loaders check first, with file and line
         row = {"id": user_id, "age": age, "gender": gender, "occupation": occupation}
         row["consent"] = consent
-        self.users.setdefault(user_id, row)
+        self.users[user_id] = row
 
     def add_item(
         self,
@@ -258,6 +420,7 @@ class SourceBuilder:
         """An item; its terms come from ``term_text`` (default: the title)."""
         if item_id in self.items:
             return
+        check_id(item_id, "item id")  # the loaders check first, with file and line
         self.items[item_id] = {"id": item_id, "title": title, "price": price}
         self.add_item_terms(item_id, term_text if term_text is not None else title or "")
 
@@ -304,7 +467,9 @@ class SourceBuilder:
 
     # Result --------------------------------------------------------------------------------
 
-    def build(self, name: str, rejected: Iterable[str] = ()) -> GraphSource:
+    def build(
+        self, name: str, rejected: Iterable[str] = (), skipped: dict[str, int] | None = None
+    ) -> GraphSource:
         interactions: dict[str, list[Row]] = {}
         for rel in (model.SEARCHED, *model.INTERACTIONS):
             events = self.events.get(rel)
@@ -336,4 +501,5 @@ class SourceBuilder:
             item_terms=item_terms,
             item_categories=[{"item": i, "category": c} for i, c in self.item_categories],
             rejected=list(rejected),
+            skipped={k: n for k, n in (skipped or {}).items() if n},
         )

@@ -54,6 +54,7 @@ from graphstore import model
 from graphstore.loaders._common import (
     Problems,
     SourceBuilder,
+    check_id,
     fatal,
     parse_float,
     parse_ts,
@@ -150,6 +151,7 @@ def load(
         for line, record in _records(meta, problems):
             try:
                 asin, title, price, paths = _product(record)
+                check_id(asin, "asin")
                 if asin in builder.items:
                     raise ValueError(f"duplicate asin {asin!r}")
             except ValueError as e:
@@ -171,6 +173,8 @@ def load(
             asin = str(_field(record, "asin")).strip()
             overall = parse_float(str(_field(record, "overall")), "rating 'overall'")
             ts = parse_ts(str(_field(record, "unixReviewTime")))
+            check_id(user, "reviewerID")
+            check_id(asin, "asin")
             if meta is not None and asin not in builder.items:
                 raise ValueError(f"dangling reference: asin {asin!r} is not in {meta.name}")
         except ValueError as e:
@@ -217,6 +221,8 @@ def _load_din(path: Path, problems: Problems) -> GraphSource:
             category = row["cate_id"].strip()
             if not user or not item:
                 raise ValueError("empty user_id or item_id")
+            check_id(user, "user_id")
+            check_id(item, "item_id")
             ts = parse_ts(row["time"])
         except ValueError as e:
             problems.report(path, line, str(e))

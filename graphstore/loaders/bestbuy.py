@@ -48,6 +48,7 @@ from graphstore.loaders._common import (
     Problems,
     SourceBuilder,
     category_id,
+    check_id,
     parse_ts,
     read_table,
     require_file,
@@ -93,6 +94,11 @@ def load(
                 continue
             if sku in builder.items:
                 continue
+            try:
+                check_id(sku, "sku")
+            except ValueError as e:
+                problems.report(products, line, str(e))
+                continue
             name = " ".join(row["name"].split())
             words = name
             if description_terms:
@@ -125,6 +131,9 @@ def load(
                 sku = row["sku"].strip() if labelled else ""
                 if labelled and not sku:
                     raise ValueError("empty sku")
+                check_id(user, "user")
+                if labelled:
+                    check_id(sku, "sku")
                 category = row["category"].strip()
                 query_ts = parse_ts(row["query_time"])
                 click_ts = parse_ts(row["click_time"])

@@ -1,7 +1,9 @@
 """The generic format: three tables in one directory that any dataset can be converted to.
 
-Files (CSV with a header line, UTF-8; a ``.parquet`` file of the same name is read instead
-when the CSV is absent and ``pyarrow`` is installed):
+Files (delimited text with a header line, UTF-8; a ``.parquet`` file of the same name is read
+instead when the CSV is absent and ``pyarrow`` is installed). The separator is ``,``, ``;``,
+tab or ``|``, detected per file from its header line (``delimiter=`` forces one); a missing
+column's error says when the header holds another separator than the one used.
 
 ``users.csv`` (optional)
     ``id`` (required), ``age`` (integer), ``gender``, ``occupation``, ``consent``
@@ -9,14 +11,27 @@ when the CSV is absent and ``pyarrow`` is installed):
     Without this file users are created from ``events.csv`` with no features; with it, an
     event naming a user that is not in it is a dangling reference.
 ``items.csv`` (required)
-    ``id`` (required), ``title``, ``price`` (number), ``category``. The title's words become
-    the item's terms. ``category`` is a path whose levels are separated by ``>``
-    (``Electronics > Audio > Headphones``), creating the hierarchy; several paths are
-    separated by ``|``. The item is put in the last category of each path.
+    The catalogue: ``id`` (required), ``title``, ``price`` (number), ``category``. Every row
+    becomes an ``Item``, also items that no event names (they have no interactions but can
+    be recommended from their terms and categories); an event naming an item that is not
+    here is a dangling reference. The title's words become the item's terms. ``category`` is
+    a path whose levels are separated by ``>`` (``Electronics > Audio > Headphones``),
+    creating the hierarchy; several paths are separated by ``|`` (so in a ``|``-separated
+    file, quote such a value). The item is put in the last category of each path.
+``categories.csv`` (optional)
+    ``id``, ``name``: display names of categories, for data whose categories are codes
+    (``200`` → ``Video games``). ``id`` is the category's id in the graph: the path up to
+    that level as written in ``items.csv`` (``200``, or ``200 > 594`` for a second level).
+    Ids that no item uses are counted in ``GraphSource.skipped``.
 ``events.csv`` (required)
     ``user``, ``type``, ``ts`` (required); ``item``, ``query``, ``rating``, ``event_id``
     (optional columns). ``type`` is one of ``search``, ``view``, ``click``, ``purchase``,
-    ``rate``; ``ts`` is ISO-8601 (naive = UTC) or epoch seconds.
+    ``rate``; ``ts`` is ISO-8601 (naive = UTC) or an epoch number in seconds, milliseconds,
+    microseconds or nanoseconds, recognised by its magnitude (``graphstore.loaders._common.
+    EPOCH_UNITS``); a file mixing epoch units is refused at the first row that differs.
+
+User, item and event ids follow the id rule of :mod:`graphstore.ids` (1–128 ASCII letters,
+digits, ``.``, ``_``, ``:``, ``-``); a row with another id is a bad row (``file:line``).
 
 Event → graph mapping:
 
@@ -31,9 +46,10 @@ Event → graph mapping:
 
 Queries are identified by :func:`graphstore.text.normalize_query` (their sorted stems); a
 query with no content terms (only stop-words or punctuation) adds no ``Query`` node and no
-``SEARCHED``/``LED_TO`` edge. Rows with an ``event_id`` already seen are skipped, so appending
-to a log and reloading never counts an event twice. Interactions are aggregated per
-user–target–type, so loading the same directory twice gives the same graph.
+``SEARCHED``/``LED_TO`` edge. Rows with an ``event_id`` already seen are skipped and counted
+(``GraphSource.skipped``), so appending to a log and reloading never counts an event twice.
+Interactions are aggregated per user–target–type, so loading the same directory twice gives
+the same graph.
 
 Bad input raises :class:`graphstore.errors.InputError` naming file, line (the header is line
 1) and reason; with ``on_error="reject"`` bad rows are skipped and listed in
@@ -49,11 +65,14 @@ from graphstore import model
 from graphstore.loaders._common import (
     Problems,
     SourceBuilder,
+    Timestamps,
+    check_id,
     fatal,
+    name_categories,
     parse_bool,
     parse_float,
     parse_int,
-    parse_ts,
+    read_category_names,
     read_parquet,
     read_table,
     split_path,
@@ -70,12 +89,18 @@ EVENT_TYPES = {
 
 
 def _table(
-    directory: Path, stem: str, required: Sequence[str], problems: Problems, optional: bool
+    directory: Path,
+    stem: str,
+    required: Sequence[str],
+    problems: Problems,
+    optional: bool,
+    delimiter: str | None = None,
 ) -> tuple[Path, Iterator[tuple[int, dict[str, str]]]] | None:
     csv_path = directory / f"{stem}.csv"
     parquet_path = directory / f"{stem}.parquet"
     if csv_path.is_file():
-        return csv_path, read_table(csv_path, required=required, problems=problems)
+        rows = read_table(csv_path, required=required, delimiter=delimiter, problems=problems)
+        return csv_path, rows
     if parquet_path.is_file():
         return parquet_path, read_parquet(parquet_path, required=required)
     if optional:
@@ -92,16 +117,21 @@ def load(
     *,
     on_error: str = "raise",
     implied_searches: bool = False,
+    delimiter: str | None = None,
 ) -> GraphSource:
-    """Parse the generic-format directory ``path`` into a :class:`GraphSource`."""
+    """Parse the generic-format directory ``path`` into a :class:`GraphSource`.
+
+    ``delimiter``: the column separator of every file; None detects it per file."""
     directory = Path(path)
     if not directory.is_dir():
         raise fatal(directory, None, "not a directory (want users.csv, items.csv, events.csv)")
+    if delimiter is not None and len(delimiter) != 1:
+        raise ValueError(f"delimiter must be one character, not {delimiter!r}")
     problems = Problems(on_error)
     builder = SourceBuilder()
 
     # Users -------------------------------------------------------------------------------
-    users_table = _table(directory, "users", ("id",), problems, optional=True)
+    users_table = _table(directory, "users", ("id",), problems, True, delimiter)
     if users_table is not None:
         file, rows = users_table
         for line, row in rows:
@@ -109,6 +139,7 @@ def load(
                 uid = _text(row, "id")
                 if not uid:
                     raise ValueError("empty id")
+                check_id(uid, "user id")
                 if uid in builder.users:
                     raise ValueError(f"duplicate user id {uid!r}")
                 age_text = _text(row, "age")
@@ -125,7 +156,7 @@ def load(
     known_users = users_table is not None
 
     # Items -------------------------------------------------------------------------------
-    items_table = _table(directory, "items", ("id",), problems, optional=False)
+    items_table = _table(directory, "items", ("id",), problems, False, delimiter)
     assert items_table is not None
     file, rows = items_table
     for line, row in rows:
@@ -133,6 +164,7 @@ def load(
             iid = _text(row, "id")
             if not iid:
                 raise ValueError("empty id")
+            check_id(iid, "item id")
             if iid in builder.items:
                 raise ValueError(f"duplicate item id {iid!r}")
             price_text = _text(row, "price")
@@ -147,26 +179,40 @@ def load(
                 builder.add_item_category(iid, builder.add_category_path(levels))
 
     # Events ------------------------------------------------------------------------------
-    events_table = _table(directory, "events", ("user", "type", "ts"), problems, optional=False)
+    events_table = _table(directory, "events", ("user", "type", "ts"), problems, False, delimiter)
     assert events_table is not None
     file, rows = events_table
     seen_events: set[str] = set()
+    timestamps = Timestamps()
+    repeated = 0
     for line, row in rows:
         try:
-            _event(row, builder, known_users, seen_events, implied_searches)
+            ts = timestamps.parse(row.get("ts") or "", line)
+            repeated += not _event(row, ts, builder, known_users, seen_events, implied_searches)
         except ValueError as e:
             problems.report(file, line, str(e))
-    return builder.build(f"generic({directory})", problems.rejected)
+    skipped = {f"{file.name}: repeated event_id": repeated}
+    source = builder.build(f"generic({directory})", problems.rejected, skipped)
+
+    # Category names --------------------------------------------------------------------
+    names_path = directory / "categories.csv"
+    if names_path.is_file():
+        names = read_category_names(names_path, delimiter=delimiter, problems=problems)
+        source = name_categories(source, names, names_path.name)
+        source.rejected = list(problems.rejected)
+    return source
 
 
 def _event(
     row: dict[str, str],
+    ts: float,
     builder: SourceBuilder,
     known_users: bool,
     seen_events: set[str],
     implied_searches: bool,
-) -> None:
-    """Validate one event row completely, then record it (a bad row changes nothing)."""
+) -> bool:
+    """Validate one event row completely, then record it (a bad row changes nothing);
+    False for a row whose ``event_id`` was seen before (skipped)."""
     user = _text(row, "user")
     kind = _text(row, "type").lower()
     item = _text(row, "item")
@@ -174,10 +220,10 @@ def _event(
     event_id = _text(row, "event_id")
     if not user:
         raise ValueError("empty user")
+    check_id(user, "user")
     if kind not in EVENT_TYPES:
         wanted = ", ".join(EVENT_TYPES)
         raise ValueError(f"unknown event type {row.get('type', '')!r} (want one of {wanted})")
-    ts = parse_ts(row.get("ts") or "")
     if known_users and user not in builder.users:
         raise ValueError(f"dangling reference: user {user!r} is not in users")
     rating = 1.0
@@ -187,13 +233,15 @@ def _event(
     else:
         if not item:
             raise ValueError(f"{kind} event without item")
+        check_id(item, "item")
         if item not in builder.items:
             raise ValueError(f"dangling reference: item {item!r} is not in items")
         if kind == "rate":
             rating = parse_float(_text(row, "rating"), "rating")
     if event_id:
+        check_id(event_id, "event_id")
         if event_id in seen_events:
-            return
+            return False
         seen_events.add(event_id)
 
     builder.add_user(user)
@@ -202,7 +250,7 @@ def _event(
         query_id = builder.add_query(raw_query)
         if query_id:
             builder.add_event(rel, user, query_id, ts)
-        return
+        return True
     builder.add_event(rel, user, item, ts, rating)
     if raw_query and kind in ("click", "purchase"):
         query_id = builder.add_query(raw_query)
@@ -210,6 +258,7 @@ def _event(
             builder.add_led_to(query_id, item)
             if implied_searches:
                 builder.add_event(model.SEARCHED, user, query_id, ts)
+    return True
 
 
 __all__ = ["EVENT_TYPES", "load"]

@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from graphstore import model
-from graphstore.loaders._common import Problems, SourceBuilder, fatal, parse_int
+from graphstore.loaders._common import Problems, SourceBuilder, check_id, fatal, parse_int
 from graphstore.records import GraphSource
 
 TERM_SEPARATOR = "\x18"
@@ -151,6 +151,11 @@ def load(
         if wid in builder.items:
             problems.report(meta, line, f"duplicate wid {wid!r}")
             continue
+        try:
+            check_id(wid, "wid")
+        except ValueError as e:
+            problems.report(meta, line, str(e))
+            continue
         name = _words(row["name"])
         builder.add_item(wid, title=name or None)
         names: list[str] = []
@@ -203,7 +208,12 @@ def _user(
         raise ValueError(f"unknown interaction type {bad[0]!r} (want ORD, CLICK, CART, FLW)")
     if any(not w for w in wids):
         raise ValueError("empty product id in history_wid_list")
+    for wid in wids:
+        check_id(wid, "product id in history_wid_list")
     candidates = _split(row["candidate_wid_list"])
+    if include_test:
+        for wid in candidates:
+            check_id(wid, "product id in candidate_wid_list")
     raw_labels = _split(row["candidate_label_list"])
     if len(candidates) != len(raw_labels):
         raise ValueError(f"{len(candidates)} candidates but {len(raw_labels)} labels")

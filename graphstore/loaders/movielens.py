@@ -37,6 +37,7 @@ from graphstore import model
 from graphstore.loaders._common import (
     Problems,
     SourceBuilder,
+    check_id,
     fatal,
     parse_int,
     read_table,
@@ -115,6 +116,7 @@ def load(
             uid = row["user_id"].strip()
             if not uid:
                 raise ValueError("empty user id")
+            check_id(uid, "user id")
             if uid in builder.users:
                 raise ValueError(f"duplicate user id {uid!r}")
             age = parse_int(row["age"], "age")
@@ -141,6 +143,7 @@ def load(
             iid = row["movie_id"].strip()
             if not iid:
                 raise ValueError("empty movie id")
+            check_id(iid, "movie id")
             if iid in builder.items:
                 raise ValueError(f"duplicate movie id {iid!r}")
             flags = [row[f"genre_{k}"].strip() for k in range(len(GENRES))]
