@@ -79,6 +79,43 @@ def services_down() -> None:
     typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
+def _one_service(action: str, name: str) -> None:
+    settings = get_settings()
+    try:
+        if action == "stop":
+            stopped = services.stop_service(settings, name)
+            typer.echo(f"{name}: " + ("stopped" if stopped else "was not running"))
+            return
+        getattr(services, f"{action}_service")(settings, name)
+    except services.ServiceError as e:
+        fail(str(e))
+    typer.echo(f"{name}: {action}ed")
+
+
+@services_app.command("stop")
+def services_stop(
+    name: Annotated[str, typer.Argument(help="neo4j, redis, worker or api.")],
+) -> None:
+    """Stop one managed service or app process (data stays in DPGCN_HOME)."""
+    _one_service("stop", name)
+
+
+@services_app.command("start")
+def services_start(
+    name: Annotated[str, typer.Argument(help="neo4j, redis, worker or api.")],
+) -> None:
+    """Start one managed service or app process (no-op when it runs)."""
+    _one_service("start", name)
+
+
+@services_app.command("restart")
+def services_restart(
+    name: Annotated[str, typer.Argument(help="neo4j, redis, worker or api.")],
+) -> None:
+    """Stop (when running) and start one managed service or app process."""
+    _one_service("restart", name)
+
+
 @services_app.command("status")
 def services_status(
     wait: Annotated[float, typer.Option(help="Seconds to wait for each to answer.")] = 5.0,
@@ -291,7 +328,12 @@ def _follow(run_id: str, timeout: float) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     with tqdm(total=None, desc="queued", unit="epoch") as bar:
         while time.monotonic() < deadline:
-            record = runs.get(run_id) or {}
+            try:  # a Redis outage is waited out (retries with backoff), never a traceback
+                record = runs.get(run_id, patient=True) or {}
+            except runs.redis.RedisError as e:
+                bar.set_description(f"waiting for Redis ({type(e).__name__})")
+                time.sleep(2.0)
+                continue
             state = record.get("state")
             progress = record.get("progress") or {}
             if isinstance(progress, dict) and progress.get("epochs"):
