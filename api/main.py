@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import errors, metrics
+from api.guard import RequestGuard
 from api.metrics import ObservabilityMiddleware
 from api.recommender import Recommender
 from api.routes import events, health, items, models, recommendations, users
@@ -147,9 +148,12 @@ def create_app() -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # no 307 from /v1/users/u11/ to /v1/users/u11: a path reaches exactly the id it names
+        redirect_slashes=False,
         telemetry=None if get_settings().api.otel else TELEMETRY_OFF,  # type: ignore[arg-type]
     )
     errors.install(app)
+    app.add_middleware(RequestGuard)  # inside the metrics: its answers are counted
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(health.router)
     app.include_router(recommendations.router)

@@ -7,7 +7,9 @@ import math
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH, validate_id
 
 Strategy = Literal["policy", "embedding", "cold_start_features", "segment", "popular"]
 
@@ -173,7 +175,9 @@ class Job(BaseModel):
 #: Oldest accepted event time (2001-09-09) and how far in the future a clock may be off.
 MIN_TS = 1_000_000_000.0
 MAX_CLOCK_SKEW_S = 86_400.0
-EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+#: Event, user and item ids follow the one id rule (graphstore/ids.py); published in the
+#: OpenAPI schema, enforced by a validator whose message names the field and the rule.
+_ID_SCHEMA: dict[str, Any] = {"pattern": ID_PATTERN, "minLength": 1, "maxLength": MAX_ID_LENGTH}
 
 
 class EventIn(BaseModel):
@@ -203,12 +207,19 @@ class EventIn(BaseModel):
         },
     )
 
-    id: str = Field(pattern=EVENT_ID_PATTERN, description="Client-chosen unique id (idempotency)")
-    user_id: str = Field(min_length=1, max_length=128)
+    id: str = Field(
+        description="Client-chosen unique id (idempotency)", json_schema_extra=_ID_SCHEMA
+    )
+    user_id: str = Field(json_schema_extra=_ID_SCHEMA)
     type: Literal["search", "view", "click", "purchase"]
-    item_id: str | None = Field(default=None, min_length=1, max_length=128)
+    item_id: str | None = Field(default=None, json_schema_extra=_ID_SCHEMA)
     query: str | None = Field(default=None, min_length=1, max_length=200)
     ts: float = Field(description="Event time, Unix seconds")
+
+    @field_validator("id", "user_id", "item_id")
+    @classmethod
+    def _id_rule(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else validate_id(value, info.field_name or "id")
 
     @model_validator(mode="after")
     def _check(self) -> EventIn:
@@ -253,6 +264,17 @@ class Consent(BaseModel):
 
     personalization: bool = Field(
         description="False: non-personalized answers and no use in training"
+    )
+
+
+class EraseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="The id exactly as stored; any string, also one outside the id rule",
+        examples=["u11/"],
     )
 
 

@@ -11,6 +11,7 @@ from api.errors import ApiError, responses
 from api.schemas import ScoredItem, SimilarItems
 from api.security import ReadKey
 from graphstore import serving
+from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH
 
 router = APIRouter(
     prefix="/v1/items",
@@ -22,7 +23,9 @@ router = APIRouter(
 
 @router.get("/{item_id}/similar", response_model=SimilarItems)
 def similar_items(
-    item_id: Annotated[str, Path(min_length=1, max_length=128, examples=["i42"])],
+    item_id: Annotated[
+        str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["i42"])
+    ],
     driver: DriverDep,
     recommender: RecommenderDep,
     settings: SettingsDep,

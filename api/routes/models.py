@@ -12,10 +12,12 @@ from api.schemas import Job, ModelVersion
 from api.security import AdminKey, ReadKey
 from graphstore import writeback
 from graphstore.errors import VersionError
+from graphstore.ids import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["models"], responses=responses(401, 403, 503))
 
-VERSION_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+#: Model versions in paths follow the id rule (never ``.`` or ``..``).
+VERSION_PATTERN = ID_PATTERN
 
 
 @router.get("/models", response_model=list[ModelVersion], dependencies=[ReadKey])

@@ -32,6 +32,7 @@ from dpgcn.settings import get_settings
 from graphstore import serving
 from graphstore.apikeys import StoredKey
 from graphstore.errors import GraphStoreError, GraphUnavailableError
+from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH, is_valid_id
 from graphstore.serving import Scored, UserState
 from graphstore.writeback import ActiveModel
 
@@ -42,7 +43,9 @@ router = APIRouter(
     responses=responses(401, 403, 422, 503),
 )
 
-UserId = Annotated[str, Path(min_length=1, max_length=128, examples=["u7"])]
+UserId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["u7"])
+]
 #: How many nearest users (by static features) make a cold-start vector (the paper's k-NN).
 COLD_START_NEIGHBOURS = 10
 
@@ -272,7 +275,7 @@ def _plain_request(
     if stored is None:
         return None
     params = _fast_params_of(scope["query_string"])
-    if params is None or not 1 <= len(user_id) <= 128:
+    if params is None or not is_valid_id(user_id):
         return None
     return stored, params
 
@@ -301,6 +304,7 @@ async def answer_direct(app: Any, scope: dict[str, Any]) -> bytes | None:
         or not path.startswith(_PREFIX)
         or not path.endswith(_SUFFIX)
         or scope.get("root_path")
+        or b"%" in scope.get("raw_path", b"")  # escapes: the full stack decides (api/guard.py)
     ):
         return None
     user_id = path[len(_PREFIX) : -len(_SUFFIX)]

@@ -7,13 +7,16 @@ from typing import Annotated, Any
 
 import redis
 from fastapi import APIRouter, Path, Request
+from neo4j import Driver
 
 from api.deps import DriverDep, RecommenderDep, SettingsDep
 from api.errors import ApiError, responses
-from api.schemas import Consent, ConsentState, Erased
+from api.recommender import Recommender
+from api.schemas import Consent, ConsentState, Erased, EraseRequest
 from api.security import WriteKey
 from dpgcn.streams import FEEDBACK_STREAM
 from graphstore import users
+from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +27,11 @@ router = APIRouter(
     responses=responses(401, 403, 422, 503),
 )
 
-UserId = Annotated[str, Path(min_length=1, max_length=128, examples=["u7"])]
+#: A user id in a path: the id rule (graphstore/ids.py), matched literally (no slash
+#: redirects, no encoded '/'), so a request reaches exactly the id it names.
+UserId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["u7"])
+]
 
 
 def erase_from_stream(client: Any, user_id: str, chunk: int = 1000) -> int:
@@ -56,8 +63,31 @@ def erase_user(
     the user's feedback-stream entries and cached answers. Idempotent: erasing again returns
     ``erased: false``. The id stays blocked (a tombstone with its salted hash): later events
     for it are rejected (``user erased``) and nothing re-creates the user. Training artifacts
-    of earlier runs are scrubbed by the workers' periodic privacy task (docs/operations.md)."""
-    result = users.delete_user(driver, user_id, settings.neo4j.database)
+    of earlier runs are scrubbed by the workers' periodic privacy task (docs/operations.md).
+
+    The path holds the id literally and must follow the id rule (docs/api.md); a user stored
+    under an id outside it is erased with ``POST /v1/users/erase``."""
+    return _erase(user_id, request, driver, recommender, settings.neo4j.database)
+
+
+@router.post("/erase", response_model=Erased)
+def erase_user_by_body(
+    body: EraseRequest,
+    request: Request,
+    driver: DriverDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+) -> Erased:
+    """Erase the user whose id is given in the body, exactly as stored: what
+    ``DELETE /v1/users/{user_id}`` does, for any id, also one stored before the id rule
+    (with ``/``, ``%``, spaces, unicode, ``.`` or ``..``) that no path can name."""
+    return _erase(body.user_id, request, driver, recommender, settings.neo4j.database)
+
+
+def _erase(
+    user_id: str, request: Request, driver: Driver, recommender: Recommender, database: str
+) -> Erased:
+    result = users.delete_user(driver, user_id, database)
     recommender.popular.clear()
     recommender.popular_queries.clear()
     recommender.segments.clear()
