@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -15,14 +16,11 @@ from dpgcn.cli_apikey import apikey_app
 from dpgcn.cli_common import fail, graph_driver
 from dpgcn.cli_evaluate import evaluate
 from dpgcn.cli_export import export
+from dpgcn.cli_load import load_app, load_synthetic
 from dpgcn.cli_privacy import privacy_app
 from dpgcn.cli_segments import segments_app
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
-from graphstore.records import GraphSource
-
-if TYPE_CHECKING:
-    from graphstore.ingest import LoadSummary
 
 app = typer.Typer(
     help="DP-GCN graph recommender on Neo4j.",
@@ -32,7 +30,6 @@ app = typer.Typer(
 services_app = typer.Typer(
     help="Manage Neo4j and Redis (local, or external via env).", no_args_is_help=True
 )
-load_app = typer.Typer(help="Load data into the graph.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(load_app, name="load")
 app.add_typer(apikey_app, name="apikey")
@@ -44,11 +41,20 @@ app.command("evaluate")(evaluate)
 logger = logging.getLogger(__name__)
 
 
+#: Commands that run a server or worker: their logs are their output, nothing is quieted.
+_LONG_RUNNING = frozenset({"worker", "beat", "serve"})
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     configure_logging("DEBUG" if verbose else get_settings().log_level)
+    if not verbose and ctx.invoked_subcommand not in _LONG_RUNNING:
+        # a command's output is what it prints; the graph store's progress notes ("schema
+        # applied (19 statements)", "loaded …") belong in the logs of servers and workers
+        logging.getLogger("graphstore").setLevel(logging.WARNING)
 
 
 # ------------------------------------------------------------------------------------ services
@@ -162,133 +168,6 @@ def services_env() -> None:
         typer.echo(f"export {key}={shlex.quote(value)}")
 
 
-_driver = graph_driver
-
-
-# ---------------------------------------------------------------------------------------- load
-
-_BULK_HELP = (
-    "Initial load with neo4j-admin database import (offline: the managed Neo4j is stopped "
-    "and restarted). Only into an empty, locally managed database (with --replace: replaces it)."
-)
-
-
-@load_app.command("synthetic")
-def load_synthetic(
-    users: Annotated[int, typer.Option(min=1, help="Number of users.")] = 2000,
-    items: Annotated[int, typer.Option(min=1, help="Number of items.")] = 500,
-    segments: Annotated[int, typer.Option(min=1, help="Planted user segments.")] = 6,
-    events_per_user: Annotated[float, typer.Option(min=1, help="Mean events per user.")] = 20.0,
-    drift: Annotated[float, typer.Option(min=0, max=1, help="Fraction of drifting users.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same graph).")] = 0,
-    replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
-    bulk: Annotated[bool, typer.Option(help=_BULK_HELP)] = False,
-) -> None:
-    """Generate the synthetic shop (planted segments, Zipf items, queries) and load it."""
-    from graphstore import synthetic
-
-    spec = synthetic.SyntheticSpec(
-        users=users,
-        items=items,
-        n_segments=segments,
-        events_per_user=events_per_user,
-        drift_fraction=drift,
-        seed=seed,
-    )
-    source, _truth = synthetic.generate(spec)
-    _ingest(source, replace, bulk)
-
-
-def _ingest(source: GraphSource, replace: bool, bulk: bool = False) -> None:
-    from tqdm import tqdm
-
-    if bulk:
-        _bulk_ingest(source, replace)
-        return
-
-    from graphstore import ingest
-    from graphstore.driver import delete_all
-    from graphstore.errors import GraphStoreError
-
-    db = get_settings().neo4j.database
-    with _driver() as driver:
-        try:
-            if replace:
-                delete_all(driver, db)
-            with tqdm(desc="loading", unit="rows") as bar:
-                summary = ingest.load_source(
-                    driver, source, database=db, progress=lambda part, n: bar.update(n)
-                )
-        except GraphStoreError as e:
-            fail(str(e))
-    typer.echo(f"loaded {summary.source}")
-    _echo_summary(summary)
-
-
-def _echo_summary(summary: LoadSummary) -> None:
-    """What a load wrote, left out and rejected (online and bulk loads alike)."""
-    for part, n in summary.written.items():
-        typer.echo(f"  {part:16} {n:>9}")
-    if summary.erased:
-        typer.echo(f"  erased users left out: {summary.erased}")
-    if summary.unmatched:
-        typer.echo(f"  rows whose endpoints were missing: {summary.unmatched}")
-    if summary.rejected:
-        typer.echo(f"  {len(summary.rejected)} rows rejected, e.g. {summary.rejected[0]}")
-
-
-def _bulk_ingest(source: GraphSource, replace: bool) -> None:
-    from tqdm import tqdm
-
-    settings = get_settings()
-    try:
-        with tqdm(desc="writing import files", unit="rows") as bar:
-            done = services.bulk_load(
-                settings, source, replace=replace, progress=lambda part, n: bar.update(n)
-            )
-    except services.ServiceError as e:
-        fail(str(e))
-    summary = done.summary
-    typer.echo(
-        f"bulk-loaded {summary.source} with neo4j-admin database import: files "
-        f"{done.files_s:.1f} s, import {done.import_s:.1f} s, restart "
-        f"{done.stop_s + done.start_s:.1f} s, schema {done.schema_s:.1f} s"
-    )
-    _echo_summary(summary)
-
-
-def _register_loader(name: str, doc: str) -> None:
-    def command(
-        path: Annotated[Path, typer.Option(exists=True, help="The dataset's folder or file.")],
-        on_error: Annotated[
-            str, typer.Option(help="raise: refuse the load on a bad row; reject: skip bad rows.")
-        ] = "raise",
-        replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
-        bulk: Annotated[bool, typer.Option(help=_BULK_HELP)] = False,
-    ) -> None:
-        from graphstore.errors import GraphStoreError
-        from graphstore.loaders import load_dataset
-
-        try:
-            source = load_dataset(name, path, on_error=on_error)
-        except GraphStoreError as e:
-            fail(str(e))
-        _ingest(source, replace, bulk)
-
-    command.__doc__ = doc
-    load_app.command(name)(command)
-
-
-for _name, _doc in (
-    ("generic", "Load the generic CSV/Parquet format (users, items, events); see docs/loaders.md."),
-    ("movielens", "Load MovieLens-100K (ratings, user demographics, genres)."),
-    ("bestbuy", "Load the Best Buy search → click log."),
-    ("jdsearch", "Load the JD search sample (term-id queries, click/cart/purchase)."),
-    ("amazon", "Load Amazon reviews + metadata JSON lines (queries from category paths)."),
-):
-    _register_loader(_name, _doc)
-
-
 # ------------------------------------------------------------------------------------ pipeline
 
 
@@ -300,9 +179,13 @@ def train(
     wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
 ) -> None:
-    """Queue the export → train → write-back → activate pipeline on the Celery workers."""
+    """Queue the export → train → write-back → segments → activate pipeline on the Celery
+    workers; with --wait, follow its steps as progress bars."""
+    from training.models import MODEL_REGISTRY
     from workers import pipeline, runs
 
+    if model not in MODEL_REGISTRY:
+        fail(f"unknown model {model!r} for --model (valid: {', '.join(MODEL_REGISTRY)})", code=2)
     config: dict[str, object] = {"model": model}
     if epochs is not None:
         config["epochs"] = epochs
@@ -318,34 +201,17 @@ def train(
         typer.echo(f"run {run_id} done: model version {run_id} is active")
 
 
-def _follow(run_id: str, timeout: float) -> dict[str, object]:
-    import time
-
-    from tqdm import tqdm
-
+def _follow(run_id: str, timeout: float) -> Mapping[str, object]:
+    from dpgcn.cli_progress import follow_run
     from workers import runs
 
-    deadline = time.monotonic() + timeout
-    with tqdm(total=None, desc="queued", unit="epoch") as bar:
-        while time.monotonic() < deadline:
-            try:  # a Redis outage is waited out (retries with backoff), never a traceback
-                record = runs.get(run_id, patient=True) or {}
-            except runs.redis.RedisError as e:
-                bar.set_description(f"waiting for Redis ({type(e).__name__})")
-                time.sleep(2.0)
-                continue
-            state = record.get("state")
-            progress = record.get("progress") or {}
-            if isinstance(progress, dict) and progress.get("epochs"):
-                bar.total = int(progress["epochs"])
-                bar.n = int(progress.get("epoch", 0))
-                bar.set_postfix(loss=progress.get("loss"), val_auc=progress.get("val_auc"))
-            bar.set_description(f"{state} {record.get('step', '')}".strip())
-            bar.refresh()
-            if state in ("SUCCESS", "FAILURE"):
-                return record
-            time.sleep(1.0)
-    fail(f"run {run_id} did not finish within {timeout:.0f}s")
+    # a Redis outage is waited out (patient reads, then polled again), never a traceback
+    record = follow_run(
+        lambda: runs.get(run_id, patient=True), timeout, outages=(runs.redis.RedisError,)
+    )
+    if record is None:
+        fail(f"run {run_id} did not finish within {timeout:.0f}s")
+    return record
 
 
 @app.command("jobs")

@@ -193,10 +193,22 @@ NODE_PARTS = tuple(part for part, *_ in _NODE_PARTS)
 
 @dataclass
 class LoadSummary:
+    """What one load did. ``rows``/``written``: rows the source sent and rows the statements
+    wrote per part (a MERGE of an existing node or relationship counts as written, so these
+    are the source's sizes). ``before``/``after``: the graph's nodes per label and
+    relationships per type (:func:`count_graph`) when the load started and ended, so
+    :attr:`changes` is what the load added (0 everywhere for a second load of the same
+    files). ``rejected``/``skipped``: the loader's bad rows and rows left out on purpose."""
+
     source: str
     rows: dict[str, int] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
+    #: Rows the loader left out on purpose, by what they were (``GraphSource.skipped``).
+    skipped: dict[str, int] = field(default_factory=dict)
+    #: The graph's counts (:func:`count_graph`) before and after the load.
+    before: dict[str, int] = field(default_factory=dict)
+    after: dict[str, int] = field(default_factory=dict)
     #: Batches written in this run, and batches skipped because a checkpoint had them.
     batches: int = 0
     skipped_batches: int = 0
@@ -220,6 +232,11 @@ class LoadSummary:
         }
 
     @property
+    def changes(self) -> dict[str, int]:
+        """``after - before`` per node label and relationship type (empty when not counted)."""
+        return {k: self.after.get(k, 0) - self.before.get(k, 0) for k in self.after}
+
+    @property
     def relationships(self) -> int:
         """Relationships written (all relationship parts)."""
         return sum(self.written.get(p, 0) for p in RELATIONSHIP_PARTS)
@@ -228,6 +245,36 @@ class LoadSummary:
     def nodes(self) -> int:
         """Nodes written (every node part)."""
         return sum(self.written.get(p, 0) for p in NODE_PARTS)
+
+
+#: The node labels and relationship types a load writes, in the order a summary shows them.
+COUNTED_LABELS = model.NODE_LABELS
+COUNTED_TYPES = (
+    model.SEARCHED,
+    *model.INTERACTIONS,
+    model.LED_TO,
+    model.HAS_TERM,
+    model.IN_CATEGORY,
+    model.SUBCATEGORY_OF,
+)
+
+
+def count_graph(driver: Driver, database: str = "neo4j") -> dict[str, int]:
+    """Nodes per label of :data:`COUNTED_LABELS` and relationships per type of
+    :data:`COUNTED_TYPES` (summed over their source labels), read from the count store."""
+    counts: dict[str, int] = {}
+    for label in COUNTED_LABELS:
+        records = execute(driver, "ingest/count_nodes", database=database, read=True, label=label)
+        counts[label] = int(records[0]["n"])
+    sources = dict.fromkeys((src, rel) for src, rel, _ in model.EDGE_TYPES if rel in COUNTED_TYPES)
+    for rel in COUNTED_TYPES:
+        counts[rel] = 0
+    for src, rel in sources:
+        records = execute(
+            driver, "ingest/count_links", database=database, read=True, src=src, type=rel
+        )
+        counts[rel] += int(records[0]["n"])
+    return counts
 
 
 def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -511,7 +558,12 @@ def load_source(
     if procedures is None:  # only the CREATE fast path uses the procedure
         procedures = fast_create and has_procedure(driver, CREATE_PROCEDURE, database)
     apply_schema(driver, database)
-    summary = LoadSummary(source=source.name, rejected=list(source.rejected))
+    summary = LoadSummary(
+        source=source.name,
+        rejected=list(source.rejected),
+        skipped=dict(source.skipped),
+        before=count_graph(driver, database),
+    )
     state = Checkpoint(checkpoint, source.name, batch_size)
     if checkpoint is not None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -671,6 +723,7 @@ def load_source(
     write(link_jobs)
     state.finish()
     summary.looked_up = ids.looked_up
+    summary.after = count_graph(driver, database)
     logger.info("loaded %s: %s", source.name, summary.written)
     return summary
 

@@ -1,6 +1,12 @@
-"""Every `dpgcn` command and sub-command answers --help."""
+"""Every `dpgcn` command and sub-command answers --help; messages, the load summary and the
+``train --wait`` progress bars."""
 
 from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -51,3 +57,119 @@ def test_help(path: list[str]) -> None:
     result = CliRunner().invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+# ------------------------------------------------------------------------- messages and summary
+
+
+def test_train_names_the_valid_models() -> None:
+    from training.models import MODEL_REGISTRY
+
+    result = CliRunner().invoke(app, ["train", "--model", "dp-gcn"])
+    assert result.exit_code == 2
+    assert "unknown model 'dp-gcn'" in result.output
+    assert f"valid: {', '.join(MODEL_REGISTRY)}" in result.output
+
+
+def test_load_refuses_an_unknown_delimiter(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["load", "generic", "--path", str(tmp_path), "--delimiter", "::"]
+    )
+    assert result.exit_code == 2
+    assert "--delimiter must be one of ',', ';'" in result.output
+
+
+@pytest.mark.parametrize(("value", "char"), [(",", ","), (";", ";"), ("\\t", "\t"), ("tab", "\t")])
+def test_delimiter_values(value: str, char: str) -> None:
+    from dpgcn.cli_load import parse_delimiter
+
+    assert parse_delimiter(value) == char
+
+
+def test_commands_do_not_print_the_graph_stores_notes(tmp_path: Path) -> None:
+    """``schema applied (19 statements)`` and the like stay out of a command's output."""
+    logging.getLogger("graphstore").setLevel(logging.NOTSET)
+    CliRunner().invoke(app, ["load", "generic", "--path", str(tmp_path / "missing")])
+    assert logging.getLogger("graphstore").getEffectiveLevel() == logging.WARNING
+    logging.getLogger("graphstore").setLevel(logging.NOTSET)
+    CliRunner().invoke(app, ["-v", "load", "generic", "--path", str(tmp_path / "missing")])
+    assert logging.getLogger("graphstore").getEffectiveLevel() == logging.DEBUG
+
+
+def test_summary_says_what_changed() -> None:
+    from dpgcn.cli_load import summary_lines
+    from graphstore.ingest import LoadSummary
+
+    summary = LoadSummary(
+        source="generic(x)",
+        rows={"users": 4426, "CLICKED": 10},
+        written={"users": 4426, "CLICKED": 9},
+        rejected=["x/events.csv:7: unknown event type 'like'"],
+        skipped={"events.csv: repeated event_id": 73},
+        before={"User": 4425, "CLICKED": 9},
+        after={"User": 4426, "CLICKED": 9},
+    )
+    lines = summary_lines(summary)
+    assert lines[1].split() == ["User", "4,425", "4,426", "+1"]
+    assert lines[2].split() == ["CLICKED", "9", "9", "+0"]
+    text = "\n".join(lines)
+    assert "rejected rows: 1 (first: x/events.csv:7: unknown event type 'like')" in text
+    assert "skipped, events.csv: repeated event_id: 73" in text
+    assert "rows whose endpoints were missing: 1 (CLICKED 1)" in text
+
+
+# ------------------------------------------------------------------------------ train --wait
+
+
+def _records() -> list[dict[str, Any]]:
+    """A run as the workers write it: export, 7 of 15 epochs (early stop), write-back…"""
+    base: dict[str, Any] = {"state": "RUNNING", "export_started_at": 1.0}
+    steps = [dict(base, step="export")]
+    base.update(export_finished_at=2.0, export_edges="12345", train_started_at=2.0)
+    for epoch in range(1, 8):
+        progress = {"epoch": epoch, "epochs": 15, "loss": 0.5, "val_auc": 0.8}
+        steps.append(dict(base, step="train", progress=progress))
+    base.update(progress=progress, train_finished_at=9.0, metrics={"best_epoch": 4})
+    base.update(write_back_started_at=9.0, step="write_back")
+    steps.append(dict(base))
+    base.update(write_back_finished_at=10.0, written='{"User": 300, "Item": 120, "Query": 40}')
+    base.update(segments_started_at=10.0, step="segments")
+    steps.append(dict(base))
+    base.update(segments_finished_at=11.0, segments='{"k": 6}', activate_started_at=11.0)
+    steps.append(dict(base))
+    steps.append(dict(base, activate_finished_at=12.0, state="SUCCESS", step="done"))
+    return steps
+
+
+def test_wait_shows_each_step_and_the_early_stop() -> None:
+    from dpgcn.cli_progress import follow_run
+
+    records = iter(_records())
+    out = io.StringIO()
+    last = follow_run(lambda: next(records), 60, file=out, sleep=lambda _: None)
+    assert last is not None and last["state"] == "SUCCESS"
+    text = out.getvalue().replace("\r", "\n")
+    final = {line.split(":")[0].strip(): line for line in text.splitlines() if line.strip()}
+    assert "12,345 edges" in final["export"]
+    assert "7/7 epochs" in final["train"]
+    assert "early stop=epoch 7 of 15, best 4" in final["train"]
+    assert "460 vectors (User 300, Item 120, Query 40)" in final["write-back"]
+    assert "6 segments" in final["segments"]
+    assert "done" in final["activate"]
+
+
+def test_wait_outlasts_an_outage_of_the_record_store() -> None:
+    from dpgcn.cli_progress import follow_run
+
+    calls = iter([ConnectionError("down"), {"state": "SUCCESS"}])
+
+    def get() -> dict[str, Any]:
+        value = next(calls)
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+    out = io.StringIO()
+    last = follow_run(get, 60, file=out, sleep=lambda _: None, outages=(ConnectionError,))
+    assert last == {"state": "SUCCESS"}
+    assert "waiting for the run record (ConnectionError)" in out.getvalue()
