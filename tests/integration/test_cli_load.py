@@ -67,3 +67,98 @@ def test_bulk_load_is_refused_when_the_graph_is_not_empty(
     assert result.returncode != 0
     assert "only for an empty one" in result.stderr and "--replace" in result.stderr
     assert counts(empty_graph) == before
+
+
+def changes(out: str) -> dict[str, str]:
+    """The summary's ``change`` column by label/type (``+0``…)."""
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[3][:1] in "+-" and fields[1][:1].isdigit():
+            found[fields[0]] = fields[3]
+    return found
+
+
+def write_semicolon_ms(root: Path) -> Path:
+    """The dataset of ``write_dataset`` as a ';'-separated export with epoch milliseconds."""
+    root.mkdir()
+    (root / "items.csv").write_text(
+        "id;title;price;category\ni1;Racing Wheel;99.5;Games>Racing\ni2;Chess Set;20;Games>Board\n"
+    )
+    (root / "events.csv").write_text(
+        "event_id;user;type;item;query;ts\n"
+        "e1;u1;search;;racing wheel;1704103200000\n"
+        "e2;u1;click;i1;racing wheel;1704103260000\n"
+        "e3;u2;purchase;i2;;1704103320500\n"
+        "e3;u2;purchase;i2;;1704103320500\n"
+    )
+    return root
+
+
+@pytest.mark.parametrize("given", [True, False], ids=["--delimiter", "detected"])
+def test_semicolon_file_with_epoch_milliseconds(
+    empty_graph: Driver, tmp_path: Path, given: bool
+) -> None:
+    path = write_semicolon_ms(tmp_path / "semi")
+    args = ["load", "generic", "--path", str(path), *(["--delimiter", ";"] if given else [])]
+    out = run_cli(*args).stdout
+    assert changes(out) == {
+        "User": "+2",
+        "Item": "+2",
+        "Query": "+1",
+        "Term": "+4",  # race, wheel, chess, set
+        "Category": "+3",
+        "SEARCHED": "+1",
+        "VIEWED": "+0",
+        "CLICKED": "+1",
+        "RATED": "+0",
+        "PURCHASED": "+1",
+        "LED_TO": "+1",
+        "HAS_TERM": "+6",
+        "IN_CATEGORY": "+2",
+        "SUBCATEGORY_OF": "+2",
+    }, out
+    assert "skipped, events.csv: repeated event_id: 1" in out
+    ts = empty_graph.execute_query(
+        "MATCH (:User {id: 'u2'})-[r:PURCHASED]->(:Item {id: 'i2'}) RETURN r.ts AS ts"
+    ).records
+    assert [r["ts"] for r in ts] == [1704103320.5]  # 2024-01-01, not the year ~56,000
+
+
+def test_second_load_changes_nothing_and_says_so(empty_graph: Driver, tmp_path: Path) -> None:
+    path = write_dataset(tmp_path / "good", bad_type=False)
+    first = changes(run_cli("load", "generic", "--path", str(path)).stdout)
+    assert first["User"] == "+2" and first["CLICKED"] == "+1"
+    again = run_cli("load", "generic", "--path", str(path)).stdout
+    assert set(changes(again).values()) == {"+0"}, again
+    assert len(changes(again)) == 14
+    assert "rejected rows: 0" in again and "rows whose endpoints were missing: 0" in again
+
+
+def test_one_more_user_shows_as_plus_one(empty_graph: Driver, tmp_path: Path) -> None:
+    path = write_dataset(tmp_path / "good", bad_type=False)
+    run_cli("load", "generic", "--path", str(path))
+    with (path / "events.csv").open("a") as log:
+        log.write("u3,view,i2,,1704103400\n")
+    out = changes(run_cli("load", "generic", "--path", str(path)).stdout)
+    assert out["User"] == "+1" and out["VIEWED"] == "+1" and out["Item"] == "+0"
+
+
+def test_wrong_separator_names_the_right_one(empty_graph: Driver, tmp_path: Path) -> None:
+    path = write_semicolon_ms(tmp_path / "semi")
+    result = run_cli("load", "generic", "--path", str(path), "--delimiter", ",", check=False)
+    assert result.returncode != 0
+    assert f"{path / 'items.csv'}:1: missing column 'id'" in result.stderr
+    assert "the header holds ';'" in result.stderr
+    assert counts(empty_graph) == (0, 0)
+
+
+def test_commands_print_no_schema_notes(driver: Driver) -> None:
+    result = run_cli("apikey", "create", "--scope", "read", "--name", "cli-load-test")
+    key_id = result.stdout.split()[3]
+    try:
+        assert "schema applied" not in result.stdout + result.stderr
+        listed = run_cli("apikey", "list")
+        assert "schema applied" not in listed.stdout + listed.stderr
+    finally:
+        run_cli("apikey", "revoke", key_id)
