@@ -41,6 +41,7 @@ from neo4j import Driver
 from graphstore import model
 from graphstore.driver import execute
 from graphstore.errors import GraphStoreError
+from graphstore.text import category_label
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def segment_name(
 ) -> str:
     """A readable name from the most over-indexing categories, search terms and queries, e.g.
     ``"Kalo mi & Tefe ra · “kalo”"``. Arguments are ordered by decreasing lift."""
-    cats = [_clean(c) for c in categories if _clean(c)][:2]
+    cats = [category_label(c) for c in categories if _clean(c)][:2]
     words = [_clean(t) for t in (*terms, *queries) if _clean(t)]
     word = next((w for w in words if all(w.lower() not in c.lower() for c in cats)), "")
     if not word and words:

@@ -49,3 +49,17 @@ def normalize_query(text: str) -> str:
     Returns "" for a query with no content terms.
     """
     return " ".join(sorted(set(terms(text))))
+
+
+_CODE = re.compile(r"[^A-Za-z]*(?:L\d+:)?[^A-Za-z]*")
+
+
+def category_label(name: str) -> str:
+    """A category's name as shown in text: a bare code (``200``, ``L2:1234``, anything
+    without a letter) becomes ``category 200``, so that a segment named after two codes
+    reads ``category 200 & category 594`` and says what the numbers are. A source gives its
+    codes real names with a ``categories.csv`` (``id,name``; see docs/loaders.md)."""
+    clean = " ".join(str(name).split())
+    if clean and _CODE.fullmatch(clean):
+        return f"category {clean}"
+    return clean
