@@ -162,7 +162,11 @@ def test_loading_twice_is_identical(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input(tmp_path: Path, which: str, lines: list[str], line: int, reason: str) -> None:
-    directory = write(tmp_path / "a", **{which: lines})
+    directory = write(
+        tmp_path / "a",
+        meta=lines if which == "meta" else None,
+        reviews=lines if which == "reviews" else None,
+    )
     file = directory / (
         "meta_Electronics.json" if which == "meta" else "reviews_Electronics_5.json"
     )
