@@ -1,6 +1,9 @@
 """Supervision of the managed services: Neo4j (through :mod:`graphstore.provision`) and Redis.
 
-With ``NEO4J_URI`` or ``REDIS_URL`` set, that service is external: nothing is provisioned and
+Managed or external is decided by this home's state, not by the environment alone: a service
+is managed when its variable (``NEO4J_URI`` / ``REDIS_URL``) is unset, when the variable holds
+exactly the managed server's address (what ``dpgcn services env`` prints), or when the managed
+server's pid file exists. Anything else is external: nothing is provisioned or stopped, and
 ``status`` only checks that it answers.
 """
 
@@ -57,6 +60,15 @@ def neo4j_spec(settings: Settings) -> provision.Neo4jServerSpec:
         heap=n.heap,
         pagecache=n.pagecache,
     )
+
+
+def neo4j_managed(settings: Settings) -> bool:
+    """Whether Neo4j is this home's managed server (see the module docstring)."""
+    n = settings.neo4j
+    if n.managed:
+        return True
+    spec = neo4j_spec(settings)
+    return n.uri == spec.bolt_uri or provision.read_pid(spec.pid_file) is not None
 
 
 def neo4j_connection(settings: Settings) -> Neo4jConnection:
@@ -119,6 +131,20 @@ def _write_secret(path: Path) -> str:
 def redis_url(settings: Settings) -> str:
     if settings.redis.url:
         return settings.redis.url
+    return _managed_redis_url(settings)
+
+
+def redis_managed(settings: Settings) -> bool:
+    """Whether Redis is this home's managed server (see the module docstring)."""
+    if settings.redis.managed or provision.read_pid(_redis_pid_file(settings)) is not None:
+        return True
+    try:
+        return settings.redis.url == _managed_redis_url(settings)
+    except ServiceError:
+        return False
+
+
+def _managed_redis_url(settings: Settings) -> str:
     try:
         password = _redis_password_file(settings).read_text().strip()
     except FileNotFoundError as e:
@@ -210,7 +236,7 @@ def _wait_redis(settings: Settings, url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     reason: str | None = "not started"
     while time.monotonic() < deadline:
-        if settings.redis.managed and provision.read_pid(_redis_pid_file(settings)) is None:
+        if redis_managed(settings) and provision.read_pid(_redis_pid_file(settings)) is None:
             raise ServiceError(f"Redis exited during start-up; see {_redis_log(settings)}")
         reason = _redis_ping(url)
         if reason is None:
@@ -237,22 +263,68 @@ class ServiceStatus:
 
 def up(settings: Settings) -> None:
     """Start whatever is managed; a no-op for what already runs. Waits until both answer."""
-    if settings.redis.managed:
+    if redis_managed(settings):
         start_redis(settings)
-    if settings.neo4j.managed:
-        try:
-            provision.start(neo4j_spec(settings))
-        except GraphStoreError as e:
-            raise ServiceError(str(e)) from e
+    if neo4j_managed(settings):
+        _start_neo4j(settings)
+
+
+def _start_neo4j(settings: Settings) -> None:
+    try:
+        provision.start(neo4j_spec(settings))
+    except GraphStoreError as e:
+        raise ServiceError(str(e)) from e
 
 
 def down(settings: Settings) -> list[str]:
+    """Stop the app processes and the managed servers; returns the names stopped."""
     stopped = [name for name in APP_PROCESSES if stop_app(settings, name)]
-    if settings.neo4j.managed and provision.stop(neo4j_spec(settings)):
+    if neo4j_managed(settings) and provision.stop(neo4j_spec(settings)):
         stopped.append("neo4j")
-    if settings.redis.managed and provision.stop_process(_redis_pid_file(settings), "Redis"):
+    if redis_managed(settings) and provision.stop_process(_redis_pid_file(settings), "Redis"):
         stopped.append("redis")
     return stopped
+
+
+#: Names ``stop_service`` / ``start_service`` / ``restart_service`` accept.
+SERVICE_NAMES = ("neo4j", "redis", "worker", "api")
+
+
+def _check_name(settings: Settings, name: str) -> None:
+    if name not in SERVICE_NAMES:
+        raise ServiceError(f"unknown service {name!r}; one of {', '.join(SERVICE_NAMES)}")
+    external = (name == "neo4j" and not neo4j_managed(settings)) or (
+        name == "redis" and not redis_managed(settings)
+    )
+    if external:
+        raise ServiceError(f"{name} is external (not managed in {settings.home}): not touched")
+
+
+def stop_service(settings: Settings, name: str) -> bool:
+    """Stop one managed service or app process; ``False`` when it was not running."""
+    _check_name(settings, name)
+    if name == "neo4j":
+        return provision.stop(neo4j_spec(settings))
+    if name == "redis":
+        return provision.stop_process(_redis_pid_file(settings), "Redis")
+    return stop_app(settings, name)
+
+
+def start_service(settings: Settings, name: str) -> None:
+    """Start one managed service or app process (a no-op when it runs)."""
+    _check_name(settings, name)
+    if name == "neo4j":
+        _start_neo4j(settings)
+    elif name == "redis":
+        start_redis(settings)
+    else:
+        start_app(settings, name)
+
+
+def restart_service(settings: Settings, name: str) -> None:
+    """Stop (when running) and start one managed service or app process."""
+    stop_service(settings, name)
+    start_service(settings, name)
 
 
 def status(settings: Settings, wait: float = 0.0) -> list[ServiceStatus]:
@@ -263,7 +335,7 @@ def status(settings: Settings, wait: float = 0.0) -> list[ServiceStatus]:
 def _neo4j_status(settings: Settings, wait: float) -> ServiceStatus:
     from graphstore.driver import connect, ping
 
-    managed = settings.neo4j.managed
+    managed = neo4j_managed(settings)
     pid = provision.read_pid(neo4j_spec(settings).pid_file) if managed else None
     log = neo4j_spec(settings).log_file if managed else None
     if managed and pid is None:
@@ -288,7 +360,7 @@ def _neo4j_status(settings: Settings, wait: float) -> ServiceStatus:
 
 
 def _redis_status(settings: Settings, wait: float) -> ServiceStatus:
-    managed = settings.redis.managed
+    managed = redis_managed(settings)
     pid = provision.read_pid(_redis_pid_file(settings)) if managed else None
     log = _redis_log(settings) if managed else None
     if managed and pid is None:
@@ -354,7 +426,7 @@ def bulk_load(
     from graphstore.driver import connect, execute
     from graphstore.schema import apply_schema
 
-    if not settings.neo4j.managed:
+    if not neo4j_managed(settings):
         raise ServiceError(
             "--bulk imports offline into the locally managed Neo4j only; NEO4J_URI points at "
             "an external server: load it without --bulk (the online loader)."

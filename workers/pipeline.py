@@ -30,6 +30,10 @@ from workers.app import app
 
 logger = logging.getLogger(__name__)
 
+#: A write-back finding another run writing a slot retries every SLOT_WAIT_S, this often.
+SLOT_WAIT_S = 3.0
+SLOT_WAIT_RETRIES = 1200
+
 RETRY = {
     "autoretry_for": (GraphUnavailableError,),
     "retry_backoff": 2,
@@ -95,8 +99,12 @@ def train_model(
     runs.step_started(run_id, "train")
 
     def progress(info: dict[str, Any]) -> None:
-        runs.update(run_id, progress=info)
-        self.update_state(state="PROGRESS", meta={"run_id": run_id, **info})
+        # best effort: a Redis outage delays the record, never the training
+        if runs.report_progress(run_id, info):
+            try:
+                self.update_state(state="PROGRESS", meta={"run_id": run_id, **info})
+            except Exception as e:
+                logger.warning("run %s: task progress not stored (%s)", run_id, e)
 
     cfg = TrainConfig.from_json(json.dumps(config)) if config else TrainConfig()
     metrics = train_from_export(p["export"], p["model"], cfg, progress=progress)
@@ -122,6 +130,11 @@ def write_back(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
     p = paths(run_id)
     if not claim_or_skip(self, run_id, "write_back", attempt):
         return run_id
+    holder = runs.acquire_slot(run_id)
+    if holder is not None:  # another run is writing or activating a version: wait for it
+        logger.info("run %s: run %s is writing a slot; write-back waits", run_id, holder)
+        runs.update(run_id, waiting_for=holder)
+        raise self.retry(countdown=SLOT_WAIT_S, max_retries=SLOT_WAIT_RETRIES)
     db = database()
     existing = writeback.get_model(driver(), run_id, db)
     if existing and existing.get("status") in ("complete", "superseded"):
@@ -187,6 +200,7 @@ def activate(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
     runs.step_started(run_id, "activate")
     active = writeback.activate_version(driver(), run_id, database())
     runs.step_finished(run_id, "activate", state="SUCCESS", step="done")
+    runs.release_slot(run_id)
     return active.version
 
 
@@ -194,6 +208,7 @@ def activate(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
 def mark_failed(request: Any, exc: Any, traceback: Any, run_id: str) -> None:
     """Errback of the chain (Celery calls it with the failed request, exception, traceback)."""
     runs.update(run_id, state="FAILURE", error=str(exc)[:2000])
+    runs.release_slot(run_id)
 
 
 def pipeline_signature(run_id: str, config: dict[str, Any], attempt: int = 0) -> Any:

@@ -8,11 +8,17 @@ long is not acceptable for a pipeline run, so recovery works on runs instead of 
   ``dpgcn:worker:<id>`` (expires after ``DPGCN_WORKER_HEARTBEAT_TTL_S``);
 * a pipeline task claims its step in the run record (``owner``) for the run's current
   ``attempt`` before doing any work (:func:`workers.runs.claim`) and releases it after it
-  finished and the next task of the chain is queued;
+  finished and the next task of the chain is queued. The claim comes with a lease
+  (``dpgcn:lease:<run_id>``, same TTL as a heartbeat) that a thread of the task's own process
+  renews while the claim is held; it stops when the task ends, however it ends;
 * on start (``worker_ready``) and every ``DPGCN_RECOVER_EVERY_S``, each worker looks for runs
-  whose owner's heartbeat is gone. Under a Redis lock it bumps the run's ``attempt`` and
-  submits the chain again: steps are idempotent, so finished steps are skipped and the run
-  continues from the step that was interrupted;
+  in progress whose owner's heartbeat is gone, or whose step's lease is gone while the owner
+  lives (its task died but the worker did not: an exception whose failure could not be
+  recorded, a killed pool child). A run must look orphaned on two scans at least two
+  heartbeats apart (after a Redis restart every key with a TTL may be gone until the workers'
+  next beat). Under a Redis lock it bumps the run's ``attempt`` and submits the chain again:
+  steps are idempotent, so finished steps are skipped and the run continues from the step
+  that was interrupted. After :data:`MAX_RECOVERIES` resumptions a run is marked FAILURE;
 * the original message, redelivered much later, carries the old attempt: its claim answers
   ``stale`` and the task (and the rest of its chain) does nothing. So does a redelivery after
   the run finished (``finished``).
@@ -42,12 +48,21 @@ HEARTBEAT_PREFIX = "dpgcn:worker:"
 RECOVER_LOCK_PREFIX = "dpgcn:recover:"
 #: States of runs that may be orphaned.
 LIVE_STATES = frozenset({"QUEUED", "RUNNING", "RETRYING"})
+#: A run resumed this often is failed instead of resumed again (a step that keeps dying).
+MAX_RECOVERIES = 5
 
 _stop = threading.Event()
 _thread: threading.Thread | None = None
 _hostname = socket.gethostname()
 #: The claim held by the task running in this process: (run_id, attempt).
 _current: dict[str, tuple[str, int]] = {}
+#: Claims of tasks of this process waiting for a retry (their worker holds the retry
+#: message): run id → attempt. Their leases are renewed too.
+_waiting: dict[str, int] = {}
+#: The lease-renewing thread of this process (pool children start their own): pid → thread.
+_lease_threads: dict[int, threading.Thread] = {}
+#: Runs seen orphaned by this worker's scans: run id → when first seen (monotonic seconds).
+_suspects: dict[str, float] = {}
 
 
 def heartbeat_key(worker_id: str) -> str:
@@ -76,7 +91,34 @@ def claim_step(run_id: str, step: str, attempt: int, hostname: str | None = None
         )
         return False
     _current["claim"] = (run_id, attempt)
+    _waiting.pop(run_id, None)
+    _start_lease_thread()
     return True
+
+
+def _renew_leases() -> None:
+    while True:
+        time.sleep(max(0.2, get_settings().worker_heartbeat_s))
+        claims = dict(_waiting)
+        current = _current.get("claim")
+        if current is not None:
+            claims[current[0]] = current[1]
+        for run_id, attempt in claims.items():
+            try:
+                if not runs.renew_lease(run_id, attempt, WORKER_ID):
+                    _waiting.pop(run_id, None)  # resumed elsewhere or released
+            except Exception as e:  # Redis down: the next renewal re-creates the lease
+                logger.warning("run %s: lease not renewed (%s)", run_id, e)
+
+
+def _start_lease_thread() -> None:
+    pid = os.getpid()
+    thread = _lease_threads.get(pid)
+    if thread is not None and thread.is_alive():
+        return
+    thread = threading.Thread(target=_renew_leases, name="dpgcn-lease", daemon=True)
+    _lease_threads[pid] = thread
+    thread.start()
 
 
 def current_claim() -> tuple[str, int] | None:
@@ -90,13 +132,25 @@ def release_step() -> None:
         runs.release(claim[0], claim[1], WORKER_ID)
 
 
+def orphan_reason(record: dict[str, Any]) -> str | None:
+    """Why a run record is orphaned (``"worker gone"``, ``"task gone"``), or None."""
+    owner = str(record.get("owner", ""))
+    if record.get("state") not in LIVE_STATES or not owner:
+        return None
+    if not is_alive(owner):
+        return "worker gone"
+    if not runs.has_lease(str(record["run_id"])):
+        return "task gone"
+    return None
+
+
 def orphaned_runs(limit: int = 200) -> list[str]:
-    """Runs in progress whose owning worker has no heartbeat any more."""
+    """Runs in progress whose owning worker has no heartbeat, or whose step's task has no
+    lease, any more."""
     out = []
     for run_id in runs.run_ids(limit):
         record = cast(dict[str, str], runs.client().hgetall(runs.run_key(run_id)))
-        owner = record.get("owner", "")
-        if record.get("state") in LIVE_STATES and owner and not is_alive(owner):
+        if record and orphan_reason({"run_id": run_id, **record}):
             out.append(run_id)
     return out
 
@@ -112,8 +166,19 @@ def resume_run(run_id: str) -> bool:
         return False
     try:
         record = runs.get(run_id) or {}
+        reason = orphan_reason(record) if record else None
+        if reason is None:
+            return False
         owner = str(record.get("owner", ""))
-        if record.get("state") not in LIVE_STATES or not owner or is_alive(owner):
+        if int(record.get("recoveries", 0)) >= MAX_RECOVERIES:
+            logger.error("run %s: resumed %d times already; failed", run_id, MAX_RECOVERIES)
+            runs.update(
+                run_id,
+                state="FAILURE",
+                owner="",
+                error=f"{reason} in step {record.get('owner_step')} after "
+                f"{MAX_RECOVERIES} resumptions",
+            )
             return False
         attempt = int(cast(int, client.hincrby(runs.run_key(run_id), "attempt", 1)))
         client.hincrby(runs.run_key(run_id), "recoveries", 1)
@@ -122,10 +187,12 @@ def resume_run(run_id: str) -> bool:
             owner="",
             recovered_at=time.time(),
             recovered_from=f"{record.get('owner_step', '')}@{owner}",
+            recovered_because=reason,
         )
         logger.warning(
-            "run %s: owner %s of step %s is gone; resuming as attempt %d",
+            "run %s: %s (owner %s, step %s); resuming as attempt %d",
             run_id,
+            reason,
             owner,
             record.get("owner_step"),
             attempt,
@@ -137,10 +204,21 @@ def resume_run(run_id: str) -> bool:
             client.delete(lock)
 
 
-def recover_orphans() -> list[str]:
-    """Resume every orphaned run this worker can lock; returns their ids."""
+def recover_orphans(confirm_after_s: float | None = None) -> list[str]:
+    """Resume every orphaned run this worker can lock; returns their ids. A run is resumed
+    once it has looked orphaned for ``confirm_after_s`` (default: two heartbeat periods)."""
+    if confirm_after_s is None:
+        confirm_after_s = 2 * get_settings().worker_heartbeat_s
+    now = time.monotonic()
+    found = orphaned_runs()
+    for gone in set(_suspects) - set(found):
+        del _suspects[gone]
     resumed = []
-    for run_id in orphaned_runs():
+    for run_id in found:
+        first = _suspects.setdefault(run_id, now)
+        if now - first < confirm_after_s:
+            continue
+        _suspects.pop(run_id, None)
         try:
             if resume_run(run_id):
                 resumed.append(run_id)
@@ -202,5 +280,9 @@ def _on_postrun(state: str | None = None, **_: Any) -> None:
     then). A task waiting for a retry keeps its claim: its worker holds the retry message."""
     if state == "SUCCESS":
         release_step()
-    elif state != "RETRY":
+    elif state == "RETRY":
+        claim = _current.pop("claim", None)
+        if claim is not None:
+            _waiting[claim[0]] = claim[1]
+    else:
         _current.pop("claim", None)

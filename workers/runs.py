@@ -1,12 +1,21 @@
 """Run records in Redis: state, current step, timings, progress and metrics of each run.
 
-Keys: ``dpgcn:run:<run_id>`` (hash) and ``dpgcn:runs`` (sorted set of run ids by start time).
-The model history itself lives in Neo4j as ``(:Model)`` nodes (graphstore.writeback).
+Keys: ``dpgcn:run:<run_id>`` (hash), ``dpgcn:runs`` (sorted set of run ids by start time),
+``dpgcn:lease:<run_id>`` (the claimed step's lease, refreshed while its task runs, see
+:mod:`workers.recovery`) and ``dpgcn:lock:slot-writer`` (the run allowed to write a model
+version into a slot, see :func:`acquire_slot`). The model history itself lives in Neo4j as
+``(:Model)`` nodes (graphstore.writeback).
+
+Redis outages: the workers' state writes go through :func:`patient_client`, which retries a
+failed command with backoff for about :data:`PATIENCE_S` seconds, so a Redis restart during a
+step delays the step instead of killing it. Progress reports (:func:`report_progress`) are
+best effort: one try, a warning when Redis does not answer, and training goes on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from functools import lru_cache
@@ -14,17 +23,28 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
 
 from dpgcn.services import redis_url
 from dpgcn.settings import get_settings
 
+logger = logging.getLogger(__name__)
+
 RUNS_KEY = "dpgcn:runs"
+LEASE_PREFIX = "dpgcn:lease:"
+SLOT_LOCK_KEY = "dpgcn:lock:slot-writer"
+#: How long :func:`patient_client` keeps retrying one command while Redis is unreachable.
+PATIENCE_S = 180.0
+#: A failed progress report is not retried for this long (training goes on meanwhile).
+PROGRESS_BACKOFF_S = 10.0
 #: Run-record fields read back as integers.
 INT_FIELDS = frozenset({"attempt", "recoveries", "retries"})
 #: States after which no task of the run does any work.
 FINAL_STATES = frozenset({"SUCCESS", "FAILURE"})
 
 #: Claim a step for a worker: only for the run's current attempt and while it is not finished.
+#: Sets the step's lease (KEYS[2]) in the same script, so an owner never exists without one.
 #: Returns 1 (claimed), -1 (run finished) or -2 (a stale attempt: the run was resumed).
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -33,6 +53,7 @@ local current = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
 if current ~= tonumber(ARGV[1]) then return -2 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'owner_step', ARGV[3], 'owner_since', ARGV[4],
            ARGV[3] .. '_worker', ARGV[5])
+redis.call('SET', KEYS[2], ARGV[2] .. ':' .. ARGV[1], 'PX', ARGV[6])
 return 1
 """
 
@@ -41,8 +62,38 @@ _RELEASE = """
 if redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
    and tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') == tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'owner', '')
+  redis.call('DEL', KEYS[2])
   return 1
 end
+return 0
+"""
+
+#: Refresh (or re-create, after a Redis restart lost it) the lease of a claim that is still
+#: this worker's under this attempt. Returns 1 when refreshed, 0 when the claim is gone.
+_RENEW = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
+   and tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') == tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+#: Take the slot-writer lock (KEYS[1]) for run ARGV[1]: free, already this run's, or held by a
+#: run that ended (its record, KEYS prefix ARGV[2], is gone or SUCCESS/FAILURE).
+_ACQUIRE_SLOT = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  local state = redis.call('HGET', ARGV[2] .. holder, 'state')
+  if state and state ~= 'SUCCESS' and state ~= 'FAILURE' then return holder end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return ''
+"""
+
+#: Free the slot-writer lock if ``ARGV[1]`` holds it.
+_RELEASE_SLOT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0
 """
 
@@ -51,9 +102,42 @@ def run_key(run_id: str) -> str:
     return f"dpgcn:run:{run_id}"
 
 
+def lease_key(run_id: str) -> str:
+    return LEASE_PREFIX + run_id
+
+
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
+    """Redis for reads that must answer quickly (the API): redis-py's default retries."""
     return redis.Redis.from_url(redis_url(get_settings()), decode_responses=True)
+
+
+@lru_cache(maxsize=1)
+def patient_client() -> redis.Redis:
+    """Redis for the workers' state writes and the CLI's polling: a command that finds Redis
+    down is retried with exponential backoff (0.25 s doubling up to 5 s) for about
+    :data:`PATIENCE_S` seconds before it raises."""
+    retries = int(PATIENCE_S / 5.0) + 5
+    return redis.Redis.from_url(
+        redis_url(get_settings()),
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=5.0, base=0.25), retries),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        socket_connect_timeout=5.0,
+        socket_timeout=30.0,
+    )
+
+
+@lru_cache(maxsize=1)
+def quick_client() -> redis.Redis:
+    """Redis for best-effort writes (progress): one try, short timeouts."""
+    return redis.Redis.from_url(
+        redis_url(get_settings()),
+        decode_responses=True,
+        retry=Retry(NoBackoff(), 0),
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+    )
 
 
 def new_run_id() -> str:
@@ -69,7 +153,7 @@ def run_dir(run_id: str) -> Path:
 
 def create(run_id: str, config: dict[str, Any]) -> None:
     now = time.time()
-    pipe = client().pipeline()
+    pipe = patient_client().pipeline()
     pipe.hset(
         run_key(run_id),
         mapping={
@@ -86,9 +170,38 @@ def create(run_id: str, config: dict[str, Any]) -> None:
     pipe.execute()
 
 
+def _mapping(fields: dict[str, Any]) -> Any:
+    return {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in fields.items()}
+
+
 def update(run_id: str, **fields: Any) -> None:
-    mapping = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in fields.items()}
-    client().hset(run_key(run_id), mapping=mapping)  # type: ignore[arg-type]
+    """Set fields of the run record; waits out a Redis outage of up to :data:`PATIENCE_S`."""
+    patient_client().hset(run_key(run_id), mapping=_mapping(fields))
+
+
+_progress_paused_until: dict[str, float] = {}
+
+
+def report_progress(run_id: str, info: dict[str, Any]) -> bool:
+    """Best-effort progress write: ``False`` (and a warning) when Redis does not answer; the
+    next report within :data:`PROGRESS_BACKOFF_S` is then skipped without trying. Never
+    raises a Redis error: a progress report must not kill the task that makes it."""
+    now = time.monotonic()
+    if now < _progress_paused_until.get(run_id, 0.0):
+        return False
+    try:
+        quick_client().hset(run_key(run_id), mapping=_mapping({"progress": info}))
+    except redis.RedisError as e:
+        _progress_paused_until[run_id] = now + PROGRESS_BACKOFF_S
+        logger.warning(
+            "run %s: progress not recorded (%s); training goes on, next try in %.0fs",
+            run_id,
+            e,
+            PROGRESS_BACKOFF_S,
+        )
+        return False
+    _progress_paused_until.pop(run_id, None)
+    return True
 
 
 def step_started(run_id: str, name: str) -> None:
@@ -99,8 +212,10 @@ def step_finished(run_id: str, name: str, **fields: Any) -> None:
     update(run_id, **{f"{name}_finished_at": time.time()}, **fields)
 
 
-def get(run_id: str) -> dict[str, Any] | None:
-    raw = cast(dict[str, str], client().hgetall(run_key(run_id)))
+def get(run_id: str, patient: bool = False) -> dict[str, Any] | None:
+    """The run record, or None. ``patient``: wait out a Redis outage (the CLI's follower)
+    instead of raising after redis-py's few default retries."""
+    raw = cast(dict[str, str], (patient_client() if patient else client()).hgetall(run_key(run_id)))
     if not raw:
         return None
     out: dict[str, Any] = {}
@@ -126,11 +241,21 @@ def claim(run_id: str, step: str, attempt: int, worker_id: str, hostname: str) -
 
     Returns ``"claimed"``, ``"finished"`` (the run already ended: a late redelivery) or
     ``"stale"`` (the run was resumed under a newer attempt: this message is obsolete)."""
+    ttl_ms = int(get_settings().worker_heartbeat_ttl_s * 1000)
     result = int(
         cast(
             int,
-            client().eval(
-                _CLAIM, 1, run_key(run_id), attempt, worker_id, step, time.time(), hostname
+            patient_client().eval(
+                _CLAIM,
+                2,
+                run_key(run_id),
+                lease_key(run_id),
+                attempt,
+                worker_id,
+                step,
+                time.time(),
+                hostname,
+                ttl_ms,
             ),
         )
     )
@@ -138,8 +263,39 @@ def claim(run_id: str, step: str, attempt: int, worker_id: str, hostname: str) -
 
 
 def release(run_id: str, attempt: int, worker_id: str) -> bool:
-    """Clear the owner if it is still ``worker_id`` under ``attempt``."""
-    return bool(client().eval(_RELEASE, 1, run_key(run_id), worker_id, attempt))
+    """Clear the owner (and its lease) if it is still ``worker_id`` under ``attempt``."""
+    return bool(
+        patient_client().eval(_RELEASE, 2, run_key(run_id), lease_key(run_id), worker_id, attempt)
+    )
+
+
+def renew_lease(run_id: str, attempt: int, worker_id: str) -> bool:
+    """Refresh the lease of a claim still held by ``worker_id``; ``False`` once it is not."""
+    ttl_ms = int(get_settings().worker_heartbeat_ttl_s * 1000)
+    return bool(
+        client().eval(_RENEW, 2, run_key(run_id), lease_key(run_id), worker_id, attempt, ttl_ms)
+    )
+
+
+def has_lease(run_id: str) -> bool:
+    return bool(client().exists(lease_key(run_id)))
+
+
+def acquire_slot(run_id: str) -> str | None:
+    """Make ``run_id`` the only run writing a model version into a slot (from write-back to
+    activation). ``None`` when it holds the lock now; else the id of the run in flight that
+    holds it. A lock left by a run that ended is taken over."""
+    holder = str(patient_client().eval(_ACQUIRE_SLOT, 1, SLOT_LOCK_KEY, run_id, run_key("")))
+    return holder or None
+
+
+def release_slot(run_id: str) -> bool:
+    return bool(patient_client().eval(_RELEASE_SLOT, 1, SLOT_LOCK_KEY, run_id))
+
+
+def slot_holder() -> str | None:
+    value = client().get(SLOT_LOCK_KEY)
+    return str(value) if value else None
 
 
 def run_ids(limit: int = 200) -> list[str]:
