@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from api import errors, metrics
+from api.errors import redacted_traceback
 from api.guard import RequestGuard
 from api.metrics import ObservabilityMiddleware
 from api.recommender import Recommender
@@ -85,7 +87,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.warning("schema not applied (%s); continuing", type(e).__name__)
     app.state.driver = driver
     app.state.redis = _redis(settings)
-    app.state.keys = KeyCache(driver, db, settings.api.key_cache_s)
+    app.state.keys = keys = KeyCache(
+        driver,
+        db,
+        settings.api.key_cache_s,
+        miss_refresh_s=settings.api.key_miss_refresh_s,
+        negative_ttl_s=settings.api.key_negative_cache_s,
+    )
+    keys.start()
     app.state.recommender = recommender = Recommender(
         driver,
         db,
@@ -102,6 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        keys.stop()
         recommender.stop()
         if app.state.redis is not None:
             app.state.redis.close()
@@ -129,8 +139,10 @@ class RecommenderApi(FastAPI):
             start = time.perf_counter()
             try:
                 body = await recommendations.answer_direct(self, scope)
-            except Exception:  # a bug here must not cost the request: the full stack answers
-                logger.exception("direct lane failed; the full stack answers")
+            except Exception as e:  # a bug here must not cost the request: the full stack answers
+                logger.error(
+                    "direct lane failed; the full stack answers:\n%s", redacted_traceback(e)
+                )
                 body = None
             if body is not None:
                 rid = metrics.request_id()
@@ -139,10 +151,23 @@ class RecommenderApi(FastAPI):
                 finally:
                     metrics.record("GET", recommendations.ROUTE, 200, start, rid)
                 return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as e:
+            # Starlette has answered 500 and re-raises for the server to log; the server would
+            # log the exception's message, which may hold request input or a user id.
+            if scope["type"] != "http":
+                raise
+            logger.error(
+                "unhandled error in %s %s:\n%s",
+                scope.get("method"),
+                metrics.route_template(scope),
+                redacted_traceback(e),
+            )
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
     app = RecommenderApi(
         title="DP-GCN recommender",
         version=__version__,
@@ -150,18 +175,33 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         # no 307 from /v1/users/u11/ to /v1/users/u11: a path reaches exactly the id it names
         redirect_slashes=False,
-        telemetry=None if get_settings().api.otel else TELEMETRY_OFF,  # type: ignore[arg-type]
+        telemetry=None if settings.api.otel else TELEMETRY_OFF,  # type: ignore[arg-type]
     )
     errors.install(app)
     app.add_middleware(RequestGuard)  # inside the metrics: its answers are counted
     app.add_middleware(ObservabilityMiddleware)
-    app.include_router(health.router)
-    app.include_router(recommendations.router)
-    app.include_router(items.router)
-    app.include_router(events.router)
-    app.include_router(users.router)
-    app.include_router(models.router)
+    routers = (health, recommendations, items, events, users, models)
+    _route_body_limits(
+        [r.router for r in routers], settings.api.max_body_bytes, settings.api.body_limits
+    )
+    for module in routers:
+        app.include_router(module.router)
     return app
+
+
+def _route_body_limits(routers: list[APIRouter], default: int, limits: dict[str, int]) -> None:
+    """Each route's body limit (FastAPI's ``max_body_size``: 413 from Content-Length before
+    any byte is read, or as soon as a streamed body passes it): ``limits[route path]``, else
+    ``default``. Per route, not per app, so that the request guard, which admits no body
+    without a valid key, runs first (api/guard.py)."""
+    paths = {r.path for router in routers for r in router.routes if isinstance(r, APIRoute)}
+    unknown = sorted(set(limits) - paths)
+    if unknown:
+        raise ValueError(f"DPGCN_API_BODY_LIMITS names unknown routes: {', '.join(unknown)}")
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                route.max_body_size = limits.get(route.path, default)
 
 
 app = create_app()

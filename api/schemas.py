@@ -43,6 +43,7 @@ class Recommendations(BaseModel):
                     "user_id": "u7",
                     "model_version": "v20261126-233000-1a2b3c",
                     "personalized": True,
+                    "known_user": True,
                     "strategy": "policy",
                     "policy_version": 3,
                     "category": None,
@@ -67,6 +68,10 @@ class Recommendations(BaseModel):
     model_version: str | None = Field(examples=["v20261126-233000-1a2b3c"])
     personalized: bool = Field(
         description="False for unknown users, no embedding, or personalization switched off"
+    )
+    known_user: bool = Field(
+        description="False when the graph has no user with this id (the answer is then not "
+        "about anyone: popular or cold-start items); true otherwise"
     )
     strategy: Strategy = Field(
         description="policy: the user's vector adjusted by the DDPG actor from recent history; "
@@ -186,6 +191,7 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -239,7 +245,7 @@ class EventIn(BaseModel):
 
 
 class EventBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     events: list[EventIn] = Field(min_length=1, max_length=10_000)
 
@@ -260,7 +266,7 @@ class EventsAccepted(BaseModel):
 
 
 class Consent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     personalization: bool = Field(
         description="False: non-personalized answers and no use in training"
@@ -268,7 +274,7 @@ class Consent(BaseModel):
 
 
 class EraseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     user_id: str = Field(
         min_length=1,

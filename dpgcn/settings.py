@@ -86,8 +86,20 @@ class ApiSettings(BaseSettings):
     max_k: int = 100
     #: Most events one ``POST /v1/events`` batch may carry.
     max_events: int = Field(default=500, ge=1, le=10_000)
-    #: How long a looked-up API key is trusted before it is read again (revocation delay).
-    key_cache_s: float = Field(default=10.0, ge=0.0)
+    #: How often each API process re-reads its in-memory API key table (the bound on how
+    #: long a revoked key keeps working, plus one read).
+    key_cache_s: float = Field(default=10.0, gt=0.0)
+    #: Least time between two key-table reads caused by unknown key ids (a request with an
+    #: unknown id never reads Neo4j itself; a key created a moment ago works at once).
+    key_miss_refresh_s: float = Field(default=1.0, gt=0.0)
+    #: How long a key id found unknown is refused without looking at the table again.
+    key_negative_cache_s: float = Field(default=300.0, gt=0.0)
+    #: Largest request body accepted, in bytes, by any route (413 above it): checked from
+    #: Content-Length before the body is read, and counted while a chunked body streams.
+    max_body_bytes: int = Field(default=1_048_576, ge=0)
+    #: Per-route body limits overriding ``max_body_bytes``, by route path, e.g.
+    #: ``DPGCN_API_BODY_LIMITS='{"/v1/events": 2097152}'``.
+    body_limits: dict[str, int] = Field(default_factory=dict)
     #: How often the active model version and its newest policy are re-read.
     refresh_s: float = Field(default=2.0, gt=0.0)
     #: How long popular items / queries (the non-personalized answers) are cached.

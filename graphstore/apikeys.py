@@ -79,6 +79,15 @@ def get_key(driver: Driver, key_id: str, database: str = "neo4j") -> StoredKey |
     return StoredKey(str(r["id"]), str(r["hash"]), str(r["scope"]), bool(r["revoked"]))
 
 
+def get_all_keys(driver: Driver, database: str = "neo4j") -> list[StoredKey]:
+    """Every stored key (revoked ones too): the table an API process keeps in memory."""
+    records = execute(driver, "apikeys/get_api_keys", database=database, read=True)
+    return [
+        StoredKey(str(r["id"]), str(r["hash"]), str(r["scope"]), bool(r["revoked"]))
+        for r in records
+    ]
+
+
 def verify(stored: StoredKey | None, secret: str) -> bool:
     """Whether ``secret`` matches a stored, unrevoked key (constant-time comparison)."""
     if stored is None or stored.revoked:

@@ -33,6 +33,7 @@ from graphstore import serving
 from graphstore.apikeys import StoredKey
 from graphstore.errors import GraphStoreError, GraphUnavailableError
 from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH, is_valid_id
+from graphstore.model import SLOTS
 from graphstore.serving import Scored, UserState
 from graphstore.writeback import ActiveModel
 
@@ -348,6 +349,7 @@ def direct_body(user_id: str, answer: Answer, strategy: Strategy, category: str 
             "user_id": user_id,
             "model_version": answer.version,
             "personalized": True,
+            "known_user": True,
             "strategy": strategy,
             "policy_version": answer.policy_version,
             "category": category,
@@ -379,11 +381,13 @@ def _answer(
     category: str | None,
     items: list[Scored],
     explanations: dict[str, serving.Explanation] | None,
+    known_user: bool = True,
 ) -> Recommendations:
     return Recommendations(
         user_id=user_id,
         model_version=version,
         personalized=strategy in ("policy", "embedding"),
+        known_user=known_user,
         strategy=strategy,
         policy_version=policy_version,
         category=category,
@@ -426,8 +430,12 @@ def _recommend_from_graph(
             rows = recommender.category_rows(index, category)
             if rows is None:
                 raise ApiError(404, f"unknown category {category!r}")
-    elif category is not None and serving.get_category_items(driver, category, db) is None:
-        raise ApiError(404, f"unknown category {category!r}")
+    else:
+        if category is not None and serving.get_category_items(driver, category, db) is None:
+            raise ApiError(404, f"unknown category {category!r}")
+        # no active version: the user's state of none (only whether the user exists is used)
+        state = serving.get_user_state(driver, user_id, _NO_VERSION, db)
+    known_user = state is not None and state.exists
     personal = state is not None and state.exists and state.consent
     exclude = state.seen if (state is not None and exclude_seen and state.consent) else frozenset()
 
@@ -469,7 +477,12 @@ def _recommend_from_graph(
         category,
         items,
         explanations if explain else None,
+        known_user,
     )
+
+
+#: Stands for "no active version" in a user-state read (no user's vector is tagged with it).
+_NO_VERSION = ActiveModel(version="", slot=SLOTS[0], dim=0, model_name="", metrics={})
 
 
 def _cold_start_vector(

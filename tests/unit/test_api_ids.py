@@ -75,12 +75,9 @@ def stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _Users]:
     app.state.driver = None
     app.state.redis = None
     keys = KeyCache(None, "neo4j", 60.0)  # type: ignore[arg-type]
-    keys._data["w1"] = (
-        time.monotonic(),
-        apikeys.StoredKey("w1", apikeys.hash_secret("s"), "write", False),
-    )
+    keys.replace([apikeys.StoredKey("w1", apikeys.hash_secret("s"), "write", False)])
     app.state.keys = keys
-    monkeypatch.setattr(apikeys, "get_key", lambda *a, **k: None)
+    monkeypatch.setattr(apikeys, "get_all_keys", lambda *a, **k: [])
     recorded = _Users()
     monkeypatch.setattr(users.users, "delete_user", recorded.delete_user)
     return app, recorded

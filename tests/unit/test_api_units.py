@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,13 +42,15 @@ def test_event_validation_messages() -> None:
     now = time.time()
     EventIn(id="e1", user_id="u", type="search", query="racing", ts=now)
     EventIn(id="e2", user_id="u", type="click", item_id="i1", query="racing", ts=now)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"type": "search"}, "needs a query"),
         ({"type": "view"}, "needs an item_id"),
         ({"type": "view", "item_id": "i", "query": "q"}, "takes no query"),
         ({"type": "search", "query": "q", "item_id": "i"}, "takes no item_id"),
         ({"type": "view", "item_id": "i", "ts": now + 3 * 86400}, "future"),
-        ({"type": "view", "item_id": "i", "ts": float("nan")}, "Unix seconds"),
+        ({"type": "view", "item_id": "i", "ts": float("nan")}, "finite number"),
+        ({"type": "view", "item_id": "i", "ts": float("inf")}, "finite number"),
+        ({"type": "view", "item_id": "i", "ts": 10.0}, "Unix seconds"),
     ]
     for fields, message in cases:
         with pytest.raises(ValidationError, match=message):
@@ -247,51 +250,109 @@ def test_changes_are_forgotten_only_when_a_later_snapshot_holds_them() -> None:
 # ------------------------------------------------------------------ key cache + fast path
 
 
-def test_key_cache_bounds_revocation_and_reads_busy_keys_ahead(
+class _KeyStore:
+    """Stands in for the graph's API keys: counts table reads, can be taken down."""
+
+    def __init__(self) -> None:
+        self.keys = {"k1": apikeys.StoredKey("k1", apikeys.hash_secret("s"), "read", False)}
+        self.reads = 0
+        self.down = False
+
+    def get_all_keys(self, driver: object, database: str = "neo4j") -> list[object]:
+        from graphstore.errors import GraphUnavailableError
+
+        self.reads += 1
+        if self.down:
+            raise GraphUnavailableError("down")
+        return list(self.keys.values())
+
+
+def test_key_table_decides_without_io_and_reads_at_most_once_per_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """No answer older than ``ttl_s`` is used (a revocation counts within ``ttl_s``), and a key
-    used after half its ``ttl_s`` is re-read in the background while requests are answered."""
+    """Known keys and unknown ids are decided from memory; unknown ids cause at most one
+    table read per ``miss_refresh_s`` whatever their number; a key created a moment ago
+    works at once (after that one read)."""
     from api.errors import ApiError
     from api.security import KeyCache, check_cached
 
-    store = {"k1": apikeys.StoredKey("k1", apikeys.hash_secret("s"), "read", False)}
-    reads: list[str] = []
-
-    def get_key(driver: object, key_id: str, database: str = "neo4j") -> object:
-        reads.append(key_id)
-        return store.get(key_id)
-
-    monkeypatch.setattr(apikeys, "get_key", get_key)
-    cache = KeyCache(None, "neo4j", ttl_s=0.4)  # type: ignore[arg-type]
-    assert check_cached(cache, "dpgcn_k1_s", "read") is None  # not cached: read first
-    assert cache.get("k1") is not None and reads == ["k1"]
+    store = _KeyStore()
+    monkeypatch.setattr(apikeys, "get_all_keys", store.get_all_keys)
+    cache = KeyCache(None, "neo4j", refresh_s=60.0, miss_refresh_s=0.3)  # type: ignore[arg-type]
+    assert check_cached(cache, "dpgcn_k1_s", "read") is None  # never read: read first
+    assert cache.get("k1") is not None and store.reads == 1
     stored = check_cached(cache, "dpgcn_k1_s", "read")
-    assert stored is not None and stored.id == "k1" and reads == ["k1"]  # no I/O
-    with pytest.raises(ApiError) as e:
-        check_cached(cache, "dpgcn_k1_s", "write")
-    assert e.value.status == 403
-    with pytest.raises(ApiError) as e:
-        check_cached(cache, "dpgcn_k1_wrong", "read")
-    assert e.value.status == 401
-    # revoked in the store: the cache may say yes until ttl_s after its read, never later
-    revoked_at = time.monotonic()
-    store["k1"] = apikeys.StoredKey("k1", store["k1"].hash, "read", True)
-    while True:
-        try:
-            if check_cached(cache, "dpgcn_k1_s", "read") is None:
-                cache.get("k1")  # what the dependency does on a miss
-            else:
-                assert time.monotonic() - revoked_at < 0.4 + 0.05
-                time.sleep(0.01)
-                continue
-        except ApiError as err:
-            assert err.status == 401
-            break
-    assert time.monotonic() - revoked_at <= 0.4 + 0.1
-    # the re-read ahead of expiry happened in the background: more than one read, and the
-    # first check after half the ttl still answered from the cache
-    assert len(reads) >= 2
+    assert stored is not None and stored.id == "k1"
+    for key, status in [("dpgcn_k1_s", 403), ("dpgcn_k1_wrong", 401)]:
+        with pytest.raises(ApiError) as e:
+            check_cached(cache, key, "write" if status == 403 else "read")
+        assert e.value.status == status
+    # 2,000 random unknown ids within the interval: no read at all
+    for n in range(2000):
+        with pytest.raises(ApiError) as e:
+            check_cached(cache, f"dpgcn_x{n}_s", "read")
+        assert e.value.status == 401
+    assert store.reads == 1
+    # a new key, used after the interval: one read, then known
+    store.keys["k2"] = apikeys.StoredKey("k2", apikeys.hash_secret("t"), "admin", False)
+    time.sleep(0.35)
+    assert check_cached(cache, "dpgcn_k2_t", "admin") is None
+    assert cache.get("k2") is not None and store.reads == 2
+    assert check_cached(cache, "dpgcn_k2_t", "admin") is not None
+    # ids found unknown are remembered: no read for them even after the interval
+    time.sleep(0.35)
+    with pytest.raises(ApiError):
+        check_cached(cache, "dpgcn_x5_s", "read")
+    assert store.reads == 2
+
+
+def test_key_table_revocation_bound_and_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background refresh makes a revocation count within ``refresh_s``; while the
+    graph is down the last table stays in force and unknown ids cost at most one read per
+    interval; a table never read answers 503 (GraphUnavailableError)."""
+    from api.errors import ApiError
+    from api.security import KeyCache, check_cached
+    from graphstore.errors import GraphUnavailableError
+
+    store = _KeyStore()
+    monkeypatch.setattr(apikeys, "get_all_keys", store.get_all_keys)
+    cache = KeyCache(None, "neo4j", refresh_s=0.2, miss_refresh_s=0.1)  # type: ignore[arg-type]
+    cache.start()
+    try:
+        deadline = time.monotonic() + 5
+        while cache.loaded_at is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert check_cached(cache, "dpgcn_k1_s", "read") is not None
+        store.keys["k1"] = apikeys.StoredKey("k1", store.keys["k1"].hash, "read", True)
+        revoked_at = time.monotonic()
+        while True:
+            try:
+                check_cached(cache, "dpgcn_k1_s", "read")
+            except ApiError as e:
+                assert e.status == 401
+                break
+            assert time.monotonic() - revoked_at < 0.2 + 0.15
+            time.sleep(0.005)
+        # outage: known keys keep working, unknown ids are refused, reads stay bounded
+        store.keys["k3"] = apikeys.StoredKey("k3", apikeys.hash_secret("u"), "read", False)
+        cache.replace(store.keys.values())
+        store.down = True
+        reads = store.reads
+        began = time.monotonic()
+        for n in range(300):
+            assert check_cached(cache, "dpgcn_k3_u", "read") is not None
+            decided, stored = cache.peek(f"y{n}")
+            assert (stored if decided else cache.get(f"y{n}")) is None
+            time.sleep(0.002)
+        elapsed = time.monotonic() - began
+        # the background refresh (every 0.2 s) plus unknown ids (at most one per 0.1 s)
+        assert store.reads - reads <= elapsed / 0.2 + elapsed / 0.1 + 2
+    finally:
+        cache.stop()
+    never = KeyCache(None, "neo4j", refresh_s=60.0)  # type: ignore[arg-type]
+    with pytest.raises(GraphUnavailableError):
+        never.get("k1")
 
 
 def test_fast_params_accept_only_plainly_valid_queries() -> None:
@@ -341,9 +402,12 @@ def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object], li
     app.state.driver = None
     app.state.redis = None
     keys = KeyCache(None, "neo4j", 60.0)  # type: ignore[arg-type]
-    now = time.monotonic()
-    keys._data["r1"] = (now, apikeys.StoredKey("r1", apikeys.hash_secret("s"), "read", False))
-    keys._data["x1"] = (now, apikeys.StoredKey("x1", apikeys.hash_secret("s"), "read", True))
+    keys.replace(
+        [
+            apikeys.StoredKey("r1", apikeys.hash_secret("s"), "read", False),
+            apikeys.StoredKey("x1", apikeys.hash_secret("s"), "read", True),
+        ]
+    )
     app.state.keys = keys
     fast_results: list[object] = []
     real_fast = recommendations._fast
@@ -363,7 +427,7 @@ def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object], li
 
     monkeypatch.setattr(recommendations, "_fast", spy)
     monkeypatch.setattr(recommendations, "answer_direct", direct_spy)
-    monkeypatch.setattr(security.apikeys, "get_key", lambda *a, **k: None)
+    monkeypatch.setattr(security.apikeys, "get_all_keys", lambda *a, **k: [])
     return app, fast_results, direct_results
 
 
