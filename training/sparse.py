@@ -2,8 +2,13 @@
 
 On CPU, PyG's scatter-based message passing (``SAGEConv`` on an ``edge_index``) spends most of
 its time in ``scatter_add``; a CSR sparse–dense product whose backward uses a precomputed
-transposed CSR (instead of transposing on every step) is about 10× faster for the graphs here.
-The graph convolutions of this package aggregate through :func:`spmm`.
+transposed CSR (instead of transposing on every step) is several times faster for the graphs
+here (``docs/benchmarks.md``). The graph convolutions of this package aggregate through
+:func:`spmm`, or, inside a PyG :class:`~torch_geometric.nn.conv.MessagePassing` layer's
+``message_and_aggregate``, through :func:`spmm_t` on the ``adj_t`` that PyG hands over.
+
+Both products are deterministic: each output row of a CSR × dense product is summed by one
+thread in the row's column order, forward and backward (a unit test compares 1 and 2 threads).
 """
 
 from __future__ import annotations
@@ -15,13 +20,38 @@ from typing import Any
 import torch
 from torch import Tensor
 
+#: Attribute under which a CSR matrix keeps its transposed CSR (see :func:`transpose_of`).
+_TRANSPOSE_ATTR = "_cached_transpose"
+
+
+def transpose_of(adj_t: Tensor) -> Tensor:
+    """The transpose of the sparse matrix ``adj_t`` as CSR, computed once and kept on the
+    ``adj_t`` object (PyG's ``torch_sparse.SparseTensor`` caches its transpose the same way).
+
+    :class:`Adjacency` attaches its precomputed transpose to its matrix, so a layer that gets
+    ``adjacency.matrix`` as PyG's ``adj_t`` finds it here without any work."""
+    cached: Tensor | None = getattr(adj_t, _TRANSPOSE_ATTR, None)
+    if cached is None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            coo = adj_t.to_sparse_coo() if adj_t.layout != torch.sparse_coo else adj_t
+            cached = coo.t().coalesce().to_sparse_csr()
+        setattr(adj_t, _TRANSPOSE_ATTR, cached)
+    return cached
+
 
 @dataclass
 class Adjacency:
-    """``matrix [n_dst, n_src]`` (CSR) and its transpose, with normalised values."""
+    """``matrix [n_dst, n_src]`` (CSR) and its transpose, with normalised values.
+
+    ``matrix`` is PyG's ``adj_t`` of the messages ``src → dst`` (row = destination); it carries
+    ``matrix_t`` as its cached transpose (:func:`transpose_of`)."""
 
     matrix: Tensor
     matrix_t: Tensor
+
+    def __post_init__(self) -> None:
+        setattr(self.matrix, _TRANSPOSE_ATTR, self.matrix_t)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -84,6 +114,17 @@ def spmm(adj: Adjacency, x: Tensor) -> Tensor:
     autocast regions, where sparse kernels have no half-precision version)."""
     with torch.autocast(device_type=x.device.type, enabled=False):
         out: Tensor = _SparseDenseMM.apply(x.float(), adj.matrix, adj.matrix_t)
+    return out
+
+
+def spmm_t(adj_t: Tensor, x: Tensor) -> Tensor:
+    """``adj_t @ x`` for a sparse CSR ``adj_t`` (PyG's transposed adjacency, row =
+    destination), with the backward through :func:`transpose_of` — what a
+    ``MessagePassing.message_and_aggregate`` of a sum aggregation computes."""
+    if adj_t.layout != torch.sparse_csr:
+        raise ValueError(f"spmm_t expects a sparse CSR adj_t, got layout {adj_t.layout}")
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        out: Tensor = _SparseDenseMM.apply(x.float(), adj_t, transpose_of(adj_t))
     return out
 
 

@@ -1,5 +1,8 @@
 """Model registry: name → builder. Every model here is trained and evaluated by the same harness
-(:func:`training.train.fit`, :func:`training.evaluate.evaluate`) on the same splits."""
+(:func:`training.train.fit`, :func:`training.evaluate.evaluate`) on the same splits.
+
+``lightgcn_pyg`` is a library-made reference: PyG's own ``LightGCN`` module, beside the
+project's ``lightgcn`` (same arithmetic, a unit test checks it)."""
 
 from __future__ import annotations
 
@@ -46,6 +49,12 @@ def _lightgcn(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.lightgcn import LightGCN
 
     return LightGCN(data, config.dim, config.num_layers)
+
+
+def _lightgcn_pyg(data: GraphData, config: TrainConfig) -> RecModel:
+    from training.models.pyg_lightgcn import PyGLightGCN
+
+    return PyGLightGCN(data, config.dim, config.num_layers)
 
 
 def _embedding_mlp(data: GraphData, config: TrainConfig) -> RecModel:
@@ -100,6 +109,7 @@ MODEL_REGISTRY: dict[str, ModelBuilder] = {
     "pnn": _pnn,
     "din": _din,
     "lightgcn": _lightgcn,
+    "lightgcn_pyg": _lightgcn_pyg,
     "gcn": _gcn,
     "dgcn": _dpgcn(use_fusion=False, use_policy=True),
     "dpgcn_no_ddpg": _dpgcn(use_fusion=True, use_policy=False),
@@ -116,6 +126,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "pnn": "PNN",
     "din": "DIN",
     "lightgcn": "LightGCN",
+    "lightgcn_pyg": "LightGCN (PyG)",
     "gcn": "GCN",
     "dgcn": "D-GCN",
     "dpgcn_no_ddpg": "DP-GCN w/o DDPG",
@@ -124,7 +135,7 @@ DISPLAY_NAMES: dict[str, str] = {
 }
 
 #: Models that can be served from embeddings (``train_from_export`` writes a model dir).
-SERVABLE = ("lightgcn", "gcn", "dgcn", "dpgcn_no_ddpg", "dpgcn")
+SERVABLE = ("lightgcn", "lightgcn_pyg", "gcn", "dgcn", "dpgcn_no_ddpg", "dpgcn")
 
 
 def build_model(name: str, data: GraphData, config: TrainConfig) -> RecModel:

@@ -6,13 +6,14 @@ from typing import cast
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn.conv import MessagePassing
 
 from training.data import EdgeType
 from training.models.base import reset_modules
-from training.sparse import RelationStack, spmm
+from training.sparse import RelationStack, spmm_t
 
 
-class HeteroSAGEConv(nn.Module):
+class HeteroSAGEConv(MessagePassing):
     r"""One heterogeneous graph convolution layer with type-specific weights. For a node
     :math:`v` of type :math:`t`, each relation :math:`r = (s, \text{rel}, t)` reaching
     :math:`t` is mean-aggregated separately, the relations are averaged, transformed by the
@@ -27,11 +28,19 @@ class HeteroSAGEConv(nn.Module):
     This is :math:`\mathbf{h}_v` plus PyG's
     ``HeteroConv({r: SAGEConv((D, D), D, aggr="mean", root_weight=False)}, aggr="mean")``
     with the SAGE weights shared by the relations into the same node type (a unit test checks
-    the equivalence). Sharing them per destination type, the identity root term, and
-    aggregating every relation with one sparse product over a
-    :class:`~training.sparse.RelationStack` keep a DP-GCN step near 2x a LightGCN step on CPU
-    (PyG's per-relation ``SAGEConv`` with ``edge_index`` measured ~13x slower per relation;
-    see ``docs/model.md``).
+    the equivalence).
+
+    As a PyG :class:`~torch_geometric.nn.conv.MessagePassing` layer it works on the graph's
+    homogeneous view (every node type stacked, as ``HeteroData.to_homogeneous()`` does): the
+    messages are :math:`a_{vw}\,\mathbf{h}_w` with the edge weight
+    :math:`a_{vw} = 1 / (R_t\,|\mathcal{N}_r(v)|)` of a
+    :class:`~training.sparse.RelationStack`, summed. Given the stack's CSR matrix as ``adj_t``,
+    :meth:`message_and_aggregate` computes every relation's messages in one sparse product
+    whose backward reuses the stack's cached transpose (:func:`~training.sparse.spmm_t`); given
+    an ``edge_index`` and ``edge_weight`` (:meth:`propagate` with a ``[2, E]`` tensor), PyG's
+    gather–scatter path computes the same sum. :meth:`forward` takes either a
+    :class:`~training.sparse.RelationStack` or a heterogeneous ``edge_index_dict`` (a
+    ``HeteroData``'s or a mini-batch loader's), from which it builds the stack.
 
     Args:
         node_types (list[str]): Node types present.
@@ -41,7 +50,7 @@ class HeteroSAGEConv(nn.Module):
 
     Shapes:
         - **input:** ``x_dict`` :math:`(|\mathcal{V}_t|, F)` per node type and the graph's
-          :class:`~training.sparse.RelationStack`.
+          :class:`~training.sparse.RelationStack` (or ``edge_index_dict``).
         - **output:** :math:`(|\mathcal{V}_t|, F)` for every node type with incoming relations
           (or the requested ``types``).
     """
@@ -53,7 +62,7 @@ class HeteroSAGEConv(nn.Module):
         in_channels: int,
         out_channels: int,
     ) -> None:
-        super().__init__()
+        super().__init__(aggr="sum")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.node_types = list(node_types)
@@ -67,12 +76,13 @@ class HeteroSAGEConv(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        super().reset_parameters()
         reset_modules(self.lins.values())
 
     def forward(
         self,
         x_dict: dict[str, Tensor],
-        stack: RelationStack,
+        stack: RelationStack | dict[EdgeType, Tensor],
         types: list[str] | None = None,
     ) -> dict[str, Tensor]:
         """Outputs for ``types`` (default: every type with incoming relations).
@@ -81,16 +91,29 @@ class HeteroSAGEConv(nn.Module):
         their rows are aggregated (the last layer of :class:`HeteroGCN`). Per-type parts are
         taken with ``torch.split`` (its backward is one concatenation, where slicing would
         allocate a zero-filled gradient of the whole matrix per type)."""
+        if not isinstance(stack, RelationStack):
+            stack = RelationStack.build(
+                {et: ei for et, ei in stack.items() if et in self.relations.get(et[2], ())},
+                {t: int(x.shape[0]) for t, x in x_dict.items()},
+                [t for t in self.node_types if t in x_dict],
+            )
         x = torch.cat([x_dict[t] for t in stack.node_types])
         wanted = self.relations if types is None else [t for t in types if t in self.relations]
         if stack.head is not None and types is not None and set(types) <= set(stack.head_types):
             names = list(stack.head_types)
-            messages = spmm(stack.head, x)
+            adj_t = stack.head.matrix
         else:
             names = stack.node_types
-            messages = spmm(stack.adjacency, x)
+            adj_t = stack.adjacency.matrix
+        messages = self.propagate(adj_t, x=x, edge_weight=None)
         parts = dict(zip(names, torch.split(messages, stack.sizes[: len(names)]), strict=True))
         return {t: x_dict[t] + self.lins[t](parts[t]) for t in wanted}
+
+    def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
+        return edge_weight.view(-1, 1) * x_j
+
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
+        return spmm_t(adj_t, x)
 
     def __repr__(self) -> str:
         n = sum(len(r) for r in self.relations.values())
@@ -132,7 +155,7 @@ class HeteroGCN(nn.Module):
 
     Shapes:
         - **input:** ``x_dict`` :math:`(|\mathcal{V}_t|, D)` per node type, the graph's
-          :class:`~training.sparse.RelationStack`.
+          :class:`~training.sparse.RelationStack` (or ``edge_index_dict``).
         - **output:** ``x_dict`` :math:`(|\mathcal{V}_t|, D)` per output node type.
     """
 
@@ -164,7 +187,19 @@ class HeteroGCN(nn.Module):
         for norms in self.norms:
             reset_modules(cast(nn.ModuleDict, norms).values())
 
-    def forward(self, x_dict: dict[str, Tensor], stack: RelationStack) -> dict[str, Tensor]:
+    def forward(
+        self, x_dict: dict[str, Tensor], stack: RelationStack | dict[EdgeType, Tensor]
+    ) -> dict[str, Tensor]:
+        """Representations of the output types; ``stack`` is the graph's
+        :class:`~training.sparse.RelationStack` or its ``edge_index_dict`` (e.g. a
+        ``HeteroData``'s or a mini-batch's), from which the stack is built once."""
+        if not isinstance(stack, RelationStack):
+            stack = RelationStack.build(
+                {et: ei for et, ei in stack.items() if et in self.edge_types},
+                {t: int(x.shape[0]) for t, x in x_dict.items()},
+                [t for t in self.node_types if t in x_dict],
+                head_types=self.output_types,
+            )
         h = dict(x_dict)
         total = {t: x_dict[t] for t in self.output_types}
         for j, (conv, norm_dict) in enumerate(zip(self.convs, self.norms, strict=True)):
