@@ -118,6 +118,31 @@ def write_events(
     return WriteResult(new, dups, unknown, to_stream, erased_ids)
 
 
+def unstreamed_events(
+    driver: Driver, before: float, limit: int = 1000, database: str = "neo4j"
+) -> list[EventRow]:
+    """The outbox: stored events received at or before ``before`` (epoch seconds) that were
+    never appended to the feedback stream, oldest first, of users who allow personalization."""
+    records = execute(
+        driver,
+        "events/get_unstreamed",
+        {"before": float(before), "limit": int(limit)},
+        database=database,
+        read=True,
+    )
+    return [
+        EventRow(
+            id=r["id"],
+            user_id=r["user_id"],
+            type=r["type"],
+            ts=float(r["ts"]),
+            item_id=r["item_id"],
+            query=r["query"],
+        )
+        for r in records
+    ]
+
+
 def mark_streamed(driver: Driver, ids: Sequence[str], database: str = "neo4j") -> int:
     if not ids:
         return 0

@@ -18,7 +18,8 @@ long is not acceptable for a pipeline run, so recovery works on runs instead of 
   heartbeats apart (after a Redis restart every key with a TTL may be gone until the workers'
   next beat). Under a Redis lock it bumps the run's ``attempt`` and submits the chain again:
   steps are idempotent, so finished steps are skipped and the run continues from the step
-  that was interrupted. After :data:`MAX_RECOVERIES` resumptions a run is marked FAILURE;
+  that was interrupted. After :data:`MAX_RECOVERIES` resumptions a run is marked FAILURE.
+  The same thread drains the event outbox (:mod:`workers.outbox`);
 * the original message, redelivered much later, carries the old attempt: its claim answers
   ``stale`` and the task (and the rest of its chain) does nothing. So does a redelivery after
   the run finished (``finished``).
@@ -236,9 +237,20 @@ def _loop() -> None:
             if time.monotonic() - last_recover >= settings.recover_every_s:
                 last_recover = time.monotonic()
                 recover_orphans()
+                _drain_outbox()
         except Exception as e:  # Redis down: keep trying, the worker itself reconnects
             logger.warning("heartbeat/recovery: %s", e)
         _stop.wait(settings.worker_heartbeat_s)
+
+
+def _drain_outbox() -> None:
+    """Append the events the API could not stream (workers.outbox); errors are logged."""
+    from workers import outbox
+
+    try:
+        outbox.drain_once(WORKER_ID)
+    except Exception as e:  # Neo4j or Redis down: the next round tries again
+        logger.warning("outbox drain: %s", e)
 
 
 def start() -> None:

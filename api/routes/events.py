@@ -11,7 +11,7 @@ from api.deps import DriverDep, RecommenderDep, RedisDep, SettingsDep
 from api.errors import ApiError, responses
 from api.schemas import EventBatch, EventsAccepted, RejectedEvent
 from api.security import WriteKey
-from dpgcn.streams import FEEDBACK_FIELDS, FEEDBACK_STREAM
+from dpgcn.streams import FEEDBACK_FIELDS, FEEDBACK_STREAM, feedback_entry
 from graphstore import events, text
 from graphstore.events import EventRow
 
@@ -41,9 +41,10 @@ def post_events(
     ``query`` also counts up ``LED_TO``); unknown users are created, erased ones never. Events
     naming an unknown item, events of an erased user (``user erased``), or searches with no
     content words, are ``rejected`` (not stored). Stored events of
-    users who allow personalization are then appended to the Redis stream ``dpgcn:feedback``;
-    if that append fails the answer is 503 and retrying the same batch appends exactly the
-    missing entries.
+    users who allow personalization are then appended to the Redis stream ``dpgcn:feedback``
+    (``streamed`` counts them). When Redis is down the events are still stored and accepted
+    (``streamed`` is 0 for them): they stay in the outbox and a worker appends them once Redis
+    is back (workers.outbox), so the client need not retry. Retrying changes nothing either.
     """
     if len(batch.events) > settings.api.max_events:
         raise ApiError(422, f"a batch holds at most {settings.api.max_events} events")
@@ -72,38 +73,36 @@ def post_events(
     db = settings.neo4j.database
     result = events.write_events(driver, rows, db)
     rejected += [RejectedEvent(id=i, reason=why) for i, why in result.skipped.items()]
+    # Committed: from here on the answer is "accepted"; what Redis does not take now stays in
+    # the outbox (Event.streamed = false) and a worker appends it later (workers.outbox).
+    # (the outbox also re-publishes the users' serving changes, so when those cannot be
+    # published the stream append is left to it as well)
+    published = True
     try:  # the users' serving state changed: every API process reads them from the graph now
         recommender.changes.publish(r.user_id for r in rows)
     except redis.RedisError as e:
-        logger.warning("serving changes append failed: %s", type(e).__name__)
-        raise ApiError(
-            503, "events stored, but the other API processes could not be told: retry the batch"
-        ) from e
+        published = False
+        logger.warning("serving changes append failed (%s); left to the outbox", type(e).__name__)
     by_id = {r.id: r for r in rows}
     streamed = 0
-    if result.to_stream:
+    if result.to_stream and published:
         try:
             pipe = redis_client.pipeline(transaction=False)
             for event_id in result.to_stream:
                 r = by_id[event_id]
-                entry = {
-                    "event_id": r.id,
-                    "user_id": r.user_id,
-                    "type": r.type,
-                    "item_id": r.item_id or "",
-                    "query": r.query or "",
-                    "ts": repr(float(r.ts)),
-                }
+                entry = feedback_entry(r.id, r.user_id, r.type, r.item_id, r.query, r.ts)
                 assert tuple(entry) == FEEDBACK_FIELDS
                 pipe.xadd(FEEDBACK_STREAM, entry)
             pipe.execute()
         except redis.RedisError as e:
-            logger.warning("feedback stream append failed: %s", type(e).__name__)
-            raise ApiError(
-                503, "events stored, but the feedback stream is unavailable: retry the batch"
-            ) from e
-        events.mark_streamed(driver, result.to_stream, db)
-        streamed = len(result.to_stream)
+            logger.warning(
+                "feedback stream append failed (%s): %d events left to the outbox",
+                type(e).__name__,
+                len(result.to_stream),
+            )
+        else:
+            events.mark_streamed(driver, result.to_stream, db)
+            streamed = len(result.to_stream)
     return EventsAccepted(
         accepted=len(result.new),
         duplicates=len(result.duplicates),

@@ -161,3 +161,63 @@ def wait_for_final(run_id: str, timeout: float = 600) -> dict[str, Any]:
             f"run {run_id} to finish",
         )
     )
+
+
+def _stream_ids(user: str) -> list[str]:
+    from dpgcn.streams import FEEDBACK_STREAM
+
+    entries = runs.client().xrange(FEEDBACK_STREAM)
+    return [f["event_id"] for _, f in entries if f.get("user_id") == user]
+
+
+def test_events_posted_while_redis_is_down_reach_the_stream_without_retries(
+    driver: Driver, tmp_path: Path
+) -> None:
+    import uuid
+
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.integration.api_keys import auth, create_keys
+
+    settings = get_settings()
+    load_small(driver)
+    keys = create_keys(driver)
+    worker = start_worker("outbox", "graph,training", tmp_path / "w.log", FAST_RECOVERY)
+    user, prefix = f"ob-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+    now = time.time()
+    batch = {
+        "events": [
+            {"id": f"{prefix}-{n}", "user_id": user, "type": kind, "item_id": "i3", "ts": now + n}
+            for n, kind in enumerate(("view", "click", "purchase", "view"))
+        ]
+    }
+    try:
+        with TestClient(create_app()) as api:
+            assert services.stop_service(settings, "redis")
+            started = time.monotonic()
+            r = api.post("/v1/events", json=batch, headers=auth(keys["write"]))
+            took = time.monotonic() - started
+            assert r.status_code == 200, r.text
+            assert r.json() == {"accepted": 4, "duplicates": 0, "rejected": [], "streamed": 0}
+            assert took < 15, took
+            stored = driver.execute_query(
+                "MATCH (e:Event {user_id: $u}) RETURN e.streamed AS s", u=user
+            ).records
+            assert [rec["s"] for rec in stored] == [False] * 4
+            services.start_service(settings, "redis")
+            # no client retry: a worker drains the outbox once Redis is back
+            wait_for(lambda: len(_stream_ids(user)) == 4, 60, "the outbox drain")
+            assert sorted(_stream_ids(user)) == sorted(e["id"] for e in batch["events"])
+            streamed = driver.execute_query(
+                "MATCH (e:Event {user_id: $u}) RETURN e.streamed AS s", u=user
+            ).records
+            assert [rec["s"] for rec in streamed] == [True] * 4
+            # a retried batch after the drain changes nothing and appends nothing
+            again = api.post("/v1/events", json=batch, headers=auth(keys["write"])).json()
+            assert again["duplicates"] == 4 and again["streamed"] == 0
+            time.sleep(3)
+            assert len(_stream_ids(user)) == 4
+    finally:
+        _ensure_redis()
+        stop_worker(worker)
