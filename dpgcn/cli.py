@@ -195,19 +195,24 @@ def train(
     pipeline.submit_pipeline(run_id, config)
     typer.echo(f"run {run_id} queued")
     if wait:
-        record = _follow(run_id, timeout)
+        from training.config import TrainConfig
+
+        record = _follow(run_id, timeout, epochs or TrainConfig().epochs)
         if record.get("state") != "SUCCESS":
             fail(f"run {run_id} ended {record.get('state')}: {record.get('error', '')}")
         typer.echo(f"run {run_id} done: model version {run_id} is active")
 
 
-def _follow(run_id: str, timeout: float) -> Mapping[str, object]:
+def _follow(run_id: str, timeout: float, epochs: int | None = None) -> Mapping[str, object]:
     from dpgcn.cli_progress import follow_run
     from workers import runs
 
     # a Redis outage is waited out (patient reads, then polled again), never a traceback
     record = follow_run(
-        lambda: runs.get(run_id, patient=True), timeout, outages=(runs.redis.RedisError,)
+        lambda: runs.get(run_id, patient=True),
+        timeout,
+        outages=(runs.redis.RedisError,),
+        epochs=epochs,
     )
     if record is None:
         fail(f"run {run_id} did not finish within {timeout:.0f}s")
@@ -223,10 +228,19 @@ def jobs(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
         metrics = r.get("metrics") or {}
         shown = ", ".join(
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in list(metrics.items())[:4]
+            for k, v in _headline(metrics).items()
         )
         extra = "".join(f"  {key}={r[key]}" for key in ("retries", "recoveries") if r.get(key))
         typer.echo(f"{r['run_id']}  {r.get('state', ''):8} {r.get('step', ''):10} {shown}{extra}")
+
+
+def _headline(metrics: Mapping[str, object]) -> dict[str, object]:
+    """The metrics a run's line shows: model, best epoch, validation and test AUC and the
+    first test NDCG (all of them are in the run's metrics.json)."""
+    keys = ["model", "best_epoch", "val_auc", "test_auc"]
+    keys += [k for k in metrics if k.startswith("test_ndcg")][:1]
+    shown = {k: metrics[k] for k in keys if k in metrics}
+    return shown or dict(list(metrics.items())[:4])
 
 
 @app.command("worker")

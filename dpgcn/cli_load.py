@@ -79,7 +79,7 @@ def ingest_source(source: GraphSource, replace: bool, bulk: bool = False) -> Non
         try:
             if replace:
                 delete_all(driver, db)
-            with tqdm(desc="loading", unit="rows", leave=False) as bar:
+            with tqdm(desc="loading", unit="rows", leave=False, disable=None) as bar:
                 summary = ingest.load_source(
                     driver, source, database=db, progress=lambda part, n: bar.update(n)
                 )
@@ -131,7 +131,7 @@ def _bulk_ingest(source: GraphSource, replace: bool) -> None:
 
     settings = get_settings()
     try:
-        with tqdm(desc="writing import files", unit="rows", leave=False) as bar:
+        with tqdm(desc="writing import files", unit="rows", leave=False, disable=None) as bar:
             done = services.bulk_load(
                 settings, source, replace=replace, progress=lambda part, n: bar.update(n)
             )

@@ -141,21 +141,45 @@ def _records() -> list[dict[str, Any]]:
     return steps
 
 
-def test_wait_shows_each_step_and_the_early_stop() -> None:
+def test_wait_draws_a_bar_per_step_on_a_terminal() -> None:
     from dpgcn.cli_progress import follow_run
 
     records = iter(_records())
     out = io.StringIO()
-    last = follow_run(lambda: next(records), 60, file=out, sleep=lambda _: None)
+    last = follow_run(lambda: next(records), 60, file=out, sleep=lambda _: None, tty=True)
     assert last is not None and last["state"] == "SUCCESS"
     text = out.getvalue().replace("\r", "\n")
     final = {line.split(":")[0].strip(): line for line in text.splitlines() if line.strip()}
     assert "12,345 edges" in final["export"]
     assert "7/7 epochs" in final["train"]
-    assert "early stop=epoch 7 of 15, best 4" in final["train"]
+    assert "early stop at epoch 7 of 15, best 4" in final["train"]
     assert "460 vectors (User 300, Item 120, Query 40)" in final["write-back"]
     assert "6 segments" in final["segments"]
     assert "done" in final["activate"]
+
+
+def test_wait_prints_plain_lines_elsewhere() -> None:
+    from dpgcn.cli_progress import follow_run
+
+    records = iter(_records())
+    out = io.StringIO()
+    follow_run(lambda: next(records), 60, file=out, sleep=lambda _: None, epochs=15)
+    lines = [" ".join(line.split()) for line in out.getvalue().splitlines()]
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+    assert lines == [
+        "export started",
+        "export done in 1.0s: 12,345 edges",
+        "train epoch 1/15 loss=0.5000, val_auc=0.8000",
+        *(f"train epoch {n}/15 loss=0.5000, val_auc=0.8000" for n in range(2, 8)),
+        "train done 7/7 epochs in 7.0s: loss=0.5000, val_auc=0.8000, "
+        "early stop at epoch 7 of 15, best 4",
+        "write-back started",
+        "write-back done in 1.0s: 460 vectors (User 300, Item 120, Query 40)",
+        "segments started",
+        "segments done in 1.0s: 6 segments",
+        "activate started",
+        "activate done in 1.0s: done",
+    ]
 
 
 def test_wait_outlasts_an_outage_of_the_record_store() -> None:
@@ -173,3 +197,18 @@ def test_wait_outlasts_an_outage_of_the_record_store() -> None:
     last = follow_run(get, 60, file=out, sleep=lambda _: None, outages=(ConnectionError,))
     assert last == {"state": "SUCCESS"}
     assert "waiting for the run record (ConnectionError)" in out.getvalue()
+
+
+def test_jobs_line_shows_the_headline_metrics() -> None:
+    from dpgcn.cli import _headline
+
+    metrics = {"model": "dpgcn", "device": "cpu", "best_epoch": 7, "last_epoch": 8}
+    metrics |= {"val_auc": 0.75, "test_auc": 0.7, "test_ndcg@10": 0.3, "test_ndcg@5": 0.2}
+    assert list(_headline(metrics)) == [
+        "model",
+        "best_epoch",
+        "val_auc",
+        "test_auc",
+        "test_ndcg@10",
+    ]
+    assert _headline({"a": 1}) == {"a": 1}
