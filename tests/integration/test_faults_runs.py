@@ -221,3 +221,32 @@ def test_events_posted_while_redis_is_down_reach_the_stream_without_retries(
     finally:
         _ensure_redis()
         stop_worker(worker)
+
+
+def test_run_whose_task_died_under_a_live_worker_is_resumed(driver: Driver, tmp_path: Path) -> None:
+    """What a task that died without recording its failure (the errback could not reach
+    Redis) leaves behind: the step owned by a worker that still beats, and no lease."""
+    from workers import recovery
+    from workers.app import app
+
+    load_small(driver)
+    worker = start_worker("stranded", "graph,training", tmp_path / "w.log", FAST_RECOVERY)
+    try:
+        beating = wait_for(
+            lambda: runs.client().keys(recovery.HEARTBEAT_PREFIX + "*"), 30, "a heartbeat"
+        )
+        assert len(beating) == 1, beating
+        worker_id = beating[0].removeprefix(recovery.HEARTBEAT_PREFIX)
+        run_id = runs.new_run_id()
+        runs.create(run_id, {"model": "dpgcn", "epochs": 2, "dim": 16})
+        assert runs.claim(run_id, "train", 0, worker_id, "stranded") == "claimed"
+        runs.update(run_id, state="RUNNING", step="train")
+        runs.client().delete(runs.lease_key(run_id))
+        app.control.purge()
+        record = wait_for_final(run_id, 300)
+        assert record["state"] == "SUCCESS", record
+        assert record["attempt"] == 1 and record["recoveries"] == 1, record
+        assert record["recovered_because"] == "task gone", record
+        assert [m["version"] for m in models_of(driver, run_id)] == [run_id]
+    finally:
+        stop_worker(worker)
