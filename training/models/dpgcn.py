@@ -19,7 +19,12 @@ class DPGCN(DotProductModel):
     user features and a DDPG decision layer.
 
     1. :class:`~training.models.node_embedding.NodeEmbedding` gives every user, item, query,
-       term and category an initial vector :math:`\mathbf{x}^{(0)}_v \in \mathbb{R}^D`.
+       term and category an initial vector :math:`\mathbf{x}^{(0)}_v \in \mathbb{R}^D`:
+       its ID vector plus a learned projection of its side information (an item's category
+       path, terms and price bucket; a user's static features; a query's terms). Users, items
+       and queries without training interactions use a learned "unknown" vector instead of
+       their untrained ID vector, and ID dropout trains that path, so the model scores items
+       and users it has not seen in training (``inductive``).
     2. :class:`~training.models.hetero_gcn.HeteroGCN` propagates them along the typed relations
        (user–item interactions, user–query searches, query→item, query/item→term,
        item→category, and their reverses): :math:`\mathbf{h}_v`.
@@ -47,11 +52,19 @@ class DPGCN(DotProductModel):
         use_fusion (bool, optional): Fuse static user features. (default: :obj:`True`)
         use_policy (bool, optional): Train a DDPG decision layer. (default: :obj:`True`)
         pretrained (dict[str, Tensor], optional): Initial vectors per node type (e.g. Term).
+        use_side_features (bool, optional): Add the projection of side information to the
+            input vectors. (default: :obj:`True`)
+        id_dropout (float, optional): Probability of replacing a node's ID vector by its
+            type's unknown vector at each training step. (default: :obj:`0.1`)
 
     Shapes:
         - **output of** :meth:`encode`: user :math:`(|U|, D)`, item :math:`(|I|, D)`, query
           :math:`(|Q|, D)` vectors; ``score`` returns logits :math:`(B,)`.
     """
+
+    #: Scores users and items without training interactions from their side information and
+    #: graph neighbours (the cold-item protocol reports only such models).
+    inductive = True
 
     def __init__(
         self,
@@ -63,8 +76,11 @@ class DPGCN(DotProductModel):
         use_fusion: bool = True,
         use_policy: bool = True,
         pretrained: dict[str, Tensor] | None = None,
+        use_side_features: bool = True,
+        id_dropout: float = 0.1,
     ) -> None:
         super().__init__(data)
+        self.inductive = use_side_features
         self.has_policy = use_policy
         self.use_fusion = use_fusion
         self.user_x = data.user_x
@@ -72,7 +88,15 @@ class DPGCN(DotProductModel):
         for t in (USER, ITEM):
             num_nodes[t] = max(num_nodes.get(t, 0), 1)
         self._num_nodes = num_nodes
-        self.embedding = NodeEmbedding(num_nodes, dim, pretrained)
+        self.embedding = NodeEmbedding(
+            num_nodes,
+            dim,
+            pretrained,
+            trained=data.trained,
+            side=data.side if use_side_features else None,
+            dense={USER: data.user_x} if use_side_features else None,
+            id_dropout=id_dropout,
+        )
         node_types = list(self.embedding.num_nodes)
         outputs = [t for t in (USER, ITEM, QUERY) if t in node_types]
         self.stack = RelationStack.build(

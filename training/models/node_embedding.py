@@ -7,23 +7,92 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from training.dataset import SideBag
+
+
+class SideProjection(nn.Module):
+    r"""A learned projection of one node type's side information:
+
+    .. math::
+        \mathbf{s}_v = \sum_{g} \frac{1}{|T_g(v)|} \sum_{k \in T_g(v)} \mathbf{E}^{side}[k]
+        + \mathbf{W}\,\mathbf{x}_v
+
+    with :math:`T_g(v)` the node's tokens of group :math:`g` (an item's category path, its
+    terms, its price bucket; a query's terms) embedded by one :class:`torch.nn.EmbeddingBag`,
+    and :math:`\mathbf{x}_v` dense static features (a user's age, gender, occupation).
+
+    Args:
+        num_tokens (int): Size of the token vocabulary (0: no bag).
+        dense_dim (int): Number of dense features (0: none).
+        dim (int): Output size :math:`D`.
+
+    Shapes:
+        - **input:** a :class:`~training.dataset.SideBag` of :math:`N` nodes and/or dense
+          features :math:`(N, F)`
+        - **output:** :math:`(N, D)`
+    """
+
+    def __init__(self, num_tokens: int, dense_dim: int, dim: int) -> None:
+        super().__init__()
+        self.num_tokens = num_tokens
+        self.dense_dim = dense_dim
+        self.bag = nn.EmbeddingBag(num_tokens, dim, mode="sum") if num_tokens else None
+        self.dense = nn.Linear(dense_dim, dim, bias=False) if dense_dim else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.bag is not None:
+            nn.init.normal_(self.bag.weight, std=0.1)
+        if self.dense is not None:
+            self.dense.reset_parameters()
+
+    def forward(self, bag: SideBag | None, dense: Tensor | None) -> Tensor:
+        out: Tensor | None = None
+        if self.bag is not None and bag is not None:
+            out = self.bag(bag.tokens, bag.offsets, per_sample_weights=bag.weights)
+        if self.dense is not None and dense is not None:
+            d = self.dense(dense)
+            out = d if out is None else out + d
+        if out is None:
+            raise ValueError("SideProjection called without its inputs")
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(tokens={self.num_tokens}, dense={self.dense_dim})"
+
 
 class NodeEmbedding(nn.Module):
     r"""Trainable initial embeddings, one table per node type (paper §3.3: "initial embeddings
     for users, items and queries using pre-trained vectors or random initialization with the
-    same dimensionality").
+    same dimensionality"), made inductive by side information:
 
     .. math::
-        \mathbf{x}^{(0)}_v = \mathbf{E}_{\tau(v)}[v] \in \mathbb{R}^{D}
+        \mathbf{x}^{(0)}_v = m_v\,\mathbf{E}_{\tau(v)}[v] + (1 - m_v)\,\mathbf{e}^{unk}_{\tau(v)}
+        + \mathbf{s}_v
 
-    where :math:`\tau(v)` is the node type (User, Item, Query, Term, Category). Tables listed in
-    ``pretrained`` (e.g. Term vectors from :mod:`training.word2vec`) start from those vectors
-    and stay trainable; the others start from :math:`\mathcal{N}(0, 0.1^2)`.
+    where :math:`\tau(v)` is the node type (User, Item, Query, Term, Category) and
+    :math:`\mathbf{s}_v` the :class:`SideProjection` of the node's side information (zero for
+    types without any). :math:`m_v = 1` for nodes with training interactions and
+    :math:`m_v = 0` for the others, whose ID rows are never trained: they take the type's
+    learned "unknown" vector :math:`\mathbf{e}^{unk}_{\tau}` instead, so an item unseen in
+    training gets its vector from its category path, terms and graph neighbours. In training
+    mode :math:`m_v` is also set to 0 with probability ``id_dropout`` (ID dropout, re-drawn at
+    every call), so the unknown vector and the side path learn to stand in for the ID.
+    Types listed in neither ``trained`` nor ``side`` are plain tables, as before.
+
+    Tables listed in ``pretrained`` (e.g. Term vectors from :mod:`training.word2vec`) start
+    from those vectors and stay trainable; the others start from :math:`\mathcal{N}(0, 0.1^2)`.
 
     Args:
         num_nodes (dict[str, int]): Number of nodes per node type.
         dim (int): Embedding dimension :math:`D` (paper: 128).
         pretrained (dict[str, Tensor], optional): Initial vectors ``[N_t, D]`` per node type.
+        trained (dict[str, Tensor], optional): ``[N_t]`` bool per node type: the node has
+            training interactions (saved with the model as buffers ``trained_<type>``).
+        side (dict[str, SideBag], optional): Multi-hot side information per node type.
+        dense (dict[str, Tensor], optional): Dense static features ``[N_t, F]`` per node type.
+        id_dropout (float, optional): Probability of replacing a trained node's ID vector by
+            the unknown vector in training mode. (default: :obj:`0.0`)
 
     Shapes:
         - **output:** ``x_dict`` with :math:`(|\mathcal{V}_t|, D)` per node type :math:`t`.
@@ -34,27 +103,92 @@ class NodeEmbedding(nn.Module):
         num_nodes: dict[str, int],
         dim: int,
         pretrained: dict[str, Tensor] | None = None,
+        trained: dict[str, Tensor] | None = None,
+        side: dict[str, SideBag] | None = None,
+        dense: dict[str, Tensor] | None = None,
+        id_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= id_dropout < 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1), got {id_dropout}")
         self.num_nodes = {t: n for t, n in num_nodes.items() if n > 0}
         self.dim = dim
+        self.id_dropout = id_dropout
         self.pretrained = dict(pretrained or {})
         for t, v in self.pretrained.items():
             if t in self.num_nodes and tuple(v.shape) != (self.num_nodes[t], dim):
                 raise ValueError(f"pretrained {t} vectors have shape {tuple(v.shape)}")
         self.tables = nn.ModuleDict({t: nn.Embedding(n, dim) for t, n in self.num_nodes.items()})
+        self.trained_types = [t for t in (trained or {}) if t in self.num_nodes]
+        for t in self.trained_types:
+            mask = cast(dict[str, Tensor], trained)[t].bool()
+            n = self.num_nodes[t]
+            if len(mask) > n:
+                raise ValueError(f"trained mask of {t} has {len(mask)} rows for {n} nodes")
+            if len(mask) < n:  # padding rows (empty types hold one row) are never trained
+                mask = torch.cat([mask, mask.new_zeros(n - len(mask))])
+            self.register_buffer(f"trained_{t}", mask)
+        self.unknown = nn.ParameterDict(
+            {t: nn.Parameter(torch.zeros(dim)) for t in self.trained_types}
+        )
+        self.side = {t: b for t, b in (side or {}).items() if t in self.num_nodes}
+        self.dense = {
+            t: x for t, x in (dense or {}).items() if t in self.num_nodes and x.shape[1] > 0
+        }
+        self.projections = nn.ModuleDict(
+            {
+                t: SideProjection(
+                    self.side[t].num_tokens if t in self.side else 0,
+                    int(self.dense[t].shape[1]) if t in self.dense else 0,
+                    dim,
+                )
+                for t in sorted(set(self.side) | set(self.dense))
+            }
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for t, weight in self.forward().items():
+        for t, table in self.tables.items():
+            weight = cast(nn.Embedding, table).weight
             if t in self.pretrained:
                 with torch.no_grad():
                     weight.copy_(self.pretrained[t])
             else:
                 nn.init.normal_(weight, std=0.1)
+        for p in self.unknown.values():
+            nn.init.zeros_(p)
+        for proj in self.projections.values():
+            cast(SideProjection, proj).reset_parameters()
+
+    def trained_mask(self, node_type: str) -> Tensor | None:
+        """``[N]`` bool: which nodes of ``node_type`` had training interactions (``None`` for
+        a type without the distinction)."""
+        if node_type not in self.trained_types:
+            return None
+        return cast(Tensor, getattr(self, f"trained_{node_type}"))
 
     def forward(self) -> dict[str, Tensor]:
-        return {t: cast(nn.Embedding, table).weight for t, table in self.tables.items()}
+        out: dict[str, Tensor] = {}
+        for t, table in self.tables.items():
+            x = cast(nn.Embedding, table).weight
+            mask = self.trained_mask(t)
+            if mask is not None:
+                if self.training and self.id_dropout > 0:
+                    keep = torch.rand(len(mask), device=mask.device) >= self.id_dropout
+                    mask = mask & keep
+                x = torch.where(mask[:, None], x, self.unknown[t])
+            if t in self.projections:
+                side = cast(SideProjection, self.projections[t])(
+                    self.side.get(t), self.dense.get(t)
+                )
+                if len(side) < len(x):  # padding rows of an empty type
+                    side = torch.cat([side, side.new_zeros(len(x) - len(side), self.dim)])
+                x = x + side
+            out[t] = x
+        return out
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.num_nodes}, dim={self.dim})"
+        return (
+            f"{self.__class__.__name__}({self.num_nodes}, dim={self.dim}, "
+            f"side={sorted(self.projections)}, id_dropout={self.id_dropout})"
+        )
