@@ -142,7 +142,8 @@ def test_cold_mode_activity_is_heavy_tailed_and_appeal_follows_content() -> None
         words.setdefault(r["item"], set()).add(r["term"])
     lat = truth.item_latent / np.linalg.norm(truth.item_latent, axis=1, keepdims=True)
     ids = truth.item_ids
-    same, other = [], []
+    same: list[float] = []
+    other: list[float] = []
     for a in range(len(ids)):
         for b in range(a + 1, len(ids)):
             if cat[ids[a]] != cat[ids[b]]:
