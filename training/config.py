@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.data import PROTOCOLS
 from training.errors import ConfigError
 
 #: Reward of one logged user → item interaction, by relationship type (click = 1, purchase = 5,
@@ -73,7 +74,9 @@ class TrainConfig:
     dim: int = 64
     #: Graph convolution layers per node type.
     num_layers: int = 2
-    epochs: int = 15
+    #: Epoch cap. High enough that no model's best epoch sits at it on the published datasets
+    #: (the reports flag a run whose best epoch is the cap: "stopped at cap").
+    epochs: int = 200
     lr: float = 5e-3
     weight_decay: float = 0.0
     batch_size: int = 2048
@@ -87,8 +90,22 @@ class TrainConfig:
     device: str = "auto"
     #: Automatic mixed precision; only ever used on CUDA.
     mixed_precision: bool = True
-    #: Stop when the validation AUC has not improved for this many epochs (0 = never stop early).
-    patience: int = 4
+    #: Stop when the validation ``select_metric`` has not improved for this many epochs
+    #: (0 = never stop early).
+    patience: int = 10
+    #: Validation metric that picks the best epoch (and the DDPG α): a full-ranking metric
+    #: (``ndcg@K``, ``recall@K``, ``hr@K``, ``precision@K``, ``map@K``, ``mrr``) for
+    #: recommendation, ``auc`` (held-out item vs ``click_negatives`` samples) for click
+    #: prediction.
+    select_metric: str = "ndcg@10"
+    #: How validation and test interactions are held out (``training.data.PROTOCOLS``).
+    protocol: str = "leave-last-out"
+    #: Train / validation / test shares of each user's interactions (ratio protocols).
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    #: Share of the items held out for test (and as many for validation) by ``cold-item``.
+    cold_share: float = 0.1
+    #: Deterministic kernels (``training.device.deterministic``): two runs of one seed agree.
+    deterministic: bool = True
     #: Weight of the user → query BCE loss (query suggestion) next to the user → item loss.
     query_loss_weight: float = 0.5
     #: Behaviour sequence length of the DIN-style baselines.
@@ -135,6 +152,15 @@ class TrainConfig:
             raise ConfigError("TrainConfig.top_k must hold positive cut-offs")
         if self.min_interactions < 3:
             raise ConfigError("TrainConfig.min_interactions must be >= 3 (train, val, test)")
+        _check_select_metric(self.select_metric)
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)}")
+        if len(self.ratios) != 3 or min(self.ratios) <= 0 or abs(sum(self.ratios) - 1) > 1e-6:
+            raise ConfigError(
+                f"TrainConfig.ratios must be 3 positive shares summing to 1, got {self.ratios!r}"
+            )
+        if not 0.0 < self.cold_share < 0.5:
+            raise ConfigError("TrainConfig.cold_share must be in (0, 0.5)")
         if self.ddpg.noise not in ("gaussian", "ou"):
             raise ConfigError(f"unknown DDPG noise {self.ddpg.noise!r}")
         if not 0.0 < self.ddpg.tau <= 1.0:
@@ -175,6 +201,21 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ConfigError("TrainConfig JSON must be an object")
         return cls.from_dict(data)
+
+
+_RANKING_SELECT = ("ndcg", "recall", "hr", "precision", "map")
+
+
+def _check_select_metric(name: str) -> None:
+    if name in ("auc", "mrr"):
+        return
+    metric, _, k = name.partition("@")
+    if metric in _RANKING_SELECT and k.isdigit() and int(k) > 0:
+        return
+    raise ConfigError(
+        f"TrainConfig.select_metric {name!r} is not auc, mrr or <metric>@K with metric one of "
+        f"{', '.join(_RANKING_SELECT)}"
+    )
 
 
 def _coerce(cls: type, data: dict[str, Any], name: str) -> dict[str, Any]:

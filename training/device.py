@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Iterator
 
@@ -65,3 +66,30 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool = True) -> Iterator[None]:
+    """Run the block with ``torch.use_deterministic_algorithms(True, warn_only=True)`` and
+    restore the previous setting afterwards (``docs/evaluation.md``, "Determinism").
+
+    On the CPU every op the harness uses has a deterministic kernel, so two runs of one seed
+    with the same thread count give identical numbers. ``warn_only`` keeps CUDA runs going
+    where an op has no deterministic CUDA kernel (torch warns once per op; the sparse CSR
+    product's is the known one). cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for deterministic
+    matrix products; it is set here when unset, which only takes effect if CUDA has not been
+    initialised yet in this process."""
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    was = torch.are_deterministic_algorithms_enabled()
+    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=was_warn)
+        torch.backends.cudnn.benchmark = cudnn

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 BoolMatrix = NDArray[np.bool_]
+FloatVector = NDArray[np.float64]
 
 
 def auc(labels: ArrayLike, scores: ArrayLike) -> float:
@@ -63,8 +64,10 @@ def log_loss(labels: ArrayLike, logits: ArrayLike) -> float:
 
 
 def relaimpr(auc_model: float, auc_base: float) -> float:
-    """RelaImpr (paper eq. 8) in percent: ``((AUC_model − 0.5)/(AUC_base − 0.5) − 1) · 100``."""
-    if auc_base == 0.5:
+    """RelaImpr (paper eq. 8) in percent: ``((AUC_model − 0.5)/(AUC_base − 0.5) − 1) · 100``.
+    ``nan`` when the base AUC is at or below 0.5 (a base no better than chance makes the ratio
+    meaningless: its sign flips or it divides by zero)."""
+    if not auc_base > 0.5:
         return float("nan")
     return ((auc_model - 0.5) / (auc_base - 0.5) - 1.0) * 100.0
 
@@ -78,63 +81,139 @@ def _check(hits: BoolMatrix, k: int) -> BoolMatrix:
     return hits[:, :k]
 
 
-def precision_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
-    """Mean over users of (relevant items in the top K) / K."""
+def precision_per_user(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> FloatVector:
+    """Per user: (relevant items in the top K) / K."""
     h = _check(hits, k)
-    return float(np.mean(h.sum(1) / k)) if len(h) else float("nan")
+    return np.asarray(h.sum(1) / k, dtype=np.float64)
 
 
-def recall_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
-    """Mean over users of (relevant items in the top K) / (relevant items)."""
+def recall_per_user(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> FloatVector:
+    """Per user: (relevant items in the top K) / (relevant items), the held-out items of the
+    user (RecBole's recall: the denominator is not capped at K)."""
     h = _check(hits, k)
     n = np.asarray(n_relevant, dtype=np.float64)
-    return float(np.mean(h.sum(1) / np.maximum(n, 1))) if len(h) else float("nan")
+    return np.asarray(h.sum(1) / np.maximum(n, 1), dtype=np.float64)
 
 
-def hit_rate_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
-    """Fraction of users with at least one relevant item in the top K."""
-    h = _check(hits, k)
-    return float(np.mean(h.any(1))) if len(h) else float("nan")
+def hit_rate_per_user(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> FloatVector:
+    """Per user: 1 when at least one relevant item is in the top K."""
+    return np.asarray(_check(hits, k).any(1), dtype=np.float64)
 
 
-def ndcg_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
-    """Mean binary NDCG@K: DCG = Σ_r rel_r / log2(r + 1) over the top K, divided by the DCG of
-    an ideal list with ``min(n_relevant, K)`` relevant items first."""
+def ndcg_per_user(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> FloatVector:
+    """Per user binary NDCG@K: DCG = Σ_r rel_r / log2(r + 1) over the top K, divided by the DCG
+    of an ideal list with ``min(n_relevant, K)`` relevant items first."""
     h = _check(hits, k).astype(np.float64)
-    if not len(h):
-        return float("nan")
     discounts = 1.0 / np.log2(np.arange(2, h.shape[1] + 2))
     dcg = h @ discounts
     ideal_n = np.minimum(np.asarray(n_relevant, dtype=np.int64), h.shape[1])
     cum = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
     idcg = cum[ideal_n]
-    return float(np.mean(np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)))
+    return np.asarray(np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0))
+
+
+def map_per_user(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> FloatVector:
+    """Per user AP@K = Σ_r P@r · rel_r / min(n_relevant, K)."""
+    h = _check(hits, k).astype(np.float64)
+    prec = np.cumsum(h, axis=1) / np.arange(1, h.shape[1] + 1)
+    denom = np.minimum(np.asarray(n_relevant, dtype=np.float64), k)
+    return np.asarray((prec * h).sum(1) / np.maximum(denom, 1))
+
+
+def reciprocal_rank(first_rank: ArrayLike) -> FloatVector:
+    """Per user 1 / rank of the first relevant item (``0`` when the rank is ``0`` or inf)."""
+    r = np.asarray(first_rank, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.asarray(np.where((r > 0) & np.isfinite(r), 1.0 / r, 0.0), dtype=np.float64)
+
+
+def _mean(values: FloatVector) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def precision_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
+    """Mean over users of (relevant items in the top K) / K."""
+    return _mean(precision_per_user(hits, n_relevant, k))
+
+
+def recall_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
+    """Mean over users of (relevant items in the top K) / (relevant items)."""
+    return _mean(recall_per_user(hits, n_relevant, k))
+
+
+def hit_rate_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
+    """Fraction of users with at least one relevant item in the top K."""
+    return _mean(hit_rate_per_user(hits, n_relevant, k))
+
+
+def ndcg_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
+    """Mean binary NDCG@K (:func:`ndcg_per_user`)."""
+    return _mean(ndcg_per_user(hits, n_relevant, k))
 
 
 def map_at_k(hits: BoolMatrix, n_relevant: ArrayLike, k: int) -> float:
     """Mean average precision at K: AP@K = Σ_r P@r · rel_r / min(n_relevant, K)."""
-    h = _check(hits, k).astype(np.float64)
-    if not len(h):
-        return float("nan")
-    prec = np.cumsum(h, axis=1) / np.arange(1, h.shape[1] + 1)
-    denom = np.minimum(np.asarray(n_relevant, dtype=np.float64), k)
-    return float(np.mean((prec * h).sum(1) / np.maximum(denom, 1)))
+    return _mean(map_per_user(hits, n_relevant, k))
 
 
 def mrr(first_rank: ArrayLike) -> float:
     """Mean reciprocal rank, from each user's 1-based rank of the first relevant item
     (``0`` or ``inf`` when none was ranked)."""
-    r = np.asarray(first_rank, dtype=np.float64)
-    if not len(r):
-        return float("nan")
-    with np.errstate(divide="ignore"):
-        rr = np.where((r > 0) & np.isfinite(r), 1.0 / r, 0.0)
-    return float(np.mean(rr))
+    return _mean(reciprocal_rank(first_rank))
+
+
+def bootstrap_ci(
+    values: ArrayLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one value per user; users
+    resampled with replacement). ``(nan, nan)`` for no values."""
+    v = np.asarray(values, dtype=np.float64)
+    if not len(v):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, 250):  # bounded memory: 250 resamples at a time
+        stop = min(start + 250, n_boot)
+        means[start:stop] = v[rng.integers(0, len(v), (stop - start, len(v)))].mean(1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(means, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def paired_bootstrap(
+    a: ArrayLike, b: ArrayLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, float]:
+    """Paired bootstrap of ``mean(a − b)`` over users (``a[i]``, ``b[i]`` are one user's
+    metric under two models): the difference, its percentile interval, and
+    ``p`` = two-sided share of resampled differences on the other side of 0."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if not len(d):
+        nan = float("nan")
+        return {"diff": nan, "lo": nan, "hi": nan, "p": nan}
+    lo, hi = bootstrap_ci(d, n_boot, seed, level)
+    rng = np.random.default_rng(seed)
+    means = np.concatenate(
+        [
+            d[rng.integers(0, len(d), (min(250, n_boot - s), len(d)))].mean(1)
+            for s in range(0, n_boot, 250)
+        ]
+    )
+    p = 2.0 * min(float(np.mean(means <= 0)), float(np.mean(means >= 0)))
+    return {"diff": float(d.mean()), "lo": lo, "hi": hi, "p": min(p, 1.0)}
 
 
 RankingMetric = Callable[[BoolMatrix, ArrayLike, int], float]
 
 #: Top-K metrics by name: result keys are ``f"{name}@{k}"``.
+#: The same metrics per user (the vectors the bootstrap intervals resample).
+PER_USER_METRICS: dict[str, Callable[[BoolMatrix, ArrayLike, int], FloatVector]] = {
+    "precision": precision_per_user,
+    "recall": recall_per_user,
+    "ndcg": ndcg_per_user,
+    "hr": hit_rate_per_user,
+    "map": map_per_user,
+}
+
 RANKING_METRICS: dict[str, RankingMetric] = {
     "precision": precision_at_k,
     "recall": recall_at_k,
@@ -170,4 +249,16 @@ def ranking_report(
         for name, fn in RANKING_METRICS.items():
             out[f"{name}@{k}"] = fn(hits, n_relevant, k)
     out["mrr"] = mrr(first_rank)
+    return out
+
+
+def ranking_per_user(
+    hits: BoolMatrix, n_relevant: ArrayLike, first_rank: ArrayLike, ks: tuple[int, ...]
+) -> dict[str, FloatVector]:
+    """:func:`ranking_report`'s metrics per user (their means are the report's values)."""
+    out: dict[str, FloatVector] = {}
+    for k in ks:
+        for name, fn in PER_USER_METRICS.items():
+            out[f"{name}@{k}"] = fn(hits, n_relevant, k)
+    out["mrr"] = reciprocal_rank(first_rank)
     return out

@@ -3,9 +3,13 @@
 * **Click prediction** (DIN protocol): per user the held-out interaction is the positive, with
   ``click_negatives`` sampled items the user never interacted with as negatives → AUC (pooled
   over users), GAUC, log loss.
-* **Top-K, full ranking**: the held-out item is ranked against *every* item the user has not
-  interacted with in training (and, for the test split, validation) → Precision/Recall/NDCG/HR/
-  MAP@K and MRR.
+* **Top-K, full ranking**: the held-out items of a user (one under leave-last-out, all of the
+  user's validation or test interactions under the ratio and cold-item splits) are ranked
+  against *every* item the user has not interacted with in training (and, for the test split,
+  validation) → Precision/Recall/NDCG/HR/MAP@K and MRR, per user (:class:`RankingTask`,
+  :func:`rank_users`) and averaged over users. Every held-out item is relevant:
+  ``recall@K = hits / |held-out items|``, NDCG's ideal list holds ``min(|held-out|, K)``
+  relevant items.
 * **Top-K, sampled ranking**: the held-out item against ``sampled_candidates − 1`` sampled
   negatives (candidate-set size reported alongside the numbers).
 * **Query suggestion**: the user's held-out (last) searched query ranked against all queries
@@ -26,7 +30,7 @@ import torch
 from numpy.typing import NDArray
 
 from training.data import IntArray, Split
-from training.metrics import auc, gauc, log_loss, ranking_report
+from training.metrics import FloatVector, auc, gauc, log_loss, ranking_per_user, ranking_report
 from training.models.base import RecModel
 
 logger = logging.getLogger(__name__)
@@ -147,6 +151,100 @@ def sampled_ranking(
     out = _report_from_ranks(ranks.astype(np.float64), ks)
     out["candidates"] = float(cand.shape[1])
     return out
+
+
+@dataclass
+class RankingTask:
+    """Who is ranked, what is relevant for each, and what is removed from their candidates
+    (besides their training items). ``relevant`` and ``exclude`` are CSR lists over
+    ``users`` (``*_indptr [B + 1]``)."""
+
+    users: IntArray
+    relevant_indptr: IntArray
+    relevant: IntArray
+    exclude_indptr: IntArray
+    exclude: IntArray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def relevant_of(self, b: int) -> IntArray:
+        return self.relevant[self.relevant_indptr[b] : self.relevant_indptr[b + 1]]
+
+    def exclude_of(self, b: int) -> IntArray:
+        return self.exclude[self.exclude_indptr[b] : self.exclude_indptr[b + 1]]
+
+
+def _grouped(rows: IntArray, cols: IntArray, users: IntArray) -> tuple[IntArray, IntArray]:
+    """CSR (indptr over ``users``, items) of the (row, col) pairs (``rows`` sorted)."""
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    lo = np.searchsorted(rows, users, "left")
+    hi = np.searchsorted(rows, users, "right")
+    counts = hi - lo
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    parts = [np.arange(a, b) for a, b in zip(lo, hi, strict=True)]
+    take = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return indptr, cols[take.astype(np.int64)].astype(np.int64)
+
+
+def ranking_task(
+    split: Split, which: str, max_users: int | None = None, seed: int = 0
+) -> RankingTask:
+    """The full-ranking task of the ``which`` split: every user with held-out interactions
+    (at most ``max_users``, sampled with ``seed``), all their held-out items relevant; when
+    testing, the user's validation items are known history and leave the candidates."""
+    held = split.val if which == "val" else split.test
+    users = np.unique(held.row)
+    if max_users is not None and len(users) > max_users:
+        rng = np.random.default_rng([seed, 4242])
+        users = np.sort(rng.choice(users, max_users, replace=False))
+    rel_ptr, rel = _grouped(held.row, held.col, users)
+    if which == "test":
+        ex_ptr, ex = _grouped(split.val.row, split.val.col, users)
+    else:
+        ex_ptr, ex = np.zeros(len(users) + 1, np.int64), np.zeros(0, np.int64)
+    return RankingTask(users.astype(np.int64), rel_ptr, rel, ex_ptr, ex)
+
+
+def rank_users(
+    scorer: Scorer, split: Split, task: RankingTask, ks: tuple[int, ...], batch_size: int = 256
+) -> dict[str, FloatVector]:
+    """Per-user top-K metrics (and MRR) of :func:`ranking_per_user` for ``task``.
+
+    Ranks are pessimistic: a relevant item is placed after every non-relevant item with the
+    same score; relevant items tied with each other keep item-id order. Each relevant item's
+    rank counts the non-relevant candidates scored at least as high plus the relevant items
+    placed before it."""
+    width = max(ks)
+    n = len(task)
+    hits = np.zeros((n, width), dtype=bool)
+    n_rel = np.zeros(n, dtype=np.int64)
+    first = np.full(n, np.inf)
+    for s in _batches(n, batch_size):
+        scores = scorer.all_items(task.users[s]).astype(np.float64)
+        for r in range(scores.shape[0]):
+            b = s.start + r
+            row = scores[r]
+            row[split.user_history(int(task.users[b]))] = -np.inf
+            row[task.exclude_of(b)] = -np.inf
+            rel = task.relevant_of(b)
+            if not len(rel):
+                continue
+            is_rel = np.zeros(len(row), dtype=bool)
+            is_rel[rel] = True
+            others = np.sort(row[~is_rel])
+            s_rel = row[rel]
+            above = len(others) - np.searchsorted(others, s_rel, "left")
+            order = np.lexsort((rel, -s_rel))
+            before = np.empty(len(rel), dtype=np.int64)
+            before[order] = np.arange(len(rel))
+            ranks = above + before + 1
+            n_rel[b] = len(rel)
+            first[b] = ranks.min()
+            top = ranks[ranks <= width]
+            hits[b, top - 1] = True
+    return ranking_per_user(hits, n_rel, first, ks)
 
 
 def full_ranking(

@@ -35,6 +35,7 @@ from training.data import (
     LED_TO,
     QUERY,
     USER,
+    ExportGraph,
     Split,
     eval_candidates,
     load_export,
@@ -42,20 +43,30 @@ from training.data import (
     split_interactions,
 )
 from training.dataset import GraphData, build_graph_data, last_items
-from training.device import autocast, make_grad_scaler, seed_everything, select_device, use_amp
+from training.device import (
+    autocast,
+    deterministic,
+    make_grad_scaler,
+    seed_everything,
+    select_device,
+    use_amp,
+)
 from training.environment import OfflineEnvironment
 from training.errors import TrainingError
 from training.inference import NumpyActor, PolicyAdjuster
+from training.metrics import FloatVector
 from training.models import build_model
 from training.models.base import DotEncoding, RecModel
 from training.policy import DDPGPolicy
 from training.protocols import (
     EmbeddingScorer,
     ModelScorer,
+    RankingTask,
     Scorer,
     click_prediction,
-    full_ranking,
     query_suggestion,
+    rank_users,
+    ranking_task,
     sampled_ranking,
 )
 
@@ -64,11 +75,15 @@ logger = logging.getLogger(__name__)
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
+class NotInductiveError(TrainingError):
+    """The model cannot score items it never saw in training (cold-item protocol)."""
+
+
 @dataclass
 class PolicyResult:
     policy: DDPGPolicy
     alpha: float
-    val_auc_by_alpha: dict[str, float]
+    val_by_alpha: dict[str, float]
     history: list[dict[str, float]]
 
 
@@ -82,9 +97,18 @@ class FitResult:
     device: torch.device
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
+    #: The last epoch trained (early stop or the cap).
+    last_epoch: int = 0
+    #: Validation ``config.select_metric`` of the best epoch, and the AUC of that epoch.
+    best_val: float = float("nan")
     best_val_auc: float = float("nan")
     train_seconds: float = 0.0
     policy: PolicyResult | None = None
+
+    @property
+    def stopped_at_cap(self) -> bool:
+        """The best epoch is the epoch cap: training longer might have helped."""
+        return self.config.epochs > 1 and self.best_epoch >= self.config.epochs
 
     def encoding(self) -> DotEncoding | None:
         """The trained model's dot-product vectors (``None`` for non dot-product models)."""
@@ -104,6 +128,19 @@ class FitResult:
             hist = recent_items(self.data.split, self.config.ddpg.state_history, which)
             user = policy_adjuster(self.policy.policy, self.policy.alpha).adjust(user, item, hist)
         return EmbeddingScorer(user, item, query)
+
+
+def split_for(graph: ExportGraph, config: TrainConfig, seed: int | None = None) -> Split:
+    """The split of ``config.protocol`` for ``seed`` (default ``config.seed``)."""
+    return split_interactions(
+        graph,
+        config.seed if seed is None else seed,
+        config.reward_of(),
+        config.min_interactions,
+        protocol=config.protocol,
+        ratios=config.ratios,
+        cold_share=config.cold_share,
+    )
 
 
 def dot_vectors(
@@ -219,29 +256,73 @@ def train_epoch(
     return total / max(count, 1)
 
 
+class Validator:
+    """Validation of one split, computed the same way after every epoch of every model:
+    the click-prediction AUC and the full-ranking metrics of ``config.select_metric``."""
+
+    def __init__(self, split: Split, config: TrainConfig) -> None:
+        self.config = config
+        self.users, self.pos, self.neg = eval_candidates(split, "val", config.click_negatives)
+        self.task: RankingTask = ranking_task(split, "val", config.eval_max_users, config.seed)
+        self.split = split
+        sel = config.select_metric
+        extra = int(sel.partition("@")[2]) if "@" in sel else 0
+        self.ks = tuple(sorted({*config.top_k, *((extra,) if extra else ())}))
+
+    def __call__(self, scorer: Scorer) -> dict[str, float]:
+        out = {"val_auc": click_prediction(scorer, self.users, self.pos, self.neg)["auc"]}
+        if self.config.select_metric != "auc" and len(self.task):
+            ranks = rank_users(scorer, self.split, self.task, self.ks)
+            out[f"val_{self.config.select_metric}"] = float(
+                np.mean(ranks[self.config.select_metric])
+            )
+        return out
+
+    def score(self, values: dict[str, float]) -> float:
+        """The selection value (``-inf`` when it could not be computed)."""
+        v = values.get(f"val_{self.config.select_metric}", float("nan"))
+        return v if math.isfinite(v) else -math.inf
+
+
 def fit(
     split: Split,
     config: TrainConfig,
     progress: ProgressFn | None = None,
     device: torch.device | None = None,
 ) -> FitResult:
-    """Train ``config.model`` on ``split``: supervised epochs, then the DDPG stage if any."""
+    """Train ``config.model`` on ``split``: supervised epochs, then the DDPG stage if any.
+    Deterministic for a seed (``config.deterministic``): see ``docs/evaluation.md``."""
+    with deterministic(config.deterministic):
+        return _fit(split, config, progress, device)
+
+
+def _fit(
+    split: Split,
+    config: TrainConfig,
+    progress: ProgressFn | None,
+    device: torch.device | None,
+) -> FitResult:
     device = device or select_device(config.device)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     data = build_graph_data(split, device, config.history_len)
     model = build_model(config.model, data, config).to(device)
+    if split.protocol == "cold-item" and not model.inductive:
+        raise NotInductiveError(
+            f"{config.model} cannot score items without interactions (inductive = False)"
+        )
     result = FitResult(model=model, data=data, config=config, device=device)
     start = time.perf_counter()
-    val_users, val_pos, val_neg = eval_candidates(split, "val", config.click_negatives)
+    validate = Validator(split, config)
 
     if not model.trainable or not any(p.requires_grad for p in model.parameters()):
         model.fit_statistics(data)
-        val_auc = click_prediction(ModelScorer(model, device), val_users, val_pos, val_neg)["auc"]
-        result.history.append({"epoch": 1, "loss": float("nan"), "val_auc": val_auc})
-        result.best_epoch, result.best_val_auc = 1, val_auc
+        val = validate(ModelScorer(model, device))
+        result.history.append({"epoch": 1, "loss": float("nan"), **val})
+        result.best_epoch = result.last_epoch = 1
+        result.best_val, result.best_val_auc = validate.score(val), val["val_auc"]
         if progress is not None:
-            progress({"epoch": 1, "epochs": 1, "loss": float("nan"), "val_auc": val_auc})
+            progress({"epoch": 1, "epochs": 1, "loss": float("nan"), **val})
         result.train_seconds = time.perf_counter() - start
         return result
 
@@ -249,29 +330,33 @@ def fit(
     scaler = make_grad_scaler(device, amp)
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
     best_state: dict[str, torch.Tensor] | None = None
-    best_auc, stale = -math.inf, 0
+    best, stale = -math.inf, 0
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
         loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
-        val_auc = click_prediction(ModelScorer(model, device), val_users, val_pos, val_neg)["auc"]
+        val = validate(ModelScorer(model, device))
         secs = time.perf_counter() - t0
-        result.history.append({"epoch": epoch, "loss": loss, "val_auc": val_auc, "seconds": secs})
+        result.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
+        result.last_epoch = epoch
         logger.info(
-            "%s epoch %d/%d loss=%.4f val_auc=%.4f (%.1fs)",
+            "%s epoch %d/%d loss=%.4f %s (%.1fs)",
             config.model,
             epoch,
             config.epochs,
             loss,
-            val_auc,
+            " ".join(f"{k}={v:.4f}" for k, v in val.items()),
             secs,
         )
         if progress is not None:
-            progress({"epoch": epoch, "epochs": config.epochs, "loss": loss, "val_auc": val_auc})
+            progress({"epoch": epoch, "epochs": config.epochs, "loss": loss, **val})
         if not math.isfinite(loss):
             raise TrainingError(f"{config.model}: loss became {loss} at epoch {epoch}")
-        score = val_auc if math.isfinite(val_auc) else -loss
-        if score > best_auc:
-            best_auc, stale, result.best_epoch = score, 0, epoch
+        score = validate.score(val)
+        if not math.isfinite(score):
+            score = -loss
+        if score > best:
+            best, stale, result.best_epoch = score, 0, epoch
+            result.best_val_auc = val["val_auc"]
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
@@ -280,18 +365,24 @@ def fit(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    result.best_val_auc = float(best_auc) if len(result.history) else float("nan")
+    result.best_val = float(best) if len(result.history) else float("nan")
+    if result.stopped_at_cap:
+        logger.warning(
+            "%s: best epoch %d is the cap (epochs=%d); raise it",
+            config.model,
+            result.best_epoch,
+            config.epochs,
+        )
     if model.has_policy:
-        result.policy = train_policy(result, val_users, val_pos, val_neg)
+        result.policy = train_policy(result, validate)
     result.train_seconds = time.perf_counter() - start
     return result
 
 
-def train_policy(
-    result: FitResult, val_users: np.ndarray, val_pos: np.ndarray, val_neg: np.ndarray
-) -> PolicyResult:
+def train_policy(result: FitResult, validate: Validator) -> PolicyResult:
     """DDPG stage: train actor/critic on the frozen vectors in the offline environment, then
-    choose α on validation AUC (α = 0, the unchanged model, is always a candidate)."""
+    choose α on the validation selection metric (α = 0, the unchanged model, is always a
+    candidate and wins ties)."""
     config, split = result.config, result.data.split
     enc = result.encoding()
     if enc is None:
@@ -324,30 +415,47 @@ def train_policy(
     best_alpha, best = 0.0, -math.inf
     for alpha in sorted(set(cfg.alpha_grid) | {0.0}):
         adjusted = policy_adjuster(policy, alpha).adjust(user, item, hist)
-        value = click_prediction(
-            EmbeddingScorer(adjusted, item, query), val_users, val_pos, val_neg
-        )["auc"]
+        value = validate.score(validate(EmbeddingScorer(adjusted, item, query)))
         by_alpha[f"{alpha:g}"] = value
         if value > best + 1e-6:
             best_alpha, best = alpha, value
     policy.alpha = best_alpha
-    logger.info("DDPG alpha chosen on validation: %g (val AUC by alpha %s)", best_alpha, by_alpha)
-    return PolicyResult(policy=policy, alpha=best_alpha, val_auc_by_alpha=by_alpha, history=history)
+    logger.info(
+        "DDPG alpha chosen on validation: %g (val %s by alpha %s)",
+        best_alpha,
+        config.select_metric,
+        by_alpha,
+    )
+    return PolicyResult(policy=policy, alpha=best_alpha, val_by_alpha=by_alpha, history=history)
 
 
-def evaluate_fit(result: FitResult, which: str = "test") -> dict[str, float]:
+def evaluate_fit(
+    result: FitResult, which: str = "test", per_user: dict[str, FloatVector] | None = None
+) -> dict[str, float]:
     """All protocols on the ``which`` split ("val" or "test") of a fitted model."""
     return evaluate_scorer(
-        result.scorer(which), result.data.split, result.config, which, result.model.trainable
+        result.scorer(which),
+        result.data.split,
+        result.config,
+        which,
+        result.model.trainable,
+        per_user,
     )
 
 
 def evaluate_scorer(
-    scorer: Scorer, split: Split, config: TrainConfig, which: str = "test", logits: bool = True
+    scorer: Scorer,
+    split: Split,
+    config: TrainConfig,
+    which: str = "test",
+    logits: bool = True,
+    per_user: dict[str, FloatVector] | None = None,
 ) -> dict[str, float]:
     """All protocols on the ``which`` split of any scorer (a fitted model, or the planted
     oracle of a synthetic export): the same candidates, users and cut-offs for every scorer of
-    one split. ``logits=False`` leaves out the log loss (scores that are not logits)."""
+    one split. ``logits=False`` leaves out the log loss (scores that are not logits). When
+    ``per_user`` is given it receives the full-ranking metrics per ranked user (key
+    ``"users"``: the user rows), for bootstrap intervals."""
     users, pos, negs = eval_candidates(split, which, config.sampled_candidates - 1)
     out: dict[str, float] = {}
     out.update(click_prediction(scorer, users, pos, negs[:, : config.click_negatives]))
@@ -355,16 +463,13 @@ def evaluate_scorer(
         del out["logloss"]  # counts and similarities are not logits
     sampled = sampled_ranking(scorer, users, pos, negs, config.top_k)
     out.update({f"sampled_{k}": v for k, v in sampled.items()})
-    sel = np.arange(len(users))
-    if len(users) > config.eval_max_users:
-        rng = np.random.default_rng([config.seed, 4242])
-        sel = np.sort(rng.choice(len(users), config.eval_max_users, replace=False))
-    extra = None
-    if which == "test":  # the validation item is known history when testing
-        val_item = dict(zip(split.val.row.tolist(), split.val.col.tolist(), strict=True))
-        extra = np.array([val_item[int(u)] for u in users[sel]], dtype=np.int64)
-    out.update(full_ranking(scorer, split, users[sel], pos[sel], extra, config.top_k))
-    out["ranked_users"] = float(len(sel))
+    task = ranking_task(split, which, config.eval_max_users, config.seed)
+    ranks = rank_users(scorer, split, task, config.top_k) if len(task) else {}
+    out.update({k: float(np.mean(v)) for k, v in ranks.items()})
+    out["ranked_users"] = float(len(task))
+    if per_user is not None:
+        per_user.update(ranks)
+        per_user["users"] = task.users.astype(np.float64)
     for k, v in query_suggestion(scorer, split, which, config.top_k).items():
         out[f"query_{k}"] = v
     return out
@@ -481,7 +586,7 @@ def train_from_export(
     """
     start = time.perf_counter()
     graph = load_export(Path(export_dir))
-    split = split_interactions(graph, config.seed, config.reward_of(), config.min_interactions)
+    split = split_for(graph, config)
     if len(split.train) == 0:
         raise TrainingError(f"{export_dir} has no User → Item interactions to train on")
     result = fit(split, config, progress)
@@ -489,6 +594,9 @@ def train_from_export(
         "model": config.model,
         "device": str(result.device),
         "best_epoch": result.best_epoch,
+        "last_epoch": result.last_epoch,
+        "stopped_at_cap": result.stopped_at_cap,
+        "select_metric": config.select_metric,
         "val": evaluate_fit(result, "val"),
         "test": evaluate_fit(result, "test"),
         "history": result.history,
@@ -506,7 +614,7 @@ def train_from_export(
         metrics["policy"] = {
             "alpha": result.policy.alpha,
             "scale": result.policy.policy.scale,
-            "val_auc_by_alpha": result.policy.val_auc_by_alpha,
+            "val_by_alpha": result.policy.val_by_alpha,
             "final": result.policy.history[-1] if result.policy.history else {},
         }
     metrics["total_seconds"] = time.perf_counter() - start

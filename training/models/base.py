@@ -38,6 +38,10 @@ class RecModel(nn.Module):
     has_policy: bool = False
     #: Whether the model is trained by gradient descent (non-neural baselines are not).
     trainable: ClassVar[bool] = True
+    #: Whether the model can score an item that has no training interaction from its side
+    #: information alone (category, terms): the cold-item protocol reports "n/a" for models
+    #: that cannot, instead of ranking those items at random.
+    inductive: bool = False
     #: User–item pairs scored at once by the default :meth:`score_all` (bounds memory).
     pair_chunk: ClassVar[int] = 262_144
 
@@ -91,18 +95,26 @@ class DotProductModel(RecModel):
         raise NotImplementedError
 
     def score(self, enc: DotEncoding, users: Tensor, items: Tensor) -> Tensor:
-        return (enc.user[users] * enc.item[items]).sum(-1) + enc.bias
+        return (rows(enc.user, users) * rows(enc.item, items)).sum(-1) + enc.bias
 
     def score_all(self, enc: DotEncoding, users: Tensor) -> Tensor:
-        return enc.user[users] @ enc.item.t() + enc.bias
+        return rows(enc.user, users) @ enc.item.t() + enc.bias
 
     def score_queries(self, enc: DotEncoding, users: Tensor, queries: Tensor) -> Tensor | None:
         if enc.query is None:
             return None
-        return (enc.user[users] * enc.query[queries]).sum(-1) + enc.bias
+        return (rows(enc.user, users) * rows(enc.query, queries)).sum(-1) + enc.bias
 
     def dot_encoding(self, enc: DotEncoding) -> DotEncoding:
         return enc
+
+
+def rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` through ``index_select``, whose backward (``index_add_``) sums the
+    gradients of repeated rows in a fixed order. The backward of ``table[index]``
+    (``index_put_(accumulate=True)``) runs in parallel on the CPU and adds them in a
+    thread-dependent order, which made two runs of one seed drift apart (issue 21)."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[-1])
 
 
 def mlp(sizes: list[int], dropout: float = 0.0, last_activation: bool = False) -> nn.Sequential:

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from training.dataset import GraphData
+from training.models.base import rows
 from training.sparse import Adjacency, spmm
 
 
@@ -82,7 +83,7 @@ class BehaviorInput(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         hist = self.history[users]
         mask = (hist != self.n_items) & (hist != items[:, None])
-        return enc.item[hist], mask
+        return rows(enc.item, hist), mask
 
     @staticmethod
     def mean_pool(vectors: Tensor, mask: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from training.dataset import GraphData
-from training.models.base import RecModel, mlp, reset_mlp
+from training.models.base import RecModel, mlp, reset_mlp, rows
 from training.models.behavior import BehaviorEncoding, BehaviorInput
 
 
@@ -69,9 +69,9 @@ class DIN(RecModel):
 
     def score(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
         hist, mask = self.input.behaviour(enc, users, items)
-        cand = enc.item[items].unsqueeze(1).expand_as(hist)
+        cand = rows(enc.item, items).unsqueeze(1).expand_as(hist)
         weights = self.attention(torch.cat([hist, cand, hist - cand, hist * cand], -1))
         weights = weights.squeeze(-1) * mask.to(hist.dtype)
         interest = (weights.unsqueeze(-1) * hist).sum(1)
-        x = torch.cat([enc.profile[users], interest, enc.item[items]], dim=-1)
+        x = torch.cat([rows(enc.profile, users), interest, rows(enc.item, items)], dim=-1)
         return self.mlp(x).squeeze(-1)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from training.dataset import GraphData
-from training.models.base import RecModel, mlp, reset_mlp
+from training.models.base import RecModel, mlp, reset_mlp, rows
 from training.models.behavior import BehaviorEncoding, BehaviorInput
 
 
@@ -45,6 +45,7 @@ class EmbeddingMLP(RecModel):
     def score(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
         hist, mask = self.input.behaviour(enc, users, items)
         x = torch.cat(
-            [enc.profile[users], BehaviorInput.mean_pool(hist, mask), enc.item[items]], dim=-1
+            [rows(enc.profile, users), BehaviorInput.mean_pool(hist, mask), rows(enc.item, items)],
+            dim=-1,
         )
         return self.mlp(x).squeeze(-1)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from training.dataset import GraphData
-from training.models.base import RecModel, mlp, reset_mlp
+from training.models.base import RecModel, mlp, reset_mlp, rows
 from training.models.behavior import BehaviorEncoding, BehaviorInput
 
 
@@ -45,7 +45,8 @@ class PNN(RecModel):
     def score(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
         hist, mask = self.input.behaviour(enc, users, items)
         fields = torch.stack(
-            [enc.profile[users], BehaviorInput.mean_pool(hist, mask), enc.item[items]], dim=1
+            [rows(enc.profile, users), BehaviorInput.mean_pool(hist, mask), rows(enc.item, items)],
+            dim=1,
         )
         inner = fields @ fields.transpose(1, 2)
         a, b = torch.triu_indices(3, 3, offset=1)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from training.dataset import GraphData
-from training.models.base import RecModel, mlp, reset_mlp
+from training.models.base import RecModel, mlp, reset_mlp, rows
 from training.models.behavior import BehaviorEncoding, BehaviorInput
 from training.sparse import spmm
 
@@ -66,12 +66,15 @@ class WideDeep(RecModel):
         b, wide_item = enc
         hist, mask = self.input.behaviour(b, users, items)
         deep = self.deep(
-            torch.cat([b.profile[users], BehaviorInput.mean_pool(hist, mask), b.item[items]], -1)
+            torch.cat(
+                [rows(b.profile, users), BehaviorInput.mean_pool(hist, mask), rows(b.item, items)],
+                -1,
+            )
         ).squeeze(-1)
         x = self.input.user_x[users]
         if x.shape[1] == 0:
             x = x.new_zeros(len(users), 1)
-        w = wide_item[items]
+        w = rows(wide_item, items)
         wide = (
             self.item_bias(items).squeeze(-1)
             + w[:, 0]

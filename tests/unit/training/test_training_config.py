@@ -23,7 +23,18 @@ def test_defaults_follow_the_contract() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [{"dim": 0}, {"lr": 0.0}, {"dropout": 1.0}, {"device": "tpu"}, {"min_interactions": 2}],
+    [
+        {"dim": 0},
+        {"lr": 0.0},
+        {"dropout": 1.0},
+        {"device": "tpu"},
+        {"min_interactions": 2},
+        {"select_metric": "ndcg"},
+        {"select_metric": "loss@3"},
+        {"protocol": "random"},
+        {"ratios": (0.8, 0.1, 0.2)},
+        {"cold_share": 0.5},
+    ],
 )
 def test_invalid_values_raise(change: dict[str, object]) -> None:
     with pytest.raises(ConfigError):

@@ -34,7 +34,10 @@ def trained(
 def test_progress_and_metrics(trained: tuple[Path, dict[str, Any], list[dict[str, Any]]]) -> None:
     out, metrics, events = trained
     assert [e["epoch"] for e in events] == [1, 2, 3]
-    assert all(set(e) == {"epoch", "epochs", "loss", "val_auc"} for e in events)
+    assert all(set(e) == {"epoch", "epochs", "loss", "val_auc", "val_ndcg@10"} for e in events)
+    # patience 0 and a cap of 3: the report must be able to say "stopped at cap"
+    assert metrics["last_epoch"] == 3 and metrics["select_metric"] == "ndcg@10"
+    assert metrics["stopped_at_cap"] == (metrics["best_epoch"] == 3)
     assert all(e["epochs"] == 3 and np.isfinite(e["loss"]) for e in events)
     assert 0.0 <= metrics["val"]["auc"] <= 1.0 and "ndcg@10" in metrics["test"]
     assert len(metrics["history"]) == 3 and "policy" in metrics
