@@ -95,6 +95,41 @@ def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
 QUERY_TASK_FILES = {"bestbuy": "labelled_split/test.csv"}
 
 
+PROTOCOLS = ("leave-last-out", "ratio-random", "ratio-temporal", "cold-item")
+#: The registry's names, as the --models help lists them (a unit test keeps them in step with
+#: ``training.models.MODEL_REGISTRY``; importing the registry here would load torch for every
+#: CLI call).
+MODEL_NAMES = (
+    "popularity, itemknn, query_frequency, embedding_mlp, wide_deep, pnn, din, lightgcn, "
+    "lightgcn_pyg, gcn, dgcn, dpgcn_no_ddpg, dpgcn"
+)
+
+
+def _progress_bar(total: int) -> tuple[object, object]:
+    """A tqdm bar over model × seed runs (total and ETA) and the callback that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="run", desc="evaluate", dynamic_ncols=True)
+
+    def progress(event: dict[str, object]) -> None:
+        label = f"{event.get('model')} seed {event.get('seed')}"
+        if event.get("start"):
+            bar.set_description(label)
+        elif event.get("done"):
+            bar.update(1)
+            if event.get("kept"):
+                bar.set_postfix_str(f"{label}: stored run kept")
+        elif "epoch" in event:
+            shown = {
+                k: f"{v:.4f}"
+                for k, v in event.items()
+                if k.startswith("val_") and isinstance(v, float)
+            }
+            bar.set_postfix(epoch=f"{event['epoch']}/{event.get('epochs')}", **shown)
+
+    return bar, progress
+
+
 def evaluate(
     dataset: Annotated[
         str, typer.Option(help="synthetic, movielens, bestbuy, jdsearch, amazon or generic.")
@@ -103,11 +138,31 @@ def evaluate(
         Path | None, typer.Option(help="Dataset folder (default: $DPGCN_DATA_DIR/<dataset>).")
     ] = None,
     models: Annotated[
-        str | None, typer.Option(help="Comma-separated models (default: all).")
+        str | None,
+        typer.Option(help=f"Comma-separated models (default: all). Valid: {MODEL_NAMES}."),
     ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="How test interactions are held out: leave-last-out, ratio-random, "
+            "ratio-temporal (per user 80/10/10) or cold-item (docs/evaluation.md)."
+        ),
+    ] = "leave-last-out",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 (mean ± std).")] = 3,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per model.")] = None,
+    seed_list: Annotated[
+        str | None,
+        typer.Option("--seed-list", help="Comma-separated seeds to run (overrides --seeds)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epoch cap per model (default 200).")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option(min=0, help="Early-stopping patience (default 10).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Reports root.")] = Path("reports"),
+    rerun: Annotated[
+        bool, typer.Option(help="Train again even where a stored run has the same settings.")
+    ] = False,
     users: Annotated[int, typer.Option(min=10, help="Synthetic: users.")] = 2000,
     items: Annotated[int, typer.Option(min=10, help="Synthetic: items.")] = 500,
     events_per_user: Annotated[
@@ -121,26 +176,38 @@ def evaluate(
     export_only: Annotated[
         bool, typer.Option(help="Write the export (and oracle / query task) and stop.")
     ] = False,
+    reuse_export: Annotated[
+        bool, typer.Option(help="Use the export already in --export-dir as it is.")
+    ] = False,
 ) -> None:
-    """Train and compare DP-GCN and the baselines on a dataset; writes reports/<dataset>/.
+    """Train and compare DP-GCN and the baselines on a dataset; writes
+    <out>/<dataset>/<protocol>/ (results.md, results.json, runs/, figures).
 
-    Synthetic exports get an ``oracle.npz`` (the planted preference model, evaluated as the
-    ``oracle`` row); Best Buy gets a ``query_task.npz`` from its labelled test file (MAP@5)."""
+    Every (model, seed) run is stored under runs/ and kept when the settings match, so a long
+    evaluation can be split into several calls (e.g. one per model); each call rebuilds the
+    reports from every stored run. Synthetic exports get an ``oracle.npz`` (the planted
+    preference model, evaluated as the ``oracle`` row); Best Buy gets a ``query_task.npz``
+    from its labelled test file (MAP@5)."""
     import os
 
-    from tqdm import tqdm
-
     from graphstore.errors import GraphStoreError
-    from graphstore.export import export_source
     from training.config import TrainConfig
     from training.errors import TrainingError
+    from training.evaluate import check_models
     from training.evaluate import evaluate as run_evaluation
 
     settings = get_settings()
     target = export_dir or settings.artifacts_dir / "evaluate" / dataset / "export"
     try:
-        if dataset == "synthetic":
+        if protocol not in PROTOCOLS:
+            raise TrainingError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+        names = check_models(models.split(",") if models else None)
+        if reuse_export:
+            if not (target / "graph.npz").is_file():
+                raise TrainingError(f"--reuse-export: no export in {target}")
+        elif dataset == "synthetic":
             from graphstore import synthetic
+            from graphstore.export import export_source
 
             spec = synthetic.SyntheticSpec(
                 users=users, items=items, events_per_user=events_per_user, seed=data_seed
@@ -149,6 +216,7 @@ def evaluate(
             export_source(source, target)
             _write_oracle(truth, target)
         else:
+            from graphstore.export import export_source
             from graphstore.loaders import load_dataset
 
             if path is None:
@@ -163,17 +231,30 @@ def evaluate(
         if export_only:
             typer.echo(f"export written to {target}")
             return
-        config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
-        names = models.split(",") if models else None
-        with tqdm(desc=f"evaluate {dataset}", unit="epoch") as bar:
-
-            def progress(event: dict[str, object]) -> None:
-                bar.set_description(f"seed {event.get('seed')} {event.get('model')}")
-                if "loss" in event:
-                    bar.set_postfix(loss=event.get("loss"), val_auc=event.get("val_auc"))
-                bar.update(0 if event.get("done") else 1)
-
-            run_evaluation(target, out / dataset, names, tuple(range(seeds)), progress, config)
-    except (GraphStoreError, TrainingError, KeyError, OSError) as e:
+        changes: dict[str, object] = {"protocol": protocol}
+        if epochs is not None:
+            changes["epochs"] = epochs
+        if patience is not None:
+            changes["patience"] = patience
+        config = TrainConfig().replace(**changes)
+        seed_values = (
+            tuple(int(s) for s in seed_list.split(",")) if seed_list else tuple(range(seeds))
+        )
+        report_dir = out / dataset / protocol
+        bar, progress = _progress_bar(len(names) * len(seed_values))
+        try:
+            run_evaluation(
+                target,
+                report_dir,
+                names,
+                seed_values,
+                progress,  # type: ignore[arg-type]
+                config,
+                dataset=dataset,
+                reuse=not rerun,
+            )
+        finally:
+            bar.close()  # type: ignore[attr-defined]
+    except (GraphStoreError, TrainingError, KeyError, OSError, ValueError) as e:
         fail(str(e))
-    typer.echo(f"reports written to {out / dataset}: results.md, results.json, figures")
+    typer.echo(f"reports written to {report_dir}: results.md, results.json, runs/, figures")

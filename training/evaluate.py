@@ -1,25 +1,32 @@
 """Evaluation runner: every model of the registry on the same splits, over several seeds.
 
 ``evaluate(export_dir, out_dir, models, seeds)`` trains each model once per seed on that seed's
-split (the same split for every model), evaluates the test protocols of
-:mod:`training.protocols`, computes RelaImpr against Embedding&MLP of the same seed, and writes
-``results.json`` (model → metric → {"mean", "std", "n"}), ``results.md`` and figures. Model
-selection only ever uses the validation split.
+split of ``config.protocol`` (the same split for every model), under one training rule
+(:func:`training.train.fit`: epoch cap, early stopping on the validation selection metric),
+evaluates the test protocols of :mod:`training.protocols`, and writes one run file per
+(model, seed) under ``out_dir/runs/`` (metrics, training curve, per-user ranking metrics).
+Runs already there with the same settings are kept, so a long evaluation can be split into
+several invocations (per model, per seed) and the reports are rebuilt from every run present:
+``results.json`` (model → metric → {"mean", "std", "n", "lo", "hi"}), ``results.md``,
+``runs.json`` and figures (:mod:`training.report`). Model selection only ever uses the
+validation split.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from training.config import TrainConfig
-from training.data import load_export, split_interactions
+from training.data import ExportGraph, load_export
 from training.errors import ConfigError
-from training.metrics import relaimpr
 from training.models import MODEL_REGISTRY
 from training.oracle import ORACLE, load_oracle
 from training.query_task import (
@@ -29,14 +36,71 @@ from training.query_task import (
     query_task_metrics,
     validation_rows,
 )
-from training.report import Summary, aggregate, write_figures, write_json, write_markdown
-from training.train import evaluate_fit, evaluate_scorer, fit
+from training.report import Summary, build_reports
+from training.train import NotInductiveError, evaluate_fit, evaluate_scorer, fit, split_for
 
 logger = logging.getLogger(__name__)
 
 BASE_MODEL = "embedding_mlp"
 #: Metrics also reported as a fraction of the oracle's (synthetic exports with ``oracle.npz``).
 ORACLE_RATIOS = ("ndcg@10", "hr@10", "auc", "sampled_ndcg@10")
+
+
+RUNS_DIR = "runs"
+
+
+def run_path(out_dir: Path, model: str, seed: int) -> Path:
+    return Path(out_dir) / RUNS_DIR / f"{model}.seed{seed}.json"
+
+
+def check_models(models: Sequence[str] | None) -> list[str]:
+    """The model names to run (default: every registered model); unknown names raise a
+    :class:`ConfigError` that lists the valid ones."""
+    names = list(models) if models else list(MODEL_REGISTRY)
+    unknown = [m for m in names if m not in MODEL_REGISTRY]
+    if unknown:
+        raise ConfigError(
+            f"unknown model(s): {', '.join(unknown)}; valid: {', '.join(MODEL_REGISTRY)}"
+        )
+    return names
+
+
+def _settings(config: TrainConfig) -> dict[str, Any]:
+    """What a stored run must share with the current one to be reused (everything but the
+    model, the seed and the device)."""
+    d = config.to_dict()
+    for key in ("model", "seed", "device"):
+        d.pop(key)
+    return json.loads(json.dumps(d))
+
+
+def _load_run(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        run = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return run if run.get("settings") == settings else None
+
+
+def _write_run(path: Path, run: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(run, default=_json_default, separators=(",", ":")))
+    tmp.replace(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [round(float(v), 7) for v in value.tolist()]
+    if isinstance(value, np.floating | np.integer):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in d.items()}
 
 
 def evaluate(
@@ -46,134 +110,94 @@ def evaluate(
     seeds: Sequence[int] = (0, 1, 2),
     progress: Callable[[dict[str, Any]], None] | None = None,
     config: TrainConfig | None = None,
+    dataset: str | None = None,
+    reuse: bool = True,
 ) -> Summary:
-    """Train and evaluate ``models`` (default: all) for each seed; write the reports.
+    """Train and evaluate ``models`` (default: all) for each seed; write the run files and
+    rebuild the reports from every run in ``out_dir`` with the same settings.
 
-    ``config`` holds the shared hyper-parameters (its ``model`` and ``seed`` are overridden).
-    Embedding&MLP is added when missing, since RelaImpr is measured against it. When the export
-    holds a planted-model oracle (``oracle.npz``, :mod:`training.oracle`) its scores are
-    evaluated by the same protocols on the same splits (row ``oracle``) and every model gets
-    ``<metric>_vs_oracle`` = model / oracle per seed. When it holds query-conditioned test rows
-    (``query_task.npz``, :mod:`training.query_task`) every model that can rank for a query
-    gets ``map@5`` (and graph models the validated query-frequency blend). Progress events:
-    per epoch ``{"seed", "model", "epoch", "epochs", "loss", "val_auc"}`` and per finished run
-    ``{"seed", "model", "done": True, "auc": ...}``.
+    ``config`` holds the shared hyper-parameters and the protocol (its ``model`` and ``seed``
+    are overridden). RelaImpr is measured against Embedding&MLP of the same seed when its run
+    is present. When the export holds a planted-model oracle (``oracle.npz``,
+    :mod:`training.oracle`) its scores are evaluated by the same protocols on the same splits
+    (row ``oracle``) and every model gets ``<metric>_vs_oracle`` = model / oracle per seed.
+    When it holds query-conditioned test rows (``query_task.npz``, :mod:`training.query_task`)
+    every model that can rank for a query gets ``map@5``. Under the cold-item protocol a model
+    that cannot score unseen items (``RecModel.inductive`` false) is recorded as "n/a".
+    ``reuse`` keeps stored runs with the same settings instead of training them again.
+    Progress events: ``{"seed", "model", "run", "runs", "start": True}`` before a run, per
+    epoch ``{"seed", "model", "epoch", "epochs", "loss", "val_auc", "val_<metric>"}``, and
+    ``{"seed", "model", "run", "runs", "done": True, "ndcg@10": ...}`` after it.
     """
     base = config or TrainConfig()
-    names = list(models) if models else list(MODEL_REGISTRY)
-    unknown = [m for m in names if m not in MODEL_REGISTRY]
-    if unknown:
-        raise ConfigError(f"unknown model(s): {', '.join(unknown)}")
-    if BASE_MODEL not in names:
-        logger.info("adding %s: RelaImpr is measured against it", BASE_MODEL)
-        names.insert(0, BASE_MODEL)
+    names = check_models(models)
     if not seeds:
         raise ConfigError("at least one seed is needed")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     graph = load_export(Path(export_dir))
     oracle = load_oracle(Path(export_dir), graph)
-    per_seed: dict[str, list[dict[str, float]]] = {m: [] for m in names}
-    if oracle is not None:
-        per_seed[ORACLE] = []
-    task_context: dict[str, Any] = {}
-    curves: dict[str, list[dict[str, float]]] = {}
-    counts: dict[str, int] = {}
+    settings = _settings(base)
     start = time.perf_counter()
+    total = len(seeds) * len(names)
+    done = 0
     for seed in seeds:
-        split = split_interactions(graph, seed, base.reward_of(), base.min_interactions)
-        counts = {
-            "users": split.n_users,
-            "items": split.n_items,
-            "queries": split.n_queries,
-            "train": len(split.train),
-            "test_users": len(split.test),
-        }
-        test_rows = load_query_rows(Path(export_dir), split)
-        task = None
-        if test_rows is not None:
-            task = QueryTask(split)
-            val_rows = validation_rows(split)
-            qf_val, qf_test = task.query_frequency(val_rows), task.query_frequency(test_rows)
-            task_context = {"test": coverage(test_rows), "val": coverage(val_rows)}
-        if oracle is not None:
-            cfg = base.replace(seed=seed)
-            per_seed[ORACLE].append(evaluate_scorer(oracle, split, cfg, "test", logits=False))
+        split = split_for(graph, base, seed)
+        if oracle is not None and (
+            not reuse or _load_run(run_path(out_dir, ORACLE, seed), settings) is None
+        ):
+            per_user: dict[str, Any] = {}
+            metrics = evaluate_scorer(
+                oracle, split, base.replace(seed=seed), "test", logits=False, per_user=per_user
+            )
+            _write_run(
+                run_path(out_dir, ORACLE, seed),
+                {
+                    "model": ORACLE,
+                    "seed": seed,
+                    "settings": settings,
+                    "metrics": _finite(metrics),
+                    "per_user": per_user,
+                    "history": [],
+                },
+            )
+        task_parts = _query_task(Path(export_dir), split)
         for name in names:
-            cfg = base.replace(model=name, seed=seed)
-
-            def on_epoch(event: dict[str, Any], name: str = name, seed: int = seed) -> None:
+            path = run_path(out_dir, name, seed)
+            if reuse and _load_run(path, settings) is not None:
+                done += 1
+                logger.info("seed %d %s: kept the stored run %s", seed, name, path)
                 if progress is not None:
-                    progress({"seed": seed, "model": name, **event})
-
-            result = fit(split, cfg, on_epoch)
-            metrics = evaluate_fit(result, "test")
-            metrics["train_seconds"] = result.train_seconds
-            metrics["best_epoch"] = float(result.best_epoch)
-            if result.policy is not None:
-                metrics["ddpg_alpha"] = result.policy.alpha
-            if task is not None and test_rows is not None:
-                metrics.update(
-                    query_task_metrics(
-                        task, val_rows, test_rows, name, result.scorer("test"), qf_val, qf_test
+                    progress(
+                        {
+                            "seed": seed,
+                            "model": name,
+                            "run": done,
+                            "runs": total,
+                            "done": True,
+                            "kept": True,
+                        }
                     )
-                )
-            per_seed[name].append(metrics)
-            if seed == seeds[0]:
-                curves[name] = result.history
-            logger.info(
-                "seed %d %s: auc %.4f ndcg@10 %.4f (%.1fs)",
-                seed,
-                name,
-                metrics.get("auc", float("nan")),
-                metrics.get("ndcg@10", float("nan")),
-                result.train_seconds,
-            )
+                continue
             if progress is not None:
-                progress({"seed": seed, "model": name, "done": True, "auc": metrics.get("auc")})
-        base_auc = per_seed[BASE_MODEL][-1]["auc"]
-        for name in per_seed:
-            run = per_seed[name][-1]
-            run["relaimpr"] = relaimpr(run["auc"], base_auc)
-            if oracle is not None:
-                ref = per_seed[ORACLE][-1]
-                for key in ORACLE_RATIOS:
-                    if key in run and ref.get(key):
-                        run[f"{key}_vs_oracle"] = run[key] / ref[key]
-        if oracle is not None:
-            logger.info(
-                "seed %d oracle: ndcg@10 %.4f; dpgcn / oracle %.3f",
-                seed,
-                per_seed[ORACLE][-1].get("ndcg@10", float("nan")),
-                per_seed.get("dpgcn", [{}])[-1].get("ndcg@10_vs_oracle", float("nan"))
-                if per_seed.get("dpgcn")
-                else float("nan"),
-            )
-    summary = aggregate(per_seed)
-    write_json(out_dir / "results.json", summary)
-    (out_dir / "runs.json").write_text(
-        json.dumps({"per_seed": per_seed, "curves": curves}, default=float, indent=1)
-    )
-    context = {
-        "dataset": Path(export_dir).name,
-        "export_dir": str(export_dir),
-        "counts": counts,
-        "seeds": list(seeds),
-        "click_negatives": base.click_negatives,
-        # the candidate set is smaller than configured when the catalogue is
-        "sampled_candidates": int(
-            max(
-                (r.get("sampled_candidates", 0.0) for runs in per_seed.values() for r in runs),
-                default=base.sampled_candidates,
-            )
-        ),
-        "eval_max_users": base.eval_max_users,
-        "min_interactions": base.min_interactions,
-        "query_task": task_context,
-    }
-    shown = names + ([ORACLE] if oracle is not None else [])
-    write_markdown(out_dir / "results.md", summary, shown, context)
-    write_figures(out_dir, summary, shown, curves)
+                progress(
+                    {"seed": seed, "model": name, "run": done + 1, "runs": total, "start": True}
+                )
+            run = _train_one(name, seed, split, base, settings, task_parts, progress)
+            _write_run(path, run)
+            done += 1
+            if progress is not None:
+                progress(
+                    {
+                        "seed": seed,
+                        "model": name,
+                        "run": done,
+                        "runs": total,
+                        "done": True,
+                        "ndcg@10": (run["metrics"] or {}).get("ndcg@10"),
+                    }
+                )
+    summary = build_reports(out_dir, settings, _context(export_dir, graph, base, dataset))
     logger.info(
         "evaluation of %d models x %d seeds took %.1fs",
         len(names),
@@ -181,3 +205,104 @@ def evaluate(
         time.perf_counter() - start,
     )
     return summary
+
+
+def _query_task(export_dir: Path, split: Any) -> tuple[Any, ...] | None:
+    test_rows = load_query_rows(export_dir, split)
+    if test_rows is None:
+        return None
+    task = QueryTask(split)
+    val_rows = validation_rows(split)
+    return (
+        task,
+        val_rows,
+        test_rows,
+        task.query_frequency(val_rows),
+        task.query_frequency(test_rows),
+        {"test": coverage(test_rows), "val": coverage(val_rows)},
+    )
+
+
+def _train_one(
+    name: str,
+    seed: int,
+    split: Any,
+    base: TrainConfig,
+    settings: dict[str, Any],
+    task_parts: tuple[Any, ...] | None,
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    cfg = base.replace(model=name, seed=seed)
+
+    def on_epoch(event: dict[str, Any]) -> None:
+        if progress is not None:
+            progress({"seed": seed, "model": name, **event})
+
+    run: dict[str, Any] = {"model": name, "seed": seed, "settings": settings}
+    try:
+        result = fit(split, cfg, on_epoch)
+    except NotInductiveError as e:
+        logger.info("seed %d %s: n/a (%s)", seed, name, e)
+        return {**run, "metrics": None, "na": str(e), "per_user": {}, "history": []}
+    per_user: dict[str, Any] = {}
+    metrics = evaluate_fit(result, "test", per_user)
+    metrics["train_seconds"] = result.train_seconds
+    metrics["best_epoch"] = float(result.best_epoch)
+    metrics["last_epoch"] = float(result.last_epoch)
+    metrics["stopped_at_cap"] = float(result.stopped_at_cap)
+    metrics[f"val_{cfg.select_metric}"] = result.best_val
+    if result.policy is not None:
+        metrics["ddpg_alpha"] = result.policy.alpha
+    if task_parts is not None:
+        task, val_rows, test_rows, qf_val, qf_test, _ = task_parts
+        metrics.update(
+            query_task_metrics(
+                task, val_rows, test_rows, name, result.scorer("test"), qf_val, qf_test
+            )
+        )
+    logger.info(
+        "seed %d %s: ndcg@10 %.4f auc %.4f, best epoch %d of %d (%.1fs)",
+        seed,
+        name,
+        metrics.get("ndcg@10", float("nan")),
+        metrics.get("auc", float("nan")),
+        result.best_epoch,
+        result.last_epoch,
+        result.train_seconds,
+    )
+    return {**run, "metrics": _finite(metrics), "per_user": per_user, "history": result.history}
+
+
+def _context(
+    export_dir: Path, graph: ExportGraph, base: TrainConfig, dataset: str | None
+) -> dict[str, Any]:
+    split = split_for(graph, base, 0)
+    counts = {
+        "users": split.n_users,
+        "items": split.n_items,
+        "queries": split.n_queries,
+        "train": len(split.train),
+        "val": len(split.val),
+        "test": len(split.test),
+        "test_users": len(np.unique(split.test.row)),
+    }
+    if len(split.cold_items):
+        counts["cold_test_items"] = len(split.cold_items)
+    parts = _query_task(Path(export_dir), split)
+    return {
+        "dataset": dataset or Path(export_dir).name,
+        "export_dir": str(export_dir),
+        "counts": counts,
+        "protocol": base.protocol,
+        "ratios": list(base.ratios),
+        "cold_share": base.cold_share,
+        "click_negatives": base.click_negatives,
+        "sampled_candidates": min(base.sampled_candidates, max(split.n_items, 1)),
+        "eval_max_users": base.eval_max_users,
+        "min_interactions": base.min_interactions,
+        "epochs": base.epochs,
+        "patience": base.patience,
+        "select_metric": base.select_metric,
+        "base_model": BASE_MODEL,
+        "query_task": parts[-1] if parts is not None else {},
+    }

@@ -148,7 +148,7 @@ def test_evaluate_reports_competition_map(tmp_path: Path, tiny_config: TrainConf
     evaluate(
         export,
         tmp_path / "out",
-        ["popularity", "query_frequency", "lightgcn"],
+        ["popularity", "query_frequency", "embedding_mlp", "lightgcn"],
         (0, 1),
         config=tiny_config.replace(epochs=1),
     )

@@ -1,0 +1,155 @@
+"""Issue 16: the ratio and cold-item protocols and their metric definitions, checked against
+values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from export_factory import write_random_export
+
+from training.config import TrainConfig
+from training.data import (
+    CATEGORY,
+    IN_CATEGORY,
+    ITEM,
+    LED_TO,
+    QUERY,
+    USER,
+    load_export,
+    ratio_counts,
+    split_interactions,
+)
+from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
+from training.protocols import RankingTask, rank_users
+from training.train import NotInductiveError, fit
+
+
+@pytest.mark.parametrize(
+    ("total", "expected"),
+    [(10, [8, 1, 1]), (20, [16, 2, 2]), (5, [3, 1, 1]), (3, [1, 1, 1]), (2, [1, 0, 1])],
+)
+def test_ratio_counts_follow_recbole(total: int, expected: list[int]) -> None:
+    # e.g. 5: int(0.5) = 0 for val and test, each gets one taken from train (0 < 0.5 < 1)
+    assert ratio_counts(total, (0.8, 0.1, 0.1)) == expected
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return load_export(
+        write_random_export(tmp_path_factory.mktemp("p") / "g", interactions_per_user=20, seed=5)
+    )
+
+
+def _keys(rows: np.ndarray, cols: np.ndarray) -> set[tuple[int, int]]:
+    return set(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("protocol", ["ratio-random", "ratio-temporal"])
+def test_ratio_split_partitions_each_user(graph, protocol: str) -> None:  # type: ignore[no-untyped-def]
+    s = split_interactions(graph, 0, {}, protocol=protocol)
+    train, val, test = (_keys(p.row, p.col) for p in (s.train, s.val, s.test))
+    assert not (train & val) and not (train & test) and not (val & test)
+    total = np.bincount(np.concatenate([s.train.row, s.val.row, s.test.row]), minlength=s.n_users)
+    for u in np.flatnonzero(total >= 3):
+        expect = ratio_counts(int(total[u]), (0.8, 0.1, 0.1))
+        got = [int((p.row == u).sum()) for p in (s.train, s.val, s.test)]
+        assert got == expect
+    if protocol == "ratio-temporal":  # every test interaction is at least as late as training
+        for u in np.unique(s.test.row):
+            assert s.test.time[s.test.row == u].min() >= s.train.time[s.train.row == u].max()
+    else:  # random order: another seed holds out other interactions
+        other = split_interactions(graph, 1, {}, protocol=protocol)
+        assert _keys(other.test.row, other.test.col) != test
+
+
+def test_cold_item_split_removes_every_interaction_of_the_cold_items(graph) -> None:  # type: ignore[no-untyped-def]
+    s = split_interactions(graph, 0, {}, protocol="cold-item", cold_share=0.2)
+    cold = set(s.cold_items.tolist()) | set(s.cold_val_items.tolist())
+    assert len(s.cold_items) == len(s.cold_val_items) > 0
+    assert set(s.test.col.tolist()) <= set(s.cold_items.tolist())
+    assert not cold & set(s.train.col.tolist())
+    for et, e in s.train_edges.items():
+        if et[2] == ITEM and et[0] in (USER, QUERY):
+            assert not cold & set(e.index[1].tolist()), et
+    # side information stays: the cold items keep their categories
+    cats = s.train_edges[(ITEM, IN_CATEGORY, CATEGORY)]
+    assert cold & set(cats.index[0].tolist())
+    assert (QUERY, LED_TO, ITEM) in s.train_edges
+
+
+class FixedScorer:
+    """Scores from a fixed matrix (rows = users)."""
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.scores = scores
+
+    def all_items(self, users: np.ndarray) -> np.ndarray:
+        return self.scores[users]
+
+
+class NoHistory:
+    """The split fields :func:`rank_users` reads: no training items."""
+
+    def user_history(self, user: int) -> np.ndarray:
+        return np.zeros(0, np.int64)
+
+
+def test_rank_users_matches_hand_computed_values() -> None:
+    # user 0 ranks items 0..5 by score: 5 (0.9), 1 (0.8), 3 (0.7, tie with 4), 4 (0.7), 0, 2
+    # relevant {3, 2}: item 3 ties with non-relevant 4 and is put after it: rank 4; item 2 is
+    # last: rank 6. Item 1 is excluded (e.g. a validation item): ranks become 3 and 5.
+    scores = np.array([[0.1, 0.8, 0.0, 0.7, 0.7, 0.9]])
+    task = RankingTask(
+        users=np.array([0]),
+        relevant_indptr=np.array([0, 2]),
+        relevant=np.array([3, 2]),
+        exclude_indptr=np.array([0, 1]),
+        exclude=np.array([1]),
+    )
+    out = rank_users(FixedScorer(scores), NoHistory(), task, (2, 3, 5))  # type: ignore[arg-type]
+    assert out["hr@2"][0] == 0.0 and out["hr@3"][0] == 1.0
+    assert out["recall@3"][0] == 0.5 and out["recall@5"][0] == 1.0  # hits / |held-out| = 2
+    assert out["precision@5"][0] == pytest.approx(2 / 5)
+    idcg2 = 1 + 1 / math.log2(3)  # ideal: min(2, K) relevant items on top
+    assert out["ndcg@3"][0] == pytest.approx((1 / math.log2(4)) / idcg2)
+    assert out["ndcg@5"][0] == pytest.approx((1 / math.log2(4) + 1 / math.log2(6)) / idcg2)
+    assert out["map@5"][0] == pytest.approx((1 / 3 + 2 / 5) / 2)
+    assert out["mrr"][0] == pytest.approx(1 / 3)
+
+
+def test_rank_users_caps_the_ideal_at_k() -> None:
+    # three relevant items ranked 1, 2, 3: NDCG@2 is 1 (ideal list of min(3, 2) = 2 items)
+    scores = np.array([[0.9, 0.8, 0.7, 0.1]])
+    task = RankingTask(
+        np.array([0]), np.array([0, 3]), np.array([0, 1, 2]), np.array([0, 0]), np.zeros(0, int)
+    )
+    out = rank_users(FixedScorer(scores), NoHistory(), task, (2,))  # type: ignore[arg-type]
+    assert out["ndcg@2"][0] == pytest.approx(1.0)
+    assert out["recall@2"][0] == pytest.approx(2 / 3)
+
+
+def test_bootstrap_intervals_and_paired_test() -> None:
+    lo, hi = bootstrap_ci(np.full(50, 0.25))
+    assert lo == hi == pytest.approx(0.25)
+    rng = np.random.default_rng(0)
+    v = rng.random(400)
+    lo, hi = bootstrap_ci(v)
+    assert lo < v.mean() < hi and hi - lo < 0.1
+    same = paired_bootstrap(v, v)
+    assert same["diff"] == 0.0 and same["lo"] <= 0.0 <= same["hi"]  # a tie
+    better = paired_bootstrap(v + 0.1, v)
+    assert better["lo"] == pytest.approx(0.1) and better["p"] == 0.0
+
+
+def test_relaimpr_not_defined_for_a_base_at_or_below_chance() -> None:
+    assert math.isnan(relaimpr(0.8, 0.5)) and math.isnan(relaimpr(0.8, 0.4))
+    assert relaimpr(0.8, 0.7) == pytest.approx(50.0)
+
+
+def test_cold_item_refuses_models_that_cannot_score_cold_items(graph) -> None:  # type: ignore[no-untyped-def]
+    cfg = TrainConfig(model="popularity", protocol="cold-item", device="cpu", epochs=1)
+    s = split_interactions(graph, 0, {}, protocol="cold-item")
+    with pytest.raises(NotInductiveError):
+        fit(s, cfg)
