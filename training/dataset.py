@@ -310,6 +310,26 @@ def side_bags(split: Split) -> dict[str, SideBag]:
     return out
 
 
+#: Node type of the tokens of each side-information group (the price group has buckets).
+SIDE_GROUP_LABELS = {"category": CATEGORY, "term": TERM}
+
+
+def side_token_keys(bag: SideBag, ids: dict[str, np.ndarray]) -> np.ndarray:
+    """A stable name per token of ``bag``: ``<Label>:<external id>`` for category and term
+    tokens, ``price:<bucket>`` for price buckets. Tokens of two exports with the same name
+    are the same (used to carry trained side vectors over to another export)."""
+    keys = np.empty(bag.num_tokens, dtype=object)
+    starts = sorted(bag.groups.items(), key=lambda kv: kv[1])
+    for k, (name, first) in enumerate(starts):
+        end = starts[k + 1][1] if k + 1 < len(starts) else bag.num_tokens
+        label = SIDE_GROUP_LABELS.get(name)
+        if label is None:
+            keys[first:end] = [f"{name}:{b}" for b in range(end - first)]
+        else:
+            keys[first:end] = [f"{label}:{i}" for i in ids[label][: end - first]]
+    return keys.astype(str)
+
+
 def message_passing_edges(data: GraphData) -> dict[EdgeType, Tensor]:
     """The typed edges (with reverses) the heterogeneous GCN propagates over."""
     return {et: ei for et, ei in data.edge_index_dict.items() if et[1] != "__interactions__"}
@@ -324,5 +344,6 @@ __all__ = [
     "make_side_bag",
     "message_passing_edges",
     "side_bags",
+    "side_token_keys",
     "trained_nodes",
 ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import torch
 from torch import Tensor
 
 from training.data import ITEM, QUERY, USER
-from training.dataset import GraphData, message_passing_edges
+from training.dataset import GraphData, message_passing_edges, side_token_keys
 from training.models.base import DotEncoding, DotProductModel
 from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
@@ -145,3 +147,63 @@ class DPGCN(DotProductModel):
             user = self.fusion(user, self.user_x)
         u, i, q = self.head(user, item, h.get(QUERY))
         return DotEncoding(user=u, item=i, query=q, bias=self.head.bias)
+
+
+def node_keys(data: GraphData) -> dict[str, np.ndarray]:
+    """What a trained DP-GCN's per-row tensors are indexed by, as stable names: the external
+    ids of every node type (``"User"``, ``"Item"``, …) and the side tokens of each type
+    (``"side.Item"``: :func:`~training.dataset.side_token_keys`). Saved next to a checkpoint,
+    they let :func:`transfer_state` move the trained rows onto another export."""
+    ids = data.split.graph.ids
+    keys: dict[str, np.ndarray] = {t: np.asarray(v, dtype=str) for t, v in ids.items()}
+    for t, bag in data.side.items():
+        keys[f"side.{t}"] = side_token_keys(bag, ids)
+    return keys
+
+
+def _row_owner(name: str) -> str | None:
+    """The key of :func:`node_keys` that indexes the rows of state entry ``name``."""
+    parts = name.split(".")
+    if parts[:2] == ["embedding", "tables"] and parts[-1] == "weight":
+        return parts[2]
+    if len(parts) == 2 and parts[0] == "embedding" and parts[1].startswith("trained_"):
+        return parts[1].removeprefix("trained_")
+    if parts[:2] == ["embedding", "projections"] and parts[-2:] == ["bag", "weight"]:
+        return f"side.{parts[2]}"
+    return None
+
+
+def transfer_state(
+    state: dict[str, Tensor],
+    old_keys: dict[str, np.ndarray],
+    new_keys: dict[str, np.ndarray],
+) -> dict[str, Tensor]:
+    """A trained DP-GCN state dict re-indexed from the export it was trained on
+    (``old_keys``, :func:`node_keys`) to another export of the same graph (``new_keys``),
+    e.g. one with items created after training.
+
+    Rows are matched by id: ID vectors, "trained" flags and side-token vectors of known nodes
+    and tokens are copied; new nodes get a zero ID row and ``trained = False`` (so the model
+    uses the unknown vector plus their side information), new tokens a zero vector. The other
+    weights do not depend on the node counts and are copied as they are. Load the result into
+    a model built on the new export (``build_model(config.model, new_data, config)``) and call
+    ``encode()`` in eval mode: the new nodes' vectors come from their features and neighbours."""
+    out: dict[str, Tensor] = {}
+    for name, value in state.items():
+        owner = _row_owner(name)
+        if owner is None or owner not in new_keys:
+            out[name] = value
+            continue
+        new = np.asarray(new_keys[owner], dtype=str)
+        old = np.asarray(old_keys.get(owner, np.zeros(0, str)), dtype=str)
+        rows = max(len(new), 1) if not owner.startswith("side.") else len(new)
+        if len(old) > value.shape[0]:
+            raise ValueError(f"{name} has {value.shape[0]} rows for {len(old)} {owner} keys")
+        position = {k: r for r, k in enumerate(old.tolist())}
+        src = torch.tensor([position.get(k, -1) for k in new.tolist()], dtype=torch.long)
+        moved = value.new_zeros((rows, *value.shape[1:]))
+        known = (src >= 0).nonzero().flatten()
+        if len(known):
+            moved[known] = value[src[known]]
+        out[name] = moved
+    return out

@@ -203,3 +203,71 @@ def test_dpgcn_without_side_features(planted: tuple[Path, np.ndarray, np.ndarray
     assert model.embedding.trained_mask(ITEM) is not None
     assert model.embedding.trained_mask(QUERY) is None  # no queries in this export
     assert model.encode().item.shape == (data.n_items, 8)
+
+
+def _permuted_export_with_new_item(source: Path, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The planted export with items and terms in reverse row order, plus one new item
+    (category 1, two terms of category 1, no interaction) as the last item row. Returns the
+    new rows of the old items and of the old terms."""
+    with np.load(source / "graph.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    n_items, n_terms = len(arrays["Item.ids"]), len(arrays["Term.ids"])
+    item_row = np.arange(n_items)[::-1].copy()  # old row -> new row
+    term_row = np.arange(n_terms)[::-1].copy()
+    arrays["Item.ids"] = np.append(arrays["Item.ids"][::-1], "i-new")
+    arrays["Term.ids"] = arrays["Term.ids"][::-1]
+    ui = arrays["User__CLICKED__Item.edge_index"]
+    arrays["User__CLICKED__Item.edge_index"] = np.stack([ui[0], item_row[ui[1]]])
+    ic = arrays["Item__IN_CATEGORY__Category.edge_index"]
+    arrays["Item__IN_CATEGORY__Category.edge_index"] = np.concatenate(
+        [np.stack([item_row[ic[0]], ic[1]]), [[n_items], [1]]], axis=1
+    )
+    it = arrays["Item__HAS_TERM__Term.edge_index"]
+    arrays["Item__HAS_TERM__Term.edge_index"] = np.concatenate(
+        [np.stack([item_row[it[0]], term_row[it[1]]]), [[n_items, n_items], term_row[[3, 4]]]],
+        axis=1,
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    np.savez(path / "graph.npz", **arrays)  # type: ignore[arg-type]
+    (path / "meta.json").write_text((source / "meta.json").read_text())
+    return item_row, term_row
+
+
+def test_transfer_state_scores_a_new_item_from_its_links(
+    planted: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    from training.models import build_model
+    from training.models.dpgcn import node_keys, transfer_state
+
+    path, item_cat, user_group = planted
+    config = dataclasses.replace(CONFIG, epochs=6)
+    result = fit(split_interactions(load_export(path), 0, CONFIG.reward_of()), config)
+    model = result.model
+    assert isinstance(model, DPGCN)
+    model.eval()
+    with torch.no_grad():
+        before = model.encode()
+    item_row, _ = _permuted_export_with_new_item(path, tmp_path / "new")
+    new_split = split_interactions(load_export(tmp_path / "new"), 0, CONFIG.reward_of())
+    new_data = build_graph_data(new_split, torch.device("cpu"), 5)
+    served = build_model(config.model, new_data, config)
+    state = transfer_state(model.state_dict(), node_keys(result.data), node_keys(new_data))
+    served.load_state_dict(state)
+    served.eval()
+    with torch.no_grad():
+        after = served.encode()
+    assert isinstance(after, type(before))
+    new = len(item_cat)  # the new item's row
+    assert not state["embedding.trained_Item"][new]
+    old_mask = model.embedding.trained_mask(ITEM)
+    assert old_mask is not None
+    assert torch.equal(state["embedding.trained_Item"][item_row], old_mask)
+    # Known nodes keep their vectors (the new item only adds a little to its category's and
+    # terms' means), whatever their rows in the new export.
+    assert torch.allclose(after.user, before.user, atol=1e-4)
+    assert torch.allclose(after.item[item_row], before.item, atol=0.01)
+    # The new item scores highest with the users of its category, as its category's items do.
+    scores = (after.user @ after.item[new]).numpy()
+    assert scores[user_group == 1].mean() > max(
+        scores[user_group == g].mean() for g in range(N_CAT) if g != 1
+    )
