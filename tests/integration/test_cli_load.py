@@ -9,6 +9,7 @@ import pytest
 from neo4j import Driver
 
 from tests.integration.conftest import run_cli
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -125,6 +126,13 @@ def test_semicolon_file_with_epoch_milliseconds(
     assert [r["ts"] for r in ts] == [1704103320.5]  # 2024-01-01, not the year ~56,000
 
 
+def documented_second_load() -> list[str]:
+    """The second-load output docs/loaders.md shows (its "What `dpgcn load` prints")."""
+    text = (ROOT / "docs" / "loaders.md").read_text(encoding="utf-8")
+    block = text.split("run twice):\n\n```text\n", 1)[1].split("\n```", 1)[0]
+    return block.splitlines()
+
+
 def test_second_load_changes_nothing_and_says_so(empty_graph: Driver, tmp_path: Path) -> None:
     path = write_dataset(tmp_path / "good", bad_type=False)
     first = changes(run_cli("load", "generic", "--path", str(path)).stdout)
@@ -133,6 +141,8 @@ def test_second_load_changes_nothing_and_says_so(empty_graph: Driver, tmp_path: 
     assert set(changes(again).values()) == {"+0"}, again
     assert len(changes(again)) == 14
     assert "rejected rows: 0" in again and "rows whose endpoints were missing: 0" in again
+    # the doc shows this very output
+    assert again.splitlines()[1:] == documented_second_load()[1:], again
 
 
 def test_one_more_user_shows_as_plus_one(empty_graph: Driver, tmp_path: Path) -> None:
