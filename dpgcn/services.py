@@ -9,10 +9,12 @@ server's pid file exists. Anything else is external: nothing is provisioned or s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -509,7 +511,11 @@ def _app_argv(settings: Settings, name: str) -> list[str]:
 
 
 def start_app(settings: Settings, name: str, timeout: float = 60.0) -> int:
-    """Start ``dpgcn worker`` or ``dpgcn serve`` in the background (no-op when running)."""
+    """Start ``dpgcn worker`` or ``dpgcn serve`` in the background (no-op when running).
+
+    The process runs under :func:`dpgcn.logs.supervise`: its output goes to
+    ``<home>/logs/<name>.log``, each line stamped, the file rotated by size. The pid file
+    holds the supervisor's pid (it passes SIGTERM on)."""
     pid_file = _app_pid_file(settings, name)
     pid = provision.read_pid(pid_file)
     if pid is not None:
@@ -519,12 +525,13 @@ def start_app(settings: Settings, name: str, timeout: float = 60.0) -> int:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     log = app_log(settings, name)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+    supervisor = [sys.executable, "-m", "dpgcn.logs", "--file", str(log), "--"]
+    with log.with_suffix(".stderr").open("ab") as err:
         proc = subprocess.Popen(
-            _app_argv(settings, name),
+            [*supervisor, *_app_argv(settings, name)],
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
             start_new_session=True,
         )
     pid_file.write_text(str(proc.pid))
@@ -538,8 +545,27 @@ def start_app(settings: Settings, name: str, timeout: float = 60.0) -> int:
     return proc.pid
 
 
-def stop_app(settings: Settings, name: str) -> bool:
-    return provision.stop_process(_app_pid_file(settings, name), name, timeout=30.0)
+def stop_app(settings: Settings, name: str, timeout: float = 30.0) -> bool:
+    """SIGTERM to the app's supervisor (which passes it on); after ``timeout`` its whole
+    process group (supervisor, app, pool children) is killed."""
+    pid_file = _app_pid_file(settings, name)
+    pid = provision.read_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    logger.info("stopping %s (pid %d)", name, pid)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while provision.read_pid(pid_file) is not None:
+        if time.monotonic() > deadline:
+            logger.warning("%s did not stop in %.0fs; killing its process group", name, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            time.sleep(0.5)
+            break
+        time.sleep(0.3)
+    pid_file.unlink(missing_ok=True)
+    return True
 
 
 def app_status(settings: Settings) -> list[ServiceStatus]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import stat
 import subprocess
@@ -17,7 +18,7 @@ from dpgcn.settings import get_settings
 from graphstore import provision
 from graphstore.driver import connect, execute
 from graphstore.errors import GraphAuthError, ProvisionError
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import DPGCN, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +105,19 @@ def test_data_survives_down_and_up(driver: Driver) -> None:
     )
     debug_log = services.neo4j_spec(settings).logs / "debug.log"
     seen = debug_log.stat().st_size
-    run_cli("services", "down")
+    # after `eval "$(dpgcn services env)"` the variables name the managed servers: `down`
+    # still stops them (managed is decided by this home's state, not by the variables)
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in run_cli("services", "env").stdout.splitlines()
+    )
+    env = {**os.environ, **{k: shlex.split(v)[0] for k, v in exported.items()}}
+    down = subprocess.run(
+        [DPGCN, "services", "down"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert down.returncode == 0 and "neo4j" in down.stdout and "redis" in down.stdout, down
     assert not services.status(settings)[0].healthy
+    assert services.status(settings)[1].pid is None
     run_cli("services", "up", timeout=300)
     conn = services.neo4j_connection(settings)
     with connect(conn.uri, conn.user, conn.password) as fresh:
@@ -149,3 +161,60 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_stop_start_and_restart_one_service(services_up: None, tmp_path: Path) -> None:
+    settings = get_settings()
+    if not services.redis_managed(settings):
+        pytest.skip("managed server only")
+    before = services.status(settings)[1].pid
+    assert "redis: restarted" in run_cli("services", "restart", "redis").stdout
+    after = services.status(settings, wait=5)[1]
+    assert after.healthy and after.pid not in (None, before)
+    assert "redis: stopped" in run_cli("services", "stop", "redis").stdout
+    assert not services.status(settings)[1].healthy
+    assert "redis: was not running" in run_cli("services", "stop", "redis").stdout
+    run_cli("services", "start", "redis")
+    assert services.status(settings, wait=5)[1].healthy
+    assert services.status(settings)[0].healthy  # Neo4j was not touched
+    bad = run_cli("services", "stop", "nothing", check=False)
+    assert bad.returncode == 1 and "unknown service 'nothing'" in bad.stderr
+    external = subprocess.run(
+        [DPGCN, "services", "stop", "redis"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0", "DPGCN_HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert external.returncode == 1 and "redis is external" in external.stderr, external
+    assert services.status(settings)[1].healthy
+
+
+def test_background_worker_log_is_stamped_rotated_and_stopped(services_up: None) -> None:
+    import re
+    import time
+
+    settings = get_settings()
+    log = services.app_log(settings, "worker")
+    log.unlink(missing_ok=True)
+    run_cli("services", "start", "worker")
+    try:
+        deadline = time.monotonic() + 90
+        while not (log.exists() and "ready." in log.read_text()):
+            assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+            time.sleep(0.5)
+        pid = services.app_status(settings)[0].pid
+        assert pid is not None
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert len(children) == 1  # the supervisor runs the worker
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+        assert all(stamp.match(line) for line in lines), lines[:5]
+        assert any("INFO celery" in line for line in lines)
+    finally:
+        assert "worker: stopped" in run_cli("services", "stop", "worker").stdout
+    assert services.app_status(settings) == [] or all(
+        s.name != "worker" for s in services.app_status(settings)
+    )
+    assert not Path(f"/proc/{children[0]}").exists()
+    assert "exited with status 0" in log.read_text().splitlines()[-1]
