@@ -67,11 +67,22 @@ lint: setup
 unit: setup
 	$(VENV)/bin/pytest tests/unit -q
 
+## The test services (tests/conftest.py: their own home and ports). The suites stop them after
+## pytest, pass or fail, unless they were running before; pytest's exit status is kept.
+TEST_ENV := DPGCN_HOME=$(CURDIR)/.state/test NEO4J_BOLT_PORT=17687 NEO4J_HTTP_PORT=17474 \
+	REDIS_PORT=16379 DPGCN_API_PORT=18000
+define with_test_services
+	@up=$$($(TEST_ENV) $(DPGCN) services status --wait 0 >/dev/null 2>&1 && echo yes); \
+	$(1); rc=$$?; \
+	if [ -z "$$up" ]; then $(TEST_ENV) $(DPGCN) services down || echo "warning: test services not stopped"; fi; \
+	exit $$rc
+endef
+
 integration: setup
-	$(VENV)/bin/pytest tests/integration -q
+	$(call with_test_services,$(VENV)/bin/pytest tests/integration -q)
 
 test: setup browser-deps lint
-	$(VENV)/bin/pytest -q
+	$(call with_test_services,$(VENV)/bin/pytest -q)
 
 bench: setup
 	$(VENV)/bin/pytest -q -m slow bench
