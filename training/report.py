@@ -500,7 +500,7 @@ def write_figures(
     import matplotlib.pyplot as plt
 
     context = context or {}
-    title = _title(context).lstrip("# ")
+    title = _title(context).lstrip("# ").replace("`", "")
     written: list[Path] = []
     shown = [m for m in models if "auc" in summary.get(m, {})]
     labels = [DISPLAY_NAMES.get(m, m) for m in shown]
