@@ -34,6 +34,11 @@ SCORING_BATCH = Histogram(
     "Requests scored together from the serving snapshot, per batch.",
     buckets=(1, 2, 4, 8, 16, 24, 32, 48, 64, 128),
 )
+KEY_TABLE_READS = Counter(
+    "dpgcn_api_key_table_reads_total",
+    "Reads of the whole API key table from Neo4j (periodic, or for an unknown key id).",
+    ["result"],
+)
 RECOMMENDATIONS = Counter(
     "dpgcn_api_recommendations_total", "Recommendation answers by strategy.", ["strategy"]
 )

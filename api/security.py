@@ -5,29 +5,31 @@ a table (:class:`KeyCache`) that is read whole, never key by key:
 
 * a background thread re-reads the table every ``key_cache_s`` seconds, so a revocation takes
   effect within ``key_cache_s`` (plus the time of one read);
-* a key id the table lacks is refused (401) without any I/O when the table was read less
-  than ``key_miss_refresh_s`` ago; otherwise the table is read once first (one read for all
-  the requests waiting, at most one per ``key_miss_refresh_s`` whatever the number of
-  unknown ids), so a key created a moment ago works at once. Ids found unknown are remembered
-  (``cachetools.TTLCache``) and refused at once;
+* a request whose key id the table lacks waits (without holding a thread) for the next read
+  of the whole table that begins after it arrived: one read serves every request waiting,
+  and such reads happen at most once per ``key_miss_refresh_s`` whatever the number of
+  unknown ids. So a key created a moment ago works at once, and unknown ids never cost a
+  Neo4j read each. Ids still unknown after such a read are refused (401) and remembered
+  (``cachetools.TTLCache``): refused at once next time;
 * while Neo4j is down the table last read stays in force: known keys keep working (the
-  serving snapshot answers without Neo4j), unknown ids are refused (503 only when the table
-  was never read).
+  serving snapshot answers without Neo4j), unknown ids are refused after the failed read
+  (503 only while the table was never read).
 
 Keys never reach logs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
 from typing import Annotated
 
 from cachetools import TTLCache
 from fastapi import Depends, Request, Security
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 from neo4j import Driver
 
@@ -35,7 +37,7 @@ from api import metrics
 from api.errors import ApiError
 from graphstore import apikeys
 from graphstore.apikeys import StoredKey
-from graphstore.errors import GraphStoreError, GraphUnavailableError
+from graphstore.errors import GraphUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +57,8 @@ class KeyCache:
         driver: Neo4j driver the table is read with.
         database: Neo4j database.
         refresh_s: how often the background thread re-reads the table (the revocation bound).
-        miss_refresh_s: the least time between two reads caused by unknown key ids.
-        negative_ttl_s: how long an id found unknown is refused without looking again.
+        miss_refresh_s: the least time between two reads made for unknown key ids.
+        negative_ttl_s: how long an id found unknown is refused without a read.
         negative_size: most unknown ids remembered.
     """
 
@@ -74,10 +76,14 @@ class KeyCache:
         #: key id -> (monotonic time of the table read, the stored key)
         self._data: dict[str, tuple[float, StoredKey]] = {}
         self._unknown: TTLCache[str, bool] = TTLCache(negative_size, negative_ttl_s)
-        self._unknown_lock = threading.Lock()
-        self._read_lock = threading.Lock()
-        #: monotonic time of the last read attempt / the last successful read (None: never)
+        self._lock = threading.Lock()  # guards _unknown and _next
+        self._read_lock = threading.Lock()  # one table read at a time
+        #: the read scheduled for unknown ids (begins later than any request waiting on it)
+        self._next: Future[None] | None = None
+        #: monotonic begin time of the last read attempt / of the last finished read
         self._attempt_at = float("-inf")
+        self._finished_began = float("-inf")
+        #: monotonic time of the last successful read (None: never read)
         self.loaded_at: float | None = None
         #: table reads made (successful or not): what unknown ids may cost, for tests
         self.reads = 0
@@ -93,70 +99,99 @@ class KeyCache:
         self._data = {k.id: (at, k) for k in keys}  # one assignment: readers see old or new
         self.loaded_at = at
         self._attempt_at = max(self._attempt_at, at)
+        self._finished_began = max(self._finished_began, at)
 
-    def refresh(self, min_age_s: float = 0.0) -> bool:
-        """Read the whole table from Neo4j, unless a read was attempted less than
-        ``min_age_s`` ago (then False: nothing read). One read at a time: callers that waited
-        for another's read use it. Raises :class:`GraphStoreError` when the read fails."""
-        asked = time.monotonic()
+    def refresh(self) -> None:
+        """Read the whole table from Neo4j now (after a read in progress); raises
+        :class:`GraphStoreError` when the read fails (the table is then kept)."""
         with self._read_lock:
-            if self._attempt_at >= asked or time.monotonic() - self._attempt_at < min_age_s:
-                return False
-            read_at = self._attempt_at = time.monotonic()
-            self.reads += 1
+            self._read_locked()
+
+    def _read_locked(self) -> None:
+        began = self._attempt_at = time.monotonic()
+        self.reads += 1
+        try:
             keys = apikeys.get_all_keys(self.driver, self.database)
-            self.replace(keys, read_at)
-        return True
+        except Exception:
+            metrics.child(metrics.KEY_TABLE_READS, "failed").inc()
+            self._finished_began = max(self._finished_began, began)
+            raise
+        metrics.child(metrics.KEY_TABLE_READS, "ok").inc()
+        self.replace(keys, began)
 
     def clear(self) -> None:
         """Forget every key and unknown id (the next request reads the table)."""
-        with self._unknown_lock:
+        with self._lock:
             self._unknown.clear()
         self._data = {}
         self.loaded_at = None
-        self._attempt_at = float("-inf")
 
     # ---------------------------------------------------------------- look-ups
 
     def peek(self, key_id: str) -> tuple[bool, StoredKey | None]:
-        """``(True, key)`` or ``(True, None)`` (unknown) when the table decides alone (no
-        I/O), ``(False, None)`` when the table must be read first."""
+        """``(True, key)`` or ``(True, None)`` (an id found unknown) when the table decides
+        alone, with no I/O; ``(False, None)`` when a read must come first."""
         hit = self._data.get(key_id)
         if hit is not None:
             metrics.cache_event("api_key", True)
             return True, hit[1]
-        with self._unknown_lock:
+        with self._lock:
             if key_id in self._unknown:
                 metrics.cache_event("api_key", True)
                 return True, None
-            if (
-                self.loaded_at is not None
-                and time.monotonic() - self._attempt_at < self.miss_refresh_s
-            ):
-                self._unknown[key_id] = True
-                metrics.cache_event("api_key", True)
-                return True, None
+        metrics.cache_event("api_key", False)
         return False, None
 
-    def get(self, key_id: str) -> StoredKey | None:
-        """The stored key or None; reads the table first when :meth:`peek` cannot decide.
-        Raises :class:`GraphUnavailableError` only when the table was never read."""
-        decided, stored = self.peek(key_id)
-        if decided:
-            return stored
-        metrics.cache_event("api_key", False)
+    def read_after(self, seen_at: float) -> Future[None]:
+        """Done when a table read that began at or after ``seen_at`` has finished (or
+        failed). Reads made for this start at most once per ``miss_refresh_s``."""
+        with self._lock:
+            if self._finished_began >= seen_at:
+                done: Future[None] = Future()
+                done.set_result(None)
+                return done
+            if self._next is not None:
+                return self._next
+            future = self._next = Future()
+        threading.Thread(
+            target=self._read_for_misses, args=(future,), name="dpgcn-key-miss", daemon=True
+        ).start()
+        return future
+
+    def _read_for_misses(self, future: Future[None]) -> None:
         try:
-            self.refresh(self.miss_refresh_s)
-        except GraphStoreError as e:
+            with self._read_lock:
+                wait = self._attempt_at + self.miss_refresh_s - time.monotonic()
+                if wait > 0:
+                    self._stopped.wait(wait)
+                with self._lock:  # requests arriving from now on wait for a later read
+                    self._next = None
+                self._read_locked()
+        except Exception as e:  # Neo4j away: the table last read stays in force
             logger.warning("API key table read failed: %s", type(e).__name__)
+        finally:
+            future.set_result(None)
+
+    def decide(self, key_id: str) -> StoredKey | None:
+        """After a read that began after the request arrived: the key or None (remembered
+        as unknown); :class:`GraphUnavailableError` when the table was never read."""
         hit = self._data.get(key_id)
         if hit is not None:
             return hit[1]
         if self.loaded_at is None:
             raise GraphUnavailableError("the API key table could not be read")
-        with self._unknown_lock:
+        with self._lock:
             self._unknown[key_id] = True
         return None
+
+    def get(self, key_id: str, timeout: float = 60.0) -> StoredKey | None:
+        """The stored key or None, waiting (blocking) for a read when :meth:`peek` cannot
+        decide. The API awaits :meth:`read_after` instead (:func:`admit`)."""
+        decided, stored = self.peek(key_id)
+        if decided:
+            return stored
+        self.read_after(time.monotonic()).result(timeout)
+        return self.decide(key_id)
 
     # ---------------------------------------------------------------- background refresh
 
@@ -215,13 +250,15 @@ def _admit(stored: StoredKey | None, secret: str, scope: str) -> StoredKey:
 
 async def admit(cache: KeyCache, key: str | None, scope: str) -> StoredKey:
     """The key's stored record when it is valid with at least ``scope``; raises 401/403, or
-    503 when the key table was never read. Reads the table (off the event loop) only when
-    the table cannot decide alone."""
+    503 (GraphUnavailableError) when the key table was never read. Waits for a table read
+    only when the table cannot decide alone."""
+    seen_at = time.monotonic()
     stored = check_cached(cache, key, scope)
-    if stored is None:
+    if stored is None:  # wait for the next table read, holding no thread
         assert key is not None
         key_id, secret = apikeys.split_key(key) or ("", "")
-        stored = _admit(await run_in_threadpool(cache.get, key_id), secret, scope)
+        await asyncio.wrap_future(cache.read_after(seen_at))
+        stored = _admit(cache.decide(key_id), secret, scope)
     return stored
 
 

@@ -8,7 +8,7 @@ HTTP clients and servers rewrite), never starts with ``-`` (read as an option by
 lines) and needs no escaping in a path, a log line or a CSV cell.
 
 Ids stored before the rule existed may break it; they can still be erased through
-``POST /v1/users/erase`` (the id in a JSON body) or ``dpgcn privacy erase`` (docs/api.md).
+``POST /v1/users/erase`` (the id in a JSON body; docs/api.md).
 
 Torch-free and neo4j-free: imported by the API, the loaders and the CLI alike.
 """

@@ -35,9 +35,8 @@ NOW = time.time()
 def _stream(user: str) -> list[dict[str, str]]:
     client = redis.Redis.from_url(services.redis_url(get_settings()), decode_responses=True)
     try:
-        return [
-            fields for _, fields in client.xrange(FEEDBACK_STREAM) if fields.get("user_id") == user
-        ]
+        entries: list[tuple[str, dict[str, str]]] = client.xrange(FEEDBACK_STREAM)  # type: ignore[assignment]
+        return [fields for _, fields in entries if fields.get("user_id") == user]
     finally:
         client.close()
 
@@ -131,7 +130,8 @@ def test_failed_stream_append_is_completed_by_the_retry(
         r = api_client.post("/v1/events", json=batch, headers=auth(api_keys["write"]))
     finally:
         state.redis = real
-    assert r.status_code == 503 and r.headers["Retry-After"]
+    # (the events outbox: stored and accepted; a worker or a retry streams them later)
+    assert r.status_code == 200 and r.json()["accepted"] == 4 and r.json()["streamed"] == 0
     assert len(_rels(driver, user)) == 4 and _stream(user) == []
     retry = api_client.post("/v1/events", json=batch, headers=auth(api_keys["write"])).json()
     assert retry["accepted"] == 0 and retry["duplicates"] == 4 and retry["streamed"] == 4

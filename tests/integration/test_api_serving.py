@@ -181,6 +181,7 @@ def test_cold_start_by_static_features_and_fallbacks(
             "/v1/users/cold-1/recommendations", params={"k": 5}, headers=auth(api_keys["read"])
         ).json()
         assert body["strategy"] == "cold_start_features" and body["personalized"] is False
+        assert body["known_user"] is True  # (issue 20) stored, with features, no embedding
         assert len(body["items"]) == 5
         assert {i["explanation"]["kind"] for i in body["items"]} == {"similar_users"}
         # an unknown user giving features as parameters gets the same answer
@@ -194,7 +195,7 @@ def test_cold_start_by_static_features_and_fallbacks(
             },
             headers=auth(api_keys["read"]),
         ).json()
-        assert given["strategy"] == "cold_start_features"
+        assert given["strategy"] == "cold_start_features" and given["known_user"] is False
         assert [i["item_id"] for i in given["items"]] == [i["item_id"] for i in body["items"]]
     finally:
         driver.execute_query("MATCH (u:User {id: 'cold-1'}) DETACH DELETE u")
@@ -205,7 +206,15 @@ def test_cold_start_by_static_features_and_fallbacks(
     assert unknown.status_code == 200
     body = unknown.json()
     assert body["personalized"] is False and body["strategy"] == "popular"
+    assert body["known_user"] is False
     assert len(body["items"]) == 4
+    for explain in ("true", "false"):  # the snapshot's answer and the graph's
+        known = api_client.get(
+            "/v1/users/u1/recommendations",
+            params={"k": 4, "explain": explain},
+            headers=auth(api_keys["read"]),
+        ).json()
+        assert known["known_user"] is True and known["personalized"] is True
     assert {i["explanation"]["kind"] for i in body["items"]} == {"popular"}
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True)
