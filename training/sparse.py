@@ -162,9 +162,12 @@ class RelationStack:
         num_nodes: dict[str, int],
         node_types: list[str],
         head_types: list[str] | None = None,
+        relation_counts: dict[str, int] | None = None,
     ) -> RelationStack:
         """The stack over ``node_types``; with ``head_types`` those types are moved to the
-        front and :attr:`head` holds their rows alone."""
+        front and :attr:`head` holds their rows alone. ``relation_counts`` fixes
+        :math:`R_t` per destination type (default: the relations into ``t`` with edges here),
+        so that a sampled subgraph missing some relation averages like the whole graph."""
         head_list = [t for t in (head_types or []) if t in node_types]
         node_types = head_list + [t for t in node_types if t not in head_list]
         offsets, total = {}, 0
@@ -186,7 +189,8 @@ class RelationStack:
             )
             rows.append(ei[1] + offsets[dst])
             cols.append(ei[0] + offsets[src])
-            vals.append(1.0 / (deg[ei[1]] * len(relations[dst])))
+            n_rel = (relation_counts or {}).get(dst, len(relations[dst]))
+            vals.append(1.0 / (deg[ei[1]] * n_rel))
         if rows:
             index = torch.stack([torch.cat(rows), torch.cat(cols)])
             values = torch.cat(vals)

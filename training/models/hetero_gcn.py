@@ -96,6 +96,7 @@ class HeteroSAGEConv(MessagePassing):
                 {et: ei for et, ei in stack.items() if et in self.relations.get(et[2], ())},
                 {t: int(x.shape[0]) for t, x in x_dict.items()},
                 [t for t in self.node_types if t in x_dict],
+                relation_counts={t: len(r) for t, r in self.relations.items()},
             )
         x = torch.cat([x_dict[t] for t in stack.node_types])
         wanted = self.relations if types is None else [t for t in types if t in self.relations]
@@ -175,6 +176,11 @@ class HeteroGCN(nn.Module):
         self.dim = dim
         self.num_layers = num_layers
         self.dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        #: Relations into each node type (:math:`R_t`), also for subgraphs that miss some.
+        self.relation_counts: dict[str, int] = {}
+        for et in self.edge_types:
+            if et[0] in self.node_types and et[2] in self.node_types:
+                self.relation_counts[et[2]] = self.relation_counts.get(et[2], 0) + 1
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for _ in range(num_layers if self.edge_types else 0):
@@ -199,6 +205,7 @@ class HeteroGCN(nn.Module):
                 {t: int(x.shape[0]) for t, x in x_dict.items()},
                 [t for t in self.node_types if t in x_dict],
                 head_types=self.output_types,
+                relation_counts=self.relation_counts,
             )
         h = dict(x_dict)
         total = {t: x_dict[t] for t in self.output_types}

@@ -1,0 +1,169 @@
+"""Neighbour-sampled mini-batch training of DP-GCN with PyG's ``LinkNeighborLoader``.
+
+Full-batch training (:func:`training.train.train_epoch`) propagates over the whole graph at
+every step; here each step sees only the sampled neighbourhood of a batch of training
+interactions: :func:`make_link_loader` builds a ``LinkNeighborLoader`` over
+:func:`training.hetero.train_graph` (fan-out per hop, negatives drawn by the loader,
+``NegativeSampling("binary")``), and :func:`minibatch_epoch` runs DP-GCN's encoder on each
+sampled subgraph (:class:`~training.models.hetero_gcn.HeteroGCN` takes the batch's
+``edge_index_dict``) and scores the batch's labelled pairs.
+
+Neighbour sampling in PyG needs the compiled ``pyg-lib`` or ``torch-sparse``; where neither is
+installed (this project's environment), :class:`TorchNeighborSampler` draws the same kind of
+sample with torch operations (uniform, without replacement, ``directional`` subgraph).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torch_geometric.typing
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from torch_geometric.loader import LinkNeighborLoader
+from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling, NeighborSampler
+
+from training.data import ITEM, QUERY, USER, EdgeType
+from training.models.dpgcn import DPGCN
+
+logger = logging.getLogger(__name__)
+
+
+class TorchNeighborSampler(NeighborSampler):
+    """PyG's :class:`~torch_geometric.sampler.NeighborSampler` (heterogeneous graphs,
+    ``directional`` subgraphs) with its sampling step in torch, for installations without
+    ``pyg-lib`` / ``torch-sparse``. Per hop and relation, each node reached in the previous hop
+    keeps up to ``num_neighbors`` incoming edges, drawn uniformly without replacement from the
+    sampler's CSC (``-1``: all); random numbers come from torch's generator."""
+
+    def _sample(  # type: ignore[override]
+        self,
+        seed: dict[str, Tensor],
+        seed_time: dict[str, Tensor] | None = None,
+        **kwargs: Any,
+    ) -> HeteroSamplerOutput:
+        if not isinstance(seed, dict) or seed_time is not None or self.disjoint:
+            raise ValueError("TorchNeighborSampler samples heterogeneous graphs, not in time")
+        fanout = self.num_neighbors.get_mapped_values(self.edge_types)
+        assert isinstance(fanout, dict)
+        local = {t: torch.full((n,), -1, dtype=torch.long) for t, n in self.num_nodes.items()}
+        nodes: dict[str, list[Tensor]] = {t: [] for t in self.node_types}
+        count = dict.fromkeys(self.node_types, 0)
+
+        def add(t: str, ids: Tensor) -> Tensor:
+            new = torch.unique(ids[local[t][ids] < 0])
+            local[t][new] = torch.arange(count[t], count[t] + len(new))
+            count[t] += len(new)
+            nodes[t].append(new)
+            return new
+
+        frontier = {t: add(t, ids.long()) for t, ids in seed.items()}
+        rows: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
+        cols: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
+        edges: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
+        for hop in range(self.num_neighbors.num_hops):
+            found: dict[str, list[Tensor]] = {}
+            sampled: list[tuple[EdgeType, Tensor]] = []
+            for et in self.edge_types:
+                dst = frontier.get(et[2])
+                k = fanout["__".join(et)][hop]
+                if dst is None or len(dst) == 0 or k == 0:
+                    continue
+                rel = self.to_rel_type[et]
+                pos, owner = _pick(self.colptr_dict[rel], dst, k)
+                src = self.row_dict[rel][pos]
+                found.setdefault(et[0], []).append(src)
+                sampled.append((et, src))
+                edges[et].append(pos)
+                cols[et].append(local[et[2]][dst[owner]])
+            frontier = {t: add(t, torch.cat(ids)) for t, ids in found.items()}
+            for et, src in sampled:  # local ids exist once the hop's new nodes are added
+                rows[et].append(local[et[0]][src])
+        empty = torch.zeros(0, dtype=torch.long)
+        return HeteroSamplerOutput(
+            node={t: torch.cat(v) if v else empty for t, v in nodes.items()},
+            row={et: torch.cat(v) if v else empty for et, v in rows.items()},
+            col={et: torch.cat(v) if v else empty for et, v in cols.items()},
+            edge={et: torch.cat(v) if v else empty for et, v in edges.items()},
+            batch=None,
+        )
+
+
+def _pick(colptr: Tensor, dst: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """CSC positions of up to ``k`` incoming edges per node of ``dst`` (all if ``k < 0``),
+    uniformly without replacement, and the index into ``dst`` of each position's node."""
+    start, deg = colptr[dst], colptr[dst + 1] - colptr[dst]
+    owner = torch.repeat_interleave(torch.arange(len(dst)), deg)
+    first = torch.cumsum(deg, 0) - deg
+    pos = start[owner] + torch.arange(len(owner)) - first[owner]
+    if k < 0:
+        return pos, owner
+    order = torch.argsort(owner.double() + torch.rand(len(owner), dtype=torch.double))
+    rank = torch.arange(len(owner)) - first[owner[order]]
+    keep = order[rank < k]
+    return pos[keep], owner[keep]
+
+
+def make_link_loader(
+    graph: HeteroData,
+    edge_type: EdgeType,
+    num_neighbors: list[int],
+    batch_size: int,
+    num_negatives: int = 4,
+    shuffle: bool = True,
+) -> LinkNeighborLoader:
+    """A ``LinkNeighborLoader`` over the training interactions ``edge_type`` of ``graph`` (a
+    :func:`training.hetero.train_graph`): ``num_neighbors[h]`` sampled neighbours per relation
+    at hop ``h``, ``num_negatives`` random items per positive drawn by the loader
+    (``edge_label`` 1 for positives, 0 for negatives)."""
+    sampler = None
+    if not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE):
+        with warnings.catch_warnings():  # PyG's advice to install pyg-lib, answered here
+            warnings.filterwarnings("ignore", message=".*without a 'pyg-lib' installation")
+            sampler = TorchNeighborSampler(graph, num_neighbors=num_neighbors)
+    return LinkNeighborLoader(
+        graph,
+        num_neighbors=num_neighbors,
+        edge_label_index=(edge_type, graph[edge_type].edge_index),
+        neg_sampling=NegativeSampling("binary", amount=num_negatives),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        neighbor_sampler=sampler,
+    )
+
+
+def minibatch_epoch(
+    model: DPGCN, loader: LinkNeighborLoader, optimizer: torch.optim.Optimizer
+) -> float:
+    """One pass over the loader's interactions: per batch, DP-GCN's encoder on the sampled
+    subgraph, the score head on the batch's users and items, BCE over its labelled pairs
+    (positives and the loader's negatives). Returns the mean BCE per pair."""
+    model.train()
+    edge_type = loader.input_data.input_type
+    assert isinstance(edge_type, tuple), "a loader over a heterogeneous graph's relation"
+    total, count = 0.0, 0
+    for batch in loader:
+        x_all = model.embedding()
+        x = {t: x_all[t][batch[t].n_id] for t in batch.node_types if t in x_all}
+        h = model.gcn(x, batch.edge_index_dict)
+        user, item = h[USER], h[ITEM]
+        if model.fusion is not None:
+            user = model.fusion(user, model.user_x[batch[USER].n_id])
+        u, i, _ = model.head(user, item, h.get(QUERY))
+        pairs, labels = batch[edge_type].edge_label_index, batch[edge_type].edge_label
+        logits = (u[pairs[0]] * i[pairs[1]]).sum(-1) + model.head.bias
+        loss = F.binary_cross_entropy_with_logits(logits, labels.float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(labels)
+        count += len(labels)
+    logger.debug("mini-batch epoch: %d pairs, loss %.4f", count, total / max(count, 1))
+    return total / max(count, 1)
+
+
+__all__ = ["TorchNeighborSampler", "make_link_loader", "minibatch_epoch"]
