@@ -115,11 +115,14 @@ def make_link_loader(
     batch_size: int,
     num_negatives: int = 4,
     shuffle: bool = True,
+    label_index: Tensor | None = None,
 ) -> LinkNeighborLoader:
     """A ``LinkNeighborLoader`` over the training interactions ``edge_type`` of ``graph`` (a
     :func:`training.hetero.train_graph`): ``num_neighbors[h]`` sampled neighbours per relation
     at hop ``h``, ``num_negatives`` random items per positive drawn by the loader
-    (``edge_label`` 1 for positives, 0 for negatives)."""
+    (``edge_label`` 1 for positives, 0 for negatives). ``label_index`` ``[2, P]`` replaces the
+    positives (default: the relation's edges), e.g. the harness's unique training pairs of
+    every interaction type (``Split.train``)."""
     sampler = None
     if not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE):
         with warnings.catch_warnings():  # PyG's advice to install pyg-lib, answered here
@@ -128,7 +131,10 @@ def make_link_loader(
     return LinkNeighborLoader(
         graph,
         num_neighbors=num_neighbors,
-        edge_label_index=(edge_type, graph[edge_type].edge_index),
+        edge_label_index=(
+            edge_type,
+            graph[edge_type].edge_index if label_index is None else label_index,
+        ),
         neg_sampling=NegativeSampling("binary", amount=num_negatives),
         batch_size=batch_size,
         shuffle=shuffle,

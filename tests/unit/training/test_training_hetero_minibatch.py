@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+import numpy as np
 import torch
 
 from training.config import TrainConfig
@@ -70,7 +71,9 @@ def test_minibatch_epochs_lower_the_loss(data: GraphData, tiny_config: TrainConf
     torch.manual_seed(0)
     model = cast(DPGCN, build_model("dpgcn", data, tiny_config))
     graph = train_graph(hetero_data_from_split(data.split))
-    loader = make_link_loader(graph, REL, [5, 3], batch_size=32, num_negatives=4)
+    pairs = torch.as_tensor(np.stack([data.split.train.row, data.split.train.col]))
+    loader = make_link_loader(graph, REL, [5, 3], 32, num_negatives=4, label_index=pairs)
+    assert len(loader.input_data.row) == len(data.split.train)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     before = [p.detach().clone() for p in model.gcn.parameters()]
     losses = [minibatch_epoch(model, loader, opt) for _ in range(6)]
