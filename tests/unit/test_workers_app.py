@@ -100,3 +100,32 @@ def test_learn_from_entries_skips_what_was_learned_already() -> None:
     assert learner.meta == {"last_id": "4-0", "trained_id": "4-0"}
     assert online.learn_from_entries(learner, entries, passes=1) == {"transitions": 0.0}
     assert learner.seen == ["e3", "e4"]
+
+
+def test_progress_report_without_redis_warns_and_never_raises(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    from dpgcn.settings import get_settings
+    from workers import runs
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    get_settings.cache_clear()
+    runs.quick_client.cache_clear()
+    try:
+        started = time.monotonic()
+        assert runs.report_progress("v-test", {"epoch": 1}) is False
+        assert runs.report_progress("v-test", {"epoch": 2}) is False  # backed off: no try
+        assert time.monotonic() - started < 5
+        assert sum("progress not recorded" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        get_settings.cache_clear()
+        runs.quick_client.cache_clear()
+        runs._progress_paused_until.clear()
+
+
+def test_outbox_entries_have_the_stream_fields_in_order() -> None:
+    entry = streams.feedback_entry("e1", "u1", "click", None, "game race", 1700000000.5)
+    assert tuple(entry) == streams.FEEDBACK_FIELDS
+    assert entry["item_id"] == "" and entry["ts"] == "1700000000.5"
