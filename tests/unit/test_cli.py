@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def test_wait_prints_plain_lines_elsewhere() -> None:
 def test_wait_outlasts_an_outage_of_the_record_store() -> None:
     from dpgcn.cli_progress import follow_run
 
-    calls = iter([ConnectionError("down"), {"state": "SUCCESS"}])
+    calls: Iterator[Any] = iter([ConnectionError("down"), {"state": "SUCCESS"}])
 
     def get() -> dict[str, Any]:
         value = next(calls)
