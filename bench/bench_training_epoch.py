@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT / "tests" / "unit" / "training"))
 
 from training.config import TrainConfig  # noqa: E402
 from training.data import (  # noqa: E402
-    eval_candidates,
     load_export,
     split_interactions,
 )
@@ -50,7 +49,13 @@ from training.models import build_model  # noqa: E402
 from training.models.dpgcn import DPGCN  # noqa: E402
 from training.models.hetero_gcn import HeteroSAGEConv  # noqa: E402
 from training.sparse import RelationStack, spmm  # noqa: E402
-from training.train import FitResult, make_optimizer, train_epoch, train_policy  # noqa: E402
+from training.train import (  # noqa: E402
+    FitResult,
+    Validator,
+    make_optimizer,
+    train_epoch,
+    train_policy,
+)
 
 MODELS = ("lightgcn", "lightgcn_pyg", "dpgcn", "dpgcn_legacy")
 
@@ -114,7 +119,7 @@ class Runner:
     def policy_stage(self) -> float:
         t = time.perf_counter()
         result = FitResult(model=self.model, data=self.data, config=self.config, device=self.device)
-        train_policy(result, *eval_candidates(self.split, "val", self.config.click_negatives))
+        train_policy(result, Validator(self.split, self.config))
         return time.perf_counter() - t
 
 
