@@ -9,8 +9,8 @@
   (``Content-Length`` above 0, or ``Transfer-Encoding``) must carry a valid API key, decided
   by the in-memory key table (api/security.py), before anything reads the body; otherwise
   401 and the connection is closed unread. The scope is checked later by the route.
-  The size limits themselves are FastAPI's (``max_body_size`` of the app and of each route,
-  from ``DPGCN_API_MAX_BODY_BYTES`` / ``DPGCN_API_BODY_LIMITS``): 413 from
+  The size limits themselves are FastAPI's (``max_body_size`` of each route, set in
+  api/main.py from ``DPGCN_API_MAX_BODY_BYTES`` / ``DPGCN_API_BODY_LIMITS``): 413 from
   ``Content-Length`` before any byte is read, or as soon as a chunked body exceeds it.
 """
 
