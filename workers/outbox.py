@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 from typing import Any
 
 from neo4j import Driver
@@ -72,16 +73,28 @@ def drain_outbox(
     return total
 
 
+@lru_cache(maxsize=1)
+def _driver() -> Driver:
+    """The drain's own driver: it runs in the worker's main process, whose pool children
+    (prefork) must not inherit an open :func:`workers.pipeline.driver`."""
+    from dpgcn.services import neo4j_connection
+    from dpgcn.settings import get_settings
+    from graphstore.driver import connect
+
+    conn = neo4j_connection(get_settings())
+    return connect(conn.uri, conn.user, conn.password)
+
+
 def drain_once(worker_id: str) -> int | None:
     """The drain under the outbox lock (``None`` when another worker holds it)."""
     from workers import runs
-    from workers.pipeline import database, driver
+    from workers.pipeline import database
 
     client = runs.client()
     if not client.set(LOCK_KEY, worker_id, nx=True, ex=LOCK_TTL_S):
         return None
     try:
-        return drain_outbox(driver(), client, database())
+        return drain_outbox(_driver(), client, database())
     finally:
         if client.get(LOCK_KEY) == worker_id:
             client.delete(LOCK_KEY)
