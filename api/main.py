@@ -20,9 +20,11 @@ from api.metrics import ObservabilityMiddleware
 from api.recommender import Recommender
 from api.routes import events, health, items, models, recommendations, users
 from api.security import KeyCache
+from api.storewatch import StoreWatch
 from dpgcn import __version__
 from dpgcn.services import ServiceError, neo4j_connection, redis_url
 from dpgcn.settings import Settings, get_settings
+from graphstore import statelog
 from graphstore.driver import connect
 from graphstore.errors import GraphStoreError, GraphUnavailableError
 from graphstore.schema import apply_schema
@@ -73,6 +75,18 @@ def _limit_blas(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
+def _store_changed(keys: KeyCache, recommender: Recommender) -> None:
+    """After a restore (a new store): forget what was read from the old one — the serving
+    snapshot (it may hold users erased since the backup) and the active version — and read
+    the key table again (keys revoked since the backup are revoked again by the restore)."""
+    if recommender.scorer is not None:
+        recommender.scorer.snapshot = None
+    recommender.changes.forget_before(float("inf"))
+    recommender.invalidate()
+    keys.clear()
+    keys.refresh()
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
@@ -105,12 +119,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_batch=settings.api.max_batch,
     )
     recommender.start()
+    # Erasures and revocations are also logged outside the graph, in the state home, for a
+    # restore to replay (graphstore.statelog).
+    statelog.set_directory(settings.home)
+    app.state.storewatch = watch = StoreWatch(driver, db, lambda: _store_changed(keys, recommender))
+    watch.start()
     # Reading a policy needs torch, whose first import takes seconds on a small machine: do it
     # now, beside start-up, rather than inside the first request that meets a new policy.
     threading.Thread(target=importlib.import_module, args=("torch",), daemon=True).start()
     try:
         yield
     finally:
+        watch.stop()
         keys.stop()
         recommender.stop()
         if app.state.redis is not None:

@@ -16,7 +16,9 @@ from typing import Any
 
 from neo4j import Driver
 
+from graphstore import statelog
 from graphstore.driver import execute
+from graphstore.errors import GraphStoreError
 
 SCOPES = ("read", "write", "admin")
 PREFIX = "dpgcn"
@@ -99,12 +101,21 @@ def list_keys(driver: Driver, database: str = "neo4j") -> list[dict[str, Any]]:
     return [dict(r) for r in execute(driver, "apikeys/list_api_keys", database=database, read=True)]
 
 
-def revoke_key(driver: Driver, key_id: str, database: str = "neo4j") -> bool:
-    """Revoke a key; False when no key has that id."""
+def revoke_key(driver: Driver, key_id: str, database: str = "neo4j", *, log: bool = True) -> bool:
+    """Revoke a key; False when no key has that id. With ``log`` the key id is appended,
+    fsynced, to the revocation log outside the graph (``graphstore.statelog``) first, so a
+    restored backup revokes it again (a log line for a key that turns out not to exist is
+    harmless: its replay finds nothing)."""
+    now = time.time()
+    if log:
+        try:
+            statelog.append(statelog.REVOCATIONS, {"key_id": key_id, "revoked_at": now})
+        except OSError as e:
+            raise GraphStoreError(
+                f"the revocation log {statelog.path(statelog.REVOCATIONS)} cannot be written "
+                f"({e}); the key was not revoked"
+            ) from e
     records = execute(
-        driver,
-        "apikeys/revoke_api_key",
-        {"id": key_id, "revoked_at": time.time()},
-        database=database,
+        driver, "apikeys/revoke_api_key", {"id": key_id, "revoked_at": now}, database=database
     )
     return bool(records)

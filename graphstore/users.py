@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from neo4j import Driver, ManagedTransaction
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graphstore import queries
+from graphstore import queries, statelog
 from graphstore.driver import quiet, wrap
 from graphstore.errors import GraphStoreError
 
@@ -80,20 +80,37 @@ def ensure_salt(tx: ManagedTransaction) -> str:
     return str(rows[0]["salt"])
 
 
-def delete_user(driver: Driver, user_id: str, database: str = "neo4j") -> Erasure:
+def delete_user(
+    driver: Driver, user_id: str, database: str = "neo4j", *, log: bool = True
+) -> Erasure:
     """Erase the user node (relationships, embeddings, segment membership with it), the user's
     stored events and the queries nobody else searched, and leave a tombstone with the id's
     salted hash, all in one transaction. Idempotent; erasing an id never seen still leaves the
-    tombstone (its later events are refused)."""
+    tombstone (its later events are refused).
+
+    With ``log`` the tombstone (hash and salt, no id) is also appended, fsynced, to the
+    erasure log outside the graph (``graphstore.statelog``) before the transaction commits,
+    so a restored backup erases the user again; when the log cannot be written the erasure
+    fails and nothing is committed."""
 
     def work(tx: ManagedTransaction) -> Erasure:
         salt = ensure_salt(tx)
+        digest = id_hash(user_id, salt)
+        now = time.time()
         rows = run_named(
-            tx,
-            "users/delete_user",
-            {"user_id": user_id, "id_hash": id_hash(user_id, salt), "now": time.time()},
+            tx, "users/delete_user", {"user_id": user_id, "id_hash": digest, "now": now}
         )
         r = rows[0]
+        if log:
+            try:
+                statelog.append(
+                    statelog.ERASURES, {"id_hash": digest, "salt": salt, "erased_at": now}
+                )
+            except OSError as e:
+                raise GraphStoreError(
+                    f"the erasure log {statelog.path(statelog.ERASURES)} cannot be written "
+                    f"({e}); nothing was erased"
+                ) from e
         return Erasure(int(r["users"]), int(r["events"]), int(r["queries"]))
 
     return run_in_transaction(driver, work, database)
