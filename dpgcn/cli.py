@@ -13,6 +13,7 @@ import typer
 
 from dpgcn import services
 from dpgcn.cli_apikey import apikey_app
+from dpgcn.cli_backup import backup_app
 from dpgcn.cli_common import fail, graph_driver
 from dpgcn.cli_evaluate import evaluate
 from dpgcn.cli_export import export
@@ -35,6 +36,7 @@ app.add_typer(load_app, name="load")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(segments_app, name="segments")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(backup_app, name="backup")
 app.command("export")(export)
 app.command("evaluate")(evaluate)
 
