@@ -207,3 +207,25 @@ def transfer_state(
             moved[known] = value[src[known]]
         out[name] = moved
     return out
+
+
+# Hyper-parameter search space of `dpgcn tune` (training/tuning.py, docs/tuning.md) -------------
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def search_space(trial: optuna.Trial) -> dict[str, object]:
+    """TrainConfig changes of one tuning trial for DP-GCN (and its variants D-GCN, DP-GCN w/o
+    DDPG): learning rate, weight decay, embedding size, layers per node type (1-3), dropout and
+    negatives per positive. ID dropout (``DPGCN(id_dropout=…)``) is not a TrainConfig field yet,
+    so it stays at its default."""
+    return {
+        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
+        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
+        "num_layers": trial.suggest_int("num_layers", 1, 3),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "num_negatives": trial.suggest_int("num_negatives", 1, 8),
+    }
