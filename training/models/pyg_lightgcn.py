@@ -72,3 +72,22 @@ class PyGLightGCN(DotProductModel):
         e = self.lightgcn.get_embedding(self.adj_t)
         user, item = e[: self.n_users], e[self.n_users : self.n_users + self.n_items]
         return DotEncoding(user=user, item=item, query=None, bias=e.new_zeros(()))
+
+
+# Hyper-parameter search space of `dpgcn tune` (training/tuning.py, docs/tuning.md) -------------
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def search_space(trial: optuna.Trial) -> dict[str, object]:
+    """TrainConfig changes of one tuning trial for PyG's LightGCN: the same ranges as the
+    project's LightGCN (learning rate, weight decay, embedding size, layers 1-4, negatives)."""
+    return {
+        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
+        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
+        "num_layers": trial.suggest_int("num_layers", 1, 4),
+        "num_negatives": trial.suggest_int("num_negatives", 1, 8),
+    }
