@@ -1,0 +1,257 @@
+"""Equal-budget hyper-parameter tuning (issue 16, item 4).
+
+:func:`tune` runs one Optuna study per model on one export, every study with the same number of
+trials: a seeded TPE sampler proposes a configuration from the model's own search space (the
+``search_space(trial)`` function at the end of the model's module under ``training/models/``),
+:func:`training.train.fit` trains it under the project's one training rule, and the objective is
+the best validation selection metric (``TrainConfig.select_metric``, NDCG@10 by default) of the
+run. Every epoch's validation value is reported to the study so that a median pruner stops
+trials that trail the others at the same epoch. Test data is never looked at: the split is the
+chosen protocol's split for ``seed`` and only its validation part is scored.
+
+The result, ``tuned.json`` (model → best params, value, trial counts, seconds), is what
+``dpgcn evaluate --tuned`` applies per model. See ``docs/tuning.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from training.config import TrainConfig
+from training.data import load_export
+from training.errors import ConfigError, TrainingError
+from training.train import fit, split_for
+
+logger = logging.getLogger(__name__)
+
+#: Model name → the module that declares its ``search_space(trial) -> dict`` (the TrainConfig
+#: fields a trial changes). The three DP-GCN variants share DP-GCN's module.
+SEARCH_SPACE_MODULES: dict[str, str] = {
+    "lightgcn": "training.models.lightgcn",
+    "lightgcn_pyg": "training.models.pyg_lightgcn",
+    "gcn": "training.models.gcn",
+    "embedding_mlp": "training.models.embedding_mlp",
+    "wide_deep": "training.models.wide_deep",
+    "pnn": "training.models.pnn",
+    "din": "training.models.din",
+    "dgcn": "training.models.dpgcn",
+    "dpgcn_no_ddpg": "training.models.dpgcn",
+    "dpgcn": "training.models.dpgcn",
+}
+
+TUNED_FILE = "tuned.json"
+
+SearchSpace = Callable[[Any], dict[str, Any]]
+
+
+def search_space_of(model: str) -> SearchSpace:
+    """The ``search_space`` function declared next to ``model`` (ConfigError when none is)."""
+    module_name = SEARCH_SPACE_MODULES.get(model)
+    fn = None
+    if module_name is not None:
+        fn = getattr(importlib.import_module(module_name), "search_space", None)
+    if fn is None:
+        raise ConfigError(
+            f"model {model!r} declares no search space; tunable models: {', '.join(tunable())}"
+        )
+    return fn  # type: ignore[no-any-return]
+
+
+def tunable() -> list[str]:
+    """The models whose module declares a ``search_space`` (registry order)."""
+    out = []
+    for name, module_name in SEARCH_SPACE_MODULES.items():
+        if hasattr(importlib.import_module(module_name), "search_space"):
+            out.append(name)
+    return out
+
+
+def tune(
+    export_dir: Path,
+    models: Sequence[str] | None = None,
+    trials: int = 20,
+    seed: int = 0,
+    protocol: str = "leave-last-out",
+    timeout: float | None = None,
+    out_path: Path | None = None,
+    config: TrainConfig | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """One study of ``trials`` trials per model; returns (and writes to ``out_path`` when
+    given) ``{"protocol", "seed", "trials", "select_metric", "models": {name: {"params",
+    "value", "trials", "complete", "pruned", "failed", "seconds", "best_trial"}}}``.
+
+    ``timeout`` (seconds) caps each model's study; a study it stops early has fewer trials
+    than asked, which its ``trials`` entry shows and a warning names (the budget is no longer
+    equal). ``config`` holds the settings every trial starts from (its ``model``, ``seed`` and
+    ``protocol`` are overridden). ``progress`` receives ``{"model", "trial", "trials",
+    "state", "value"}`` after every trial.
+    """
+    import optuna
+
+    if trials < 1:
+        raise ConfigError("trials must be >= 1")
+    names = list(models) if models else tunable()
+    spaces = {name: search_space_of(name) for name in names}
+    base = (config or TrainConfig()).replace(seed=seed, protocol=protocol)
+    graph = load_export(Path(export_dir))
+    split = split_for(graph, base, seed)
+    if len(split.val) == 0:
+        raise TrainingError(f"{export_dir}: the {protocol} split has no validation interactions")
+    metric = f"val_{base.select_metric}"
+    out: dict[str, Any] = {
+        "export_dir": str(export_dir),
+        "protocol": protocol,
+        "seed": seed,
+        "trials": trials,
+        "select_metric": base.select_metric,
+        "models": {},
+    }
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in names:
+        space = spaces[name]
+
+        def objective(trial: optuna.Trial, name: str = name, space: SearchSpace = space) -> float:
+            cfg = base.replace(model=name, **space(trial))
+
+            def on_epoch(event: dict[str, Any]) -> None:
+                value = event.get(metric)
+                if not isinstance(value, float) or not math.isfinite(value):
+                    return
+                trial.report(value, int(event["epoch"]))
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+            result = fit(split, cfg, on_epoch)
+            value = result.best_val
+            if result.policy is not None and result.policy.val_by_alpha:
+                value = max(value, *result.policy.val_by_alpha.values())
+            trial.set_user_attr("best_epoch", result.best_epoch)
+            trial.set_user_attr("seconds", result.train_seconds)
+            return float(value)
+
+        study = optuna.create_study(
+            direction="maximize",
+            study_name=f"{name}.seed{seed}",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=5),
+        )
+
+        def after(study: optuna.Study, frozen: optuna.trial.FrozenTrial, name: str = name) -> None:
+            logger.info(
+                "%s trial %d/%d %s value=%s params=%s",
+                name,
+                frozen.number + 1,
+                trials,
+                frozen.state.name,
+                frozen.value,
+                frozen.params,
+            )
+            if progress is not None:
+                progress(
+                    {
+                        "model": name,
+                        "trial": frozen.number + 1,
+                        "trials": trials,
+                        "state": frozen.state.name.lower(),
+                        "value": frozen.value,
+                    }
+                )
+
+        start = time.perf_counter()
+        study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[after])
+        seconds = time.perf_counter() - start
+        states = [t.state for t in study.trials]
+        state = optuna.trial.TrialState
+        entry: dict[str, Any] = {
+            "trials": len(study.trials),
+            "complete": states.count(state.COMPLETE),
+            "pruned": states.count(state.PRUNED),
+            "failed": states.count(state.FAIL),
+            "seconds": round(seconds, 1),
+            "seconds_per_trial": round(seconds / max(len(study.trials), 1), 1),
+        }
+        if entry["complete"]:
+            best = study.best_trial
+            entry.update(
+                params=best.params,
+                value=best.value,
+                best_trial=best.number,
+                best_epoch=best.user_attrs.get("best_epoch"),
+            )
+        else:
+            entry.update(params={}, value=None, best_trial=None)
+            logger.warning("%s: no trial completed; defaults stay", name)
+        if entry["trials"] < trials:
+            logger.warning(
+                "%s: %d of %d trials ran before the timeout (budget no longer equal)",
+                name,
+                entry["trials"],
+                trials,
+            )
+        out["models"][name] = entry
+        if out_path is not None:
+            write_tuned(out_path, out)
+    return out
+
+
+def write_tuned(path: Path, tuned: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(tuned, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def load_tuned(path: Path) -> dict[str, dict[str, Any]]:
+    """Model → TrainConfig changes of a ``tuned.json``; each set is checked against
+    :class:`TrainConfig` (unknown fields or bad values raise a ConfigError naming the file)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the tuned configs: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ConfigError(f"{path}: not a tuned.json (no 'models' object)")
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in data["models"].items():
+        params = entry.get("params") if isinstance(entry, dict) else None
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: model {name!r} has no 'params' object")
+        try:
+            TrainConfig.from_dict({"model": name, **params})
+        except (ConfigError, TypeError) as e:
+            raise ConfigError(f"{path}: model {name!r}: {e}") from e
+        out[name] = params
+    return out
+
+
+def tuned_table(tuned: dict[str, Any]) -> str:
+    """A markdown table of a tune result: model, best validation value, trials, seconds,
+    best params."""
+    metric = tuned.get("select_metric", "ndcg@10")
+    lines = [
+        f"| model | best val {metric} | trials (complete / pruned) | seconds | s / trial | "
+        "best params |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, e in tuned.get("models", {}).items():
+        value = e.get("value")
+        shown = f"{value:.4f}" if isinstance(value, float) else "–"
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(e.get("params", {}).items()))
+        lines.append(
+            f"| {name} | {shown} | {e['trials']} ({e['complete']} / {e['pruned']}) | "
+            f"{e['seconds']} | {e['seconds_per_trial']} | {params} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
