@@ -20,6 +20,7 @@ from dpgcn.cli_export import export
 from dpgcn.cli_load import load_app, load_synthetic
 from dpgcn.cli_privacy import privacy_app
 from dpgcn.cli_segments import segments_app
+from dpgcn.cli_tune import tune
 from dpgcn.logs import configure_logging
 from dpgcn.settings import get_settings
 
@@ -39,6 +40,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(backup_app, name="backup")
 app.command("export")(export)
 app.command("evaluate")(evaluate)
+app.command("tune")(tune)
 
 logger = logging.getLogger(__name__)
 
