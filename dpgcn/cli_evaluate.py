@@ -179,6 +179,16 @@ def evaluate(
     reuse_export: Annotated[
         bool, typer.Option(help="Use the export already in --export-dir as it is.")
     ] = False,
+    tuned: Annotated[
+        bool,
+        typer.Option(
+            help="Train each model with its best config from `dpgcn tune` (<report dir>/"
+            "tuned.json, or --tuned-file); reports go to <out>/<dataset>/<protocol>/tuned/."
+        ),
+    ] = False,
+    tuned_file: Annotated[
+        Path | None, typer.Option(help="The tuned.json that --tuned applies.")
+    ] = None,
 ) -> None:
     """Train and compare DP-GCN and the baselines on a dataset; writes
     <out>/<dataset>/<protocol>/ (results.md, results.json, runs/, figures).
@@ -241,6 +251,12 @@ def evaluate(
             tuple(int(s) for s in seed_list.split(",")) if seed_list else tuple(range(seeds))
         )
         report_dir = out / dataset / protocol
+        tuned_configs = None
+        if tuned or tuned_file is not None:
+            from training.tuning import TUNED_FILE, load_tuned
+
+            tuned_configs = load_tuned(tuned_file or report_dir / TUNED_FILE)
+            report_dir = report_dir / "tuned"
         bar, progress = _progress_bar(len(names) * len(seed_values))
         try:
             run_evaluation(
@@ -252,6 +268,7 @@ def evaluate(
                 config,
                 dataset=dataset,
                 reuse=not rerun,
+                tuned=tuned_configs,
             )
         finally:
             bar.close()  # type: ignore[attr-defined]

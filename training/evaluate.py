@@ -112,6 +112,7 @@ def evaluate(
     config: TrainConfig | None = None,
     dataset: str | None = None,
     reuse: bool = True,
+    tuned: dict[str, dict[str, Any]] | None = None,
 ) -> Summary:
     """Train and evaluate ``models`` (default: all) for each seed; write the run files and
     rebuild the reports from every run in ``out_dir`` with the same settings.
@@ -125,6 +126,8 @@ def evaluate(
     every model that can rank for a query gets ``map@5``. Under the cold-item protocol a model
     that cannot score unseen items (``RecModel.inductive`` false) is recorded as "n/a".
     ``reuse`` keeps stored runs with the same settings instead of training them again.
+    ``tuned`` (model → TrainConfig changes, :func:`training.tuning.load_tuned`) replaces the
+    shared settings per model; it becomes part of the runs' settings.
     Progress events: ``{"seed", "model", "run", "runs", "start": True}`` before a run, per
     epoch ``{"seed", "model", "epoch", "epochs", "loss", "val_auc", "val_<metric>"}``, and
     ``{"seed", "model", "run", "runs", "done": True, "ndcg@10": ...}`` after it.
@@ -138,6 +141,8 @@ def evaluate(
     graph = load_export(Path(export_dir))
     oracle = load_oracle(Path(export_dir), graph)
     settings = _settings(base)
+    if tuned:
+        settings["tuned"] = json.loads(json.dumps(tuned, sort_keys=True))
     start = time.perf_counter()
     total = len(seeds) * len(names)
     done = 0
@@ -183,7 +188,8 @@ def evaluate(
                 progress(
                     {"seed": seed, "model": name, "run": done + 1, "runs": total, "start": True}
                 )
-            run = _train_one(name, seed, split, base, settings, task_parts, progress)
+            model_base = base.replace(**(tuned or {}).get(name, {}))
+            run = _train_one(name, seed, split, model_base, settings, task_parts, progress)
             _write_run(path, run)
             done += 1
             if progress is not None:
