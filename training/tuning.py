@@ -47,6 +47,10 @@ SEARCH_SPACE_MODULES: dict[str, str] = {
 }
 
 TUNED_FILE = "tuned.json"
+#: Median pruning: no trial is pruned before this many trials of its study have finished, nor
+#: before this many epochs (a model's first epochs say little about where it ends).
+PRUNER_STARTUP_TRIALS = 3
+PRUNER_WARMUP_EPOCHS = 5
 
 SearchSpace = Callable[[Any], dict[str, Any]]
 
@@ -83,6 +87,7 @@ def tune(
     out_path: Path | None = None,
     config: TrainConfig | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    pruner: Any = None,
 ) -> dict[str, Any]:
     """One study of ``trials`` trials per model; returns (and writes to ``out_path`` when
     given) ``{"protocol", "seed", "trials", "select_metric", "models": {name: {"params",
@@ -92,7 +97,9 @@ def tune(
     than asked, which its ``trials`` entry shows and a warning names (the budget is no longer
     equal). ``config`` holds the settings every trial starts from (its ``model``, ``seed`` and
     ``protocol`` are overridden). ``progress`` receives ``{"model", "trial", "trials",
-    "state", "value"}`` after every trial.
+    "state", "value"}`` after every trial. ``pruner`` replaces the default
+    ``MedianPruner(n_startup_trials=3, n_warmup_steps=5)`` (a fresh one is not made per study
+    when given, so pass a stateless pruner such as Optuna's).
     """
     import optuna
 
@@ -141,7 +148,10 @@ def tune(
             direction="maximize",
             study_name=f"{name}.seed{seed}",
             sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=5),
+            pruner=pruner
+            or optuna.pruners.MedianPruner(
+                n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS
+            ),
         )
 
         def after(study: optuna.Study, frozen: optuna.trial.FrozenTrial, name: str = name) -> None:

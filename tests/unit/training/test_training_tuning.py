@@ -1,0 +1,139 @@
+"""Equal-budget tuning (training/tuning.py, dpgcn tune, dpgcn evaluate --tuned) on a tiny
+export: the same trial count per model, params inside each model's search space, pruning, and
+the best config applied by evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+import training.evaluate as evaluate_module
+from training.config import TrainConfig
+from training.errors import ConfigError
+from training.evaluate import evaluate
+from training.tuning import TUNED_FILE, load_tuned, search_space_of, tunable, tune
+
+
+def test_every_model_gets_the_same_trials_inside_its_space(
+    export_dir: Path, tmp_path: Path, tiny_config: TrainConfig
+) -> None:
+    events: list[dict[str, Any]] = []
+    out = tune(
+        export_dir,
+        ["lightgcn", "gcn"],
+        trials=3,
+        config=tiny_config.replace(epochs=3, patience=0),
+        out_path=tmp_path / TUNED_FILE,
+        progress=events.append,
+    )
+    assert list(out["models"]) == ["lightgcn", "gcn"]
+    assert {m: e["trials"] for m, e in out["models"].items()} == {"lightgcn": 3, "gcn": 3}
+    assert [e["trial"] for e in events] == [1, 2, 3, 1, 2, 3]
+    for name, entry in out["models"].items():
+        params = entry["params"]
+        assert 1e-4 <= params["lr"] <= 3e-2 and 1e-8 <= params["weight_decay"] <= 1e-3
+        assert params["dim"] in (32, 64, 128) and 1 <= params["num_negatives"] <= 8
+        assert 1 <= params["num_layers"] <= (4 if name == "lightgcn" else 3)
+        assert ("dropout" in params) == (name == "gcn")
+        assert 0.0 <= entry["value"] <= 1.0
+    assert json.loads((tmp_path / TUNED_FILE).read_text()) == json.loads(json.dumps(out))
+
+
+def test_trials_trailing_the_median_are_pruned(
+    export_dir: Path, tiny_config: TrainConfig
+) -> None:
+    out = tune(
+        export_dir,
+        ["lightgcn"],
+        trials=8,
+        config=tiny_config.replace(epochs=6, patience=0),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )
+    entry = out["models"]["lightgcn"]
+    assert entry["trials"] == 8 and entry["pruned"] >= 1
+    assert entry["complete"] + entry["pruned"] + entry["failed"] == 8
+
+
+def test_every_trainable_dot_and_network_model_has_a_space() -> None:
+    names = tunable()
+    for name in ("lightgcn", "lightgcn_pyg", "gcn", "dpgcn", "dgcn", "embedding_mlp", "din"):
+        assert name in names
+    with pytest.raises(ConfigError, match="declares no search space"):
+        search_space_of("popularity")
+    # every space gives TrainConfig fields with valid values
+    trial = optuna.trial.FixedTrial(
+        {"lr": 1e-3, "weight_decay": 1e-6, "dim": 32, "num_layers": 2, "dropout": 0.1,
+         "num_negatives": 3}
+    )  # fmt: skip
+    for name in names:
+        TrainConfig(model=name, **search_space_of(name)(trial))  # type: ignore[arg-type]
+
+
+def test_best_config_round_trips_into_evaluate(
+    export_dir: Path, tmp_path: Path, tiny_config: TrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / TUNED_FILE
+    tune(
+        export_dir,
+        ["lightgcn"],
+        trials=2,
+        config=tiny_config.replace(epochs=2, patience=0),
+        out_path=path,
+    )
+    configs = load_tuned(path)
+    best = configs["lightgcn"]
+    seen: list[TrainConfig] = []
+    real_fit = evaluate_module.fit
+
+    def recording_fit(split: Any, config: TrainConfig, *args: Any) -> Any:
+        seen.append(config)
+        return real_fit(split, config, *args)
+
+    monkeypatch.setattr(evaluate_module, "fit", recording_fit)
+    evaluate(
+        export_dir,
+        tmp_path / "reports",
+        models=["lightgcn", "popularity"],
+        seeds=(0,),
+        config=tiny_config.replace(epochs=2),
+        tuned=configs,
+    )
+    by_model = {c.model: c for c in seen}
+    for key, value in best.items():
+        assert getattr(by_model["lightgcn"], key) == value
+    assert by_model["popularity"].lr == tiny_config.lr  # no tuned entry: the shared settings
+    run = json.loads((tmp_path / "reports" / "runs" / "lightgcn.seed0.json").read_text())
+    assert run["settings"]["tuned"] == {"lightgcn": best}
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"models": {"lightgcn": {"params": {"learning_rate": 1}}}}))
+    with pytest.raises(ConfigError, match=r"bad\.json: model 'lightgcn'.*learning_rate"):
+        load_tuned(bad)
+
+
+def test_cli_tune_then_evaluate_tuned(export_dir: Path, tmp_path: Path) -> None:
+    from dpgcn.cli import app
+
+    runner = CliRunner()
+    common = ["--export-dir", str(export_dir), "--reuse-export", "--out", str(tmp_path)]
+    result = runner.invoke(
+        app, ["tune", "--models", "lightgcn", "--trials", "2", "--epochs", "2", *common]
+    )
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "movielens" / "leave-last-out"
+    assert "lightgcn trial 2/2" in result.output
+    assert json.loads((report / TUNED_FILE).read_text())["models"]["lightgcn"]["trials"] == 2
+    assert (report / "tuned.md").read_text().startswith("| model | best val ndcg@10")
+    result = runner.invoke(
+        app,
+        ["evaluate", "--dataset", "movielens", "--models", "lightgcn", "--seeds", "1"]
+        + ["--epochs", "2", "--tuned", *common],
+    )
+    assert result.exit_code == 0, result.output
+    run = json.loads((report / "tuned" / "runs" / "lightgcn.seed0.json").read_text())
+    assert run["settings"]["tuned"]["lightgcn"] == load_tuned(report / TUNED_FILE)["lightgcn"]
