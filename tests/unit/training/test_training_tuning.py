@@ -44,9 +44,7 @@ def test_every_model_gets_the_same_trials_inside_its_space(
     assert json.loads((tmp_path / TUNED_FILE).read_text()) == json.loads(json.dumps(out))
 
 
-def test_trials_trailing_the_median_are_pruned(
-    export_dir: Path, tiny_config: TrainConfig
-) -> None:
+def test_trials_trailing_the_median_are_pruned(export_dir: Path, tiny_config: TrainConfig) -> None:
     out = tune(
         export_dir,
         ["lightgcn"],
@@ -129,11 +127,8 @@ def test_cli_tune_then_evaluate_tuned(export_dir: Path, tmp_path: Path) -> None:
     assert "lightgcn trial 2/2" in result.output
     assert json.loads((report / TUNED_FILE).read_text())["models"]["lightgcn"]["trials"] == 2
     assert (report / "tuned.md").read_text().startswith("| model | best val ndcg@10")
-    result = runner.invoke(
-        app,
-        ["evaluate", "--dataset", "movielens", "--models", "lightgcn", "--seeds", "1"]
-        + ["--epochs", "2", "--tuned", *common],
-    )
+    evaluate_args = ["evaluate", "--dataset", "movielens", "--models", "lightgcn", "--seeds", "1"]
+    result = runner.invoke(app, [*evaluate_args, "--epochs", "2", "--tuned", *common])
     assert result.exit_code == 0, result.output
     run = json.loads((report / "tuned" / "runs" / "lightgcn.seed0.json").read_text())
     assert run["settings"]["tuned"]["lightgcn"] == load_tuned(report / TUNED_FILE)["lightgcn"]
