@@ -5,7 +5,8 @@ the data is (``graphstore.export.export_source`` of a loader's rows, as ``dpgcn 
 does), ship the folders, then::
 
     PYTHONPATH=. python bench/evaluate_exports.py EXPORT_DIR OUT_DIR [--seeds 3] [--models a,b]
-        [--epochs N]
+        [--epochs N] [--protocol leave-last-out|ratio-random|ratio-temporal|cold-item]
+        [--dataset NAME]
 
 Writes the same ``results.md``, ``results.json`` and figures as ``dpgcn evaluate`` (with the
 oracle row when the export has an ``oracle.npz`` and MAP@5 when it has a ``query_task.npz``).
@@ -31,12 +32,26 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--models", default=None)
     parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument("--protocol", default=None, help="default: TrainConfig's")
+    parser.add_argument("--dataset", default=None, help="name in the report's title")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     models = args.models.split(",") if args.models else None
-    config = TrainConfig() if args.epochs is None else TrainConfig(epochs=args.epochs)
-    evaluate(args.export_dir, args.out_dir, models, tuple(range(args.seeds)), config=config)
+    overrides: dict[str, object] = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.protocol is not None:
+        overrides["protocol"] = args.protocol
+    config = TrainConfig(**overrides)  # type: ignore[arg-type]
+    evaluate(
+        args.export_dir,
+        args.out_dir,
+        models,
+        tuple(range(args.seeds)),
+        config=config,
+        dataset=args.dataset or args.export_dir.name,
+    )
     print(f"{args.export_dir}: done in {time.perf_counter() - started:.0f}s on {select_device()}")
 
 
