@@ -39,8 +39,9 @@ from typing import Any
 
 from dpgcn import services
 from dpgcn.settings import Settings
+from dpgcn.streams import FEEDBACK_STREAM
 from graphstore import provision, statelog
-from graphstore.driver import connect, execute
+from graphstore.driver import connect, execute, run_autocommit
 from graphstore.errors import GraphStoreError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Replay:
     tombstones: int
     keys_revoked: int
     skipped_salts: int
+    stream_entries: int = 0
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ def restore_backup(settings: Settings, archive: Path) -> Restored:
         dump = work / "neo4j" / f"{dumped}.dump"
         if dumped != database or not dump.is_file():
             raise BackupError(f"{archive}: holds database {dumped!r}, not {database!r}")
+        before = _last_committed(settings)
         services.stop_service(settings, "neo4j")
         try:
             _run_admin(
@@ -242,6 +245,7 @@ def restore_backup(settings: Settings, archive: Path) -> Restored:
         finally:
             services.start_service(settings, "neo4j")
         _restore_redis(settings, work / REDIS_MEMBER, manifest["redis"])
+    _advance_past(settings, before)
     replay = replay_logs(settings)
     _mark_restored(settings)
     logger.info("restored %s: %s", archive, replay)
@@ -290,6 +294,8 @@ def replay_logs(settings: Settings) -> Replay:
     )
     revocations = [str(r["key_id"]) for r in statelog.read(statelog.REVOCATIONS) if "key_id" in r]
     erased = tombstones = revoked = skipped = 0
+    salt: str | None = None
+    hashes: set[str] = set()
     try:
         with connect(conn.uri, conn.user, conn.password) as driver:
             salt = _graph_salt(driver, conn.database, newest)
@@ -320,7 +326,70 @@ def replay_logs(settings: Settings) -> Replay:
                     revoked += 1
     except GraphStoreError as e:
         raise BackupError(f"replaying the erasure/revocation logs failed: {e}") from e
-    return Replay(erased, tombstones, revoked, skipped)
+    scrubbed = _scrub_stream(settings, salt, hashes) if salt is not None and hashes else 0
+    return Replay(erased, tombstones, revoked, skipped, scrubbed)
+
+
+def _scrub_stream(settings: Settings, salt: str, hashes: set[str], chunk: int = 1000) -> int:
+    """Delete the restored feedback stream's entries of erased users (their ids hashed with
+    the salt are in the log), as the erasure did before the backup was restored."""
+    from graphstore.users import id_hash
+
+    client = _redis_client(settings)
+    deleted, start = 0, "-"
+    try:
+        while True:
+            entries = client.xrange(FEEDBACK_STREAM, min=start, max="+", count=chunk)
+            erased = [
+                eid
+                for eid, fields in entries
+                if (user := fields.get(b"user_id")) is not None
+                and id_hash(user.decode("utf-8", "replace"), salt) in hashes
+            ]
+            if erased:
+                deleted += int(client.xdel(FEEDBACK_STREAM, *erased))
+            if len(entries) < chunk:
+                return deleted
+            start = "(" + entries[-1][0].decode()
+    finally:
+        client.close()
+
+
+def _last_committed(settings: Settings) -> int | None:
+    """The database's last committed transaction id (None when the server does not say)."""
+    conn = services.neo4j_connection(settings)
+    try:
+        with connect(conn.uri, conn.user, conn.password) as driver:
+            rows = execute(
+                driver,
+                "admin/get_last_committed_tx",
+                {"name": conn.database},
+                database="system",
+                read=True,
+            )
+    except GraphStoreError as e:
+        logger.warning("last committed transaction unknown (%s)", e)
+        return None
+    tx = rows[0]["tx"] if rows else None
+    return None if tx is None else int(tx)
+
+
+def _advance_past(settings: Settings, before: int | None) -> int:
+    """Commit empty-ish transactions until the restored store's transaction ids pass
+    ``before`` (the replaced store's last one): bookmarks held by running clients (the API,
+    the workers) then never wait for a transaction the restored store lacks. Returns how many
+    were committed."""
+    now = _last_committed(settings)
+    if before is None or now is None or now > before:
+        return 0
+    count = before - now + 1
+    conn = services.neo4j_connection(settings)
+    with connect(conn.uri, conn.user, conn.password) as driver:
+        run_autocommit(
+            driver, "admin/advance_transactions", {"count": count}, database=conn.database
+        )
+    logger.info("advanced the restored store by %d transactions (past %d)", count, before)
+    return count
 
 
 def _mark_restored(settings: Settings) -> None:

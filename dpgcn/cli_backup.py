@@ -53,5 +53,6 @@ def restore(
     r = restored.replay
     typer.echo(
         f"restored {archive} (made {restored.manifest['created_at_utc']}); replayed: "
-        f"{r.users_erased} users erased, {r.tombstones} tombstones, {r.keys_revoked} keys revoked"
+        f"{r.users_erased} users erased, {r.tombstones} tombstones, {r.keys_revoked} keys "
+        f"revoked, {r.stream_entries} feedback entries removed"
     )
