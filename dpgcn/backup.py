@@ -23,6 +23,7 @@ describes the equivalent procedure.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -40,7 +41,7 @@ from typing import Any
 from dpgcn import services
 from dpgcn.settings import Settings
 from dpgcn.streams import FEEDBACK_STREAM
-from graphstore import provision, statelog
+from graphstore import provision, queries, statelog
 from graphstore.driver import connect, execute, run_autocommit
 from graphstore.errors import GraphStoreError
 
@@ -356,22 +357,42 @@ def _scrub_stream(settings: Settings, salt: str, hashes: set[str], chunk: int = 
 
 
 def _last_committed(settings: Settings) -> int | None:
-    """The database's last committed transaction id (None when the server does not say)."""
+    """The database's last committed transaction id, read from the bookmark a bookmark-free
+    read returns (None when it cannot be read or decoded; the advance is then skipped)."""
     conn = services.neo4j_connection(settings)
     try:
-        with connect(conn.uri, conn.user, conn.password) as driver:
-            rows = execute(
-                driver,
-                "admin/get_last_committed_tx",
-                {"name": conn.database},
-                database="system",
-                read=True,
-            )
-    except GraphStoreError as e:
-        logger.warning("last committed transaction unknown (%s)", e)
+        with (
+            connect(conn.uri, conn.user, conn.password) as driver,
+            driver.session(database=conn.database) as session,
+        ):
+            session.execute_read(lambda tx: list(tx.run(queries.load("admin/get_store_id"))))
+            values = list(session.last_bookmarks().raw_values)
+    except Exception as e:  # a restore goes on without the advance (logged)
+        logger.warning("last committed transaction unknown (%s)", type(e).__name__)
         return None
-    tx = rows[0]["tx"] if rows else None
-    return None if tx is None else int(tx)
+    ids = [tx for tx in map(bookmark_tx, values) if tx is not None]
+    return max(ids) if ids else None
+
+
+def bookmark_tx(value: str) -> int | None:
+    """The transaction id in a Neo4j 5 bookmark (``FB:`` + base64 of a PackStream list: the
+    database's UUID as 16 bytes, the transaction id as an integer); None for another format."""
+    if not value.startswith("FB:"):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value[3:] + "=" * (-len(value[3:]) % 4))
+    except ValueError:
+        return None
+    if len(raw) < 20 or raw[0] != 0x91 or raw[1] != 0xCC or raw[2] != 16:
+        return None
+    marker, rest = raw[19], raw[20:]
+    if marker < 0x80:
+        return marker
+    sizes = {0xC8: 1, 0xC9: 2, 0xCA: 4, 0xCB: 8}
+    size = sizes.get(marker)
+    if size is None or len(rest) < size:
+        return None
+    return int.from_bytes(rest[:size], "big", signed=True)
 
 
 def _advance_past(settings: Settings, before: int | None) -> int:

@@ -146,3 +146,10 @@ def test_store_watch_resets_bookmarks_and_caches_only_when_the_store_changes() -
     assert driver._query_bookmark_manager is not manager
     # the identity is read without bookmarks: it never waits for the old store's transactions
     assert all(call["bookmark_manager_"] is None for call in driver.calls)
+
+
+def test_the_transaction_id_is_read_from_a_neo4j_5_bookmark() -> None:
+    # a bookmark the managed Neo4j 5.26 returned (its transaction 1289)
+    assert backup.bookmark_tx("FB:kcwQ111IXB80QNe9VuCLDoqx08kFCZA=") == 1289
+    assert backup.bookmark_tx("neo4j:bookmark:v1:tx42") is None
+    assert backup.bookmark_tx("FB:AAAA") is None
