@@ -88,6 +88,7 @@ def tune(
     config: TrainConfig | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     pruner: Any = None,
+    start_from_defaults: bool = True,
 ) -> dict[str, Any]:
     """One study of ``trials`` trials per model; returns (and writes to ``out_path`` when
     given) ``{"protocol", "seed", "trials", "select_metric", "models": {name: {"params",
@@ -99,7 +100,10 @@ def tune(
     ``protocol`` are overridden). ``progress`` receives ``{"model", "trial", "trials",
     "state", "value"}`` after every trial. ``pruner`` replaces the default
     ``MedianPruner(n_startup_trials=3, n_warmup_steps=5)`` (a fresh one is not made per study
-    when given, so pass a stateless pruner such as Optuna's).
+    when given, so pass a stateless pruner such as Optuna's). ``start_from_defaults`` makes
+    each study's first trial the shared default configuration (``config``'s values, clamped
+    into the space), so a tuned model is never worse on validation than the untuned one; that
+    trial counts towards the budget like any other.
     """
     import optuna
 
@@ -175,6 +179,8 @@ def tune(
                     }
                 )
 
+        if start_from_defaults:
+            study.enqueue_trial(default_params(space, base))
         start = time.perf_counter()
         study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[after])
         seconds = time.perf_counter() - start
@@ -188,6 +194,10 @@ def tune(
             "seconds": round(seconds, 1),
             "seconds_per_trial": round(seconds / max(len(study.trials), 1), 1),
         }
+        if start_from_defaults:
+            first = study.trials[0]
+            entry["default_params"] = first.params
+            entry["default_value"] = first.value  # None when it was pruned
         if entry["complete"]:
             best = study.best_trial
             entry.update(
@@ -209,6 +219,29 @@ def tune(
         out["models"][name] = entry
         if out_path is not None:
             write_tuned(out_path, out)
+    return out
+
+
+def default_params(space: SearchSpace, config: TrainConfig) -> dict[str, Any]:
+    """``config``'s values of the parameters ``space`` suggests, clamped into their ranges
+    (a weight decay of 0 becomes the log range's lower end); categorical values outside the
+    choices are left to the sampler."""
+    import optuna
+
+    probe = optuna.create_study().ask()
+    space(probe)
+    out: dict[str, Any] = {}
+    for name, dist in probe.distributions.items():
+        value = getattr(config, name, None)
+        if value is None:
+            continue
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            if value in dist.choices:
+                out[name] = value
+        elif isinstance(
+            dist, optuna.distributions.IntDistribution | optuna.distributions.FloatDistribution
+        ):
+            out[name] = min(max(value, dist.low), dist.high)
     return out
 
 
@@ -248,16 +281,19 @@ def tuned_table(tuned: dict[str, Any]) -> str:
     best params."""
     metric = tuned.get("select_metric", "ndcg@10")
     lines = [
-        f"| model | best val {metric} | trials (complete / pruned) | seconds | s / trial | "
-        "best params |",
-        "|---|---|---|---|---|---|",
+        f"| model | default val {metric} | best val {metric} | trials (complete / pruned) | "
+        "seconds | s / trial | best params |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, e in tuned.get("models", {}).items():
         value = e.get("value")
         shown = f"{value:.4f}" if isinstance(value, float) else "–"
+        default = e.get("default_value")
+        default_shown = f"{default:.4f}" if isinstance(default, float) else "–"
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(e.get("params", {}).items()))
         lines.append(
-            f"| {name} | {shown} | {e['trials']} ({e['complete']} / {e['pruned']}) | "
+            f"| {name} | {default_shown} | {shown} | {e['trials']} ({e['complete']} / "
+            f"{e['pruned']}) | "
             f"{e['seconds']} | {e['seconds_per_trial']} | {params} |"
         )
     return "\n".join(lines) + "\n"

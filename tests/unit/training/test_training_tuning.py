@@ -41,6 +41,10 @@ def test_every_model_gets_the_same_trials_inside_its_space(
         assert 1 <= params["num_layers"] <= (4 if name == "lightgcn" else 3)
         assert ("dropout" in params) == (name == "gcn")
         assert 0.0 <= entry["value"] <= 1.0
+        # the first trial is the shared default configuration; the best is never below it
+        assert entry["default_params"]["lr"] == tiny_config.lr
+        assert entry["default_params"]["weight_decay"] == 1e-8  # 0 clamped into the log range
+        assert entry["value"] >= entry["default_value"]
     assert json.loads((tmp_path / TUNED_FILE).read_text()) == json.loads(json.dumps(out))
 
 
@@ -126,7 +130,7 @@ def test_cli_tune_then_evaluate_tuned(export_dir: Path, tmp_path: Path) -> None:
     report = tmp_path / "movielens" / "leave-last-out"
     assert "lightgcn trial 2/2" in result.output
     assert json.loads((report / TUNED_FILE).read_text())["models"]["lightgcn"]["trials"] == 2
-    assert (report / "tuned.md").read_text().startswith("| model | best val ndcg@10")
+    assert (report / "tuned.md").read_text().startswith("| model | default val ndcg@10 | best val")
     evaluate_args = ["evaluate", "--dataset", "movielens", "--models", "lightgcn", "--seeds", "1"]
     result = runner.invoke(app, [*evaluate_args, "--epochs", "2", "--tuned", *common])
     assert result.exit_code == 0, result.output
