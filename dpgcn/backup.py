@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 FORMAT = 1
 MANIFEST = "manifest.json"
 REDIS_MEMBER = "redis/dump.rdb"
+#: Transactions committed beyond the replaced store's last one, for the writes that clients
+#: committed between that read and the server's stop.
+ADVANCE_MARGIN = 1000
 
 
 class BackupError(Exception):
@@ -401,9 +404,9 @@ def _advance_past(settings: Settings, before: int | None) -> int:
     the workers) then never wait for a transaction the restored store lacks. Returns how many
     were committed."""
     now = _last_committed(settings)
-    if before is None or now is None or now > before:
+    if before is None or now is None or now >= before + ADVANCE_MARGIN:
         return 0
-    count = before - now + 1
+    count = before + ADVANCE_MARGIN - now
     conn = services.neo4j_connection(settings)
     with connect(conn.uri, conn.user, conn.password) as driver:
         run_autocommit(
