@@ -477,18 +477,26 @@ def sample_negatives(
     n_items: int,
     is_positive: Callable[[IntArray, IntArray], NDArray[np.bool_]],
     max_tries: int = 10,
+    pool: IntArray | None = None,
 ) -> IntArray:
     """Sample ``n`` items per user, uniformly, avoiding pairs for which
     ``is_positive(users, items)`` is true (rejection sampling; after ``max_tries`` rounds the
-    few remaining collisions are kept). Returns ``[len(users), n]``."""
-    out = rng.integers(0, n_items, size=(len(users), n))
+    few remaining collisions are kept). ``pool``: the item rows to draw from (default: all
+    ``n_items``). Returns ``[len(users), n]``."""
+
+    def draw(size: int | tuple[int, int]) -> IntArray:
+        if pool is None:
+            return rng.integers(0, n_items, size=size)
+        return pool[rng.integers(0, len(pool), size=size)]
+
+    out = draw((len(users), n))
     flat_users = np.repeat(users, n)
     flat = out.reshape(-1)
     bad = np.asarray(is_positive(flat_users, flat))
     tries = 0
     while bad.any() and tries < max_tries:
         idx = np.flatnonzero(bad)
-        flat[idx] = rng.integers(0, n_items, size=len(idx))
+        flat[idx] = draw(len(idx))
         bad[idx] = np.asarray(is_positive(flat_users[idx], flat[idx]))
         tries += 1
     return flat.reshape(len(users), n)

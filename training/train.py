@@ -195,6 +195,20 @@ def _bce_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="sum")
 
 
+def negative_pool(model: RecModel, split: Split) -> np.ndarray | None:
+    """The items a model's training negatives are drawn from: every item, except for
+    inductive models, which draw only items with training interactions. An item without
+    any has no positive to learn from; drawn as a negative, its side-information vector
+    (shared with the new items of its category) would only ever be pushed down, and every
+    item that enters the catalogue later would rank last."""
+    if not model.inductive:
+        return None
+    trained = np.unique(split.train.col)
+    if len(trained) in (0, split.n_items):
+        return None
+    return trained.astype(np.int64)
+
+
 def train_epoch(
     model: RecModel,
     split: Split,
@@ -214,10 +228,13 @@ def train_epoch(
     n_batches = max(1, math.ceil(n / config.batch_size))
     q_batch = math.ceil(len(searches) / n_batches) if len(searches) else 0
     q_perm = rng.permutation(len(searches)) if q_batch else None
+    pool = negative_pool(model, split)
     for b in range(n_batches):
         idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
         users = split.train.row[idx]
-        negs = sample_negatives(rng, users, config.num_negatives, split.n_items, split.is_train)
+        negs = sample_negatives(
+            rng, users, config.num_negatives, split.n_items, split.is_train, pool=pool
+        )
         # Positives and their negatives are scored in one call (one gather of the user and
         # item vectors and one scatter in the backward, instead of two of each).
         n_pos = len(idx)
