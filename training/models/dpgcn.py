@@ -23,7 +23,8 @@ class DPGCN(DotProductModel):
     1. :class:`~training.models.node_embedding.NodeEmbedding` gives every user, item, query,
        term and category an initial vector :math:`\mathbf{x}^{(0)}_v \in \mathbb{R}^D`:
        its ID vector plus a learned projection of its side information (an item's category
-       path, terms and price bucket; a user's static features; a query's terms). Users, items
+       path, terms and price bucket; a query's terms — a user's static features are fused in
+       step 3). Users, items
        and queries without training interactions use a learned "unknown" vector instead of
        their untrained ID vector, and ID dropout trains that path, so the model scores items
        and users it has not seen in training (``inductive``).
@@ -96,7 +97,10 @@ class DPGCN(DotProductModel):
             pretrained,
             trained=data.trained,
             side=data.side if use_side_features else None,
-            dense={USER: data.user_x} if use_side_features else None,
+            # a user's static features enter once, through FeatureFusion (step 3): added at
+            # the input too, they pulled users of one demographic together and blurred the
+            # preference segments (tests/unit/test_segments_recovery.py)
+            dense=None,
             id_dropout=id_dropout,
         )
         node_types = list(self.embedding.num_nodes)
