@@ -84,7 +84,6 @@ class HeteroSAGEConv(MessagePassing):
         x_dict: dict[str, Tensor],
         stack: RelationStack | dict[EdgeType, Tensor],
         types: list[str] | None = None,
-        transform: bool = True,
     ) -> dict[str, Tensor]:
         """Outputs for ``types`` (default: every type with incoming relations).
 
@@ -109,19 +108,7 @@ class HeteroSAGEConv(MessagePassing):
             adj_t = stack.adjacency.matrix
         messages = self.propagate(adj_t, x=x, edge_weight=None)
         parts = dict(zip(names, torch.split(messages, stack.sizes[: len(names)]), strict=True))
-        if not transform:
-            return {t: parts[t] for t in wanted}
         return {t: x_dict[t] + self.lins[t](parts[t]) for t in wanted}
-
-    def aggregate_only(
-        self,
-        x_dict: dict[str, Tensor],
-        stack: RelationStack | dict[EdgeType, Tensor],
-        types: list[str] | None = None,
-    ) -> dict[str, Tensor]:
-        """The averaged relation messages :math:`\\mathbf{m}_v` alone: no root term, matrix
-        or bias (the propagation of LightGCN, used by ``HeteroGCN(light=True)``)."""
-        return self.forward(x_dict, stack, types, transform=False)
 
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
         return edge_weight.view(-1, 1) * x_j
@@ -166,10 +153,6 @@ class HeteroGCN(nn.Module):
         dropout (float, optional): Dropout after each layer. (default: :obj:`0.0`)
         output_types (list[str], optional): The node types whose representations are used
             downstream; the last layer computes only those (default: all).
-        light (bool, optional): Propagation only, as in LightGCN: each layer is the averaged
-            relation messages :math:`\mathbf{h}^{(l+1)}_v = \mathbf{m}_v`, without the root
-            term, matrix, LayerNorm and ReLU (their parameters stay unused). (default:
-            :obj:`False`)
 
     Shapes:
         - **input:** ``x_dict`` :math:`(|\mathcal{V}_t|, D)` per node type, the graph's
@@ -185,10 +168,8 @@ class HeteroGCN(nn.Module):
         num_layers: int,
         dropout: float = 0.0,
         output_types: list[str] | None = None,
-        light: bool = False,
     ) -> None:
         super().__init__()
-        self.light = light
         self.node_types = list(node_types)
         self.output_types = list(output_types) if output_types is not None else list(node_types)
         self.edge_types = list(edge_types)
@@ -231,19 +212,11 @@ class HeteroGCN(nn.Module):
         for j, (conv, norm_dict) in enumerate(zip(self.convs, self.norms, strict=True)):
             norms = cast(nn.ModuleDict, norm_dict)
             last = j == len(self.convs) - 1
-            if self.light:
-                sage = cast(HeteroSAGEConv, conv)
-                out = sage.aggregate_only(h, stack, self.output_types if last else None)
-                h = {
-                    t: self.dropout(out[t]) if t in out else h[t]
-                    for t in (self.output_types if last else h)
-                }
-            else:
-                out = conv(h, stack, self.output_types if last else None)
-                h = {
-                    t: self.dropout(norms[t](out[t]).relu()) if t in out else h[t]
-                    for t in (self.output_types if last else h)
-                }
+            out = conv(h, stack, self.output_types if last else None)
+            h = {
+                t: self.dropout(norms[t](out[t]).relu()) if t in out else h[t]
+                for t in (self.output_types if last else h)
+            }
             total = {t: total[t] + h[t] for t in total}
         return {t: v / (len(self.convs) + 1) for t, v in total.items()}
 
