@@ -1,10 +1,10 @@
 """Supervision of the managed services: Neo4j (through :mod:`graphstore.provision`) and Redis.
 
 Managed or external is decided by this home's state, not by the environment alone: a service
-is managed when its variable (``NEO4J_URI`` / ``REDIS_URL``) is unset, when the variable holds
-exactly the managed server's address (what ``dpgcn services env`` prints), or when the managed
-server's pid file exists. Anything else is external: nothing is provisioned or stopped, and
-``status`` only checks that it answers.
+is managed when its variable (``NEO4J_URI`` / ``REDIS_URL``) is unset, or when the variable
+points at the managed server's own address (a loopback host and the managed port: what
+``dpgcn services env`` prints). Anything else is external, even while this home's managed
+server runs: nothing is provisioned or stopped, and ``status`` only checks that it answers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from dpgcn.settings import Settings
 from graphstore import provision
@@ -67,10 +67,7 @@ def neo4j_spec(settings: Settings) -> provision.Neo4jServerSpec:
 def neo4j_managed(settings: Settings) -> bool:
     """Whether Neo4j is this home's managed server (see the module docstring)."""
     n = settings.neo4j
-    if n.managed:
-        return True
-    spec = neo4j_spec(settings)
-    return n.uri == spec.bolt_uri or provision.read_pid(spec.pid_file) is not None
+    return n.managed or _points_here(n.uri, n.bolt_port)
 
 
 def neo4j_connection(settings: Settings) -> Neo4jConnection:
@@ -138,11 +135,20 @@ def redis_url(settings: Settings) -> str:
 
 def redis_managed(settings: Settings) -> bool:
     """Whether Redis is this home's managed server (see the module docstring)."""
-    if settings.redis.managed or provision.read_pid(_redis_pid_file(settings)) is not None:
-        return True
+    return settings.redis.managed or _points_here(settings.redis.url, settings.redis.port)
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _points_here(url: str | None, port: int) -> bool:
+    """Whether ``url`` names a loopback host on the managed ``port``."""
+    if not url:
+        return False
     try:
-        return settings.redis.url == _managed_redis_url(settings)
-    except ServiceError:
+        parts = urlsplit(url)
+        return parts.hostname in _LOOPBACK and parts.port == port
+    except ValueError:
         return False
 
 

@@ -50,3 +50,33 @@ def test_relative_home_and_cache_become_absolute(
     settings = Settings()
     assert settings.home == tmp_path / ".state" / "h"
     assert settings.redis_home.is_absolute() and settings.cache == tmp_path / "cache"
+
+
+@pytest.mark.parametrize(
+    ("neo4j_uri", "redis_url", "managed"),
+    [
+        (None, None, True),
+        ("neo4j://127.0.0.1:17777", "redis://:pw@127.0.0.1:16666/0", True),  # `services env`
+        ("bolt://localhost:17777", "redis://localhost:16666", True),
+        ("neo4j://example:7687", "redis://cache:6379/0", False),
+        ("neo4j://127.0.0.1:7687", "redis://127.0.0.1:6379/0", False),  # another local server
+    ],
+)
+def test_managed_means_this_homes_address(
+    monkeypatch: pytest.MonkeyPatch, neo4j_uri: str | None, redis_url: str | None, managed: bool
+) -> None:
+    """Managed or external by the address, whether or not this home's servers run: an
+    external URI is never treated as the managed server (nor stopped, nor bulk-imported)."""
+    from dpgcn import services
+
+    monkeypatch.setenv("NEO4J_BOLT_PORT", "17777")
+    monkeypatch.setenv("REDIS_PORT", "16666")
+    for var, value in (("NEO4J_URI", neo4j_uri), ("REDIS_URL", redis_url)):
+        if value is None:
+            monkeypatch.delenv(var, raising=False)
+        else:
+            monkeypatch.setenv(var, value)
+    monkeypatch.setenv("NEO4J_PASSWORD", "a-real-secret-123")
+    settings = Settings()
+    assert services.neo4j_managed(settings) is managed
+    assert services.redis_managed(settings) is managed
