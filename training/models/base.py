@@ -11,12 +11,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from training.dataset import GraphData
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass
@@ -141,3 +144,23 @@ def reset_mlp(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Linear):
             m.reset_parameters()
+
+
+def suggest_training(
+    trial: optuna.Trial, *, max_layers: int = 0, dropout: bool = True
+) -> dict[str, object]:
+    """The TrainConfig ranges of one ``dpgcn tune`` trial that every model's ``search_space``
+    shares (training/tuning.py, docs/tuning.md): learning rate, weight decay, embedding size,
+    graph layers (1 to ``max_layers``, for models with layers), dropout (for models with
+    dropout) and negatives per positive."""
+    space: dict[str, object] = {
+        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
+        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
+    }
+    if max_layers:
+        space["num_layers"] = trial.suggest_int("num_layers", 1, max_layers)
+    if dropout:
+        space["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
+    space["num_negatives"] = trial.suggest_int("num_negatives", 1, 8)
+    return space

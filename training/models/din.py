@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from training.dataset import GraphData
-from training.models.base import RecModel, mlp, reset_mlp, rows
+from training.models.base import RecModel, mlp, reset_mlp, rows, suggest_training
 from training.models.behavior import BehaviorEncoding, BehaviorInput
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class DIN(RecModel):
@@ -77,20 +82,7 @@ class DIN(RecModel):
         return self.mlp(x).squeeze(-1)
 
 
-# Hyper-parameter search space of `dpgcn tune` (training/tuning.py, docs/tuning.md) -------------
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    import optuna
-
-
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for din: learning rate, weight decay, embedding
     size, dropout and negatives per positive (no graph layers)."""
-    return {
-        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
-        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "num_negatives": trial.suggest_int("num_negatives", 1, 8),
-    }
+    return suggest_training(trial)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from training.data import ITEM, QUERY, USER
 from training.dataset import GraphData, message_passing_edges, side_token_keys
-from training.models.base import DotEncoding, DotProductModel
+from training.models.base import DotEncoding, DotProductModel, suggest_training
 from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
 from training.models.node_embedding import NodeEmbedding
 from training.models.score_head import ScoreHead
 from training.sparse import RelationStack
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class DPGCN(DotProductModel):
@@ -213,23 +218,9 @@ def transfer_state(
     return out
 
 
-# Hyper-parameter search space of `dpgcn tune` (training/tuning.py, docs/tuning.md) -------------
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    import optuna
-
-
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for DP-GCN (and its variants D-GCN, DP-GCN w/o
     DDPG): learning rate, weight decay, embedding size, layers per node type (1-3), dropout and
     negatives per positive. ID dropout (``DPGCN(id_dropout=…)``) is not a TrainConfig field yet,
     so it stays at its default."""
-    return {
-        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
-        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
-        "num_layers": trial.suggest_int("num_layers", 1, 3),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "num_negatives": trial.suggest_int("num_negatives", 1, 8),
-    }
+    return suggest_training(trial, max_layers=3)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from training.dataset import GraphData
-from training.models.base import DotEncoding, DotProductModel, reset_modules
+from training.models.base import DotEncoding, DotProductModel, reset_modules, suggest_training
 from training.sparse import Adjacency, spmm
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class GCN(DotProductModel):
@@ -63,21 +68,7 @@ class GCN(DotProductModel):
         return DotEncoding(user=user, item=item, query=None, bias=h.new_zeros(()))
 
 
-# Hyper-parameter search space of `dpgcn tune` (training/tuning.py, docs/tuning.md) -------------
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    import optuna
-
-
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for GCN: learning rate, weight decay, embedding
     size, layers (1-3), dropout and negatives per positive."""
-    return {
-        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
-        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
-        "num_layers": trial.suggest_int("num_layers", 1, 3),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "num_negatives": trial.suggest_int("num_negatives", 1, 8),
-    }
+    return suggest_training(trial, max_layers=3)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import Tensor, nn
 
 from training.dataset import GraphData
-from training.models.base import DotEncoding, DotProductModel
+from training.models.base import DotEncoding, DotProductModel, suggest_training
 from training.sparse import Adjacency, spmm
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class LightGCN(DotProductModel):
@@ -57,21 +62,8 @@ class LightGCN(DotProductModel):
         return DotEncoding(user=user, item=item, query=None, bias=e.new_zeros(()))
 
 
-# Hyper-parameter search space of `dpgcn tune` (training/tuning.py, docs/tuning.md) -------------
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    import optuna
-
-
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for LightGCN: learning rate, weight decay,
     embedding size, propagation layers (1-4) and negatives per positive (LightGCN has no
     dropout)."""
-    return {
-        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
-        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
-        "num_layers": trial.suggest_int("num_layers", 1, 4),
-        "num_negatives": trial.suggest_int("num_negatives", 1, 8),
-    }
+    return suggest_training(trial, max_layers=4, dropout=False)

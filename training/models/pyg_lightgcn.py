@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -10,7 +11,10 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN as PyGLightGCNModule
 
 from training.dataset import GraphData
-from training.models.base import DotEncoding, DotProductModel
+from training.models.base import DotEncoding, DotProductModel, suggest_training
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def normalized_adj_t(edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -74,20 +78,7 @@ class PyGLightGCN(DotProductModel):
         return DotEncoding(user=user, item=item, query=None, bias=e.new_zeros(()))
 
 
-# Hyper-parameter search space of `dpgcn tune` (training/tuning.py, docs/tuning.md) -------------
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    import optuna
-
-
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for PyG's LightGCN: the same ranges as the
     project's LightGCN (learning rate, weight decay, embedding size, layers 1-4, negatives)."""
-    return {
-        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
-        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
-        "num_layers": trial.suggest_int("num_layers", 1, 4),
-        "num_negatives": trial.suggest_int("num_negatives", 1, 8),
-    }
+    return suggest_training(trial, max_layers=4, dropout=False)
