@@ -4,6 +4,7 @@ while Redis is down. Each test controls its own workers (``only_our_workers``)."
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -43,6 +44,19 @@ def _mid_training(run_id: str, epoch: int = 2) -> bool:
     r = runs.get(run_id) or {}
     progress = r.get("progress") or {}
     return r.get("step") == "train" and int(progress.get("epoch", 0)) >= epoch
+
+
+def _heartbeats_of(name: str) -> list[str]:
+    """Heartbeat keys of the workers whose Celery node name starts with ``name``."""
+    from workers import recovery
+
+    client = runs.client()
+    keys = client.keys(recovery.HEARTBEAT_PREFIX + "*")
+    return [
+        str(k)
+        for k in keys
+        if str(json.loads(client.get(k) or "{}").get("hostname", "")).startswith(name)
+    ]
 
 
 def _ensure_redis() -> None:
@@ -241,9 +255,9 @@ def test_run_whose_task_died_under_a_live_worker_is_resumed(driver: Driver, tmp_
     load_small(driver)
     worker = start_worker("stranded", "graph,training", tmp_path / "w.log", FAST_RECOVERY)
     try:
-        beating = wait_for(
-            lambda: runs.client().keys(recovery.HEARTBEAT_PREFIX + "*"), 30, "a heartbeat"
-        )
+        # the session's shared worker (consumers paused by only_our_workers) beats too: find
+        # this test's worker by the node name in its heartbeat
+        beating = wait_for(lambda: _heartbeats_of("stranded-"), 30, "the worker's heartbeat")
         assert len(beating) == 1, beating
         worker_id = beating[0].removeprefix(recovery.HEARTBEAT_PREFIX)
         run_id = runs.new_run_id()
