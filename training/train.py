@@ -244,11 +244,14 @@ def train_epoch(
         labels[:n_pos] = 1.0
         with autocast(device, amp):
             enc = model.encode()
-            logits = model.score(
-                enc, torch.as_tensor(pair_u, device=device), torch.as_tensor(pair_i, device=device)
-            )
+            batch_u = torch.as_tensor(pair_u, device=device)
+            batch_i = torch.as_tensor(pair_i, device=device)
+            logits = model.score(enc, batch_u, batch_i)
             pairs = len(pair_u)
             loss = _bce_sum(logits, labels) / pairs
+            penalty = model.penalty(enc, batch_u, batch_i)
+            if penalty is not None:
+                loss = loss + penalty
             if q_perm is not None and config.query_loss_weight > 0:
                 q_idx = q_perm[b * q_batch : (b + 1) * q_batch]
                 if len(q_idx):

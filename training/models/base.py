@@ -74,6 +74,11 @@ class RecModel(nn.Module):
             rows.append(self.score(enc, uu.reshape(-1), ii.reshape(-1)).view(len(u), -1))
         return torch.cat(rows) if rows else torch.zeros(0, self.n_items, device=users.device)
 
+    def penalty(self, enc: Any, users: Tensor, items: Tensor) -> Tensor | None:
+        """An extra loss term for one training batch of scored pairs (for example an L2 penalty
+        on the pairs' input embeddings), added to the BCE; ``None`` when the model has none."""
+        return None
+
     def score_queries(self, enc: Any, users: Tensor, queries: Tensor) -> Tensor | None:
         """Logits of user → query pairs, or ``None`` when the model cannot rank queries."""
         return None
