@@ -525,6 +525,9 @@ def write_model_dir(result: FitResult, out_dir: Path, metrics: dict[str, Any]) -
             save_npz(
                 tmp / "user_features.npz", {"User.ids": arrays["User.ids"], "User.x": graph.x[USER]}
             )
+        keys = result.model.state_keys(result.data)
+        if keys is not None:  # lets new nodes reuse the trained rows (dpgcn.transfer_state)
+            save_npz(tmp / "node_keys.npz", keys)
         (tmp / "train_config.json").write_text(result.config.to_json())
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
         torch.save(

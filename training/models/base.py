@@ -74,6 +74,12 @@ class RecModel(nn.Module):
             rows.append(self.score(enc, uu.reshape(-1), ii.reshape(-1)).view(len(u), -1))
         return torch.cat(rows) if rows else torch.zeros(0, self.n_items, device=users.device)
 
+    def state_keys(self, data: GraphData) -> dict[str, Any] | None:
+        """What the per-row tensors of this model's state are indexed by (external node ids,
+        side tokens), saved beside a served checkpoint so that a later export with new nodes can
+        reuse the trained rows; ``None`` when the state has no per-node rows to move."""
+        return None
+
     def penalty(self, enc: Any, users: Tensor, items: Tensor) -> Tensor | None:
         """An extra loss term for one training batch of scored pairs (for example an L2 penalty
         on the pairs' input embeddings), added to the BCE; ``None`` when the model has none."""

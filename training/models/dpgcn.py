@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -73,6 +73,9 @@ class DPGCN(DotProductModel):
     #: Scores users and items without training interactions from their side information and
     #: graph neighbours (the cold-item protocol reports only such models).
     inductive = True
+
+    def state_keys(self, data: GraphData) -> dict[str, Any]:
+        return dict(node_keys(data))
 
     def __init__(
         self,

@@ -15,7 +15,14 @@ from training.errors import TrainingError
 from training.inference import Recommender
 from training.train import load_checkpoint, train_from_export
 
-REQUIRED = {"embeddings.npz", "train_config.json", "metrics.json", "model.pt", "policy.pt"}
+REQUIRED = {
+    "embeddings.npz",
+    "train_config.json",
+    "metrics.json",
+    "model.pt",
+    "policy.pt",
+    "node_keys.npz",
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +69,9 @@ def test_model_dir_contents(
     cfg, state = load_checkpoint(out / "model.pt")
     assert cfg == TrainConfig.from_json((out / "train_config.json").read_text())
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+    with np.load(out / "node_keys.npz", allow_pickle=False) as z:  # rows of the ID tables
+        assert np.array_equal(z["Item"], arrays["Item.ids"])
+        assert np.array_equal(z["User"], arrays["User.ids"])
 
 
 def test_recommender_from_model_dir(
