@@ -18,6 +18,7 @@ from neo4j import Driver
 from dpgcn import services
 from dpgcn.settings import get_settings
 from graphstore.driver import connect, delete_all
+from tests.integration.helpers import control
 
 DPGCN = str(Path(sys.executable).parent / "dpgcn")
 
@@ -66,9 +67,7 @@ def worker(
     services_up: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A real ``dpgcn worker`` process on both queues (stale messages purged first)."""
-    from workers.app import app
-
-    app.control.purge()
+    control("purge")
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

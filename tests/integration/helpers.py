@@ -14,6 +14,16 @@ SMALL = synthetic.SyntheticSpec(users=300, items=120, events_per_user=12, seed=3
 FAST = {"model": "dpgcn", "epochs": 2, "dim": 16}
 
 
+def control(command: str, *args: Any, **kwargs: Any) -> Any:
+    """``app.control.<command>(...)`` on a new broker connection. Several tests restart Redis;
+    the connections this process pooled before are then closed by the server, and a broadcast
+    that drew one from Celery's pool failed with "Connection closed by server"."""
+    from workers.app import app
+
+    with app.connection_for_write() as connection:
+        return getattr(app.control, command)(*args, connection=connection, **kwargs)
+
+
 def wait_for_run(run_id: str, timeout: float = 600) -> dict[str, Any]:
     """Poll the run record until the pipeline succeeds or fails."""
     deadline = time.monotonic() + timeout

@@ -19,6 +19,7 @@ from neo4j import Driver
 from dpgcn import services
 from dpgcn.settings import get_settings
 from tests.integration.conftest import DPGCN
+from tests.integration.helpers import control
 from tests.integration.test_workers_recovery import (  # noqa: F401
     FAST_RECOVERY,
     active_versions,
@@ -250,7 +251,6 @@ def test_run_whose_task_died_under_a_live_worker_is_resumed(driver: Driver, tmp_
     """What a task that died without recording its failure (the errback could not reach
     Redis) leaves behind: the step owned by a worker that still beats, and no lease."""
     from workers import recovery
-    from workers.app import app
 
     load_small(driver)
     worker = start_worker("stranded", "graph,training", tmp_path / "w.log", FAST_RECOVERY)
@@ -265,7 +265,7 @@ def test_run_whose_task_died_under_a_live_worker_is_resumed(driver: Driver, tmp_
         assert runs.claim(run_id, "train", 0, worker_id, "stranded") == "claimed"
         runs.update(run_id, state="RUNNING", step="train")
         runs.client().delete(runs.lease_key(run_id))
-        app.control.purge()
+        control("purge")
         record = wait_for_final(run_id, 300)
         assert record["state"] == "SUCCESS", record
         assert record["attempt"] == 1 and record["recoveries"] == 1, record

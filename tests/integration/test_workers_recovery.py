@@ -17,7 +17,7 @@ from neo4j import Driver
 
 from graphstore import ingest, synthetic
 from tests.integration.conftest import DPGCN
-from tests.integration.helpers import SMALL, wait_for_run
+from tests.integration.helpers import SMALL, control, wait_for_run
 from workers import pipeline, runs
 
 #: Quick heartbeats so that a dead worker is noticed within seconds.
@@ -63,13 +63,13 @@ def stop_worker(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> Non
 def only_our_workers(services_up: None) -> Iterator[None]:
     """Other workers of the session (the shared ``worker`` fixture) stop consuming the
     pipeline queues while this module runs, so that each test controls who runs what."""
-    from workers.app import GRAPH_QUEUE, TRAINING_QUEUE, app
+    from workers.app import GRAPH_QUEUE, TRAINING_QUEUE
 
     paused = []
     for queue in (GRAPH_QUEUE, TRAINING_QUEUE):
-        replies = app.control.cancel_consumer(queue, reply=True, timeout=2.0) or []
+        replies = control("cancel_consumer", queue, reply=True, timeout=2.0) or []
         paused += [(queue, name) for reply in replies for name in reply]
-    app.control.purge()
+    control("purge")
     yield
     # Give every queue back, until the worker answers: a broadcast sent while its broker
     # connection is being re-established (the outage tests restart Redis) gets no reply and
@@ -77,7 +77,7 @@ def only_our_workers(services_up: None) -> Iterator[None]:
     for queue, name in paused:
         for _ in range(30):
             with contextlib.suppress(Exception):
-                if app.control.add_consumer(queue, destination=[name], reply=True, timeout=2.0):
+                if control("add_consumer", queue, destination=[name], reply=True, timeout=2.0):
                     break
             time.sleep(1.0)
         else:
