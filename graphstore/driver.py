@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from neo4j import Driver, GraphDatabase, RoutingControl
 from neo4j.exceptions import (
@@ -22,8 +21,6 @@ from graphstore import queries
 from graphstore.errors import GraphAuthError, GraphStoreError, GraphUnavailableError
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Errors that a retry after a pause may cure (server restart, leader switch, deadlock).
 TRANSIENT = (ServiceUnavailable, SessionExpired, TransientError, DatabaseUnavailable)
@@ -120,36 +117,6 @@ def execute(
     except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
         raise wrap(e) from e
     return list(result.records)
-
-
-def run_statement(
-    driver: Driver,
-    statement: str,
-    params: Mapping[str, Any] | None = None,
-    *,
-    database: str = "neo4j",
-) -> list[Any]:
-    """Run literal Cypher (schema DDL from ``cypher/schema`` files), wrapping errors."""
-    try:
-        return list(
-            driver.execute_query(statement, parameters_=quiet(params), database_=database).records
-        )
-    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
-        raise wrap(e) from e
-
-
-def with_retry(fn: Callable[[], T], attempts: int = 5, base_delay: float = 0.5) -> T:
-    """Call ``fn`` again after GraphUnavailableError with exponential backoff."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except GraphUnavailableError:
-            if attempt == attempts - 1:
-                raise
-            delay = base_delay * 2**attempt
-            logger.warning("Neo4j unavailable; retrying in %.1fs", delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def run_autocommit(
