@@ -54,10 +54,10 @@ class QuietList(list):  # type: ignore[type-arg]
     """A list parameter whose ``repr`` is one short line.
 
     The driver formats every RUN message's parameters with ``repr`` for its debug log before
-    it knows whether debug logging is on (neo4j 6: ``_bolt5.run``). For a batch of 10,000
-    relationship rows that costs about twice the packing itself (22 ms against 10 ms per
-    batch, measured here), client CPU a loader competes with the server for. It also keeps
-    ids out of a debug log. Packed exactly like a list (same bytes, tested)."""
+    it knows whether debug logging is on (neo4j 6: ``_bolt5.run``). For a large relationship
+    batch that costs more client CPU than packing it, CPU a loader competes with the server
+    for (``docs/benchmarks.md``, ingestion). It also keeps ids out of a debug log. Packed
+    exactly like a list (same bytes, tested)."""
 
     __slots__ = ()
 
