@@ -94,7 +94,8 @@ def feedback_entry(
 
 
 def append_feedback(client: Any, fields: dict[str, str], stream: str = FEEDBACK_STREAM) -> str:
-    """Append one entry (the API's producer side; tests and benchmarks use it too)."""
+    """Append one entry, its fields checked. Only tests call it: the API (``api/routes/events``)
+    and the outbox (``workers/outbox``) append :func:`feedback_entry` rows in pipelines."""
     missing = set(FEEDBACK_FIELDS) - fields.keys()
     if missing:
         raise ValueError(f"feedback entry lacks {sorted(missing)}")
