@@ -124,10 +124,15 @@ def test_compose_files_match_compose_spec() -> None:
     assert not errors, errors
 
 
-def test_compose_schema_rejects_broken_copy(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("service_healthy", "service_up"), ("    healthcheck:", "    healthchek:")],
+    ids=["bad condition", "misspelt key"],
+)
+def test_compose_schema_rejects_broken_copy(tmp_path: Path, old: str, new: str) -> None:
     broken = tmp_path / "compose.yaml"
-    broken.write_text(COMPOSE.read_text().replace("service_healthy", "service_up", 1))
-    assert "service_up" in compose_schema_errors(broken)
+    broken.write_text(COMPOSE.read_text().replace(old, new, 1))
+    assert new.strip(" :") in compose_schema_errors(broken)
 
 
 # ======================================================================== compose promises
