@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -146,31 +145,9 @@ TELEMETRY_OFF: dict[str, Any] = {"tracing": False, "metrics": False, "logs": Fal
 
 
 class RecommenderApi(FastAPI):
-    """The app; the commonest request (recommendations from the snapshot, no explanations)
-    is answered before FastAPI's middleware and routing (see
-    :func:`api.routes.recommendations.answer_direct`), with the same checks, body, headers,
-    metrics and access log. Every other request takes the full stack."""
-
-    #: Off: every request takes the full stack (tests compare the two).
-    direct = True
+    """The app: FastAPI, with unhandled errors logged redacted."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.direct:
-            start = time.perf_counter()
-            try:
-                body = await recommendations.answer_direct(self, scope)
-            except Exception as e:  # a bug here must not cost the request: the full stack answers
-                logger.error(
-                    "direct lane failed; the full stack answers:\n%s", redacted_traceback(e)
-                )
-                body = None
-            if body is not None:
-                rid = metrics.request_id()
-                try:
-                    await metrics.send_json(send, body, rid)
-                finally:
-                    metrics.record("GET", recommendations.ROUTE, 200, start, rid)
-                return
         try:
             await super().__call__(scope, receive, send)
         except Exception as e:
@@ -198,6 +175,7 @@ def create_app() -> FastAPI:
         telemetry=None if settings.api.otel else TELEMETRY_OFF,  # type: ignore[arg-type]
     )
     errors.install(app)
+    # Every request, the commonest included, passes both: one stack, no side entrance.
     app.add_middleware(RequestGuard)  # inside the metrics: its answers are counted
     app.add_middleware(ObservabilityMiddleware)
     routers = (health, recommendations, items, events, users, models)

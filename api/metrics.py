@@ -129,20 +129,3 @@ def record(method: str, route: str, status: int, start: float, rid: str) -> None
                 }
             )
         )
-
-
-async def send_json(send: Send, body: bytes, rid: str) -> None:
-    """A 200 JSON response with the headers the app's stack gives one (Starlette's
-    ``Response`` and :class:`ObservabilityMiddleware`'s request id)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-length", str(len(body)).encode("latin-1")),
-                (b"content-type", b"application/json"),
-                (b"x-request-id", rid.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -1,13 +1,15 @@
-"""Scoring against the active version's item embeddings, held in memory per version.
+"""What serving holds per process: the active version, its policy, its items, the snapshot.
 
 The item matrix of the active version is read from Neo4j once per version (100k × 64 floats
-is 25 MB). With the serving snapshot on (the default; :mod:`api.snapshot`), every consenting
-user's vector and seen items are held in memory too and a request for such a user reads
-nothing from Neo4j; other requests (unknown users, cold start, users changed since the
-snapshot was loaded) read the user's row and history from Neo4j (the "Neo4j path"). The
-active version and its newest DDPG policy are re-read every ``refresh_s`` seconds (in a
-background thread when the snapshot is on), so a new version or a new policy is picked up
-without a restart.
+is 25 MB), and again when its Model node's ``refreshed_at`` changes (vectors written for items
+created after activation). With the serving snapshot on (the default; :mod:`api.snapshot`),
+every consenting user's vector, seen items, searches and segment are held in memory too, and a
+request for such a user reads nothing from Neo4j; other requests (unknown users, cold start,
+users changed since the snapshot was loaded) read the user's state from Neo4j (the "graph
+path"). The active version, its newest DDPG policy and ``refreshed_at`` are re-read every
+``refresh_s`` seconds (in a background thread when the snapshot is on), so a new version, a
+new policy or new items are picked up without a restart, within ``refresh_s`` plus the time
+to read the items (and, for a new version, the snapshot).
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ import gc
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
+from cachetools import TTLCache
 from neo4j import Driver
 
 from api import metrics
-from api.snapshot import Changes, ItemIndex, Scorer, Snapshot, item_index, load_snapshot
+from api.changes import Changes
+from api.scoring import Scorer
+from api.snapshot import ItemIndex, Snapshot, item_index, load_snapshot, with_items
 from graphstore import policies, serving, writeback
 from graphstore.serving import Scored
 from graphstore.writeback import ActiveModel
@@ -44,34 +48,33 @@ class LoadedPolicy:
     adjuster: PolicyAdjuster | None  # None: the stored policy is unusable for this model
 
 
-class TtlCache(Generic[T]):
-    """A small thread-safe LRU cache whose entries expire after ``ttl_s``."""
+class Cached(Generic[T]):
+    """A thread-safe ``cachetools.TTLCache`` (least recently used dropped first) that counts
+    its hits and misses in the metrics."""
 
     def __init__(self, name: str, ttl_s: float, size: int = 256) -> None:
-        self.name, self.ttl_s, self.size = name, ttl_s, size
-        self._data: OrderedDict[object, tuple[float, T]] = OrderedDict()
+        self.name = name
+        self._data: TTLCache[Hashable, T] = TTLCache(size, ttl_s)
         self._lock = threading.Lock()
 
-    def get(self, key: object, load: Callable[[], T]) -> T:
-        now = time.monotonic()
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
         with self._lock:
-            hit = self._data.get(key)
-            if hit is not None and hit[0] > now:
-                self._data.move_to_end(key)
-                metrics.cache_event(self.name, True)
-                return hit[1]
+            found = self._data.get(key, _MISSING)
+        if found is not _MISSING:
+            metrics.cache_event(self.name, True)
+            return cast(T, found)
         metrics.cache_event(self.name, False)
         value = load()
         with self._lock:
-            self._data[key] = (now + self.ttl_s, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._data[key] = value
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+
+_MISSING = object()
 
 
 class Recommender:
@@ -97,13 +100,16 @@ class Recommender:
         self._active: ActiveModel | None = None
         self._checked = 0.0
         self._index: ItemIndex | None = None
+        self._index_refreshed_at: int | None = None
+        #: The active version's ``refreshed_at``, read with it.
+        self._refreshed_at: int | None = None
         self._policy: LoadedPolicy | None = None
-        self.popular: TtlCache[list[Scored]] = TtlCache("popular_items", popular_cache_s)
-        self.popular_queries: TtlCache[list[tuple[str, str, float]]] = TtlCache(
+        self.popular: Cached[list[Scored]] = Cached("popular_items", popular_cache_s)
+        self.popular_queries: Cached[list[tuple[str, str, float]]] = Cached(
             "popular_queries", popular_cache_s
         )
-        self.categories: TtlCache[np.ndarray | None] = TtlCache("category_items", 60.0)
-        self.segments: TtlCache[list[Scored]] = TtlCache("segment_items", popular_cache_s)
+        self.categories: Cached[np.ndarray | None] = Cached("category_items", 60.0)
+        self.segments: Cached[list[Scored]] = Cached("segment_items", popular_cache_s)
         #: The newest policy of each model version served (the active one and, while a new
         #: snapshot loads, the snapshot's).
         self._policies: dict[str, LoadedPolicy] = {}
@@ -117,6 +123,7 @@ class Recommender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        self._follower: threading.Thread | None = None
 
     # ---------------------------------------------------------------- active model + policy
     def active(self) -> ActiveModel | None:
@@ -130,6 +137,9 @@ class Recommender:
                         active = writeback.get_active(self.driver, self.database)
                         if active is not None:
                             self._refresh_policy(active)
+                            self._refreshed_at = serving.get_model_refreshed_at(
+                                self.driver, active.version, self.database
+                            )
                         self._active = active
                         self._checked = time.monotonic()
                 finally:
@@ -154,6 +164,10 @@ class Recommender:
             target=self._refresh_loop, name="dpgcn-snapshot", daemon=True
         )
         self._refresher.start()
+        self._follower = threading.Thread(
+            target=self.changes.follow, args=(self._stop,), name="dpgcn-changes", daemon=True
+        )
+        self._follower.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -161,6 +175,9 @@ class Recommender:
         if self._refresher is not None:
             self._refresher.join(30)
             self._refresher = None
+        if self._follower is not None:
+            self._follower.join(10)
+            self._follower = None
         if self.scorer is not None:
             self.scorer.stop()
 
@@ -179,7 +196,8 @@ class Recommender:
 
     def refresh_snapshot(self) -> Snapshot | None:
         """Re-read the active version (when due) and load its snapshot if the served one is
-        of another version; the old snapshot is served until the new one is complete."""
+        of another version; the old snapshot is served until the new one is complete. For
+        the same version, a changed ``refreshed_at`` reloads the item index."""
         assert self.scorer is not None
         active = self.active()
         if active is None:
@@ -187,25 +205,21 @@ class Recommender:
             return None
         current = self.scorer.snapshot
         if current is not None and current.version == active.version:
-            return current
+            return self._refresh_items(current, active)
         t0 = time.perf_counter()
+        refreshed_at = self._refreshed_at
         snap = load_snapshot(
             self.driver,
             active,
             self.index(active),
             database=self.database,
             page=self.snapshot_page,
+            refreshed_at=refreshed_at,
         )
         if self.active() != active:  # activated again meanwhile: load the newer one next
             logger.info("version changed while loading the snapshot of %s", active.version)
             self._wake.set()
-        self.scorer.snapshot = snap
-        self.changes.forget_before(snap.started)
-        # The snapshot's dicts and lists (a million user ids at 1M users) live as long as the
-        # version: keep them out of the collector's full passes, which would otherwise walk
-        # them while requests wait (the old snapshot is still freed by reference counting).
-        gc.collect()
-        gc.freeze()
+        self._serve(snap)
         self._policies = {
             v: p for v, p in self._policies.items() if v in (snap.version, active.version)
         }
@@ -216,6 +230,41 @@ class Recommender:
             len(snap.items.ids),
             len(snap.seen_rows),
             time.perf_counter() - t0,
+        )
+        return snap
+
+    def _serve(self, snap: Snapshot) -> None:
+        assert self.scorer is not None
+        self.scorer.snapshot = snap
+        self.changes.forget_before(snap.started)
+        # The snapshot's dicts and lists (a million user ids at 1M users) live as long as the
+        # version: keep them out of the collector's full passes, which would otherwise walk
+        # them while requests wait (the old snapshot is still freed by reference counting).
+        gc.collect()
+        gc.freeze()
+
+    def _refresh_items(self, current: Snapshot, active: ActiveModel) -> Snapshot:
+        """``current``, or ``current`` over the version's items read again when its Model
+        node's ``refreshed_at`` differs from the one ``current`` was read after."""
+        refreshed_at = self._refreshed_at
+        if refreshed_at == current.refreshed_at:
+            return current
+        items = self.index(active)
+        snap = with_items(current, items, refreshed_at)
+        if snap is None:  # an item went away: read everything again
+            snap = load_snapshot(
+                self.driver,
+                active,
+                items,
+                database=self.database,
+                page=self.snapshot_page,
+                refreshed_at=refreshed_at,
+            )
+        assert self.scorer is not None
+        self.scorer.snapshot = snap
+        self.categories.clear()
+        logger.info(
+            "items of %s refreshed (%s): %d items", active.version, refreshed_at, len(items.ids)
         )
         return snap
 
@@ -261,21 +310,35 @@ class Recommender:
 
     # ---------------------------------------------------------------- item index
     def index(self, active: ActiveModel) -> ItemIndex:
+        """The item index of ``active``: the snapshot's, else read once per version and again
+        when the version's ``refreshed_at`` (read with it) changes."""
+        refreshed_at = self._refreshed_at
         current = self._index
-        if current is not None and current.version == active.version:
+        if (
+            current is not None
+            and current.version == active.version
+            and self._index_refreshed_at == refreshed_at
+        ):
             metrics.cache_event("item_index", True)
             return current
         snap = self.snapshot
-        if snap is not None and snap.version == active.version:
-            self._index = snap.items
+        same = snap is not None and snap.version == active.version
+        if snap is not None and same and snap.refreshed_at == refreshed_at:
+            self._index, self._index_refreshed_at = snap.items, snap.refreshed_at
             return snap.items
         with self._lock:
-            if self._index is None or self._index.version != active.version:
+            current = self._index
+            if (
+                current is None
+                or current.version != active.version
+                or self._index_refreshed_at != refreshed_at
+            ):
                 metrics.cache_event("item_index", False)
-                ids, titles, matrix = serving.get_item_vectors(self.driver, active, self.database)
-                self._index = item_index(active.version, ids, titles, matrix)
-                logger.info("loaded %d item vectors of version %s", len(ids), active.version)
-            return self._index
+                vectors = serving.get_item_vectors(self.driver, active, self.database)
+                current = item_index(active.version, vectors)
+                self._index, self._index_refreshed_at = current, refreshed_at
+                logger.info("loaded %d item vectors of %s", len(vectors.ids), active.version)
+            return current
 
     def category_rows(self, index: ItemIndex, category: str) -> np.ndarray | None:
         """Row numbers of the items in ``category`` (and its subcategories); None if unknown."""
@@ -289,53 +352,7 @@ class Recommender:
 
         return self.categories.get((index.version, category), load)
 
-    # ---------------------------------------------------------------- scoring
-    def adjust(
-        self, user_vec: np.ndarray, index: ItemIndex, policy: LoadedPolicy, recent: Sequence[str]
-    ) -> np.ndarray:
-        """The DDPG adjustment ``u + α·scale·μ([u ‖ mean recent item vectors])``; ``recent``
-        is newest first."""
-        assert policy.adjuster is not None
-        n = policy.adjuster.state_history
-        rows = [index.position[i] for i in recent if i in index.position][:n][::-1]
-        hist = np.full((1, n), -1, np.int64)
-        if rows:
-            hist[0, n - len(rows) :] = rows
-        return policy.adjuster.adjust(user_vec[None].astype(np.float32), index.matrix, hist)[0]
-
-    def top_k(
-        self,
-        user_vec: np.ndarray,
-        index: ItemIndex,
-        k: int,
-        exclude: frozenset[str],
-        rows: np.ndarray | None = None,
-    ) -> list[Scored]:
-        """Top ``k`` items by dot product, best first; ``rows`` restricts the candidates."""
-        if rows is None:
-            scores = index.matrix @ user_vec
-            candidates = None
-        else:
-            scores = index.matrix[rows] @ user_vec
-            candidates = rows
-        if exclude:
-            if candidates is None:
-                ex = [p for p in (index.position.get(i) for i in exclude) if p is not None]
-                scores[ex] = -np.inf
-            else:
-                mask = np.array([index.ids[r] in exclude for r in candidates], dtype=bool)
-                scores[mask] = -np.inf
-        k = min(k, int(np.isfinite(scores).sum()))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        out = []
-        for j in top:
-            row = int(j if candidates is None else candidates[j])
-            out.append((index.ids[row], index.titles[row], float(scores[j])))
-        return out
-
+    # ---------------------------------------------------------------- non-personalized
     def popular_items(
         self, k: int, exclude: frozenset[str], category: str | None, depth: int = 1000
     ) -> list[Scored]:

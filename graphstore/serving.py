@@ -15,6 +15,9 @@ from graphstore.writeback import ActiveModel
 
 Scored = tuple[str, str | None, float]
 
+#: How many of a user's newest searches serving reads (in-memory explanations).
+SEARCHES = 10
+
 
 @dataclass(frozen=True)
 class UserState:
@@ -28,6 +31,12 @@ class UserState:
     occupation: str | None = None
     #: The user's segment of the active version (graphstore.segments), if any.
     segment: str | None = None
+    #: Per item of ``recent``: the type of the newest interaction (``VIEWED``...).
+    how: tuple[str, ...] = ()
+    #: The items of ``recent`` the user ever bought.
+    bought: frozenset[str] = frozenset()
+    #: Query ids of the user's newest searches (at most :data:`SEARCHES`), newest first.
+    searches: tuple[str, ...] = ()
 
     @property
     def seen(self) -> frozenset[str]:
@@ -57,7 +66,7 @@ def get_user_state(
     r = execute(
         driver,
         "serving/get_user_state",
-        {"user_id": user_id, "version": active.version},
+        {"user_id": user_id, "version": active.version, "searches": SEARCHES},
         database=database,
         read=True,
         property=active.property,
@@ -73,12 +82,25 @@ def get_user_state(
         gender=r["gender"] if isinstance(r["gender"], str) else None,
         occupation=r["occupation"] if isinstance(r["occupation"], str) else None,
         segment=r["segment"],
+        how=tuple(r["how"]),
+        bought=frozenset(i for i, b in zip(r["seen"], r["bought"], strict=True) if b),
+        searches=tuple(r["searches"]),
     )
 
 
-def get_item_vectors(
-    driver: Driver, active: ActiveModel, database: str = "neo4j"
-) -> tuple[list[str], list[str | None], np.ndarray]:
+@dataclass(frozen=True)
+class ItemVectors:
+    """The items of one model version: ``ids[k]`` has ``matrix[k]``, its categories (names,
+    else ids) and its terms."""
+
+    ids: list[str]
+    titles: list[str | None]
+    matrix: np.ndarray  # [I, D] float32
+    categories: list[tuple[str, ...]]
+    terms: list[frozenset[str]]
+
+
+def get_item_vectors(driver: Driver, active: ActiveModel, database: str = "neo4j") -> ItemVectors:
     records = execute(
         driver,
         "serving/get_item_vectors",
@@ -87,14 +109,65 @@ def get_item_vectors(
         read=True,
         property=active.property,
     )
-    ids = [r["id"] for r in records]
-    titles = [r["title"] for r in records]
     matrix = (
         np.asarray([r["vec"] for r in records], dtype=np.float32)
         if records
         else np.zeros((0, active.dim), dtype=np.float32)
     )
-    return ids, titles, matrix
+    return ItemVectors(
+        ids=[r["id"] for r in records],
+        titles=[r["title"] for r in records],
+        matrix=matrix,
+        categories=[tuple(sorted(r["categories"])) for r in records],
+        terms=[frozenset(r["terms"]) for r in records],
+    )
+
+
+@dataclass(frozen=True)
+class SearchLinks:
+    """A searched query: its text, the items it led to and its terms."""
+
+    text: str
+    led: frozenset[str]
+    terms: frozenset[str]
+
+
+def get_search_links(driver: Driver, database: str = "neo4j") -> dict[str, SearchLinks]:
+    """Every query some user searched, by id (in-memory explanations)."""
+    return {
+        str(r["id"]): SearchLinks(str(r["text"]), frozenset(r["led"]), frozenset(r["terms"]))
+        for r in execute(driver, "serving/get_search_links", database=database, read=True)
+    }
+
+
+def get_segment_purchases(
+    driver: Driver, version: str, database: str = "neo4j"
+) -> dict[str, tuple[str | None, dict[str, int]]]:
+    """Per segment of ``version``: ``(name, {item id: members who bought it})``."""
+    return {
+        str(r["id"]): (r["name"], dict(zip(r["items"], map(int, r["buyers"]), strict=True)))
+        for r in execute(
+            driver,
+            "serving/get_segment_purchases",
+            {"version": version},
+            database=database,
+            read=True,
+        )
+    }
+
+
+def get_model_refreshed_at(driver: Driver, version: str, database: str = "neo4j") -> int | None:
+    """The ``refreshed_at`` (epoch ms) of ``version``'s Model node: set when vectors were
+    written for items created after its activation; None when never."""
+    records = execute(
+        driver,
+        "serving/get_model_refreshed_at",
+        {"version": version},
+        database=database,
+        read=True,
+    )
+    value = records[0]["refreshed_at"] if records else None
+    return None if value is None else int(value)
 
 
 def get_popular_items(
@@ -287,12 +360,18 @@ def get_similar_items(
 
 @dataclass(frozen=True)
 class UserPage:
-    """One page of :func:`iter_user_snapshot`: ``ids[k]`` has ``vectors[k]`` and ``seen[k]``
-    (item ids, newest first)."""
+    """One page of :func:`iter_user_snapshot`: ``ids[k]`` has ``vectors[k]``, ``seen[k]``
+    (item ids, newest first), ``how[k]`` and ``bought[k]`` (per seen item: the newest
+    interaction's type, whether ever bought), ``searches[k]`` (query ids, newest first) and
+    ``segments[k]`` (segment id of the version, '' for none)."""
 
     ids: list[str]
     vectors: np.ndarray  # [n, D] float32
     seen: list[list[str]]
+    how: list[list[str]]
+    bought: list[list[bool]]
+    searches: list[list[str]]
+    segments: list[str]
 
 
 def iter_user_snapshot(
@@ -305,7 +384,7 @@ def iter_user_snapshot(
         records = execute(
             driver,
             "serving/get_user_snapshot_page",
-            {"after": after, "page": page, "version": active.version},
+            {"after": after, "page": page, "version": active.version, "searches": SEARCHES},
             database=database,
             read=True,
             property=active.property,
@@ -319,5 +398,13 @@ def iter_user_snapshot(
             if ids
             else np.zeros((0, active.dim), dtype=np.float32)
         )
-        yield UserPage(ids, vecs.reshape(len(ids), -1), [list(s) for s in r["seen"]])
+        yield UserPage(
+            ids,
+            vecs.reshape(len(ids), -1),
+            [list(s) for s in r["seen"]],
+            [list(h) for h in r["how"]],
+            [list(b) for b in r["bought"]],
+            [list(q) for q in r["searches"]],
+            [str(s) for s in r["segments"]],
+        )
         after = str(r["last"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,8 +12,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from api.recommender import TtlCache
-from api.routes.recommendations import _explain
+from api.explain import describe as _explain
+from api.recommender import Cached
 from api.schemas import EventBatch, EventIn
 from graphstore import apikeys
 from graphstore.serving import Explanation
@@ -100,7 +99,7 @@ def test_explanations_prefer_the_users_own_search() -> None:
 
 def test_ttl_cache_expires_and_bounds() -> None:
     calls: list[int] = []
-    cache: TtlCache[int] = TtlCache("t", ttl_s=0.05, size=2)
+    cache: Cached[int] = Cached("t", ttl_s=0.05, size=2)
 
     def load() -> int:
         calls.append(1)
@@ -112,13 +111,16 @@ def test_ttl_cache_expires_and_bounds() -> None:
     cache.get("b", load)
     cache.get("c", load)
     assert "a" not in cache._data and len(cache._data) == 2
+    cache.clear()
+    assert cache.get("b", load) == 5
 
 
 # ------------------------------------------------------------------ serving snapshot
 
 
 def test_block_top_k_is_exact() -> None:
-    from api.snapshot import BLOCK, top_k_batch
+    from api.scoring import top_k_batch
+    from api.snapshot import BLOCK
 
     rng = np.random.default_rng(3)
     for n in (BLOCK * 40, BLOCK * 40 + 17, 50, 0):
@@ -135,20 +137,33 @@ def test_block_top_k_is_exact() -> None:
 
 
 def _snapshot(users: int = 50, items: int = 300, dim: int = 8) -> object:
-    from api.snapshot import Snapshot, item_columns, item_index
+    from api.snapshot import Snapshot, item_index
+    from graphstore.serving import ItemVectors
 
     rng = np.random.default_rng(5)
     matrix = rng.normal(size=(items, dim)).astype(np.float32)
-    index = item_index("v1", [f"i{j}" for j in range(items)], [None] * items, matrix)
+    vectors = ItemVectors(
+        [f"i{j}" for j in range(items)],
+        [f"T{j}" for j in range(items)],
+        matrix,
+        [(f"c{j % 7}",) for j in range(items)],
+        [frozenset({f"t{j % 11}"}) for j in range(items)],
+    )
     seen = [rng.choice(items, size=int(rng.integers(0, 6)), replace=False) for _ in range(users)]
+    n_seen = sum(len(x) for x in seen)
     return Snapshot(
         version="v1",
-        items=index,
-        columns=item_columns(matrix),
+        items=item_index("v1", vectors),
         user_pos={f"u{u}": u for u in range(users)},
         users=rng.normal(size=(users, dim)).astype(np.float32),
-        seen_ptr=np.cumsum([0] + [len(s) for s in seen]).astype(np.int64),
+        seen_ptr=np.cumsum([0] + [len(x) for x in seen]).astype(np.int64),
         seen_rows=np.concatenate(seen).astype(np.int32),
+        seen_how=np.zeros(n_seen, np.int8),
+        searches=[()] * users,
+        segment_of=np.full(users, -1, np.int32),
+        segment_ids=[],
+        links={},
+        segment_buys={},
         started=0.0,
     )
 
@@ -171,13 +186,26 @@ def test_seen_of_gathers_each_users_newest_items() -> None:
             assert position[mine][order].tolist() == list(range(int(mine.sum())))
 
 
-def test_snapshot_batch_scores_like_the_neo4j_path() -> None:
-    """A batch scored from the snapshot (policy adjustment, seen items excluded, category
-    rows) equals the per-request path of the Recommender on the same vectors."""
+def _brute_force(
+    matrix: np.ndarray, vec: np.ndarray, k: int, exclude: set[int], rows: np.ndarray | None
+) -> list[int]:
+    """The reference ranking: every score, a full sort."""
+    candidates = np.arange(len(matrix)) if rows is None else rows
+    scores = matrix[candidates] @ vec
+    keep = np.asarray([c not in exclude for c in candidates], bool)
+    order = np.argsort(-scores[keep], kind="stable")
+    return candidates[keep][order][:k].tolist()
+
+
+def test_snapshot_batch_ranks_like_brute_force() -> None:
+    """A batch ranked from the snapshot (policy adjustment, seen items excluded, category
+    rows) equals brute force on the same adjusted vectors, and a user ranked alone by
+    :func:`api.scoring.rank` (the graph path) gets the same answer as in the batch."""
     import asyncio
 
-    from api.recommender import LoadedPolicy, Recommender
-    from api.snapshot import Changes, Scorer, Snapshot, _Ask
+    from api.changes import Changes
+    from api.scoring import Scorer, Want, _Ask, rank, seen_arrays
+    from api.snapshot import Snapshot
 
     snap = _snapshot()
     assert isinstance(snap, Snapshot)
@@ -185,8 +213,6 @@ def test_snapshot_batch_scores_like_the_neo4j_path() -> None:
     buf = io.BytesIO()
     torch.save(policy.state_dict(), buf)
     adjuster = load_policy_adjuster_bytes(buf.getvalue(), with_history=False)
-    reference = Recommender(driver=None)  # type: ignore[arg-type]
-    loaded = LoadedPolicy("v1", 4, adjuster)
     category = np.arange(0, 300, 7)
     changes = Changes()
     scorer = Scorer(changes, lambda v: (4, adjuster), lambda index, c: category)
@@ -203,27 +229,35 @@ def test_snapshot_batch_scores_like_the_neo4j_path() -> None:
                 (4, 3, True, None),
             ]
         ]
-        changes.mark("u4")  # changed since the load: the Neo4j path answers
+        changes.mark("u4")  # changed since the load: the graph path answers
         answers = scorer.score(asks)
     finally:
         loop.close()
     assert answers[4] is None
+    n_hist = adjuster.state_history
     for ask, answer in zip(asks[:4], answers[:4], strict=True):
         assert answer is not None and answer.strategy == "policy" and answer.policy_version == 4
         row = snap.user_pos[ask.user_id]
-        seen = [snap.items.ids[r] for r in snap.seen(row)]
-        vec = reference.adjust(snap.users[row], snap.items, loaded, seen)
-        want = reference.top_k(
-            vec,
+        seen = snap.seen(row).tolist()
+        hist = np.full((1, n_hist), -1, np.int64)
+        recent = seen[:n_hist][::-1]
+        if recent:
+            hist[0, n_hist - len(recent) :] = recent
+        vec = adjuster.adjust(snap.users[row][None], snap.items.matrix, hist)[0]
+        rows = category if ask.category else None
+        want = _brute_force(
+            snap.items.matrix, vec, ask.k, set(seen) if ask.exclude_seen else set(), rows
+        )
+        assert answer.rows == want
+        alone = rank(
             snap.items,
-            ask.k,
-            frozenset(seen) if ask.exclude_seen else frozenset(),
-            category if ask.category else None,
+            snap.users[row][None],
+            [Want(ask.k, ask.exclude_seen, rows)],
+            seen_arrays([seen]),
+            adjuster,
         )
-        assert [i for i, _, _ in answer.items] == [i for i, _, _ in want]
-        np.testing.assert_allclose(
-            [s for _, _, s in answer.items], [s for _, _, s in want], rtol=1e-5, atol=1e-5
-        )
+        assert alone[0][0].tolist() == want
+        np.testing.assert_allclose(alone[0][1], answer.scores, rtol=1e-5, atol=1e-5)
     # no policy: plain embeddings
     plain = Scorer(Changes(), lambda v: (None, None), lambda index, c: None)
     plain.snapshot = snap
@@ -236,7 +270,7 @@ def test_snapshot_batch_scores_like_the_neo4j_path() -> None:
 
 
 def test_changes_are_forgotten_only_when_a_later_snapshot_holds_them() -> None:
-    from api.snapshot import Changes
+    from api.changes import Changes
 
     changes = Changes()
     changes.publish(["a", "b", "a"])
@@ -363,225 +397,222 @@ def test_key_table_revocation_bound_and_outage(monkeypatch: pytest.MonkeyPatch) 
         never.get("k1")
 
 
-def test_fast_params_accept_only_plainly_valid_queries() -> None:
-    from api.routes.recommendations import _fast_params
-
-    assert _fast_params(b"") == (10, True, None, True)
-    assert _fast_params(b"k=7&explain=false&exclude_seen=0&category=c1&other=x") == (
-        7,
-        False,
-        "c1",
-        False,
-    )
-    assert _fast_params(b"k=100&explain=TRUE") == (100, True, None, True)
-    for refused in (
-        b"k=0",
-        b"k=101",
-        b"k=010",
-        b"k=ten",
-        b"k=",
-        b"k=5&k=6",
-        b"explain=yes",
-        b"exclude_seen=",
-        b"category=",
-        b"category=" + b"x" * 129,
-        b"age=30",
-        b"gender=F",
-        b"occupation=x",
-    ):
-        assert _fast_params(refused) is None, refused
+# ------------------------------------------------------------------ one path, cached lists
 
 
-def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object], list[object]]:
-    """The real app with a stub snapshot and a cached read key (no services); returns the app
-    and the lists the route's fast path's and the direct lane's results are recorded in."""
+def test_one_handler_per_route() -> None:
+    """Every method and path has exactly one handler, FastAPI's own route class."""
+    from fastapi.routing import APIRoute
+
+    from api.routes import events, health, items, models, recommendations, users
+
+    seen: set[tuple[str, str]] = set()
+    routes = [
+        r for m in (health, recommendations, items, events, users, models) for r in m.router.routes
+    ]
+    for route in routes:
+        assert type(route) is APIRoute, route
+        assert isinstance(route, APIRoute)
+        for method in route.methods or ():
+            assert (method, route.path) not in seen, (method, route.path)
+            seen.add((method, route.path))
+    assert ("GET", "/v1/users/{user_id}/recommendations") in seen
+
+
+def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The real app over a stub snapshot (``_snapshot``) and a cached read key, no services:
+    any Cypher read fails the request."""
     from api import security
     from api.main import create_app
     from api.recommender import Recommender
-    from api.routes import recommendations
     from api.security import KeyCache
+    from graphstore import serving, writeback
 
+    def no_graph(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read the graph")
+
+    for name in ("get_explanations", "get_user_state", "get_item_vectors"):
+        monkeypatch.setattr(serving, name, no_graph)
     app = create_app()
     rec = Recommender(None, snapshot=True)  # type: ignore[arg-type]
     assert rec.scorer is not None
     rec.scorer.snapshot = _snapshot()  # type: ignore[assignment]
     rec.scorer.start()
+    active = writeback.ActiveModel("v1", "a", 8, "dpgcn", {})
+    monkeypatch.setattr(rec, "active", lambda: active)
     app.state.recommender = rec
     app.state.driver = None
     app.state.redis = None
     keys = KeyCache(None, "neo4j", 60.0)  # type: ignore[arg-type]
-    keys.replace(
-        [
-            apikeys.StoredKey("r1", apikeys.hash_secret("s"), "read", False),
-            apikeys.StoredKey("x1", apikeys.hash_secret("s"), "read", True),
-        ]
-    )
+    keys.replace([apikeys.StoredKey("r1", apikeys.hash_secret("s"), "read", False)])
     app.state.keys = keys
-    fast_results: list[object] = []
-    real_fast = recommendations._fast
-
-    async def spy(request: object) -> object:
-        out = await real_fast(request)  # type: ignore[arg-type]
-        fast_results.append(out)
-        return out
-
-    direct_results: list[object] = []
-    real_direct = recommendations.answer_direct
-
-    async def direct_spy(app: object, scope: object) -> object:
-        out = await real_direct(app, scope)  # type: ignore[arg-type]
-        direct_results.append(out)
-        return out
-
-    monkeypatch.setattr(recommendations, "_fast", spy)
-    monkeypatch.setattr(recommendations, "answer_direct", direct_spy)
     monkeypatch.setattr(security.apikeys, "get_all_keys", lambda *a, **k: [])
-    return app, fast_results, direct_results
+    return app, rec
 
 
-def _headers(response: object) -> list[tuple[str, str]]:
-    """Response headers but the per-request ones (request id, date)."""
-    return [
-        (k, v)
-        for k, v in response.headers.multi_items()  # type: ignore[attr-defined]
-        if k not in ("x-request-id", "date")
-    ]
+def _count(cache: str, result: str) -> float:
+    from api import metrics
+
+    return float(metrics.child(metrics.CACHE, cache, result)._value.get())
 
 
-def test_fast_path_answers_like_the_validated_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same request answered by the direct lane (before FastAPI), by the route's fast
-    path (direct lane off) and by FastAPI's validated route (forced by a spelling only
-    pydantic accepts) gives the same status, body bytes and headers, and counts in the
-    route's metrics either way."""
+def test_the_default_request_is_explained_from_memory_and_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's request (explanations on) reads nothing from Neo4j; the user's top-N list
+    and its explanations are computed once, then served from the snapshot's cache (no
+    scoring batch) for any k up to N; a change of the user is honoured by the next request."""
     from fastapi.testclient import TestClient
 
     from api import metrics
-    from api.routes.recommendations import ROUTE
+    from api.snapshot import Snapshot
+    from graphstore import serving
 
-    app, fast, direct = _stub_app(monkeypatch)
-    client = TestClient(app)  # type: ignore[arg-type]
+    app, rec = _stub_app(monkeypatch)
+    snap: Snapshot = rec.scorer.snapshot
     h = {"X-API-Key": "dpgcn_r1_s"}
-    ok = metrics.child(metrics.REQUESTS, "GET", ROUTE, "200")
+    user = next(u for u, r in snap.user_pos.items() if len(snap.seen(r)) >= 3)
+    seen = {snap.items.ids[r] for r in snap.seen(snap.user_pos[user])}
+    url = f"/v1/users/{user}/recommendations"
     try:
-        for user, params, same in [
-            ("u3", "k=10&explain=false", "k=010&explain=false"),
-            ("u4", "k=5&explain=false&exclude_seen=false", "k=5&explain=no&exclude_seen=off"),
-            ("u0", "explain=0&k=100", "explain=f&k=100"),
-        ]:
-            url = f"/v1/users/{user}/recommendations?"
-            fast.clear()
-            direct.clear()
-            before = ok._value.get()
-            a = client.get(url + params, headers=h)
-            assert len(direct) == 1 and isinstance(direct[0], bytes), "no direct answer"
-            assert fast == [], "the direct lane's request reached the route"
-            assert ok._value.get() == before + 1
-            app.direct = False  # type: ignore[attr-defined]
-            try:
-                fast.clear()
-                direct.clear()
-                b = client.get(url + params, headers=h)
-                assert direct == [] and len(fast) == 1 and fast[0] is not None
-            finally:
-                app.direct = True  # type: ignore[attr-defined]
-            fast.clear()
-            direct.clear()
-            c = client.get(url + same, headers=h)
-            assert direct == [None] and fast == [None], "the validated route did not answer"
-            assert a.status_code == b.status_code == c.status_code == 200, (a.text, c.text)
-            assert a.content == b.content == c.content
-            assert _headers(a) == _headers(b) == _headers(c)
-            assert all("x-request-id" in r.headers for r in (a, b, c))
-            body = a.json()
-            k = int(params.split("k=")[1].split("&")[0])
-            assert body["personalized"] and len(body["items"]) == k
-        # not for the direct lane: explanations, other paths, methods and spellings
-        for path in [
-            "/v1/users/u1/recommendations",  # explain defaults to true
-            "/v1/users/u1/recommendations/?explain=false",
-            "/v1/users/u1/query-suggestions?explain=false",
-        ]:
-            direct.clear()
-            # (explanations need Neo4j, which the stub lacks: a 500 here is expected)
-            TestClient(app, raise_server_exceptions=False).get(path, headers=h)  # type: ignore[arg-type]
-            assert not direct or direct[0] is None, path  # (a redirect may follow)
-        direct.clear()
-        assert (
-            client.post("/v1/users/u1/recommendations?explain=false", headers=h).status_code == 405
+        client = TestClient(app)
+        first = client.get(url, headers=h)
+        assert first.status_code == 200, first.text
+        body = first.json()
+        assert body["personalized"] and body["strategy"] == "embedding"
+        assert len(body["items"]) == 10 and not seen & {i["item_id"] for i in body["items"]}
+        kinds = {i["explanation"]["kind"] for i in body["items"]}
+        assert "similar_item" in kinds and kinds <= {"similar_item", "taste"}
+        for item in body["items"]:
+            e = item["explanation"]
+            if e["kind"] == "similar_item":  # the seen item shares the item's category
+                assert e["via"][0] in seen and e["via"][1] == f"c{int(item['item_id'][1:]) % 7}"
+        batches = metrics.SCORING_BATCH._sum.get()
+        hits = _count("toplist", "hit")
+        again = client.get(url, params={"k": 5}, headers=h).json()
+        plain = client.get(url, params={"explain": "false"}, headers=h).json()
+        assert metrics.SCORING_BATCH._sum.get() == batches  # no ranking: the cached list
+        assert _count("toplist", "hit") == hits + 2
+        assert again["items"] == body["items"][:5]
+        assert [i["item_id"] for i in plain["items"]] == [i["item_id"] for i in body["items"]]
+        assert all(i["explanation"] is None for i in plain["items"])
+        deeper = client.get(url, params={"k": 30}, headers=h).json()
+        assert metrics.SCORING_BATCH._sum.get() == batches + 1 and len(deeper["items"]) == 30
+        assert deeper["items"][:10] == body["items"]
+        # an event of the user: the next request reads the user's state from the graph
+        top = body["items"][0]["item_id"]
+        state = serving.UserState(
+            exists=True,
+            consent=True,
+            vector=snap.users[snap.user_pos[user]],
+            recent=(top, *sorted(seen)),
+            how=("CLICKED",) * (len(seen) + 1),
         )
-        assert direct == [None]
-        # refused by both fast paths, answered (with errors) by the validated route
-        for path, headers, status in [
-            ("/v1/users/u1/recommendations?k=0", h, 422),
-            ("/v1/users/u1/recommendations?k=101", h, 422),
-            ("/v1/users/u1/recommendations?age=500", h, 422),
-            ("/v1/users/u1/recommendations?explain=false", {}, 401),
-            ("/v1/users/u1/recommendations?explain=false", {"X-API-Key": "dpgcn_x1_s"}, 401),
-            ("/v1/users/u1/recommendations?explain=false", {"X-API-Key": "dpgcn_r1_bad"}, 401),
-            ("/v1/users/u1/recommendations?explain=false", {"X-API-Key": "dpgcn_nope_s"}, 401),
-        ]:
-            direct.clear()
-            r = client.get(path, headers=headers)
-            assert r.status_code == status, (path, r.text)
-            assert direct == [None], path
+        monkeypatch.setattr(serving, "get_user_state", lambda *a, **k: state)
+        rec.changes.mark(user)
+        after = client.get(url, headers=h).json()
+        assert after["personalized"] and top not in {i["item_id"] for i in after["items"]}
+        assert [i["item_id"] for i in after["items"]] == [
+            i["item_id"] for i in deeper["items"][1:11]
+        ]
+        assert {i["explanation"]["kind"] for i in after["items"]} <= {"similar_item", "taste"}
     finally:
-        app.state.recommender.scorer.stop()  # type: ignore[attr-defined]
+        rec.scorer.stop()
 
 
-def test_a_failing_direct_lane_leaves_the_request_to_the_full_stack(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from fastapi.testclient import TestClient
+def test_explanations_from_memory_follow_the_graph_querys_preferences() -> None:
+    """:func:`api.explain.explain_rows` gives what ``serving/get_explanations`` would: the
+    newest search that led to the item, else a search sharing a term, else the segment's
+    other buyers, else the newest seen item of a shared category (with how it was seen)."""
+    from api.explain import describe, explain_rows
+    from api.snapshot import Profile, item_index
+    from graphstore.serving import ItemVectors, SearchLinks
 
-    from api.routes import recommendations
+    ids = [f"i{j}" for j in range(6)]
+    items = item_index(
+        "v",
+        ItemVectors(
+            ids,
+            ["A", "B", "C", "D", "E", "F"],
+            np.zeros((6, 2), np.float32),
+            [("Racing",), ("Racing",), ("Puzzle", "Racing"), ("Puzzle",), (), ("Puzzle",)],
+            [frozenset(), frozenset({"race"}), frozenset(), frozenset(), frozenset(), frozenset()],
+        ),
+    )
+    links = {
+        "q1": SearchLinks("racing games", frozenset({"i0"}), frozenset({"race"})),
+        "q2": SearchLinks("old search", frozenset({"i0", "i1"}), frozenset()),
+    }
+    buys = {"s1": ("Gamers", {"i2": 3, "i3": 1})}
+    profile = Profile(
+        seen=[3, 2, 0],
+        how=["VIEWED", "PURCHASED", "CLICKED"],
+        bought=frozenset({2}),
+        searches=["q1", "q2"],
+        segment="s1",
+    )
+    got = explain_rows(items, links, buys, profile, [0, 1, 2, 4, 5])
+    said = {i: describe(i, e, "policy") for i, e in got.items()}
+    assert said["i0"].kind == "search" and said["i0"].via == ["racing games", "i0"]
+    # i1: q1 shares the term 'race' (newer than q2, which led to it: the led search wins)
+    assert said["i1"].kind == "search" and said["i1"].via == ["old search", "i1"]
+    assert got["i1"].term_query == "racing games" and got["i1"].term == "race"
+    # i2: 3 members bought it, the user is one of them
+    assert said["i2"].text == "2 users in your segment (Gamers) bought it"
+    assert said["i4"].kind == "taste"  # no category, no search, no buyers
+    assert said["i5"].kind == "similar_item"
+    assert said["i5"].text == "similar to 'D' you viewed (same category: Puzzle)"
+    alone = explain_rows(
+        items, {}, {}, Profile([0, 2], ["CLICKED", "RATED"], frozenset(), [], None), [1]
+    )
+    assert describe("i1", alone["i1"], "policy").via == ["i0", "Racing", "i1"]
 
-    app, fast, _ = _stub_app(monkeypatch)
 
-    async def broken(app: object, scope: object) -> bytes:
-        raise RuntimeError("bug")
+def test_refreshed_items_keep_the_users_and_drop_the_cache() -> None:
+    """New items (``refreshed_at``): the snapshot's users keep their seen items under the new
+    rows, the cached lists go; an item gone means reading everything again (None)."""
+    from api.snapshot import Snapshot, item_index, with_items
+    from graphstore.serving import ItemVectors
 
-    monkeypatch.setattr(recommendations, "answer_direct", broken)
-    try:
-        r = TestClient(app).get(  # type: ignore[arg-type]
-            "/v1/users/u3/recommendations?k=4&explain=false", headers={"X-API-Key": "dpgcn_r1_s"}
-        )
-        assert r.status_code == 200 and len(r.json()["items"]) == 4
-        assert len(fast) == 1 and fast[0] is not None  # the route's fast path answered
-    finally:
-        app.state.recommender.scorer.stop()  # type: ignore[attr-defined]
+    snap = _snapshot(users=10, items=40)
+    assert isinstance(snap, Snapshot)
+    snap.toplists[("u1", True, None)] = object()
+    old = snap.items
+    order = list(reversed(range(40)))
+    vectors = ItemVectors(
+        ["new1"] + [old.ids[j] for j in order],
+        [None, *(old.titles[j] for j in order)],
+        np.concatenate([np.ones((1, 8), np.float32), old.matrix[order]]),
+        [()] + [old.categories[j] for j in order],
+        [frozenset()] + [old.terms[j] for j in order],
+    )
+    new = with_items(snap, item_index("v1", vectors), 1234)
+    assert new is not None and new.refreshed_at == 1234 and len(new.toplists) == 0
+    assert len(new.items.ids) == 41
+    for u in range(10):
+        assert [new.items.ids[r] for r in new.seen(u)] == [old.ids[r] for r in snap.seen(u)]
+    fewer = ItemVectors(
+        vectors.ids[:-1],
+        vectors.titles[:-1],
+        vectors.matrix[:-1],
+        vectors.categories[:-1],
+        vectors.terms[:-1],
+    )
+    assert with_items(snap, item_index("v1", fewer), 1235) is None
 
 
-def test_direct_body_is_the_models_json() -> None:
-    """The direct lane's body equals pydantic's ``model_dump_json`` of the response model for
-    awkward values (floats of every size, unicode, quotes, missing titles, no items)."""
-    from api.routes.recommendations import _answer, _json, direct_body
-    from api.schemas import Strategy
-    from api.snapshot import Answer, Snapshot, item_columns, item_index
+def test_cached_lists_are_not_trusted_while_the_changes_stream_is_unread() -> None:
+    from api.changes import Changes
 
-    rng = np.random.default_rng(3)
-    scores = [0.0, -0.0, 1e-7, 1.5e300, -2.5e-300, 0.1, 1 / 3, 123456789.125, 1e-5, 1e16]
-    scores += [float(x) for x in rng.normal(0, 10, 30)]
-    scores += [float(np.float32(x)) for x in rng.normal(0, 1, 30)]
-    titles = [None, 'Straße "7" — 東京', "tab\there", "", "\u2028", "a\\b", "<>&'"]
-    n = len(scores)
-    ids = [f"i{j}é" for j in range(n)]
-    index = item_index("v", ids, [titles[j % len(titles)] for j in range(n)], np.zeros((n, 2)))
-    empty = np.zeros(0, np.int32)
-    snap = Snapshot("v", index, item_columns(index.matrix), {}, np.zeros((0, 2)), empty, empty, 0)
-    rows = [int(r) for r in rng.permutation(n)]
-    cases: list[tuple[str, Strategy, int | None, str | None, list[int]]] = [
-        ("v1", "policy", 3, None, rows),
-        ("v2-é", "embedding", None, 'c"1', rows[:5]),
-        ("v3", "embedding", 0, "c", []),
-    ]
-    for version, strategy, policy, category, picked in cases:
-        answer = Answer(
-            strategy, policy, picked, [scores[r] for r in picked], replace(snap, version=version)
-        )
-        items = answer.items
-        assert [i for i, _, _ in items] == [ids[r] for r in picked]
-        want = _json(_answer("u\u00e9", version, strategy, policy, category, items, None)).body
-        assert direct_body("u\u00e9", answer, strategy, category) == want
+    class Up:
+        def xread(self, *args: object, **kwargs: object) -> object:
+            return []
+
+    assert Changes().fresh()  # no Redis: only this process's changes exist
+    changes = Changes(Up())
+    assert not changes.fresh()  # never read yet
+    changes.sync()
+    assert changes.fresh()
 
 
 def test_an_unreadable_changes_stream_is_not_retried_on_every_batch(
@@ -589,8 +620,8 @@ def test_an_unreadable_changes_stream_is_not_retried_on_every_batch(
 ) -> None:
     """Scoring runs on the event loop: after a failed read of the changes stream, batches go
     to the Neo4j path for RETRY_S without waiting on Redis again; then it is read again."""
-    from api import snapshot
-    from api.snapshot import Changes
+    from api import changes as changes_module
+    from api.changes import Changes
 
     calls: list[int] = []
 
@@ -599,7 +630,7 @@ def test_an_unreadable_changes_stream_is_not_retried_on_every_batch(
             calls.append(1)
             raise ConnectionError("redis down")
 
-    monkeypatch.setattr(snapshot, "RETRY_S", 0.2)
+    monkeypatch.setattr(changes_module, "RETRY_S", 0.2)
     changes = Changes(Down())
     for _ in range(3):
         with pytest.raises(ConnectionError):
