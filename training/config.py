@@ -25,6 +25,10 @@ DEFAULT_REWARDS: tuple[tuple[str, float], ...] = (
 )
 
 
+#: Values of :attr:`TrainConfig.batching`.
+BATCHING = ("auto", "full", "minibatch")
+
+
 @dataclass(frozen=True)
 class DDPGConfig:
     """Settings of the DDPG decision layer (see ``training/policy.py``)."""
@@ -127,6 +131,22 @@ class TrainConfig:
     word2vec_terms: bool = False
     #: Neighbours averaged by the static-feature k-NN cold-start rule.
     cold_start_k: int = 10
+    #: How an epoch visits the graph: ``"full"`` (every step propagates over the whole
+    #: training graph, :func:`training.train.train_epoch`), ``"minibatch"`` (each step sees the
+    #: neighbourhood PyG's ``LinkNeighborLoader`` samples around a batch of interactions,
+    #: :mod:`training.minibatch`; DP-GCN models only) or ``"auto"``: mini-batch from
+    #: ``minibatch_min_edges`` training interactions on, for models that support it.
+    batching: str = "auto"
+    #: Training interactions from which ``batching="auto"`` picks mini-batches. A full-batch
+    #: epoch costs (interactions / batch_size) whole-graph propagations, so its time grows with
+    #: the square of the graph (docs/benchmarks-training.md).
+    minibatch_min_edges: int = 1_000_000
+    #: Sampled neighbours per relation at each hop of a mini-batch (``-1``: all), one value per
+    #: graph layer; the last value repeats for layers beyond the tuple.
+    fanout: tuple[int, ...] = (10, 5)
+    #: Seconds between training checkpoints when a checkpoint directory is given (written at
+    #: the end of the first epoch after the interval has passed; 0: after every epoch).
+    checkpoint_interval_s: float = 60.0
     ddpg: DDPGConfig = field(default_factory=DDPGConfig)
 
     def __post_init__(self) -> None:
@@ -165,8 +185,25 @@ class TrainConfig:
             raise ConfigError(f"unknown DDPG noise {self.ddpg.noise!r}")
         if not 0.0 < self.ddpg.tau <= 1.0:
             raise ConfigError("DDPGConfig.tau must be in (0, 1]")
+        if self.batching not in BATCHING:
+            raise ConfigError(
+                f"unknown TrainConfig.batching {self.batching!r}; known: {', '.join(BATCHING)}"
+            )
+        if self.minibatch_min_edges < 0:
+            raise ConfigError("TrainConfig.minibatch_min_edges must be >= 0")
+        if not self.fanout or any(k == 0 or k < -1 for k in self.fanout):
+            raise ConfigError(
+                f"TrainConfig.fanout must hold positive neighbour counts or -1 (all) per hop, "
+                f"got {self.fanout!r}"
+            )
+        if not self.checkpoint_interval_s >= 0:
+            raise ConfigError("TrainConfig.checkpoint_interval_s must be >= 0")
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"unknown device {self.device!r}")
+
+    def fanout_per_layer(self) -> list[int]:
+        """The sampled neighbours per relation at each of the ``num_layers`` hops."""
+        return [self.fanout[min(h, len(self.fanout) - 1)] for h in range(self.num_layers)]
 
     def reward_of(self) -> dict[str, float]:
         """The reward table as a dict (relationship type → reward)."""

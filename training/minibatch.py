@@ -6,7 +6,9 @@ interactions: :func:`make_link_loader` builds a ``LinkNeighborLoader`` over
 :func:`training.hetero.train_graph` (fan-out per hop, negatives drawn by the loader,
 ``NegativeSampling("binary")``), and :func:`minibatch_epoch` runs DP-GCN's encoder on each
 sampled subgraph (:class:`~training.models.hetero_gcn.HeteroGCN` takes the batch's
-``edge_index_dict``) and scores the batch's labelled pairs.
+``edge_index_dict``) and scores the batch's labelled pairs. :func:`use_minibatch` is the
+switch :func:`training.train.fit` asks (``TrainConfig.batching``, ``minibatch_min_edges``) and
+:func:`train_loader` the loader it trains on.
 
 Neighbour sampling in PyG needs the compiled ``pyg-lib`` or ``torch-sparse``; where neither is
 installed (this project's environment), :class:`TorchNeighborSampler` draws the same kind of
@@ -19,6 +21,7 @@ import logging
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torch_geometric.typing
@@ -27,7 +30,12 @@ from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling, NeighborSampler
 
-from training.data import ITEM, QUERY, USER, EdgeType
+from training.config import TrainConfig
+from training.data import ITEM, QUERY, USER, EdgeType, Split
+from training.device import autocast
+from training.errors import ConfigError, TrainingError
+from training.hetero import hetero_data_from_split, train_graph
+from training.models.base import DotEncoding, RecModel
 from training.models.dpgcn import DPGCN
 
 logger = logging.getLogger(__name__)
@@ -116,13 +124,15 @@ def make_link_loader(
     num_negatives: int = 4,
     shuffle: bool = True,
     label_index: Tensor | None = None,
+    negative_weight: Tensor | None = None,
 ) -> LinkNeighborLoader:
     """A ``LinkNeighborLoader`` over the training interactions ``edge_type`` of ``graph`` (a
     :func:`training.hetero.train_graph`): ``num_neighbors[h]`` sampled neighbours per relation
     at hop ``h``, ``num_negatives`` random items per positive drawn by the loader
     (``edge_label`` 1 for positives, 0 for negatives). ``label_index`` ``[2, P]`` replaces the
     positives (default: the relation's edges), e.g. the harness's unique training pairs of
-    every interaction type (``Split.train``)."""
+    every interaction type (``Split.train``). ``negative_weight`` (one weight per item) draws
+    the negatives from that distribution instead of uniformly (zero: never drawn)."""
     sampler = None
     if not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE):
         with warnings.catch_warnings():  # PyG's advice to install pyg-lib, answered here
@@ -135,41 +145,118 @@ def make_link_loader(
             edge_type,
             graph[edge_type].edge_index if label_index is None else label_index,
         ),
-        neg_sampling=NegativeSampling("binary", amount=num_negatives),
+        neg_sampling=NegativeSampling("binary", amount=num_negatives, dst_weight=negative_weight),
         batch_size=batch_size,
         shuffle=shuffle,
         neighbor_sampler=sampler,
     )
 
 
+def supports_minibatch(model: RecModel) -> bool:
+    """Whether :func:`minibatch_epoch` can train ``model`` (the DP-GCN family: its encoder
+    runs on a sampled subgraph's ``edge_index_dict``)."""
+    return isinstance(model, DPGCN) and model.gcn.num_layers > 0
+
+
+def use_minibatch(model: RecModel, n_train: int, config: TrainConfig) -> bool:
+    """The switch between full-batch and mini-batch epochs (``TrainConfig.batching``):
+    ``"auto"`` picks mini-batches from ``minibatch_min_edges`` training interactions on, for
+    models that support them.
+
+    Raises:
+        ConfigError: ``batching="minibatch"`` for a model that cannot train on mini-batches.
+    """
+    if config.batching == "full":
+        return False
+    if config.batching == "minibatch":
+        if not supports_minibatch(model):
+            raise ConfigError(
+                f"TrainConfig.batching='minibatch' needs a DP-GCN model with graph layers; "
+                f"{config.model!r} trains full-batch only"
+            )
+        return True
+    return n_train >= config.minibatch_min_edges and supports_minibatch(model)
+
+
+def train_loader(
+    split: Split, config: TrainConfig, negative_pool: np.ndarray | None = None
+) -> LinkNeighborLoader:
+    """The mini-batch loader of ``split``: a ``LinkNeighborLoader`` over its training graph
+    (validation and test edges left out), positives the harness's unique training pairs
+    (``split.train``, every interaction type), ``config.num_negatives`` negatives per positive
+    drawn from ``negative_pool`` (item rows; default every item) and
+    :meth:`TrainConfig.fanout_per_layer` neighbours per hop."""
+    graph = train_graph(hetero_data_from_split(split))
+    edge_type = next((et for et in graph.edge_types if et[0] == USER and et[2] == ITEM), None)
+    if edge_type is None:
+        raise TrainingError("the export has no User → Item relation to train on")
+    pairs = torch.as_tensor(np.stack([split.train.row, split.train.col]).astype(np.int64))
+    weight = None
+    if negative_pool is not None:
+        weight = torch.zeros(graph[ITEM].num_nodes)
+        weight[torch.as_tensor(negative_pool)] = 1.0
+    return make_link_loader(
+        graph,
+        edge_type,
+        config.fanout_per_layer(),
+        config.batch_size,
+        config.num_negatives,
+        label_index=pairs,
+        negative_weight=weight,
+    )
+
+
 def minibatch_epoch(
-    model: DPGCN, loader: LinkNeighborLoader, optimizer: torch.optim.Optimizer
+    model: DPGCN,
+    loader: LinkNeighborLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    amp: bool = False,
 ) -> float:
     """One pass over the loader's interactions: per batch, DP-GCN's encoder on the sampled
     subgraph, the score head on the batch's users and items, BCE over its labelled pairs
-    (positives and the loader's negatives). Returns the mean BCE per pair."""
+    (positives and the loader's negatives) plus the model's ``penalty`` of those pairs.
+    Batches move to ``device`` (default: the model's); ``amp`` runs the forward pass under
+    CUDA autocast with ``scaler``. Returns the mean BCE per pair."""
     model.train()
     edge_type = loader.input_data.input_type
     assert isinstance(edge_type, tuple), "a loader over a heterogeneous graph's relation"
+    device = device or model.head.bias.device
+    scaler = scaler or torch.amp.GradScaler("cuda", enabled=False)
     total, count = 0.0, 0
     for batch in loader:
-        x_all = model.embedding()
-        x = {t: x_all[t][batch[t].n_id] for t in batch.node_types if t in x_all}
-        h = model.gcn(x, batch.edge_index_dict)
-        user, item = h[USER], h[ITEM]
-        if model.fusion is not None:
-            user = model.fusion(user, model.user_x[batch[USER].n_id])
-        u, i, _ = model.head(user, item, h.get(QUERY))
-        pairs, labels = batch[edge_type].edge_label_index, batch[edge_type].edge_label
-        logits = (u[pairs[0]] * i[pairs[1]]).sum(-1) + model.head.bias
-        loss = F.binary_cross_entropy_with_logits(logits, labels.float())
+        batch = batch.to(device)
+        with autocast(device, amp):
+            x_all = model.embedding()
+            x = {t: x_all[t][batch[t].n_id] for t in batch.node_types if t in x_all}
+            h = model.gcn(x, batch.edge_index_dict)
+            user, item = h[USER], h[ITEM]
+            if model.fusion is not None:
+                user = model.fusion(user, model.user_x[batch[USER].n_id])
+            u, i, q = model.head(user, item, h.get(QUERY))
+            enc = DotEncoding(user=u, item=i, query=q, bias=model.head.bias)
+            pairs, labels = batch[edge_type].edge_label_index, batch[edge_type].edge_label
+            logits = model.score(enc, pairs[0], pairs[1])
+            loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            penalty = model.penalty(enc, pairs[0], pairs[1])
+            if penalty is not None:
+                loss = loss + penalty
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         total += float(loss.detach()) * len(labels)
         count += len(labels)
     logger.debug("mini-batch epoch: %d pairs, loss %.4f", count, total / max(count, 1))
     return total / max(count, 1)
 
 
-__all__ = ["TorchNeighborSampler", "make_link_loader", "minibatch_epoch"]
+__all__ = [
+    "TorchNeighborSampler",
+    "make_link_loader",
+    "minibatch_epoch",
+    "supports_minibatch",
+    "train_loader",
+    "use_minibatch",
+]

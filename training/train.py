@@ -13,7 +13,6 @@ validation AUC.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -23,12 +22,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from training.checkpoint import Checkpointer, LoopState, Trainer, fingerprint
 from training.config import TrainConfig
 from training.data import (
     ITEM,
@@ -55,8 +55,10 @@ from training.environment import OfflineEnvironment
 from training.errors import TrainingError
 from training.inference import NumpyActor, PolicyAdjuster
 from training.metrics import FloatVector
+from training.minibatch import minibatch_epoch, train_loader, use_minibatch
 from training.models import build_model
 from training.models.base import DotEncoding, RecModel
+from training.models.dpgcn import DPGCN
 from training.policy import DDPGPolicy
 from training.protocols import (
     EmbeddingScorer,
@@ -104,6 +106,10 @@ class FitResult:
     best_val_auc: float = float("nan")
     train_seconds: float = 0.0
     policy: PolicyResult | None = None
+    #: ``"full"`` or ``"minibatch"``: how the epochs visited the graph (``TrainConfig.batching``).
+    batching: str = "full"
+    #: The checkpointed epoch the fit resumed after (0: it started from scratch).
+    resumed_from_epoch: int = 0
 
     @property
     def stopped_at_cap(self) -> bool:
@@ -309,11 +315,15 @@ def fit(
     config: TrainConfig,
     progress: ProgressFn | None = None,
     device: torch.device | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> FitResult:
-    """Train ``config.model`` on ``split``: supervised epochs, then the DDPG stage if any.
-    Deterministic for a seed (``config.deterministic``): see ``docs/evaluation.md``."""
+    """Train ``config.model`` on ``split``: supervised epochs (full-batch or neighbour-sampled
+    mini-batches, ``config.batching``), then the DDPG stage if any. Deterministic for a seed
+    (``config.deterministic``): see ``docs/evaluation.md``. With ``checkpoint_dir`` the epoch
+    loop checkpoints there every ``config.checkpoint_interval_s`` seconds and resumes from a
+    checkpoint it finds (:mod:`training.checkpoint`, ``docs/training.md``)."""
     with deterministic(config.deterministic):
-        return _fit(split, config, progress, device)
+        return _fit(split, config, progress, device, checkpoint_dir)
 
 
 def _fit(
@@ -321,6 +331,7 @@ def _fit(
     config: TrainConfig,
     progress: ProgressFn | None,
     device: torch.device | None,
+    checkpoint_dir: Path | None,
 ) -> FitResult:
     device = device or select_device(config.device)
     seed_everything(config.seed)
@@ -349,15 +360,31 @@ def _fit(
     amp = use_amp(device, config.mixed_precision)
     scaler = make_grad_scaler(device, amp)
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
-    best_state: dict[str, torch.Tensor] | None = None
-    best, stale = -math.inf, 0
-    for epoch in range(1, config.epochs + 1):
+    loader = None
+    if use_minibatch(model, len(split.train), config):
+        loader = train_loader(split, config, negative_pool(model, split))
+    result.batching = "minibatch" if loader is not None else "full"
+    logger.info(
+        "%s: %s epochs (%d training interactions)", config.model, result.batching, len(split.train)
+    )
+    trainer = Trainer(model, optimizer, scaler, rng)
+    checkpoints = None
+    state = LoopState()
+    if checkpoint_dir is not None:
+        checkpoints = Checkpointer(checkpoint_dir, config, fingerprint(split))
+        state = checkpoints.restore(trainer, device) or state
+        result.resumed_from_epoch = state.epoch
+    result.history = state.history
+    for epoch in range(state.epoch + 1, 0 if state.done else config.epochs + 1):
         t0 = time.perf_counter()
-        loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
+        if loader is not None:
+            loss = minibatch_epoch(cast(DPGCN, model), loader, optimizer, device, scaler, amp)
+        else:
+            loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
         val = validate(ModelScorer(model, device))
         secs = time.perf_counter() - t0
-        result.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
-        result.last_epoch = epoch
+        state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
+        state.epoch = epoch
         logger.info(
             "%s epoch %d/%d loss=%.4f %s (%.1fs)",
             config.model,
@@ -374,18 +401,20 @@ def _fit(
         score = validate.score(val)
         if not math.isfinite(score):
             score = -loss
-        if score > best:
-            best, stale, result.best_epoch = score, 0, epoch
-            result.best_val_auc = val["val_auc"]
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-            if config.patience and stale >= config.patience:
-                logger.info("early stop after epoch %d (best %d)", epoch, result.best_epoch)
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    result.best_val = float(best) if len(result.history) else float("nan")
+        improved = state.improve(score, epoch, val["val_auc"], model)
+        if not improved and config.patience and state.stale >= config.patience:
+            logger.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
+            break
+        if checkpoints is not None and checkpoints.due():
+            checkpoints.save(state, trainer)
+    if checkpoints is not None and not state.done:
+        state.done = True
+        checkpoints.save(state, trainer)  # a kill from here on trains no epoch again
+    result.last_epoch, result.best_epoch = state.epoch, state.best_epoch
+    result.best_val_auc = state.best_val_auc
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    result.best_val = float(state.best) if len(result.history) else float("nan")
     if result.stopped_at_cap:
         logger.warning(
             "%s: best epoch %d is the cap (epochs=%d); raise it",
@@ -600,8 +629,12 @@ def train_from_export(
     out_dir: Path,
     config: TrainConfig,
     progress: ProgressFn | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train ``config.model`` on an export directory and write a model directory.
+
+    With ``checkpoint_dir`` training checkpoints there and resumes from a checkpoint it finds
+    (:func:`fit`); the checkpoint is deleted once the model directory is written.
 
     Calls ``progress({"epoch", "epochs", "loss", "val_auc"})`` after every epoch. Returns the
     metrics written to ``metrics.json`` (validation and test metrics of the leave-one-out
@@ -612,10 +645,12 @@ def train_from_export(
     split = split_for(graph, config)
     if len(split.train) == 0:
         raise TrainingError(f"{export_dir} has no User → Item interactions to train on")
-    result = fit(split, config, progress)
+    result = fit(split, config, progress, checkpoint_dir=checkpoint_dir)
     metrics: dict[str, Any] = {
         "model": config.model,
         "device": str(result.device),
+        "batching": result.batching,
+        "resumed_from_epoch": result.resumed_from_epoch,
         "best_epoch": result.best_epoch,
         "last_epoch": result.last_epoch,
         "stopped_at_cap": result.stopped_at_cap,
@@ -642,6 +677,8 @@ def train_from_export(
         }
     metrics["total_seconds"] = time.perf_counter() - start
     write_model_dir(result, Path(out_dir), metrics)
+    if checkpoint_dir is not None:
+        Checkpointer(checkpoint_dir, config, fingerprint(split)).remove()
     logger.info(
         "trained %s in %.1fs: val auc %.4f, test auc %.4f -> %s",
         config.model,
