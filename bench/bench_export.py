@@ -1,5 +1,6 @@
 """Export throughput: the columnar exporter (``graphstore.export.export_subgraph``: for the
-whole graph the project's procedure ``dpgcn.export.relationshipColumns`` returning packed
+whole graph the project's procedure ``dpgcn.export.relationshipColumns``, built with Maven
+from ``graphstore/assets/plugin`` by the managed server's first start, returning packed
 id/time/weight arrays from one store pass, or, on a server without it, one Cypher
 relationship-type scan per type; run with the node queries on ``--workers`` threads: by
 default six exports in a row on 2, 2, 1, 3, 2, 2 threads, so the first and second run and the
@@ -18,7 +19,7 @@ are set), which it wipes::
     .venv/bin/python bench/bench_export.py [--users 50000] [--items 10000] [--reuse]
 
 Prints edges/s of each, the ratios, and the time to turn the files into a PyG ``HeteroData``
-(issue targets: >= 1M edges/s, >= 30x the baseline).
+(targets and measured figures: docs/benchmarks.md, docs/benchmarks-ingest.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Layout (``cache`` is shared by every state home, ``home`` is one server's state)
 
     <cache>/neo4j-<version>/lib/*.jar        Neo4j Community, Neo4j Browser and their dependencies
     <cache>/neo4j-<version>/plugins/*.jar    APOC core
-    <cache>/procedures/dpgcn-procs-<hash>.jar  the project's procedures (:func:`build_procedures`)
+    <cache>/procedures/neo4j-<version>/dpgcn-procs-<hash>.jar  the project's procedures, built
+                                             from assets/plugin/pom.xml (:func:`build_procedures`)
     <home>/plugins/                          links to both (the server's plugin directory)
     <home>/conf/neo4j.conf                   written by :func:`write_config`
     <home>/data, logs, run, import
@@ -28,9 +29,9 @@ import socket
 import subprocess
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from graphstore.errors import GraphAuthError, ProvisionError
@@ -237,9 +238,10 @@ def assemble(spec: Neo4jServerSpec) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# The project's procedures (a plugin built from graphstore/assets/plugin/*.java)
+# The project's procedures: a Maven module (graphstore/assets/plugin/pom.xml)
 
-PROCEDURE_SOURCES = "assets/plugin"
+#: The module's directory in the package: ``pom.xml`` and ``src/main/java``.
+PROCEDURE_MODULE = "assets/plugin"
 
 
 def find_javac(java: str) -> str | None:
@@ -250,67 +252,109 @@ def find_javac(java: str) -> str | None:
     return shutil.which("javac")
 
 
-def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
-    """Compile the project's procedures against this Neo4j's jars (once per source version).
+def _module_files() -> list[tuple[str, bytes]]:
+    """(relative path, content) of the procedure module's ``pom.xml`` and sources, sorted."""
+    root = resources.files("graphstore").joinpath(PROCEDURE_MODULE)
+    files: list[tuple[str, bytes]] = []
+    if not root.is_dir():  # an installed package without the module's sources
+        return files
+    pending: list[tuple[str, Traversable]] = [("", root)]
+    while pending:
+        prefix, node = pending.pop()
+        for item in node.iterdir():
+            rel = f"{prefix}{item.name}"
+            if item.is_dir():
+                if item.name != "target":  # a hand build's output
+                    pending.append((rel + "/", item))
+            elif rel == "pom.xml" or item.name.endswith(".java"):
+                files.append((rel, item.read_bytes()))
+    return sorted(files)
 
-    Returns the jar, or None (with a warning) when no Java compiler is installed: the server
-    then runs without them, and the exporter and the loader use Cypher instead."""
-    sources = sorted(
-        (item.name, item.read_bytes())
-        for item in resources.files("graphstore").joinpath(PROCEDURE_SOURCES).iterdir()
-        if item.name.endswith(".java")
-    )
+
+def procedures_jar(spec: Neo4jServerSpec, files: list[tuple[str, bytes]] | None = None) -> Path:
+    """Where the procedures built for this Neo4j version from the current module live:
+    ``<cache>/procedures/neo4j-<version>/dpgcn-procs-<digest of pom and sources>.jar``."""
     digest = hashlib.sha256(spec.version.encode())
-    for name, data in sources:
+    for name, data in _module_files() if files is None else files:
         digest.update(name.encode() + b"\0" + data)
-    out_dir = spec.cache / "procedures"
-    jar = out_dir / f"dpgcn-procs-{digest.hexdigest()[:16]}.jar"
+    return (
+        spec.cache
+        / "procedures"
+        / f"neo4j-{spec.version}"
+        / f"dpgcn-procs-{digest.hexdigest()[:16]}.jar"
+    )
+
+
+def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
+    """The project's procedures for this Neo4j version, built with Maven on first use.
+
+    ``mvn package`` runs on a copy of the module with ``-Dneo4j.version`` set to the managed
+    version (the Neo4j API is a ``provided`` dependency from Maven Central), on the JDK of
+    ``java``; the jar is cached by version and source digest (:func:`procedures_jar`), so a
+    start with an unchanged module builds nothing. Returns None (with a warning) when no
+    Java compiler is installed: the server then runs without them and the exporter reads
+    through Cypher."""
+    files = _module_files()
+    if "pom.xml" not in dict(files):
+        logger.warning(
+            "the procedure module (graphstore/%s/pom.xml) is not installed: Neo4j starts "
+            "without the dpgcn procedures, and exports go through Cypher",
+            PROCEDURE_MODULE,
+        )
+        return None
+    jar = procedures_jar(spec, files)
     if jar.exists():
         return jar
     javac = find_javac(java)
     if javac is None:
         logger.warning(
             "no Java compiler (javac) beside %s or on PATH: Neo4j starts without the dpgcn "
-            "procedures, and exports and loads go through Cypher (install openjdk-17-jdk-headless)",
+            "procedures, and exports go through Cypher (install openjdk-17-jdk-headless)",
             java,
         )
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        src_dir = Path(tmp) / "src"
-        classes = Path(tmp) / "classes"
-        src_dir.mkdir()
-        for name, data in sources:
-            (src_dir / name).write_bytes(data)
-        result = subprocess.run(
-            [
-                javac,
-                "--release",
-                "17",
-                "-nowarn",
-                "-encoding",
-                "UTF-8",
-                "-d",
-                str(classes),
-                "-cp",
-                f"{spec.lib}/*",
-                *(str(src_dir / name) for name, _ in sources),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ProvisionError(
+            "Maven (`mvn`) is not installed; it builds the dpgcn procedures "
+            f"({PROCEDURE_MODULE}/pom.xml) once per Neo4j version (apt-get install maven)."
         )
-        if result.returncode != 0:
-            raise ProvisionError(
-                f"javac could not build the dpgcn procedures: {result.stderr.strip()[-2000:]}"
-            )
-        partial = Path(tmp) / jar.name
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
-            for path in sorted(classes.rglob("*.class")):
-                archive.write(path, path.relative_to(classes).as_posix())
-        partial.replace(jar)
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    log = jar.parent / "build.log"
+    logger.info(
+        "building the dpgcn procedures for Neo4j %s with Maven (log: %s)", spec.version, log
+    )
+    with tempfile.TemporaryDirectory(dir=jar.parent) as tmp:
+        for name, data in files:
+            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / name).write_bytes(data)
+        env = dict(os.environ, JAVA_HOME=str(Path(javac).resolve().parent.parent))
+        with log.open("w") as out:
+            try:
+                result = subprocess.run(
+                    [
+                        mvn,
+                        "-B",
+                        "-f",
+                        str(Path(tmp) / "pom.xml"),
+                        "package",
+                        f"-Dneo4j.version={spec.version}",
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    timeout=900,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as e:
+                raise ProvisionError(
+                    f"Maven took over 900 s to build the procedures; see {log}"
+                ) from e
+        built = sorted((Path(tmp) / "target").glob("dpgcn-procs-*.jar"))
+        if result.returncode != 0 or not built:
+            tail = log.read_text(errors="replace").strip()[-2000:]
+            raise ProvisionError(f"Maven could not build the dpgcn procedures (see {log}): {tail}")
+        built[0].replace(jar)
     logger.info("built the dpgcn procedures: %s", jar)
     return jar
 

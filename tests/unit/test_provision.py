@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -9,10 +11,10 @@ from graphstore import provision
 from graphstore.errors import ProvisionError
 
 
-def spec(tmp_path: Path, **kw: object) -> provision.Neo4jServerSpec:
+def spec(tmp_path: Path, **kw: Any) -> provision.Neo4jServerSpec:
     return provision.Neo4jServerSpec(
         home=tmp_path / "home", cache=tmp_path / "cache", secrets_dir=tmp_path / "secrets", **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_config_binds_loopback_with_auth_and_apoc(tmp_path: Path) -> None:
@@ -65,14 +67,69 @@ def test_without_javac_the_server_starts_without_the_procedures(
     assert not (tmp_path / "cache" / "procedures").exists()
 
 
+def fake_maven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Path:
+    """A JDK's ``javac`` and an ``mvn`` on PATH that runs ``script`` (its calls are logged)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    javac = bin_dir / "javac"
+    javac.write_text("#!/bin/sh\n")
+    javac.chmod(0o755)
+    mvn = bin_dir / "mvn"
+    mvn.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/mvn-calls\n{script}\n')
+    mvn.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(provision, "find_javac", lambda java: str(javac))
+    return tmp_path / "mvn-calls"
+
+
 def test_a_compile_error_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = tmp_path / "javac"
-    fake.write_text("#!/bin/sh\necho 'Broken.java:1: error: oops' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(provision, "find_javac", lambda java: str(fake))
-    with pytest.raises(ProvisionError, match=r"javac could not build .*oops"):
+    fake_maven(tmp_path, monkeypatch, "echo 'ExportProcedures.java:[1,1] error: oops'; exit 1")
+    with pytest.raises(ProvisionError, match=r"Maven could not build .*oops"):
         provision.build_procedures(spec(tmp_path), "/usr/bin/java")
-    assert not list((tmp_path / "cache" / "procedures").glob("*.jar"))
+    assert not list((tmp_path / "cache" / "procedures").rglob("*.jar"))
+
+
+def test_the_procedures_are_built_once_per_neo4j_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Maven runs on a copy of the module with the managed version; the jar is cached by
+    version (a second start builds nothing, another version builds its own)."""
+    calls = fake_maven(
+        tmp_path,
+        monkeypatch,
+        'd=$(dirname "$3"); test -f "$d/src/main/java/dpgcn/procs/ExportProcedures.java" '
+        '|| exit 3; mkdir -p "$d/target" && echo jar > "$d/target/dpgcn-procs-1.jar"',
+    )
+    s = spec(tmp_path)
+    jar = provision.build_procedures(s, "/usr/bin/java")
+    assert jar == provision.procedures_jar(s) and jar.read_text() == "jar\n"
+    assert jar.parent == tmp_path / "cache" / "procedures" / f"neo4j-{s.version}"
+    assert provision.build_procedures(s, "/usr/bin/java") == jar
+    (call,) = calls.read_text().splitlines()
+    assert re.fullmatch(
+        rf"-B -f {jar.parent}/\S+/pom\.xml package -Dneo4j\.version={s.version}", call
+    )
+    other = spec(tmp_path, version="5.26.20")
+    assert provision.build_procedures(other, "/usr/bin/java") != jar
+    assert len(calls.read_text().splitlines()) == 2
+
+
+def test_the_module_is_pinned_to_the_managed_neo4j_version() -> None:
+    """The pom's default Neo4j version is the managed server's, provided by the server."""
+    import xml.etree.ElementTree as ET
+    from importlib import resources
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    pom = ET.fromstring(resources.files("graphstore").joinpath("assets/plugin/pom.xml").read_text())
+    assert pom.findtext("m:properties/m:neo4j.version", namespaces=ns) == (
+        provision.Neo4jServerSpec.version
+    )
+    (dep,) = pom.findall("m:dependencies/m:dependency", ns)
+    assert dep.findtext("m:artifactId", namespaces=ns) == "neo4j"
+    assert dep.findtext("m:version", namespaces=ns) == "${neo4j.version}"
+    assert dep.findtext("m:scope", namespaces=ns) == "provided"
+    names = [name for name, _ in provision._module_files()]
+    assert names == ["pom.xml", "src/main/java/dpgcn/procs/ExportProcedures.java"]
 
 
 def test_plugin_directory_holds_apoc_and_the_current_procedures_only(tmp_path: Path) -> None:
