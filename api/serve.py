@@ -2,7 +2,7 @@
 
 1. **From the snapshot** (:mod:`api.snapshot`), for a user it holds who has not changed since
    it was loaded: the user's top-N list (N = ``max(k, TOP_N)``) is looked up in the snapshot's
-   bounded LRU cache by ``(user, exclude_seen, category)``, else ranked by the scorer's next
+   bounded LRU cache by ``(user, exclude_seen, category, policy version)``, else ranked by the scorer's next
    batch and cached. Its explanations are computed from in-memory data (:mod:`api.explain`)
    the first time they are asked for, and cached with it. No Neo4j read.
 2. **From the graph**, for everyone else (not in the snapshot, changed since — events,
@@ -80,7 +80,9 @@ async def _from_snapshot(recommender: Recommender, ask: Ask) -> Recommendations 
     snap = scorer.snapshot
     if not scorer.holds(snap, ask.user_id) or snap is None:
         return None
-    key = (ask.user_id, ask.exclude_seen, ask.category)
+    # (a new policy of the version is a new key: lists ranked with the old one age out)
+    policy_version, _ = recommender.snapshot_policy(snap.version)
+    key = (ask.user_id, ask.exclude_seen, ask.category, policy_version)
     top = snap.toplists.get(key) if recommender.changes.fresh() else None
     if top is None or (len(top.answer.rows) < ask.k and not top.complete):
         metrics.cache_event("toplist", False)
@@ -90,7 +92,8 @@ async def _from_snapshot(recommender: Recommender, ask: Ask) -> Recommendations 
             return None
         top = _TopN(answer, complete=len(answer.rows) < depth)
         if answer.snapshot is not None:
-            answer.snapshot.toplists[key] = top
+            ranked_with = (ask.user_id, ask.exclude_seen, ask.category, answer.policy_version)
+            answer.snapshot.toplists[ranked_with] = top
     else:
         metrics.cache_event("toplist", True)
     metrics.cache_event("snapshot", True)

@@ -116,8 +116,8 @@ class Snapshot:
     started: float
     #: The Model node's ``refreshed_at`` the item index was read after (None: never set).
     refreshed_at: int | None = None
-    #: Cached answers by ``(user id, exclude_seen, category)`` (api/serve.py).
-    toplists: LRUCache[tuple[str, bool, str | None], Any] = field(
+    #: Cached answers by ``(user id, exclude_seen, category, policy version)`` (api/serve.py).
+    toplists: LRUCache[tuple[str, bool, str | None, int | None], Any] = field(
         default_factory=lambda: LRUCache(TOPLISTS), compare=False, repr=False
     )
 

@@ -16,8 +16,8 @@ import redis
 from fastapi.testclient import TestClient
 from neo4j import Driver
 
+from api.changes import STALE_S, Changes
 from api.recommender import Recommender
-from api.snapshot import Changes
 from dpgcn import services
 from dpgcn.settings import get_settings
 from graphstore import apikeys, serving, writeback
@@ -54,9 +54,10 @@ def _get(client: Client, keys: Keys, user: str, **params: Any) -> dict[str, Any]
 
 def _no_graph_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the snapshot path read the user from Neo4j")
+        raise AssertionError("the snapshot path read the user or explanations from Neo4j")
 
     monkeypatch.setattr(serving, "get_user_state", fail)
+    monkeypatch.setattr(serving, "get_explanations", fail)
 
 
 def test_snapshot_answers_like_the_graph_without_reading_the_user(
@@ -102,9 +103,13 @@ def test_snapshot_answers_like_the_graph_without_reading_the_user(
             rtol=1e-4,
             atol=1e-4,
         )
-    # explanations still come from the graph, for the snapshot's answer
-    explained = _get(api_client, api_keys, "u1", explain="true")
-    assert all(i["explanation"] for i in explained["items"])
+    # the README's request (explanations on): explained from memory, no Neo4j read
+    with monkeypatch.context() as m:
+        _no_graph_reads(m)
+        explained = _get(api_client, api_keys, "u1", explain="true")
+    assert [i["item_id"] for i in explained["items"]] == [i["item_id"] for i in fast["u1"]["items"]]
+    kinds = {i["explanation"]["kind"] for i in explained["items"]}
+    assert kinds <= {"search", "search_term", "segment", "similar_item", "taste"}
     assert 'dpgcn_api_cache_total{cache="snapshot",result="hit"}' in api_client.get("/metrics").text
 
 
@@ -167,7 +172,11 @@ def test_changes_published_by_another_process_are_honoured(
             Changes(client).publish([user])
         finally:
             client.close()
-        assert top not in {i["item_id"] for i in _get(api_client, api_keys, user)["items"]}
+        published = time.monotonic()
+        # the user's cached list is dropped within the stated bound (STALE_S)
+        while top in {i["item_id"] for i in _get(api_client, api_keys, user)["items"]}:
+            assert time.monotonic() - published < STALE_S, "the change was not honoured"
+            time.sleep(0.02)
     finally:
         driver.execute_query(
             "MATCH (:User {id: $u})-[r:VIEWED]->(:Item {id: $i}) DELETE r", u=user, i=top
@@ -296,42 +305,65 @@ def test_a_revoked_key_stops_working_within_the_key_cache_time(
         keys.set_refresh_s(old_period)
 
 
-def test_the_fast_path_answers_like_the_validated_route(
-    api_client: Client, api_keys: Keys, trained_model: str, monkeypatch: pytest.MonkeyPatch
+def test_new_items_of_the_active_version_are_picked_up(
+    driver: Driver, api_client: Client, api_keys: Keys, trained_model: str
 ) -> None:
-    """The same request answered before FastAPI (the app's direct lane: no explanations) or
-    by the route's fast path (explanations), and by FastAPI's validated handler (forced by
-    spellings only pydantic accepts) gives the same bytes, with the real snapshot, policy
-    and explanations."""
-    from api.routes import recommendations
-
+    """Vectors written for an item created after activation, then ``refreshed_at`` set on the
+    active Model node: within the refresh interval (plus the item read) the item is
+    recommended and has similar items; the users' seen items and cached lists stay right."""
     _wait_snapshot(api_client, trained_model)
-    used: list[str] = []
-    real_fast, real_direct = recommendations._fast, recommendations.answer_direct
-
-    async def spy(request: Any) -> Any:
-        out = await real_fast(request)
-        used.append("fast" if out is not None else "validated")
-        return out
-
-    async def direct_spy(app: Any, scope: Any) -> Any:
-        out = await real_direct(app, scope)
-        if out is not None:
-            used.append("direct")
-        return out
-
-    monkeypatch.setattr(recommendations, "_fast", spy)
-    monkeypatch.setattr(recommendations, "answer_direct", direct_spy)
-    h = auth(api_keys["read"])
-    for user, fast, validated, first in [
-        ("u1", "k=10&explain=false", "k=010&explain=off", "direct"),
-        ("u2", "k=7&exclude_seen=false&explain=false", "k=7&exclude_seen=no&explain=n", "direct"),
-        ("u3", "k=5", "k=05", "fast"),  # with explanations (a Neo4j read each)
-    ]:
-        used.clear()
-        a = api_client.get(f"/v1/users/{user}/recommendations?{fast}", headers=h)
-        b = api_client.get(f"/v1/users/{user}/recommendations?{validated}", headers=h)
-        assert used == [first, "validated"], used
-        assert a.status_code == b.status_code == 200, (a.text, b.text)
-        assert a.content == b.content
-        assert a.json()["personalized"] is True
+    rec = _recommender(api_client)
+    active = writeback.get_active(driver)
+    assert active is not None and active.version == trained_model
+    user = "u5"
+    before = _get(api_client, api_keys, user, explain="true")
+    snap = rec.snapshot
+    assert snap is not None
+    new = f"new-{uuid.uuid4().hex[:8]}"
+    category = driver.execute_query(
+        "MATCH (c:Category)<-[:IN_CATEGORY]-(:Item) RETURN c.id AS id ORDER BY id LIMIT 1"
+    ).records[0]["id"]
+    driver.execute_query(
+        "MATCH (c:Category {id: $c}) "
+        "CREATE (:Item {id: $i, title: 'Brand new'})-[:IN_CATEGORY]->(c)",
+        c=category,
+        i=new,
+    )
+    vec = 100 * snap.users[snap.user_pos[user]]  # certain to rank first for the user
+    try:
+        # as the item refresh writes it: the active slot's vector, tagged with the version
+        prop = active.property
+        assert prop in ("embedding_a", "embedding_b")
+        driver.execute_query(
+            f"MATCH (i:Item {{id: $i}}) SET i.{prop} = $vec, i.{prop}_version = $v",
+            i=new,
+            vec=[float(x) for x in vec],
+            v=trained_model,
+        )
+        driver.execute_query(
+            "MATCH (m:Model {version: $v}) SET m.refreshed_at = $t",
+            v=trained_model,
+            t=int(time.time() * 1000),
+        )
+        set_at = time.monotonic()
+        bound = 2 * rec.refresh_s + 10.0
+        while (after := _get(api_client, api_keys, user))["items"][0]["item_id"] != new:
+            assert time.monotonic() - set_at < bound, "the new item was not picked up"
+            time.sleep(0.1)
+        assert rec.snapshot is not None and rec.snapshot.version == trained_model
+        assert rec.snapshot.users is snap.users  # the users were not read again
+        rest = [i["item_id"] for i in after["items"][1:]]
+        assert rest == [i["item_id"] for i in before["items"][:9]]
+        similar = api_client.get(f"/v1/items/{new}/similar", headers=auth(api_keys["read"]))
+        assert similar.status_code == 200 and similar.json()["items"], similar.text
+    finally:
+        driver.execute_query("MATCH (i:Item {id: $i}) DETACH DELETE i", i=new)
+        driver.execute_query(
+            "MATCH (m:Model {version: $v}) SET m.refreshed_at = $t",
+            v=trained_model,
+            t=int(time.time() * 1000) + 1,
+        )
+    deadline = time.monotonic() + 2 * rec.refresh_s + 30.0
+    while new in {i["item_id"] for i in _get(api_client, api_keys, user)["items"]}:
+        assert time.monotonic() < deadline, "the deleted item is still served"
+        time.sleep(0.2)

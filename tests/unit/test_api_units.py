@@ -576,7 +576,7 @@ def test_refreshed_items_keep_the_users_and_drop_the_cache() -> None:
 
     snap = _snapshot(users=10, items=40)
     assert isinstance(snap, Snapshot)
-    snap.toplists[("u1", True, None)] = object()
+    snap.toplists[("u1", True, None, None)] = object()
     old = snap.items
     order = list(reversed(range(40)))
     vectors = ItemVectors(
