@@ -180,6 +180,13 @@ def train(
     model: Annotated[str, typer.Option(help="Model to train (dpgcn or a baseline).")] = "dpgcn",
     epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
     dim: Annotated[int | None, typer.Option(min=2, help="Embedding dimension.")] = None,
+    batching: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (mini-batches from TrainConfig.minibatch_min_edges training "
+            "interactions), full or minibatch (neighbour-sampled, DP-GCN models)."
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
 ) -> None:
@@ -195,6 +202,12 @@ def train(
         config["epochs"] = epochs
     if dim is not None:
         config["dim"] = dim
+    if batching is not None:
+        from training.config import BATCHING
+
+        if batching not in BATCHING:
+            fail(f"unknown --batching {batching!r} (valid: {', '.join(BATCHING)})", code=2)
+        config["batching"] = batching
     run_id = runs.new_run_id()
     pipeline.submit_pipeline(run_id, config)
     typer.echo(f"run {run_id} queued")
@@ -253,9 +266,26 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1)] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool (solo is CUDA-safe).")] = "solo",
     name: Annotated[str | None, typer.Option(help="Worker node name.")] = None,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="Device the training steps run on: auto (CUDA when present), cpu, cuda or "
+            "cuda:N (mixed precision on CUDA)."
+        ),
+    ] = "auto",
 ) -> None:
     """Run a Celery worker (training queue: solo pool, one task at a time)."""
+    from training.device import select_device
+    from training.errors import ConfigError
+    from workers import pipeline
     from workers.app import app as celery_app
+
+    try:
+        chosen = select_device(device)
+    except ConfigError as e:
+        fail(f"--device: {e}", code=2)
+    pipeline.set_worker_device(device)
+    logger.info("worker trains on %s (--device %s)", chosen, device)
 
     argv = [
         "worker",

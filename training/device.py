@@ -17,16 +17,26 @@ logger = logging.getLogger(__name__)
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """Resolve a device name: ``"auto"`` picks CUDA when available, else the CPU."""
+    """Resolve a device name: ``"auto"`` picks CUDA when available, else the CPU; ``"cpu"``,
+    ``"cuda"`` and ``"cuda:N"`` are checked against this machine.
+
+    Raises:
+        ConfigError: An unknown name, or a CUDA device this machine does not have.
+    """
     if name == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         try:
             device = torch.device(name)
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             raise ConfigError(f"unknown device {name!r}") from e
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device {name!r} requested but CUDA is not available")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {name!r} requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
     logger.debug("using device %s", device)
     return device
 

@@ -381,9 +381,12 @@ def _fit(
             loss = minibatch_epoch(cast(DPGCN, model), loader, optimizer, device, scaler, amp)
         else:
             loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
+        trained = time.perf_counter() - t0
         val = validate(ModelScorer(model, device))
         secs = time.perf_counter() - t0
-        state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
+        state.history.append(
+            {"epoch": epoch, "loss": loss, **val, "seconds": secs, "train_seconds": trained}
+        )
         state.epoch = epoch
         logger.info(
             "%s epoch %d/%d loss=%.4f %s (%.1fs)",

@@ -16,7 +16,7 @@ import json
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import chain
 from celery.signals import task_retry
@@ -27,6 +27,9 @@ from graphstore.driver import connect
 from graphstore.errors import GraphUnavailableError
 from workers import recovery, runs
 from workers.app import app
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +61,38 @@ def database() -> str:
     return get_settings().neo4j.database
 
 
+#: The device this worker process trains on (``dpgcn worker --device``); ``None`` or
+#: ``"auto"``: the run's TrainConfig decides (by default CUDA when present).
+_worker_device: str | None = None
+
+
+def set_worker_device(name: str | None) -> None:
+    """Train on ``name`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``) in this process and
+    the pool processes it forks (``dpgcn worker --device`` calls it before starting)."""
+    global _worker_device
+    _worker_device = name
+
+
 def paths(run_id: str) -> dict[str, Path]:
     root = runs.run_dir(run_id)
-    return {"root": root, "export": root / "export", "model": root / "model"}
+    return {
+        "root": root,
+        "export": root / "export",
+        "model": root / "model",
+        # interval checkpoints of the train step: a re-run of the step (the run recovered
+        # after its worker died) continues from the last one
+        "checkpoint": root / "checkpoint",
+    }
+
+
+def train_config(config: dict[str, Any]) -> TrainConfig:
+    """The run's TrainConfig, on this worker's device when the worker names one."""
+    from training.config import TrainConfig
+
+    cfg = TrainConfig.from_json(json.dumps(config)) if config else TrainConfig()
+    if _worker_device not in (None, "auto"):
+        cfg = cfg.replace(device=_worker_device)
+    return cfg
 
 
 def claim_or_skip(task: Any, run_id: str, step: str, attempt: int) -> bool:
@@ -87,7 +119,6 @@ def export_graph(self: Any, run_id: str, attempt: int = 0) -> str:
 def train_model(
     self: Any, _previous: Any, run_id: str, config: dict[str, Any], attempt: int = 0
 ) -> str:
-    from training.config import TrainConfig
     from training.train import train_from_export
 
     p = paths(run_id)
@@ -106,8 +137,13 @@ def train_model(
             except Exception as e:
                 logger.warning("run %s: task progress not stored (%s)", run_id, e)
 
-    cfg = TrainConfig.from_json(json.dumps(config)) if config else TrainConfig()
-    metrics = train_from_export(p["export"], p["model"], cfg, progress=progress)
+    metrics = train_from_export(
+        p["export"],
+        p["model"],
+        train_config(config),
+        progress=progress,
+        checkpoint_dir=p["checkpoint"],
+    )
     runs.step_finished(run_id, "train", metrics=_summary(metrics))
     return str(p["model"])
 

@@ -1,0 +1,84 @@
+"""``dpgcn worker --device``: checked at start, passed to the worker's training steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dpgcn.cli import app
+from training.device import select_device
+from workers import pipeline
+from workers.app import app as celery_app
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argv of every worker the command would start (none is started)."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(celery_app, "worker_main", lambda argv: calls.append(list(argv)))
+    monkeypatch.setattr(pipeline, "_worker_device", None)
+    return calls
+
+
+def test_worker_device_reaches_the_training_config(started: list[list[str]]) -> None:
+    result = CliRunner().invoke(app, ["worker", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1 and "worker" in started[0]
+    assert pipeline.train_config({}).device == "cpu"
+    # the worker's device wins over the run's
+    assert pipeline.train_config({"device": "auto", "epochs": 3}).device == "cpu"
+    assert pipeline.train_config({"device": "auto", "epochs": 3}).epochs == 3
+
+
+def test_auto_leaves_the_run_config_alone(started: list[list[str]]) -> None:
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 0, result.output
+    assert pipeline.train_config({}).device == "auto"
+    assert pipeline.train_config({"device": "cpu"}).device == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_a_cuda_device_without_cuda_is_refused(started: list[list[str]]) -> None:
+    result = CliRunner().invoke(app, ["worker", "--device", "cuda:0"])
+    assert result.exit_code == 2
+    assert "CUDA is not available" in result.output
+    assert started == [] and pipeline._worker_device is None
+
+
+def test_an_unknown_device_is_refused(started: list[list[str]]) -> None:
+    result = CliRunner().invoke(app, ["worker", "--device", "tpu7"])
+    assert result.exit_code == 2 and "tpu7" in result.output
+    assert started == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_device_is_used_when_present(started: list[list[str]]) -> None:
+    result = CliRunner().invoke(app, ["worker", "--device", "cuda:0"])
+    assert result.exit_code == 0, result.output
+    assert pipeline.train_config({}).device == "cuda:0"
+
+
+def test_auto_picks_cuda_when_the_machine_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The choice itself, on a machine pretending to have one GPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert select_device("auto") == torch.device("cuda")
+    assert select_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(Exception, match="1 CUDA device"):
+        select_device("cuda:1")
+
+
+def test_train_passes_batching(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers import runs
+
+    submitted: list[dict[str, Any]] = []
+    monkeypatch.setattr(pipeline, "submit_pipeline", lambda run_id, cfg: submitted.append(cfg))
+    monkeypatch.setattr(runs, "new_run_id", lambda: "r1")
+    result = CliRunner().invoke(app, ["train", "--batching", "minibatch", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert submitted == [{"model": "dpgcn", "epochs": 2, "batching": "minibatch"}]
+    bad = CliRunner().invoke(app, ["train", "--batching", "sometimes"])
+    assert bad.exit_code == 2 and "full, minibatch" in bad.output
