@@ -52,6 +52,7 @@ def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
     import numpy as np
 
     from graphstore.errors import InputError
+    from graphstore.loaders._common import parse_ts
     from graphstore.text import normalize_query
 
     with np.load(export_dir / "graph.npz", allow_pickle=False) as npz:
@@ -61,7 +62,7 @@ def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
             else {}
             for label in ("User", "Item", "Query", "Term")
         }
-    users, queries, items, indptr, terms = [], [], [], [0], []
+    users, queries, items, indptr, terms, times = [], [], [], [0], [], []
     with test_file.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = {"user", "sku", "query"} - set(reader.fieldnames or ())
@@ -75,12 +76,17 @@ def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
             known = [rows_of["Term"][t] for t in qid.split() if t in rows_of["Term"]]
             terms.extend(known)
             indptr.append(len(terms))
+            try:  # the search's time, NaN when the file has none
+                times.append(parse_ts(row.get("query_time") or ""))
+            except ValueError:
+                times.append(float("nan"))
     arrays = {
         "test.user": np.asarray(users, dtype=np.int64),
         "test.query": np.asarray(queries, dtype=np.int64),
         "test.term_indptr": np.asarray(indptr, dtype=np.int64),
         "test.term_index": np.asarray(terms, dtype=np.int64),
         "test.item": np.asarray(items, dtype=np.int64),
+        "test.time": np.asarray(times, dtype=np.float64),
     }
     np.savez(export_dir / "query_task.npz", **arrays)  # type: ignore[arg-type]
     return {

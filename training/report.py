@@ -445,7 +445,17 @@ ORACLE_COLUMNS = (
 )
 QUERY_TASK_COLUMNS = tuple(
     f"competition_{c}"
-    for c in ("map@5", "val_map@5", "blend_map@5", "blend_val_map@5", "blend_lambda")
+    for c in (
+        "map@5",
+        "val_map@5",
+        "blend_map@5",
+        "blend_val_map@5",
+        "blend_lambda",
+        "smoothed_map@5",
+        "smoothed_val_map@5",
+        "heldout_map@5",
+        "smoothed_heldout_map@5",
+    )
 )
 
 
