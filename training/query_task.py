@@ -66,7 +66,12 @@ from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM, IntArray, Split
 from training.errors import ExportFormatError
 from training.metrics import bootstrap_ci, paired_bootstrap
 from training.protocols import EmbeddingScorer
-from training.query_smoothing import SmoothedQueryScorer, choose_params, heldout_event_rows
+from training.query_smoothing import (
+    SmoothedQueryScorer,
+    SmoothingParams,
+    choose_params,
+    heldout_event_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +189,17 @@ def _query_terms(split: Split) -> list[IntArray]:
     return out
 
 
+@dataclass
+class Smoothed:
+    """The smoothed scorer's choice and scores (:meth:`QueryTask.smoothed`)."""
+
+    params: SmoothingParams
+    heldout: QueryRows
+    heldout_map: float
+    s_val: FloatMatrix
+    s_test: FloatMatrix
+
+
 class QueryTask:
     """Training-split statistics shared by the scorers of one split."""
 
@@ -208,6 +224,24 @@ class QueryTask:
         self.item_terms = self.item_terms[:, : self.n_terms]
         self.log_pop = np.log1p(np.bincount(split.train.col, minlength=n_i).astype(np.float64))
         self.searchers = split.train_search
+        self._smoothed: dict[tuple[int, int], Smoothed | None] = {}
+
+    def smoothed(self, val: QueryRows, test: QueryRows) -> Smoothed | None:
+        """The smoothed query likelihood on ``val`` and ``test`` with its parameters chosen
+        on held-out training events (computed once per pair of row sets; ``None`` when the
+        export has no search → click event)."""
+        key = (id(val), id(test))
+        if key not in self._smoothed:
+            scorer = SmoothedQueryScorer(self.split.graph)
+            heldout = heldout_event_rows(scorer, _query_terms(self.split))
+            if not len(heldout):
+                self._smoothed[key] = None
+            else:
+                params, value = choose_params(scorer, heldout, map_at)
+                self._smoothed[key] = Smoothed(
+                    params, heldout, value, scorer.score(val, params), scorer.score(test, params)
+                )
+        return self._smoothed[key]
 
     # ------------------------------------------------------------------ shared pieces
     def _similar_queries(self, rows: QueryRows) -> FloatMatrix:
@@ -358,15 +392,36 @@ def query_task_metrics(
     if name == "query_frequency":
         out.update(smoothed_metrics(task, val, test, qf_test))
     if isinstance(scorer, EmbeddingScorer) and name not in ("popularity", "query_frequency"):
-        best, best_lam = -math.inf, 0.0
-        for lam in LAMBDA_GRID:
-            value = map_at(blend(qf_val, s_val, lam), val.item)
-            out[f"{PREFIX}blend_val_map@5_lambda={lam:g}"] = value
-            if value > best + 1e-9:
-                best, best_lam = value, lam
-        out[f"{PREFIX}blend_lambda"] = best_lam
-        out[f"{PREFIX}blend_val_map@5"] = best if math.isfinite(best) else math.nan
-        out[f"{PREFIX}blend_map@5"] = map_at(blend(qf_test, s_test, best_lam), test.item)
+        out.update(_blend_metrics("blend", qf_val, qf_test, s_val, s_test, val, test))
+        smoothed = task.smoothed(val, test)
+        if smoothed is not None:
+            base_val, base_test = smoothed.s_val, smoothed.s_test
+            out.update(
+                _blend_metrics("smoothed_blend", base_val, base_test, s_val, s_test, val, test)
+            )
+    return out
+
+
+def _blend_metrics(
+    key: str,
+    base_val: FloatMatrix,
+    base_test: FloatMatrix,
+    s_val: FloatMatrix,
+    s_test: FloatMatrix,
+    val: QueryRows,
+    test: QueryRows,
+) -> dict[str, float]:
+    """``competition_<key>_map@5`` of :func:`blend` with λ chosen on the validation rows."""
+    out: dict[str, float] = {}
+    best, best_lam = -math.inf, 0.0
+    for lam in LAMBDA_GRID:
+        value = map_at(blend(base_val, s_val, lam), val.item)
+        out[f"{PREFIX}{key}_val_map@5_lambda={lam:g}"] = value
+        if value > best + 1e-9:
+            best, best_lam = value, lam
+    out[f"{PREFIX}{key}_lambda"] = best_lam
+    out[f"{PREFIX}{key}_val_map@5"] = best if math.isfinite(best) else math.nan
+    out[f"{PREFIX}{key}_map@5"] = map_at(blend(base_test, s_test, best_lam), test.item)
     return out
 
 
@@ -381,12 +436,10 @@ def smoothed_metrics(
     the held-out events, beside query frequency on the same events (``…_heldout_map@5``).
     The chosen parameters are recorded as ``competition_smoothed_<name>``
     (``bandwidth_days`` 0: time not used)."""
-    scorer = SmoothedQueryScorer(task.split.graph)
-    heldout = heldout_event_rows(scorer, _query_terms(task.split))
-    if not len(heldout):
+    sm = task.smoothed(val, test)
+    if sm is None:
         return {}
-    params, value = choose_params(scorer, heldout, map_at)
-    ap = average_precision_at(scorer.score(test, params), test.item)
+    ap = average_precision_at(sm.s_test, test.item)
     lo, hi = bootstrap_ci(ap)
     gain = paired_bootstrap(ap, average_precision_at(qf_test, test.item))
     out = {
@@ -397,11 +450,11 @@ def smoothed_metrics(
         f"{PREFIX}smoothed_gain_lo": gain["lo"],
         f"{PREFIX}smoothed_gain_hi": gain["hi"],
         f"{PREFIX}smoothed_gain_p": gain["p"],
-        f"{PREFIX}smoothed_val_map@5": map_at(scorer.score(val, params), val.item),
-        f"{PREFIX}smoothed_heldout_map@5": value,
-        f"{PREFIX}heldout_map@5": map_at(task.query_frequency(heldout), heldout.item),
+        f"{PREFIX}smoothed_val_map@5": map_at(sm.s_val, val.item),
+        f"{PREFIX}smoothed_heldout_map@5": sm.heldout_map,
+        f"{PREFIX}heldout_map@5": map_at(task.query_frequency(sm.heldout), sm.heldout.item),
     }
-    for key, v in asdict(params).items():
+    for key, v in asdict(sm.params).items():
         out[f"{PREFIX}smoothed_{key}"] = float(v) if v is not None else 0.0
     return out
 

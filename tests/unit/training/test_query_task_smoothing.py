@@ -230,9 +230,16 @@ def test_evaluate_reports_the_smoothed_scorer(tmp_path: Path, tiny_config: Train
         },
     )
     evaluate(
-        export, tmp_path / "out", ["query_frequency"], (0,), config=tiny_config.replace(epochs=1)
+        export,
+        tmp_path / "out",
+        ["query_frequency", "lightgcn"],
+        (0,),
+        config=tiny_config.replace(epochs=1),
     )
-    qf = json.loads((tmp_path / "out" / "results.json").read_text())["query_frequency"]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    blend = ("smoothed_blend_map@5", "smoothed_blend_val_map@5", "smoothed_blend_lambda")
+    assert {f"competition_{k}" for k in blend} <= set(results["lightgcn"])
+    qf = results["query_frequency"]
     keys = ("smoothed_map@5", "smoothed_heldout_map@5", "heldout_map@5", "smoothed_gain_lo")
     assert {f"competition_{k}" for k in keys} <= set(qf)
     smoothed = qf["competition_smoothed_map@5"]["mean"]
