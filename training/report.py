@@ -455,6 +455,7 @@ QUERY_TASK_COLUMNS = tuple(
         "smoothed_val_map@5",
         "heldout_map@5",
         "smoothed_heldout_map@5",
+        "smoothed_blend_map@5",
     )
 )
 
