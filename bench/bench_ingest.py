@@ -4,11 +4,9 @@ managed Neo4j:
 * the online loader (``graphstore.ingest.load_source``) into an empty graph: batched
   ``UNWIND`` of list rows, endpoints by internal node id, CREATE fast path, batches built by
   a producer thread while the previous one is written, relationship batches written by
-  ``--writers`` transactions at once (the loader's default, 2);
-  relationship batches go to the project's procedure ``dpgcn.ingest.createRelationships`` as
-  packed columns when the server has it (the managed one does), else to Cypher;
+  ``--writers`` transactions at once (the loader's default, 2), all through the Cypher
+  statements of ``cypher/ingest``;
 * ``--serial``: the same with one writer (one transaction at a time);
-* ``--cypher``: the CREATE fast path with the Cypher statements instead of the procedure;
 * ``--merge``: the same loader forced onto its MERGE path (what it does when a section of
   the graph already has relationships);
 * ``--bulk``: the offline bulk path (``dpgcn.services.bulk_load``: CSV files +
@@ -21,19 +19,22 @@ The graph is ``synthetic.generate_scale`` (about 1M relationships at the default
 benchmarks' state home and ports unless the environment names others, and wipes that graph::
 
     .venv/bin/python bench/bench_ingest.py [--users 50000] [--items 10000] [--merge] [--serial]
-        [--no-pipeline] [--cypher] [--bulk] [--writers 2]
+        [--no-pipeline] [--bulk] [--writers 2] [--runs 5]
 
-Prints relationships/s of each and their ratios to the naive loader (issue targets: >= 50k
-rel/s, >= 30x naive), and checks that every path leaves the same relationship count.
+Prints relationships/s of each (with ``--runs N``: each variant loaded N times, interleaved,
+and the medians) and their ratios to the naive loader, and checks that every path leaves the
+same relationship count. Targets and measured figures: docs/benchmarks-ingest.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import benchenv  # noqa: F401  (sets the benchmarks' own state home and ports)
@@ -66,21 +67,18 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="also time the MERGE path")
     parser.add_argument("--no-pipeline", action="store_true", help="also time without prefetch")
     parser.add_argument("--serial", action="store_true", help="also time with one writer")
-    parser.add_argument(
-        "--cypher",
-        action="store_true",
-        help="also time the CREATE fast path with the Cypher statements instead of the "
-        "project's procedure (procedures=False)",
-    )
     parser.add_argument("--writers", type=int, default=2, help="concurrent CREATE writers")
     parser.add_argument("--bulk", action="store_true", help="also time the bulk import path")
     parser.add_argument("--reload", action="store_true", help="load again, compare counts")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="loads per variant (interleaved); medians reported"
+    )
     args = parser.parse_args()
 
     from dpgcn import services
     from dpgcn.settings import get_settings
     from graphstore import ingest, model, synthetic
-    from graphstore.driver import connect, delete_all, execute, has_procedure
+    from graphstore.driver import connect, delete_all, execute
 
     print(f"load average at start: {loadavg()}", flush=True)
     subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
@@ -94,9 +92,7 @@ def main() -> None:
     def count() -> int:
         return int(execute(driver, "export/count_relationships", read=True)[0]["n"])
 
-    def load(
-        fast: bool, pipeline: bool, writers: int, procedures: bool | None
-    ) -> tuple[float, float, ingest.LoadSummary]:
+    def load(fast: bool, pipeline: bool, writers: int) -> tuple[float, float, ingest.LoadSummary]:
         """(seconds, Neo4j CPU seconds, summary) of one load into an emptied graph."""
         delete_all(driver)
         cpu = neo4j_cpu()
@@ -108,36 +104,26 @@ def main() -> None:
             fast_create=fast,
             pipeline=pipeline,
             writers=writers,
-            procedures=procedures,
         )
         return time.perf_counter() - started, neo4j_cpu() - cpu, summary
 
     rates: dict[str, float] = {}
+    series: dict[str, list[float]] = {}
     counts: dict[str, int] = {}
     w = args.writers
-    how = "procedure" if has_procedure(driver, ingest.CREATE_PROCEDURE) else "Cypher"
-    variants: list[tuple[str, bool, bool, int, bool | None]] = []
+    variants: list[tuple[str, bool, bool, int]] = []
     if args.merge:
-        variants.append(("online, MERGE path", False, True, 1, None))
+        variants.append(("online, MERGE path", False, True, 1))
     if args.no_pipeline:
-        variants.append(
-            (
-                f"online, CREATE fast path ({how}), no prefetch thread, 1 writer",
-                True,
-                False,
-                1,
-                None,
-            )
-        )
+        variants.append(("online, CREATE fast path, no prefetch thread, 1 writer", True, False, 1))
     if args.serial:
-        variants.append((f"online, CREATE fast path ({how}), 1 writer", True, True, 1, None))
-    if args.cypher:
-        variants.append((f"online, CREATE fast path (Cypher), {w} writers", True, True, w, False))
-    variants.append((f"online, CREATE fast path ({how}), {w} writers", True, True, w, None))
-    for label, fast, pipeline, writers, procedures in variants:
-        seconds, server_cpu, summary = load(fast, pipeline, writers, procedures)
+        variants.append(("online, CREATE fast path, 1 writer", True, True, 1))
+    variants.append((f"online, CREATE fast path, {w} writers", True, True, w))
+    for _, (label, fast, pipeline, writers) in product(range(args.runs), variants):
+        seconds, server_cpu, summary = load(fast, pipeline, writers)
         rels = summary.relationships
-        rates[label] = rels / seconds
+        series.setdefault(label, []).append(rels / seconds)
+        rates[label] = statistics.median(series[label])
         counts[label] = count()
         print(
             f"{label} (batch {args.batch_size}): {summary.nodes:,} nodes + {rels:,} "
@@ -192,6 +178,12 @@ def main() -> None:
             flush=True,
         )
 
+    for label, runs in series.items():
+        if len(runs) > 1:
+            print(
+                f"{label}: median of {len(runs)} runs {statistics.median(runs):,.0f} rel/s "
+                f"(min {min(runs):,.0f}, max {max(runs):,.0f})"
+            )
     for label, rate in rates.items():
         print(f"ratio {label} / naive: {rate / naive_rate:.1f}x")
     print(f"relationships in the graph after each path: {counts}")

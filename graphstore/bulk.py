@@ -36,7 +36,8 @@ from typing import Any
 
 from graphstore import model
 from graphstore.errors import GraphStoreError
-from graphstore.ingest import LinkPart, LoadSummary, interaction_part, link_parts
+from graphstore.ingest import LoadSummary
+from graphstore.ingest_parts import LinkPart, interaction_part, link_parts
 from graphstore.provision import ADMIN_TOOL, Neo4jServerSpec, server_env
 from graphstore.records import GraphSource, Row
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from neo4j import Driver
 
 from graphstore import ingest
-from graphstore.errors import GraphStoreError
 from graphstore.synthetic import SyntheticSpec, generate
 from tests.integration.test_loaders import snapshot
 
@@ -126,47 +124,6 @@ def test_create_fast_path_equals_merge(empty_graph: Driver) -> None:
     again = ingest.load_source(empty_graph, source, batch_size=BATCH)  # now MERGE: idempotent
     assert again.created == []
     assert snapshot(empty_graph) == by_merge
-
-
-def test_procedure_and_cypher_create_the_same_graph(empty_graph: Driver) -> None:
-    """Packed columns to dpgcn.ingest.createRelationships and the Cypher CREATE statements
-    leave the same relationships with the same property values and types (json keeps 2 and
-    2.0 apart)."""
-    source, _ = generate(SPEC)
-    by_cypher = ingest.load_source(empty_graph, source, batch_size=BATCH, procedures=False)
-    assert by_cypher.packed_batches == 0
-    expected = snapshot(empty_graph)
-
-    from graphstore.driver import delete_all, execute
-
-    delete_all(empty_graph)
-    packed = ingest.load_source(empty_graph, source, batch_size=BATCH)  # the default: auto
-    assert packed.packed_batches > 10
-    assert packed.written == by_cypher.written
-    assert snapshot(empty_graph) == expected
-
-    # an endpoint id that is not a node of the label (a stale id) is skipped, not written
-    user, item = (
-        empty_graph.execute_query(f"MATCH (n:{label}) RETURN id(n) AS n LIMIT 1").records[0]["n"]
-        for label in ("User", "Item")
-    )
-    params = {
-        "type": "CLICKED",
-        "sourceLabel": "User",
-        "targetLabel": "Item",
-        "source": np.array([user, item, user, -1], "<i8").tobytes(),
-        "target": np.array([item, item, user, item], "<i8").tobytes(),
-        "count": None,
-        "ts": None,
-        "weight": np.array([1.0, 1.0, 1.0, 1.0], "<f8").tobytes(),
-    }
-    assert execute(empty_graph, "ingest/create_relationships", params)[0]["written"] == 1
-    with pytest.raises(GraphStoreError, match="weight must hold 4 8-byte values"):
-        execute(empty_graph, "ingest/create_relationships", {**params, "weight": b"\0" * 8})
-    # the columns are taken as ANY (no per-byte coercion): anything but bytes is refused
-    refused = r"ts must be a byte array \(a packed column\), got \w+"
-    with pytest.raises(GraphStoreError, match=refused):
-        execute(empty_graph, "ingest/create_relationships", {**params, "ts": [1.0, 2.0, 3.0, 4.0]})
 
 
 def test_concurrent_writers_give_the_same_graph(empty_graph: Driver, tmp_path: Path) -> None:
