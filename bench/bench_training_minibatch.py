@@ -63,7 +63,7 @@ def run_seed(export: Path, base: TrainConfig, seed: int) -> dict[str, Any]:
             "auc": test["auc"],
             "best_epoch": result.best_epoch,
             "last_epoch": result.last_epoch,
-            "train_s_per_epoch": statistics.mean(h["train_seconds"] for h in hist),
+            "train_s_per_epoch": statistics.mean(result.epoch_train_seconds),
             "epoch_s_with_val": statistics.mean(h["seconds"] for h in hist),
             "fit_seconds": wall,
         }

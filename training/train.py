@@ -110,6 +110,9 @@ class FitResult:
     batching: str = "full"
     #: The checkpointed epoch the fit resumed after (0: it started from scratch).
     resumed_from_epoch: int = 0
+    #: Seconds of each epoch's optimisation steps (validation excluded), epochs of this
+    #: process only (a resumed fit has none for the epochs before its checkpoint).
+    epoch_train_seconds: list[float] = field(default_factory=list)
 
     @property
     def stopped_at_cap(self) -> bool:
@@ -384,9 +387,8 @@ def _fit(
         trained = time.perf_counter() - t0
         val = validate(ModelScorer(model, device))
         secs = time.perf_counter() - t0
-        state.history.append(
-            {"epoch": epoch, "loss": loss, **val, "seconds": secs, "train_seconds": trained}
-        )
+        state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
+        result.epoch_train_seconds.append(trained)
         state.epoch = epoch
         logger.info(
             "%s epoch %d/%d loss=%.4f %s (%.1fs)",

@@ -34,6 +34,13 @@ def test_defaults_follow_the_contract() -> None:
         {"protocol": "random"},
         {"ratios": (0.8, 0.1, 0.2)},
         {"cold_share": 0.5},
+        {"batching": "sometimes"},
+        {"minibatch_min_edges": -1},
+        {"fanout": ()},
+        {"fanout": (10, 0)},
+        {"fanout": (-2,)},
+        {"checkpoint_interval_s": -1.0},
+        {"checkpoint_interval_s": float("nan")},
     ],
 )
 def test_invalid_values_raise(change: dict[str, object]) -> None:
@@ -46,3 +53,14 @@ def test_unknown_field_and_bad_json() -> None:
         TrainConfig.from_json('{"nonsense": 1}')
     with pytest.raises(TrainingError):
         TrainConfig.from_json("{not json")
+
+
+def test_minibatch_settings_round_trip_and_fanout_per_layer() -> None:
+    cfg = TrainConfig(batching="minibatch", fanout=(15, -1), checkpoint_interval_s=0.0)
+    back = TrainConfig.from_json(cfg.to_json())
+    assert back == cfg and isinstance(back.fanout, tuple)
+    assert cfg.replace(num_layers=3).fanout_per_layer() == [15, -1, -1]
+    assert cfg.replace(num_layers=1).fanout_per_layer() == [15]
+    defaults = TrainConfig()
+    assert defaults.batching == "auto" and defaults.checkpoint_interval_s == 60.0
+    assert TrainConfig.from_dict({}).minibatch_min_edges == defaults.minibatch_min_edges
