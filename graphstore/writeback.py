@@ -308,3 +308,87 @@ def activate_version(driver: Driver, version: str, database: str = "neo4j") -> A
     assert active is not None
     logger.info("activated model version %s (slot %s)", version, active.slot)
     return active
+
+
+# ------------------------------------------------------------- nodes created after training
+def get_unembedded_ids(
+    driver: Driver, version: str, label: str, database: str = "neo4j"
+) -> list[str]:
+    """Ids of the ``label`` nodes without a vector of ``version`` in its slot (created after it
+    was trained; users without consent are left out). Empty for an unknown version."""
+    record = get_model(driver, version, database)
+    if record is None or not record.get("slot"):
+        return []
+    if label not in model.EMBEDDED_LABELS:
+        raise VersionError(f"{label!r} does not take embeddings")
+    records = execute(
+        driver,
+        "refresh/get_unembedded_ids",
+        {"version": version},
+        database=database,
+        read=True,
+        label=label,
+        property=model.embedding_property(str(record["slot"])),
+    )
+    return [str(i) for i in records[0]["ids"]] if records else []
+
+
+def write_node_vectors(
+    driver: Driver,
+    version: str,
+    label: str,
+    ids: np.ndarray | list[str],
+    vectors: np.ndarray,
+    *,
+    batch_size: int = 2000,
+    database: str = "neo4j",
+) -> int:
+    """Write ``vectors[k]`` to the node ``(label {id: ids[k]})`` in the slot of a *complete*
+    version: vectors of nodes created after it was trained (``workers/refresh.py``). The
+    slot's vector index exists and takes them in as they commit. Returns the nodes written
+    (an id without a node is skipped)."""
+    record = get_model(driver, version, database)
+    if record is None or record.get("status") != "complete":
+        raise VersionError(f"model version {version!r} is not complete")
+    if label not in model.EMBEDDED_LABELS:
+        raise VersionError(f"{label!r} does not take embeddings")
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[1] != record["dim"]:
+        raise VersionError(
+            f"vectors for {label} have shape {vectors.shape}, expected ({len(ids)}, "
+            f"{record['dim']})"
+        )
+    if not np.issubdtype(vectors.dtype, np.number) or not np.isfinite(vectors).all():
+        raise VersionError(f"vectors for {label} are not all finite numbers")
+    if batch_size < 1:
+        raise VersionError(f"batch_size must be >= 1, not {batch_size}")
+    keys = [str(i) for i in ids]
+    prop = model.embedding_property(str(record["slot"]))
+    written = 0
+    for start in range(0, len(keys), batch_size):
+        batch = np.ascontiguousarray(vectors[start : start + batch_size], dtype=np.float64)
+        records = execute(
+            driver,
+            "writeback/set_embeddings",
+            {"ids": keys[start : start + batch_size], "vectors": batch, "version": version},
+            database=database,
+            label=label,
+            property=prop,
+        )
+        written += int(records[0]["written"]) if records else 0
+    return written
+
+
+def mark_refreshed(
+    driver: Driver, version: str, written: int, database: str = "neo4j"
+) -> int | None:
+    """Set ``refreshed_at`` (epoch ms, now) on ``version`` if it is the active one, and add
+    ``written`` to its ``refreshed_nodes``; returns ``refreshed_at``, or ``None`` when the
+    version is no longer active."""
+    records = execute(
+        driver,
+        "refresh/set_refreshed_at",
+        {"version": version, "refreshed_at": int(time.time() * 1000), "written": written},
+        database=database,
+    )
+    return int(records[0]["refreshed_at"]) if records else None
