@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     policy_update_every_s: float = 300.0
     #: How often beat scrubs erased users out of training artifacts on disk (0: never).
     privacy_scrub_every_s: float = 300.0
+    #: How often beat gives new nodes vectors of the active version (0: never).
+    refresh_every_s: float = 60.0
     log_level: str = "INFO"
 
     @field_validator("home", "cache")

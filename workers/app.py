@@ -37,6 +37,7 @@ def create_app() -> Celery:
             "workers.recovery",
             "workers.online",
             "workers.privacy",
+            "workers.refresh",
         ],
     )
 
@@ -66,12 +67,14 @@ def create_app() -> Celery:
             "workers.online.*": {"queue": GRAPH_QUEUE},
             "workers.segment_tasks.*": {"queue": GRAPH_QUEUE},
             "workers.privacy.*": {"queue": GRAPH_QUEUE},
+            "workers.refresh.*": {"queue": GRAPH_QUEUE},
         },
         task_time_limit=TRAIN_TIME_LIMIT_S,
         beat_schedule=_schedule(
             settings.retrain_every_s,
             settings.policy_update_every_s,
             settings.privacy_scrub_every_s,
+            settings.refresh_every_s,
         ),
         worker_hijack_root_logger=False,
     )
@@ -79,7 +82,10 @@ def create_app() -> Celery:
 
 
 def _schedule(
-    retrain_every_s: float, policy_update_every_s: float, privacy_scrub_every_s: float = 0.0
+    retrain_every_s: float,
+    policy_update_every_s: float,
+    privacy_scrub_every_s: float = 0.0,
+    refresh_every_s: float = 0.0,
 ) -> dict[str, Any]:
     schedule: dict[str, Any] = {
         "retrain": {"task": "workers.pipeline.start_pipeline", "schedule": retrain_every_s},
@@ -96,6 +102,13 @@ def _schedule(
             "task": "workers.privacy.scrub_erased_artifacts",
             "schedule": privacy_scrub_every_s,
             "options": {"expires": privacy_scrub_every_s},
+        }
+    if refresh_every_s > 0:
+        # vectors of the active version for nodes created after its training (docs/inductive.md)
+        schedule["refresh-vectors"] = {
+            "task": "workers.refresh.refresh_vectors",
+            "schedule": refresh_every_s,
+            "options": {"expires": refresh_every_s},
         }
     return schedule
 
