@@ -40,7 +40,7 @@ BLOCK = 128
 HOW = ("VIEWED", "CLICKED", "PURCHASED", "RATED")
 BOUGHT = 4
 #: Per-user top-N lists held per snapshot (least recently used dropped first).
-TOPLISTS = 200_000
+TOPLISTS = 50_000
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,10 @@ def baseline_app() -> FastAPI:
         driver = connect(conn.uri, conn.user, conn.password, max_connection_pool_size=64)
         active = writeback.get_active(driver)
         assert active is not None
-        ids, _, matrix = serving.get_item_vectors(driver, active)
-        state.update(driver=driver, active=active, ids=np.asarray(ids), matrix=matrix)
+        vectors = serving.get_item_vectors(driver, active)
+        state.update(
+            driver=driver, active=active, ids=np.asarray(vectors.ids), matrix=vectors.matrix
+        )
         yield
         driver.close()
 
@@ -440,9 +442,12 @@ def profile(users: int, n: int, seed: int) -> None:
     from threadpoolctl import threadpool_limits
 
     from api import metrics
+    from api.changes import Changes
+    from api.explain import explain_rows
     from api.recommender import Recommender
-    from api.routes.recommendations import _answer
-    from api.snapshot import Changes, Scorer, _Ask, load_snapshot
+    from api.scoring import Scorer, Want, _Ask, rank, seen_arrays
+    from api.serve import Ask, answer_model
+    from api.snapshot import load_snapshot
     from dpgcn.services import neo4j_connection
     from dpgcn.settings import get_settings
     from graphstore import apikeys, serving
@@ -477,22 +482,28 @@ def profile(users: int, n: int, seed: int) -> None:
         )
         vec = state.vector
         assert vec is not None and policy is not None
-        vec = timed(
-            "policy actor (1 user)", lambda s=state, v=vec: rec.adjust(v, index, policy, s.recent)
+        seen_rows = [index.position[i] for i in state.recent if i in index.position]
+        ranked = timed(
+            "policy actor + scoring (api.scoring.rank, 1 user)",
+            lambda v=vec, s=seen_rows: rank(
+                index, v[None], [Want(10, True)], seen_arrays([s]), policy.adjuster
+            ),
         )
-        items = timed(
-            "scoring: M @ u + argpartition top-10",
-            lambda v=vec, s=state: rec.top_k(v, index, 10, s.seen),
-        )
+        top, scores = ranked[0]
+        items = [
+            (index.ids[r], index.titles[r], float(x)) for r, x in zip(top, scores, strict=True)
+        ]
         expl = timed(
-            "Neo4j: explanations (10 items)",
+            "Neo4j: explanations (10 items; the non-personalized answers' way)",
             lambda u=user, it=items: serving.get_explanations(
                 driver, u, [i for i, _, _ in it], active.version
             ),
         )
         body = timed(
             "response model (pydantic)",
-            lambda u=user, it=items, e=expl: _answer(u, active.version, "policy", 1, None, it, e),
+            lambda u=user, it=items, e=expl: answer_model(
+                Ask(u), active.version, "policy", 1, it, e, True
+            ),
         )
         timed(
             "JSON: FastAPI default (jsonable_encoder + json.dumps)",
@@ -528,6 +539,20 @@ def profile(users: int, n: int, seed: int) -> None:
     scorer = Scorer(Changes(), rec.snapshot_policy, rec.category_rows)
     scorer.snapshot = snap
     scoring_parts(snap, rec, sample)
+    t = time.perf_counter()
+    for user in sample:
+        row = snap.user_pos.get(user)
+        if row is not None:
+            top, _ = rank(
+                snap.items,
+                snap.users[row][None],
+                [Want(10, True)],
+                snap.seen_of(np.asarray([row])),
+                None,
+            )[0]
+            explain_rows(snap.items, snap.links, snap.segment_buys, snap.profile(row), top.tolist())
+    per = (time.perf_counter() - t) / len(sample) * 1000
+    print(f"ranking (no policy) + explanations from memory, 1 user: {per:.3f} ms per request")
     loop = asyncio.new_event_loop()
     for size in (1, 8, 16, 32, 64):
         batches = [sample[j : j + size] for j in range(0, min(n, 40 * size), size)]
@@ -548,34 +573,47 @@ def asgi_profile(n: int, concurrency: int) -> None:
     """Framework cost per request, in process (no HTTP, no Neo4j): the app's middleware,
     routing, key check, parameters, hand-off to the scoring thread and response, against a
     stub snapshot of 256 items (scoring negligible), ``concurrency`` callers on one event loop.
-    Rows: a hello-world route added to the same app; the recommendations route's fast path;
-    the same route as FastAPI validates it (forced by ``k=010``, which only pydantic takes)."""
+    Rows: a hello-world route added to the same app; the recommendations route without and
+    with explanations (cached lists after the first pass: the warm-up)."""
     import asyncio
 
     from api.main import create_app
     from api.recommender import Recommender
     from api.security import KeyCache
-    from api.snapshot import Snapshot, item_columns, item_index
+    from api.snapshot import Snapshot, item_index
     from graphstore import apikeys
+    from graphstore.serving import ItemVectors
 
     rng = np.random.default_rng(5)
     users, items, dim = 1000, 256, 64
     matrix = rng.normal(size=(items, dim)).astype(np.float32)
     index = item_index(
-        "v1", [f"i{j}" for j in range(items)], [f"Item {j}" for j in range(items)], matrix
+        "v1",
+        ItemVectors(
+            [f"i{j}" for j in range(items)],
+            [f"Item {j}" for j in range(items)],
+            matrix,
+            [(f"c{j % 10}",) for j in range(items)],
+            [frozenset() for _ in range(items)],
+        ),
     )
     app = create_app()
     rec = Recommender(None, snapshot=True)  # type: ignore[arg-type]
     assert rec.scorer is not None
     rec.scorer.snapshot = Snapshot(
-        "v1",
-        index,
-        item_columns(matrix),
-        {f"u{u}": u for u in range(users)},
-        rng.normal(size=(users, dim)).astype(np.float32),
-        np.arange(users + 1, dtype=np.int64) * 2,
-        rng.integers(0, items, users * 2).astype(np.int32),
-        0.0,
+        version="v1",
+        items=index,
+        user_pos={f"u{u}": u for u in range(users)},
+        users=rng.normal(size=(users, dim)).astype(np.float32),
+        seen_ptr=np.arange(users + 1, dtype=np.int64) * 2,
+        seen_rows=rng.integers(0, items, users * 2).astype(np.int32),
+        seen_how=np.zeros(users * 2, np.int8),
+        searches=[()] * users,
+        segment_of=np.full(users, -1, np.int32),
+        segment_ids=[],
+        links={},
+        segment_buys={},
+        started=0.0,
     )
     rec.scorer.start()
     app.state.recommender, app.state.driver, app.state.redis = rec, None, None
@@ -622,8 +660,8 @@ def asgi_profile(n: int, concurrency: int) -> None:
     route = "/v1/users/u{u}/recommendations"
     rows = [
         ("hello-world route", "/hello", b""),
-        ("recommendations, fast path", route, b"k=10&explain=false"),
-        ("recommendations, FastAPI-validated", route, b"k=010&explain=false"),
+        ("recommendations, explain=false", route, b"k=10&explain=false"),
+        ("recommendations, explanations (README)", route, b"k=10"),
     ]
     print(f"in-process ASGI, {n} requests, {concurrency} concurrent callers (us per request):")
     try:
@@ -657,7 +695,7 @@ def scoring_parts(snap: Any, rec: Any, sample: list[str]) -> None:
     """Per request, by batch size: the policy actor, the product ``U @ Mᵀ`` over the padded
     item matrix, the seen-item mask, serving's exact block top-k, and the alternatives it
     replaced (``argpartition`` per row over all items; a full ``argsort``)."""
-    from api.snapshot import top_k_batch
+    from api.scoring import top_k_batch
 
     _, adjuster = rec.snapshot_policy(snap.version)
     rows_all = np.asarray([snap.user_pos[u] for u in sample], dtype=np.int64)
@@ -678,7 +716,7 @@ def scoring_parts(snap: Any, rec: Any, sample: list[str]) -> None:
                 vecs = timed(
                     "policy actor", lambda v=vecs, h=hist: adjuster.adjust(v, snap.items.matrix, h)
                 )
-            scores = timed("GEMM U @ M.T", lambda v=vecs: v @ snap.columns)
+            scores = timed("GEMM U @ M.T", lambda v=vecs: v @ snap.items.columns)
 
             def mask(sc: np.ndarray = scores, rs: np.ndarray = rows) -> None:
                 sc[:, n_items:] = -np.inf

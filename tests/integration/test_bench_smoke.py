@@ -33,5 +33,5 @@ def test_bench_api_loads_a_servable_model(empty_graph: Driver) -> None:
 def test_bench_api_asgi_profile_runs(capsys: pytest.CaptureFixture[str]) -> None:
     bench_api.asgi_profile(64, 4)
     out = capsys.readouterr().out
-    for row in ("hello-world route", "fast path", "FastAPI-validated"):
+    for row in ("hello-world route", "explain=false", "explanations (README)"):
         assert row in out
