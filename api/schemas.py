@@ -14,6 +14,28 @@ from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH, validate_id
 Strategy = Literal["policy", "embedding", "cold_start_features", "segment", "popular"]
 
 
+class RecommendationsQuery(BaseModel):
+    """The query parameters of ``GET /v1/users/{user_id}/recommendations``, validated as one
+    model (one validation per request rather than one per parameter)."""
+
+    k: int = Field(default=10, ge=1, le=100, description="How many items")
+    exclude_seen: bool = Field(default=True, description="Leave out items the user has seen")
+    category: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Only items in this category or its subcategories (404 if unknown)",
+    )
+    explain: bool = Field(default=True, description="Add a graph explanation to each item")
+    age: int | None = Field(default=None, ge=0, le=120, description="Cold start: the user's age")
+    gender: str | None = Field(
+        default=None, min_length=1, max_length=32, description="Cold start: gender"
+    )
+    occupation: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Cold start: occupation"
+    )
+
+
 class Explanation(BaseModel):
     """Why an item is recommended, from the graph."""
 

@@ -1,10 +1,11 @@
 """Recommend: one path from a parsed request to the answer model, for every caller.
 
 1. **From the snapshot** (:mod:`api.snapshot`), for a user it holds who has not changed since
-   it was loaded: the user's top-N list (N = ``max(k, TOP_N)``) is looked up in the snapshot's
-   bounded LRU cache by ``(user, exclude_seen, category, policy version)``, else ranked by the scorer's next
-   batch and cached. Its explanations are computed from in-memory data (:mod:`api.explain`)
-   the first time they are asked for, and cached with it. No Neo4j read.
+   it was loaded: the user's top-N list (N = ``max(k, TOP_N)``) is looked up in the
+   snapshot's bounded LRU cache by ``(user, exclude_seen, category, policy version)``, else
+   ranked by the scorer's next batch and cached. Its explanations are computed from
+   in-memory data (:mod:`api.explain`) the first time they are asked for, and cached with
+   it. No Neo4j read.
 2. **From the graph**, for everyone else (not in the snapshot, changed since — events,
    consent, erasure — or no snapshot): the user's state read from Neo4j as it is now, ranked by
    the same :func:`api.scoring.rank`, explained from in-memory data when personalized.

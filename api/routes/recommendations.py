@@ -9,7 +9,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import DriverDep, RecommenderDep, SettingsDep
 from api.errors import ApiError, responses
-from api.schemas import QuerySuggestion, QuerySuggestions, Recommendations
+from api.schemas import (
+    QuerySuggestion,
+    QuerySuggestions,
+    Recommendations,
+    RecommendationsQuery,
+)
 from api.security import ReadKey
 from api.serve import Ask, recommend
 from dpgcn.settings import get_settings
@@ -33,26 +38,7 @@ UserId = Annotated[
 async def recommend_items(
     user_id: UserId,
     request: Request,
-    k: Annotated[int, Query(ge=1, le=100, description="How many items")] = 10,
-    exclude_seen: Annotated[bool, Query(description="Leave out items the user has seen")] = True,
-    category: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=128,
-            description="Only items in this category or its subcategories (404 if unknown)",
-        ),
-    ] = None,
-    explain: Annotated[bool, Query(description="Add a graph explanation to each item")] = True,
-    age: Annotated[
-        int | None, Query(ge=0, le=120, description="Cold start: the user's age")
-    ] = None,
-    gender: Annotated[
-        str | None, Query(min_length=1, max_length=32, description="Cold start: gender")
-    ] = None,
-    occupation: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="Cold start: occupation")
-    ] = None,
+    query: Annotated[RecommendationsQuery, Query()],
 ) -> Response:
     """Top-k items for the user from the active model version, each with an explanation.
 
@@ -73,14 +59,14 @@ async def recommend_items(
     erasures are honoured from the next request on (api/serve.py).
     """
     settings = get_settings()
-    if k > settings.api.max_k:
+    if query.k > settings.api.max_k:
         raise ApiError(422, f"k must be at most {settings.api.max_k}")
     # The recommender straight from the app's state: a dependency would cost FastAPI's
     # resolver a thread-pool hop per request for nothing.
     body = await recommend(
         request.app.state.recommender,
         settings.neo4j.database,
-        Ask(user_id, k, exclude_seen, category, explain, age, gender, occupation),
+        Ask(user_id, **query.model_dump()),
     )
     # serialized once by pydantic-core (no second validation of the response)
     return Response(body.model_dump_json(), media_type="application/json")
