@@ -181,17 +181,22 @@ def find_java() -> str:
     )
 
 
+def find_maven(needed_for: str) -> str:
+    """``mvn`` on PATH, else a clear error saying what it is ``needed_for``."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ProvisionError(
+            f"Maven (`mvn`) is not installed; it is needed {needed_for} (apt-get install maven)."
+        )
+    return mvn
+
+
 def assemble(spec: Neo4jServerSpec) -> Path:
     """Resolve the server's jars from Maven Central into the cache (once); returns ``dist``."""
     marker = spec.dist / ".complete"
     if marker.exists():
         return spec.dist
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ProvisionError(
-            "Maven (`mvn`) is not installed; it is needed once to fetch Neo4j "
-            f"{spec.version} from Maven Central (apt-get install maven)."
-        )
+    mvn = find_maven(f"once to fetch Neo4j {spec.version} from Maven Central")
     spec.cache.mkdir(parents=True, exist_ok=True)
     staging = spec.cache / f".neo4j-{spec.version}.partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -313,12 +318,7 @@ def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
             java,
         )
         return None
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ProvisionError(
-            "Maven (`mvn`) is not installed; it builds the dpgcn procedures "
-            f"({PROCEDURE_MODULE}/pom.xml) once per Neo4j version (apt-get install maven)."
-        )
+    mvn = find_maven(f"to build the dpgcn procedures ({PROCEDURE_MODULE}/pom.xml) once per version")
     jar.parent.mkdir(parents=True, exist_ok=True)
     log = jar.parent / "build.log"
     logger.info(
