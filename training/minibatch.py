@@ -125,6 +125,7 @@ def make_link_loader(
     shuffle: bool = True,
     label_index: Tensor | None = None,
     negative_weight: Tensor | None = None,
+    mode: str = "binary",
 ) -> LinkNeighborLoader:
     """A ``LinkNeighborLoader`` over the training interactions ``edge_type`` of ``graph`` (a
     :func:`training.hetero.train_graph`): ``num_neighbors[h]`` sampled neighbours per relation
@@ -132,7 +133,12 @@ def make_link_loader(
     (``edge_label`` 1 for positives, 0 for negatives). ``label_index`` ``[2, P]`` replaces the
     positives (default: the relation's edges), e.g. the harness's unique training pairs of
     every interaction type (``Split.train``). ``negative_weight`` (one weight per item) draws
-    the negatives from that distribution instead of uniformly (zero: never drawn)."""
+    the negatives from that distribution instead of uniformly (zero: never drawn).
+
+    ``mode`` is PyG's negative sampling mode: ``"binary"`` draws negative pairs with a random
+    user *and* a random item (``edge_label_index`` / ``edge_label``); ``"triplet"`` draws the
+    negative items for each positive's own user (``src_index``, ``dst_pos_index``,
+    ``dst_neg_index`` on the node stores), as the full-batch epoch does."""
     sampler = None
     if not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE):
         with warnings.catch_warnings():  # PyG's advice to install pyg-lib, answered here
@@ -183,8 +189,9 @@ def train_loader(
 ) -> LinkNeighborLoader:
     """The mini-batch loader of ``split``: a ``LinkNeighborLoader`` over its training graph
     (validation and test edges left out), positives the harness's unique training pairs
-    (``split.train``, every interaction type), ``config.num_negatives`` negatives per positive
-    drawn from ``negative_pool`` (item rows; default every item) and
+    (``split.train``, every interaction type), ``config.num_negatives`` negative items per
+    positive for the positive's own user (triplet sampling) drawn from ``negative_pool``
+    (item rows; default every item) and
     :meth:`TrainConfig.fanout_per_layer` neighbours per hop."""
     graph = train_graph(hetero_data_from_split(split))
     edge_type = next((et for et in graph.edge_types if et[0] == USER and et[2] == ITEM), None)
@@ -203,7 +210,24 @@ def train_loader(
         config.num_negatives,
         label_index=pairs,
         negative_weight=weight,
+        mode="triplet",
     )
+
+
+def _labelled_pairs(batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Tensor]:
+    """The batch's scored (user, item) pairs ``[2, P]`` (batch-local rows) and their labels:
+    the loader's ``edge_label_index`` / ``edge_label`` (binary sampling), or each positive
+    followed by its user's negatives (triplet sampling)."""
+    store = batch[edge_type]
+    if "edge_label" in store:
+        return store.edge_label_index, store.edge_label.float()
+    src = batch[edge_type[0]].src_index
+    pos = batch[edge_type[-1]].dst_pos_index
+    neg = batch[edge_type[-1]].dst_neg_index.reshape(len(src), -1)
+    users = torch.cat([src, src.repeat_interleave(neg.shape[1])])
+    labels = torch.zeros(len(users), device=src.device)
+    labels[: len(src)] = 1.0
+    return torch.stack([users, torch.cat([pos, neg.reshape(-1)])]), labels
 
 
 def minibatch_epoch(
@@ -216,9 +240,9 @@ def minibatch_epoch(
 ) -> float:
     """One pass over the loader's interactions: per batch, DP-GCN's encoder on the sampled
     subgraph, the score head on the batch's users and items, BCE over its labelled pairs
-    (positives and the loader's negatives) plus the model's ``penalty`` of those pairs.
-    Batches move to ``device`` (default: the model's); ``amp`` runs the forward pass under
-    CUDA autocast with ``scaler``. Returns the mean BCE per pair."""
+    (positives and the loader's negatives, binary or triplet sampling) plus the model's
+    ``penalty`` of those pairs. Batches move to ``device`` (default: the model's); ``amp`` runs
+    the forward pass under CUDA autocast with ``scaler``. Returns the mean BCE per pair."""
     model.train()
     edge_type = loader.input_data.input_type
     assert isinstance(edge_type, tuple), "a loader over a heterogeneous graph's relation"
@@ -236,9 +260,9 @@ def minibatch_epoch(
                 user = model.fusion(user, model.user_x[batch[USER].n_id])
             u, i, q = model.head(user, item, h.get(QUERY))
             enc = DotEncoding(user=u, item=i, query=q, bias=model.head.bias)
-            pairs, labels = batch[edge_type].edge_label_index, batch[edge_type].edge_label
+            pairs, labels = _labelled_pairs(batch, edge_type)
             logits = model.score(enc, pairs[0], pairs[1])
-            loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
             penalty = model.penalty(enc, pairs[0], pairs[1])
             if penalty is not None:
                 loss = loss + penalty
