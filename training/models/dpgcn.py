@@ -10,7 +10,7 @@ from torch import Tensor
 
 from training.data import ITEM, QUERY, USER
 from training.dataset import GraphData, message_passing_edges, side_token_keys
-from training.models.base import DotEncoding, DotProductModel, suggest_training
+from training.models.base import DotEncoding, DotProductModel, rows, suggest_training
 from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
 from training.models.node_embedding import NodeEmbedding
@@ -64,6 +64,19 @@ class DPGCN(DotProductModel):
             input vectors. (default: :obj:`True`)
         id_dropout (float, optional): Probability of replacing a node's ID vector by its
             type's unknown vector at each training step. (default: :obj:`0.1`)
+        light (bool, optional): Propagation only in :class:`HeteroGCN` (no per-type matrix,
+            LayerNorm or ReLU; ``HeteroGCN(light=True)``). (default: :obj:`False`)
+        norm (str, optional): Per-relation normalisation, ``"mean"`` or ``"sym"``
+            (:meth:`RelationStack.build`; mini-batches match the full graph only for
+            ``"mean"``). (default: :obj:`"mean"`)
+        transform (bool, optional): The score head's learned readout and item/query maps
+            (else the plain inner product of fused user and item vectors).
+            (default: :obj:`True`)
+        reg_weight (float, optional): Weight of the L2 penalty on the training pairs' input
+            (layer-0) vectors, :meth:`penalty`, as LightGCN's ``reg_weight``.
+            (default: :obj:`0.0`)
+        fusion_mode (str, optional): ``"concat"`` or ``"gated"`` (:class:`FeatureFusion`).
+            (default: :obj:`"concat"`)
 
     Shapes:
         - **output of** :meth:`encode`: user :math:`(|U|, D)`, item :math:`(|I|, D)`, query
@@ -89,8 +102,15 @@ class DPGCN(DotProductModel):
         pretrained: dict[str, Tensor] | None = None,
         use_side_features: bool = True,
         id_dropout: float = 0.1,
+        light: bool = False,
+        norm: str = "mean",
+        transform: bool = True,
+        reg_weight: float = 0.0,
+        fusion_mode: str = "concat",
     ) -> None:
         super().__init__(data)
+        self.reg_weight = reg_weight
+        self._ego: dict[str, Tensor] | None = None
         self.inductive = use_side_features
         self.has_policy = use_policy
         self.use_fusion = use_fusion
@@ -113,8 +133,9 @@ class DPGCN(DotProductModel):
         )
         node_types = list(self.embedding.num_nodes)
         outputs = [t for t in (USER, ITEM, QUERY) if t in node_types]
+        self.norm = norm
         self.stack = RelationStack.build(
-            message_passing_edges(data), num_nodes, node_types, head_types=outputs
+            message_passing_edges(data), num_nodes, node_types, head_types=outputs, norm=norm
         )
         self.gcn = HeteroGCN(
             node_types,
@@ -123,11 +144,21 @@ class DPGCN(DotProductModel):
             num_layers,
             dropout,
             output_types=outputs,
+            light=light,
+            norm=norm,
         )
         self.fusion = (
-            FeatureFusion(dim, data.user_feature_dim, hidden, dropout) if use_fusion else None
+            FeatureFusion(
+                dim,
+                data.user_feature_dim,
+                hidden,
+                dropout,
+                mode=fusion_mode,
+            )
+            if use_fusion
+            else None
         )
-        self.head = ScoreHead(dim, with_query=data.n_queries > 0)
+        self.head = ScoreHead(dim, with_query=data.n_queries > 0, transform=transform)
         self.reset_parameters()
 
     def use_graph(self, data: GraphData) -> None:
@@ -136,6 +167,7 @@ class DPGCN(DotProductModel):
             self._num_nodes,
             self.stack.node_types,
             head_types=list(self.stack.head_types),
+            norm=self.norm,
         )
         self.user_x = data.user_x
 
@@ -147,7 +179,9 @@ class DPGCN(DotProductModel):
         self.head.reset_parameters()
 
     def encode(self) -> DotEncoding:
-        h = self.gcn(self.embedding(), self.stack)
+        ego = self.embedding()
+        self._ego = ego if self.training and self.reg_weight > 0 else None
+        h = self.gcn(ego, self.stack)
         user, item = h[USER], h[ITEM]
         # (tables hold at least one row; slice only when a type is empty, since the backward of
         # a slice allocates a zero-filled gradient of the whole table)
@@ -159,6 +193,17 @@ class DPGCN(DotProductModel):
             user = self.fusion(user, self.user_x)
         u, i, q = self.head(user, item, h.get(QUERY))
         return DotEncoding(user=u, item=i, query=q, bias=self.head.bias)
+
+    def penalty(self, enc: DotEncoding, users: Tensor, items: Tensor) -> Tensor | None:
+        r"""``reg_weight`` times the mean over the scored pairs of
+        :math:`(\lVert \mathbf{x}^{(0)}_u \rVert^2 + \lVert \mathbf{x}^{(0)}_i \rVert^2) / 2`, the
+        input vectors of the last training-mode :meth:`encode` (``None`` in eval mode or
+        with ``reg_weight = 0``)."""
+        if self._ego is None:
+            return None
+        u = rows(self._ego[USER], users).pow(2).sum(-1)
+        i = rows(self._ego[ITEM], items).pow(2).sum(-1)
+        return self.reg_weight * (u + i).mean() / 2
 
 
 def node_keys(data: GraphData) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from torch_geometric.nn.conv import MessagePassing
 
 from training.data import EdgeType
 from training.models.base import reset_modules
-from training.sparse import RelationStack, spmm_t
+from training.sparse import RelationStack, spmm, spmm_t
 
 
 class HeteroSAGEConv(MessagePassing):
@@ -127,20 +127,29 @@ class HeteroGCN(nn.Module):
     graph convolutional layers").
 
     PyG's :class:`~torch_geometric.nn.conv.GCNConv` only handles edges between nodes of one type,
-    so every relation :math:`r = (s, \text{rel}, d)` and its reverse ``rev_rel`` is
-    mean-aggregated separately and the relations averaged in a :class:`HeteroSAGEConv` (the
-    weighted-average aggregation of the paper's eq. 2, plus the node's own vector playing the
-    role of the self-loop of :math:`\tilde A = A + I`), with a matrix, a LayerNorm and a ReLU
-    per node type and layer:
+    so every relation :math:`r = (s, \text{rel}, d)` and its reverse ``rev_rel`` is normalised
+    separately (``norm``: mean over the relation's neighbours, or ``"sym"``
+    :math:`1/\sqrt{d_r(v)\,d_{r^{-1}}(w)}`) and the relations reaching a type are averaged
+    (:class:`~training.sparse.RelationStack`, the weighted-average aggregation of the paper's
+    eq. 2). Two layer forms:
 
-    .. math::
-        \mathbf{h}^{(l+1)}_v = \mathrm{ReLU}\Big(\mathrm{LN}_{\tau(v)}\Big(
-        \mathbf{h}^{(l)}_v + \mathbf{W}^{(l)}_{\tau(v)}
-        \tfrac{1}{R_{\tau(v)}}\textstyle\sum_{r}
-        \mathrm{mean}_{w \in \mathcal{N}_r(v)} \mathbf{h}^{(l)}_w + \mathbf{b}^{(l)}_{\tau(v)}
-        \Big)\Big)
+    * ``light=True`` (the default of :class:`~training.models.dpgcn.DPGCN`): the propagation
+      alone, as in LightGCN,
+      :math:`\mathbf{h}^{(l+1)}_v = \tfrac{1}{R_{\tau(v)}}\sum_{r}
+      \sum_{w \in \mathcal{N}_r(v)} a^r_{vw}\,\mathbf{h}^{(l)}_w`, with no parameters: a node's
+      vector stays a smoothed combination of its typed neighbourhood's input vectors.
+    * ``light=False``: a :class:`HeteroSAGEConv` with a matrix, a LayerNorm and a ReLU per node
+      type and layer (the node's own vector playing the role of the self-loop of
+      :math:`\tilde A = A + I`):
 
-    As in LightGCN, the output averages all layers:
+      .. math::
+          \mathbf{h}^{(l+1)}_v = \mathrm{ReLU}\Big(\mathrm{LN}_{\tau(v)}\Big(
+          \mathbf{h}^{(l)}_v + \mathbf{W}^{(l)}_{\tau(v)}
+          \tfrac{1}{R_{\tau(v)}}\textstyle\sum_{r}
+          \mathrm{mean}_{w \in \mathcal{N}_r(v)} \mathbf{h}^{(l)}_w + \mathbf{b}^{(l)}_{\tau(v)}
+          \Big)\Big)
+
+    The output averages all layers, as in LightGCN:
     :math:`\mathbf{h}_v = \frac{1}{L+1}\sum_{l=0}^{L} \mathbf{h}^{(l)}_v`. Node types that receive
     no messages keep their previous representation.
 
@@ -153,6 +162,10 @@ class HeteroGCN(nn.Module):
         dropout (float, optional): Dropout after each layer. (default: :obj:`0.0`)
         output_types (list[str], optional): The node types whose representations are used
             downstream; the last layer computes only those (default: all).
+        light (bool, optional): Propagation only, without the per-type matrix, LayerNorm and
+            ReLU. (default: :obj:`False`)
+        norm (str, optional): ``"mean"`` or ``"sym"`` normalisation of each relation.
+            (default: :obj:`"mean"`)
 
     Shapes:
         - **input:** ``x_dict`` :math:`(|\mathcal{V}_t|, D)` per node type, the graph's
@@ -168,8 +181,12 @@ class HeteroGCN(nn.Module):
         num_layers: int,
         dropout: float = 0.0,
         output_types: list[str] | None = None,
+        light: bool = False,
+        norm: str = "mean",
     ) -> None:
         super().__init__()
+        self.light = light
+        self.norm = norm
         self.node_types = list(node_types)
         self.output_types = list(output_types) if output_types is not None else list(node_types)
         self.edge_types = list(edge_types)
@@ -183,7 +200,8 @@ class HeteroGCN(nn.Module):
                 self.relation_counts[et[2]] = self.relation_counts.get(et[2], 0) + 1
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
-        for _ in range(num_layers if self.edge_types else 0):
+        self.num_props = num_layers if self.edge_types else 0
+        for _ in range(0 if light else self.num_props):
             self.convs.append(HeteroSAGEConv(self.node_types, self.edge_types, dim, dim))
             self.norms.append(nn.ModuleDict({t: nn.LayerNorm(dim) for t in self.node_types}))
         self.reset_parameters()
@@ -206,7 +224,10 @@ class HeteroGCN(nn.Module):
                 [t for t in self.node_types if t in x_dict],
                 head_types=self.output_types,
                 relation_counts=self.relation_counts,
+                norm=self.norm,
             )
+        if self.light:
+            return self._light(x_dict, stack)
         h = dict(x_dict)
         total = {t: x_dict[t] for t in self.output_types}
         for j, (conv, norm_dict) in enumerate(zip(self.convs, self.norms, strict=True)):
@@ -219,6 +240,25 @@ class HeteroGCN(nn.Module):
             }
             total = {t: total[t] + h[t] for t in total}
         return {t: v / (len(self.convs) + 1) for t, v in total.items()}
+
+    def _light(self, x_dict: dict[str, Tensor], stack: RelationStack) -> dict[str, Tensor]:
+        x = torch.cat([x_dict[t] for t in stack.node_types])
+        total = x[: sum(stack.sizes[: len(stack.head_types)])] if stack.head_types else x
+        receives = torch.zeros(len(x), 1, device=x.device)
+        for t in stack.relations:
+            receives[stack.slices[t]] = 1.0
+        for j in range(self.num_props):
+            last = j == self.num_props - 1
+            adj = stack.head if last and stack.head is not None else stack.adjacency
+            m = spmm(adj, x)
+            x = m + (1 - receives[: len(m)]) * x[: len(m)]
+            if not last:
+                x = self.dropout(x)
+            total = total + x[: len(total)]
+        total = total / (self.num_props + 1)
+        names = list(stack.head_types) if stack.head_types else stack.node_types
+        parts = dict(zip(names, torch.split(total, stack.sizes[: len(names)]), strict=True))
+        return {t: parts[t] for t in self.output_types if t in parts}
 
     def __repr__(self) -> str:
         return (
