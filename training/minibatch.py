@@ -12,7 +12,7 @@ switch :func:`training.train.fit` asks (``TrainConfig.batching``, ``minibatch_mi
 
 Neighbour sampling in PyG needs the compiled ``pyg-lib`` or ``torch-sparse``; where neither is
 installed (this project's environment), :class:`TorchNeighborSampler` draws the same kind of
-sample with torch operations (uniform, without replacement, ``directional`` subgraph).
+sample with torch operations (uniform, ``directional`` subgraph; see :func:`_pick`).
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ class TorchNeighborSampler(NeighborSampler):
     """PyG's :class:`~torch_geometric.sampler.NeighborSampler` (heterogeneous graphs,
     ``directional`` subgraphs) with its sampling step in torch, for installations without
     ``pyg-lib`` / ``torch-sparse``. Per hop and relation, each node reached in the previous hop
-    keeps up to ``num_neighbors`` incoming edges, drawn uniformly without replacement from the
-    sampler's CSC (``-1``: all); random numbers come from torch's generator."""
+    keeps up to ``num_neighbors`` incoming edges of the sampler's CSC (``-1``: all): all of
+    them when it has no more, else that many uniform draws with repeated draws kept once
+    (:func:`_pick`); random numbers come from torch's generator."""
 
     def _sample(  # type: ignore[override]
         self,
@@ -102,18 +103,32 @@ class TorchNeighborSampler(NeighborSampler):
 
 
 def _pick(colptr: Tensor, dst: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """CSC positions of up to ``k`` incoming edges per node of ``dst`` (all if ``k < 0``),
-    uniformly without replacement, and the index into ``dst`` of each position's node."""
+    """CSC positions of up to ``k`` incoming edges per node of ``dst`` (all if ``k < 0`` or
+    the node has at most ``k``), and the index into ``dst`` of each position's node.
+
+    A node with more than ``k`` edges gets ``k`` uniform draws of its edges, repeated draws
+    kept once (so at most ``k`` distinct edges, fewer only on a collision). The cost is
+    ``O(len(dst) · k)`` whatever the degrees: a batch reaching an item with a million
+    interactions does not sort them."""
     start, deg = colptr[dst], colptr[dst + 1] - colptr[dst]
-    owner = torch.repeat_interleave(torch.arange(len(dst)), deg)
-    first = torch.cumsum(deg, 0) - deg
+    everything = deg if k < 0 else torch.clamp(deg, max=k)
+    take_all = (deg <= k) | (k < 0)
+    counts = torch.where(take_all, everything, torch.zeros_like(deg))
+    owner = torch.repeat_interleave(torch.arange(len(dst)), counts)
+    first = torch.cumsum(counts, 0) - counts
     pos = start[owner] + torch.arange(len(owner)) - first[owner]
     if k < 0:
         return pos, owner
-    order = torch.argsort(owner.double() + torch.rand(len(owner), dtype=torch.double))
-    rank = torch.arange(len(owner)) - first[owner[order]]
-    keep = order[rank < k]
-    return pos[keep], owner[keep]
+    big = (~take_all).nonzero().flatten()
+    if len(big) == 0:
+        return pos, owner
+    draws = (torch.rand(len(big), k, dtype=torch.double) * deg[big, None]).long()
+    draws = draws.sort(dim=1).values
+    keep = torch.ones_like(draws, dtype=torch.bool)
+    keep[:, 1:] = draws[:, 1:] != draws[:, :-1]
+    big_owner = big[:, None].expand(-1, k)[keep]
+    big_pos = start[big][:, None].expand(-1, k)[keep] + draws[keep]
+    return torch.cat([pos, big_pos]), torch.cat([owner, big_owner])
 
 
 def make_link_loader(
