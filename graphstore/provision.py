@@ -18,7 +18,6 @@ runs with the default password.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -27,14 +26,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from graphstore.browser_style import browser_style_command
 from graphstore.errors import GraphAuthError, ProvisionError
+from graphstore.procedures import build_procedures, find_maven
 
 logger = logging.getLogger(__name__)
 
@@ -181,16 +180,6 @@ def find_java() -> str:
     )
 
 
-def find_maven(needed_for: str) -> str:
-    """``mvn`` on PATH, else a clear error saying what it is ``needed_for``."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ProvisionError(
-            f"Maven (`mvn`) is not installed; it is needed {needed_for} (apt-get install maven)."
-        )
-    return mvn
-
-
 def assemble(spec: Neo4jServerSpec) -> Path:
     """Resolve the server's jars from Maven Central into the cache (once); returns ``dist``."""
     marker = spec.dist / ".complete"
@@ -243,120 +232,7 @@ def assemble(spec: Neo4jServerSpec) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# The project's procedures: a Maven module (graphstore/assets/plugin/pom.xml)
-
-#: The module's directory in the package: ``pom.xml`` and ``src/main/java``.
-PROCEDURE_MODULE = "assets/plugin"
-
-
-def find_javac(java: str) -> str | None:
-    """``javac`` beside the runtime, else on PATH; None when only a JRE is installed."""
-    beside = Path(java).resolve().parent / "javac"
-    if beside.exists():
-        return str(beside)
-    return shutil.which("javac")
-
-
-def _module_files() -> list[tuple[str, bytes]]:
-    """(relative path, content) of the procedure module's ``pom.xml`` and sources, sorted."""
-    root = resources.files("graphstore").joinpath(PROCEDURE_MODULE)
-    files: list[tuple[str, bytes]] = []
-    if not root.is_dir():  # an installed package without the module's sources
-        return files
-    pending: list[tuple[str, Traversable]] = [("", root)]
-    while pending:
-        prefix, node = pending.pop()
-        for item in node.iterdir():
-            rel = f"{prefix}{item.name}"
-            if item.is_dir():
-                if item.name != "target":  # a hand build's output
-                    pending.append((rel + "/", item))
-            elif rel == "pom.xml" or item.name.endswith(".java"):
-                files.append((rel, item.read_bytes()))
-    return sorted(files)
-
-
-def procedures_jar(spec: Neo4jServerSpec, files: list[tuple[str, bytes]] | None = None) -> Path:
-    """Where the procedures built for this Neo4j version from the current module live:
-    ``<cache>/procedures/neo4j-<version>/dpgcn-procs-<digest of pom and sources>.jar``."""
-    digest = hashlib.sha256(spec.version.encode())
-    for name, data in _module_files() if files is None else files:
-        digest.update(name.encode() + b"\0" + data)
-    return (
-        spec.cache
-        / "procedures"
-        / f"neo4j-{spec.version}"
-        / f"dpgcn-procs-{digest.hexdigest()[:16]}.jar"
-    )
-
-
-def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
-    """The project's procedures for this Neo4j version, built with Maven on first use.
-
-    ``mvn package`` runs on a copy of the module with ``-Dneo4j.version`` set to the managed
-    version (the Neo4j API is a ``provided`` dependency from Maven Central), on the JDK of
-    ``java``; the jar is cached by version and source digest (:func:`procedures_jar`), so a
-    start with an unchanged module builds nothing. Returns None (with a warning) when no
-    Java compiler is installed: the server then runs without them and the exporter reads
-    through Cypher."""
-    files = _module_files()
-    if "pom.xml" not in dict(files):
-        logger.warning(
-            "the procedure module (graphstore/%s/pom.xml) is not installed: Neo4j starts "
-            "without the dpgcn procedures, and exports go through Cypher",
-            PROCEDURE_MODULE,
-        )
-        return None
-    jar = procedures_jar(spec, files)
-    if jar.exists():
-        return jar
-    javac = find_javac(java)
-    if javac is None:
-        logger.warning(
-            "no Java compiler (javac) beside %s or on PATH: Neo4j starts without the dpgcn "
-            "procedures, and exports go through Cypher (install openjdk-17-jdk-headless)",
-            java,
-        )
-        return None
-    mvn = find_maven(f"to build the dpgcn procedures ({PROCEDURE_MODULE}/pom.xml) once per version")
-    jar.parent.mkdir(parents=True, exist_ok=True)
-    log = jar.parent / "build.log"
-    logger.info(
-        "building the dpgcn procedures for Neo4j %s with Maven (log: %s)", spec.version, log
-    )
-    with tempfile.TemporaryDirectory(dir=jar.parent) as tmp:
-        for name, data in files:
-            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
-            (Path(tmp) / name).write_bytes(data)
-        env = dict(os.environ, JAVA_HOME=str(Path(javac).resolve().parent.parent))
-        with log.open("w") as out:
-            try:
-                result = subprocess.run(
-                    [
-                        mvn,
-                        "-B",
-                        "-f",
-                        str(Path(tmp) / "pom.xml"),
-                        "package",
-                        f"-Dneo4j.version={spec.version}",
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    timeout=900,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as e:
-                raise ProvisionError(
-                    f"Maven took over 900 s to build the procedures; see {log}"
-                ) from e
-        built = sorted((Path(tmp) / "target").glob("dpgcn-procs-*.jar"))
-        if result.returncode != 0 or not built:
-            tail = log.read_text(errors="replace").strip()[-2000:]
-            raise ProvisionError(f"Maven could not build the dpgcn procedures (see {log}): {tail}")
-        built[0].replace(jar)
-    logger.info("built the dpgcn procedures: %s", jar)
-    return jar
+# Plugins
 
 
 def link_plugins(spec: Neo4jServerSpec, procedures: Path | None) -> None:
@@ -381,40 +257,6 @@ def link_plugins(spec: Neo4jServerSpec, procedures: Path | None) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and secrets
-
-
-def parse_grass(text: str) -> dict[str, dict[str, str]]:
-    """A GraSS style sheet as ``{selector: {property: value}}`` (quotes dropped), the shape
-    Neo4j Browser's ``:style`` command also accepts as JSON."""
-    rules: dict[str, dict[str, str]] = {}
-    for selector, body in re.findall(r"([^{}]+)\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}", text):
-        props: dict[str, str] = {}
-        for decl in body.split(";"):
-            key, sep, value = decl.partition(":")
-            if sep and key.strip():
-                props[key.strip()] = value.strip().strip("\"'")
-        rules[selector.strip()] = props
-    return rules
-
-
-def browser_style_command() -> str:
-    """The Browser command that applies ``assets/browser/style.grass``: ``style {json}``.
-
-    As JSON (no ``;``, which separates post-connect commands) with ``#rrggbb`` colours written
-    ``rgb(r, g, b)`` so nothing in the value reads as a comment."""
-    import json
-
-    text = resources.files("graphstore").joinpath("assets/browser/style.grass").read_text()
-
-    def rgb(value: str) -> str:
-        m = re.fullmatch(r"#([0-9a-fA-F]{6})", value)
-        if not m:
-            return value
-        r, g, b = (int(m.group(1)[i : i + 2], 16) for i in (0, 2, 4))
-        return f"rgb({r}, {g}, {b})"
-
-    rules = {sel: {k: rgb(v) for k, v in props.items()} for sel, props in parse_grass(text).items()}
-    return "style " + json.dumps(rules, separators=(",", ":"))
 
 
 def write_config(spec: Neo4jServerSpec) -> Path:

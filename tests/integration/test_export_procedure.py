@@ -139,7 +139,7 @@ def test_the_procedures_build_once_per_neo4j_version(services_up: None, tmp_path
     version into a jar cached by version and source digest, and a second build reuses it."""
     from dpgcn import services
     from dpgcn.settings import get_settings
-    from graphstore import provision
+    from graphstore import procedures, provision
 
     managed = services.neo4j_spec(get_settings())
     java = provision.find_java()
@@ -149,7 +149,7 @@ def test_the_procedures_build_once_per_neo4j_version(services_up: None, tmp_path
         secrets_dir=tmp_path / "secrets",
         version=managed.version,
     )
-    jar = provision.build_procedures(s, java)
+    jar = procedures.build_procedures(s, java)
     assert jar is not None and jar.parent == tmp_path / "cache" / "procedures" / (
         f"neo4j-{managed.version}"
     )
@@ -157,5 +157,5 @@ def test_the_procedures_build_once_per_neo4j_version(services_up: None, tmp_path
     assert "dpgcn/procs/ExportProcedures.class" in names
     assert not [n for n in names if n.startswith("org/neo4j/")]  # provided by the server
     stamp = jar.stat().st_mtime_ns
-    assert provision.build_procedures(s, java) == jar
+    assert procedures.build_procedures(s, java) == jar
     assert jar.stat().st_mtime_ns == stamp

@@ -36,8 +36,8 @@ def checkpointed_epoch(path: Path) -> int:
 
 def test_recovered_run_resumes_training_from_its_checkpoint(
     driver: Driver,
-    only_our_workers: None,
-    tmp_path: Path,  # noqa: F811
+    only_our_workers: None,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     load_small(driver)
     first = start_worker("ckpt-a", "graph,training", tmp_path / "a.log", FAST_RECOVERY)

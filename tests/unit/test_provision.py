@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from graphstore import provision
+from graphstore import procedures, provision
 from graphstore.errors import ProvisionError
 
 
@@ -60,9 +60,9 @@ def test_pid_of_a_dead_process_reads_as_none(tmp_path: Path) -> None:
 def test_without_javac_the_server_starts_without_the_procedures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(provision, "find_javac", lambda java: None)
+    monkeypatch.setattr(procedures, "find_javac", lambda java: None)
     with caplog.at_level("WARNING", logger="graphstore.provision"):
-        assert provision.build_procedures(spec(tmp_path), "/usr/bin/java") is None
+        assert procedures.build_procedures(spec(tmp_path), "/usr/bin/java") is None
     assert "no Java compiler" in caplog.text
     assert not (tmp_path / "cache" / "procedures").exists()
 
@@ -78,14 +78,14 @@ def fake_maven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> 
     mvn.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/mvn-calls\n{script}\n')
     mvn.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setattr(provision, "find_javac", lambda java: str(javac))
+    monkeypatch.setattr(procedures, "find_javac", lambda java: str(javac))
     return tmp_path / "mvn-calls"
 
 
 def test_a_compile_error_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_maven(tmp_path, monkeypatch, "echo 'ExportProcedures.java:[1,1] error: oops'; exit 1")
     with pytest.raises(ProvisionError, match=r"Maven could not build .*oops"):
-        provision.build_procedures(spec(tmp_path), "/usr/bin/java")
+        procedures.build_procedures(spec(tmp_path), "/usr/bin/java")
     assert not list((tmp_path / "cache" / "procedures").rglob("*.jar"))
 
 
@@ -101,16 +101,16 @@ def test_the_procedures_are_built_once_per_neo4j_version(
         '|| exit 3; mkdir -p "$d/target" && echo jar > "$d/target/dpgcn-procs-1.jar"',
     )
     s = spec(tmp_path)
-    jar = provision.build_procedures(s, "/usr/bin/java")
-    assert jar == provision.procedures_jar(s) and jar.read_text() == "jar\n"
+    jar = procedures.build_procedures(s, "/usr/bin/java")
+    assert jar == procedures.procedures_jar(s) and jar.read_text() == "jar\n"
     assert jar.parent == tmp_path / "cache" / "procedures" / f"neo4j-{s.version}"
-    assert provision.build_procedures(s, "/usr/bin/java") == jar
+    assert procedures.build_procedures(s, "/usr/bin/java") == jar
     (call,) = calls.read_text().splitlines()
     assert re.fullmatch(
         rf"-B -f {jar.parent}/\S+/pom\.xml package -Dneo4j\.version={s.version}", call
     )
     other = spec(tmp_path, version="5.26.20")
-    assert provision.build_procedures(other, "/usr/bin/java") != jar
+    assert procedures.build_procedures(other, "/usr/bin/java") != jar
     assert len(calls.read_text().splitlines()) == 2
 
 
@@ -128,7 +128,7 @@ def test_the_module_is_pinned_to_the_managed_neo4j_version() -> None:
     assert dep.findtext("m:artifactId", namespaces=ns) == "neo4j"
     assert dep.findtext("m:version", namespaces=ns) == "${neo4j.version}"
     assert dep.findtext("m:scope", namespaces=ns) == "provided"
-    names = [name for name, _ in provision._module_files()]
+    names = [name for name, _ in procedures._module_files()]
     assert names == ["pom.xml", "src/main/java/dpgcn/procs/ExportProcedures.java"]
 
 

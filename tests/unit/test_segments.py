@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphstore import provision, queries
+from graphstore import browser_style, provision, queries
 from graphstore.segments import segment_name, unique_names
 from training.segments import (
     SegmentConfig,
@@ -147,13 +147,13 @@ def test_projection_is_two_dimensional() -> None:
 
 def test_browser_style_is_one_post_connect_command() -> None:
     grass = (Path(provision.__file__).parent / "assets" / "browser" / "style.grass").read_text()
-    rules = provision.parse_grass(grass)
+    rules = browser_style.parse_grass(grass)
     labels = ("User", "Item", "Query", "Term", "Category", "Segment", "ArchivedSegment")
     for label in labels:
         assert rules[f"node.{label}"]["caption"].startswith("{"), label
     colours = {rules[f"node.{lb}"]["color"] for lb in labels}
     assert len(colours) == len(labels), "every label has its own colour"
-    command = provision.browser_style_command()
+    command = browser_style.browser_style_command()
     assert command.startswith("style {") and ";" not in command and "#" not in command
     data = json.loads(command.removeprefix("style "))
     assert data["node.Segment"]["color"] == "rgb(255, 216, 110)"
@@ -163,7 +163,7 @@ def test_browser_style_is_one_post_connect_command() -> None:
 def test_config_carries_the_browser_settings(tmp_path: Path) -> None:
     spec = provision.Neo4jServerSpec(home=tmp_path, cache=tmp_path, secrets_dir=tmp_path)
     conf = provision.write_config(spec).read_text().splitlines()
-    assert f"browser.post_connect_cmd={provision.browser_style_command()}" in conf
+    assert f"browser.post_connect_cmd={browser_style.browser_style_command()}" in conf
     assert "browser.remote_content_hostname_whitelist=127.0.0.1,localhost" in conf
 
 
