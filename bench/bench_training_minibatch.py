@@ -12,6 +12,11 @@ per epoch with validation. Results go to ``--out`` as JSON; the table is printed
     .venv/bin/python bench/bench_training_minibatch.py --ml100k /work/shared/data/ml-100k \\
         --seeds 0 --threads 2 --out /tmp/bench-minibatch.json
     .venv/bin/python bench/bench_training_minibatch.py --export DIR --seeds 0,1,2
+
+``--scaling 2000,8000`` instead times one epoch of each path on random exports of that many
+users (``--per-user`` interactions each, a quarter as many items; clustered as in the unit
+tests' ``export_factory``), to see where mini-batches become the faster path
+(``TrainConfig.minibatch_min_edges``).
 """
 
 from __future__ import annotations
@@ -73,6 +78,29 @@ def run_seed(export: Path, base: TrainConfig, seed: int) -> dict[str, Any]:
     return out
 
 
+def run_scaling(users: int, per_user: int, base: TrainConfig, tmp: Path) -> dict[str, Any]:
+    from export_factory import write_random_export
+
+    export = write_random_export(
+        tmp / f"random-{users}",
+        n_users=users,
+        n_items=max(users // 4, 10),
+        n_queries=0,
+        n_terms=50,
+        n_categories=8,
+        interactions_per_user=per_user,
+        seed=0,
+        clusters=max(4, users // 500),
+    )
+    config = base.replace(epochs=1, patience=0, eval_max_users=500)
+    split = split_for(load_export(export), config)
+    out: dict[str, Any] = {"users": users, "train_interactions": len(split.train)}
+    for mode in MODES:
+        result = fit(split, config.replace(batching=mode))
+        out[mode] = result.epoch_train_seconds[0]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--export", type=Path, help="export directory")
@@ -82,6 +110,8 @@ def main() -> None:
     parser.add_argument("--fanout", default="10,5", help="neighbours per hop")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", type=Path, help="JSON results file")
+    parser.add_argument("--scaling", help="comma-separated user counts: epoch times only")
+    parser.add_argument("--per-user", type=int, default=50, help="interactions per user")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,6 +120,22 @@ def main() -> None:
         fanout=tuple(int(k) for k in args.fanout.split(",")),
         device="cpu",
     )
+    if args.scaling:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("| users | training interactions | full-batch s/epoch | mini-batch s/epoch |")
+            print("|---|---|---|---|")
+            rows = []
+            for users in (int(u) for u in args.scaling.split(",")):
+                r = run_scaling(users, args.per_user, base, Path(tmp))
+                rows.append(r)
+                print(
+                    f"| {r['users']} | {r['train_interactions']} | {r['full']:.2f} "
+                    f"| {r['minibatch']:.2f} |",
+                    flush=True,
+                )
+        if args.out:
+            args.out.write_text(json.dumps({"threads": torch.get_num_threads(), "scaling": rows}))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         export = args.export
         if export is None:
@@ -98,28 +144,36 @@ def main() -> None:
             from export_factory import write_ml100k_export
 
             export = write_ml100k_export(args.ml100k, Path(tmp) / "ml100k")
-        results = [run_seed(export, base, int(s)) for s in args.seeds.split(",")]
-    print(
-        "| seed | batching | test NDCG@10 [95% CI] | Recall@10 | AUC | best / last epoch "
-        "| train s/epoch | s/epoch with val |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for r in results:
-        for mode in MODES:
-            m = r[mode]
-            lo, hi = m["ndcg@10_ci"]
-            print(
-                f"| {r['seed']} | {m['batching']} | {m['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] "
-                f"| {m['recall@10']:.4f} | {m['auc']:.4f} | {m['best_epoch']} / "
-                f"{m['last_epoch']} | {m['train_s_per_epoch']:.2f} | {m['epoch_s_with_val']:.2f} |"
-            )
-        d = r["paired_ndcg@10"]
         print(
-            f"| {r['seed']} | mini − full | {d['diff']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] "
-            f"p={d['p']:.3f} | | | | | |"
+            "| seed | batching | test NDCG@10 [95% CI] | Recall@10 | AUC | best / last epoch "
+            "| train s/epoch | s/epoch with val |"
         )
-    if args.out:
-        args.out.write_text(json.dumps({"threads": torch.get_num_threads(), "runs": results}))
+        print("|---|---|---|---|---|---|---|---|", flush=True)
+        results = []
+        for seed in args.seeds.split(","):  # each seed printed and saved as it finishes
+            r = run_seed(export, base, int(seed))
+            results.append(r)
+            print_seed(r)
+            if args.out:
+                threads = torch.get_num_threads()
+                args.out.write_text(json.dumps({"threads": threads, "runs": results}))
+
+
+def print_seed(r: dict[str, Any]) -> None:
+    for mode in MODES:
+        m = r[mode]
+        lo, hi = m["ndcg@10_ci"]
+        print(
+            f"| {r['seed']} | {m['batching']} | {m['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] "
+            f"| {m['recall@10']:.4f} | {m['auc']:.4f} | {m['best_epoch']} / "
+            f"{m['last_epoch']} | {m['train_s_per_epoch']:.2f} | {m['epoch_s_with_val']:.2f} |"
+        )
+    d = r["paired_ndcg@10"]
+    print(
+        f"| {r['seed']} | mini − full | {d['diff']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] "
+        f"p={d['p']:.3f} | | | | | |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
