@@ -108,6 +108,7 @@ def _schedule(
         schedule["refresh-vectors"] = {
             "task": "workers.refresh.refresh_vectors",
             "schedule": refresh_every_s,
+            "kwargs": {"wait": False},  # the next round comes soon
             "options": {"expires": refresh_every_s},
         }
     return schedule

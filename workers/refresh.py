@@ -51,12 +51,20 @@ SLOT_WAIT_S = 5.0
 SLOT_WAIT_RETRIES = 720
 #: Ids the export did not have (checked again only after this long, per version).
 MISSING_TTL_S = 24 * 3600
+#: A version whose model could not be rebuilt on the current graph is not tried again (a full
+#: export each round) for this long.
+BLOCKED_TTL_S = 3600
 
 
 def missing_key(version: str) -> str:
     """Redis set of ``label:id`` a refresh of ``version`` asked for but the export lacked, so
     that the next rounds do not export the graph again for them."""
     return f"dpgcn:refresh:{version}:not-exported"
+
+
+def blocked_key(version: str) -> str:
+    """Redis string: why the model of ``version`` could not encode the current graph."""
+    return f"dpgcn:refresh:{version}:blocked"
 
 
 def find_new_nodes(
@@ -89,6 +97,9 @@ def run_refresh(driver: Driver, client: Any, database: str = "neo4j") -> dict[st
     if active is None:
         return {"skipped": "no active model"}
     version = active.version
+    blocked = client.get(blocked_key(version))
+    if blocked:
+        return {"skipped": f"{blocked} (not retried for {BLOCKED_TTL_S} s)"}
     wanted = find_new_nodes(driver, version, client, database)
     if not wanted:
         return {"skipped": "no new nodes", "model_version": version}
@@ -112,6 +123,7 @@ def run_refresh(driver: Driver, client: Any, database: str = "neo4j") -> dict[st
             vectors = encode_nodes(model_dir, work / "export", wanted)
         except TrainingError as e:
             logger.warning("refresh of %s skipped: %s", version, e)
+            client.set(blocked_key(version), str(e)[:2000], ex=BLOCKED_TTL_S)
             return {"skipped": str(e), "model_version": version}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -185,9 +197,10 @@ def _write(
     retry_jitter=True,
     max_retries=12,
 )  # type: ignore[untyped-decorator]
-def refresh_vectors(self: Any) -> dict[str, Any]:
-    """Beat's periodic refresh (and the one queued after a load). Skipped while another
-    refresh runs; retried while a run holds the slot-writer lock."""
+def refresh_vectors(self: Any, wait: bool = True) -> dict[str, Any]:
+    """Beat's periodic refresh (and one queued after a load). Skipped while another refresh
+    runs. While a run holds the slot-writer lock: retried every :data:`SLOT_WAIT_S` if
+    ``wait``, else left to the next round (beat's rounds do not wait, so they never pile up)."""
     from workers.pipeline import database, driver
 
     client = runs.client()
@@ -199,7 +212,7 @@ def refresh_vectors(self: Any) -> dict[str, Any]:
     finally:
         if client.get(LOCK_KEY) == token:
             client.delete(LOCK_KEY)
-    if "waiting_for" in result:
+    if "waiting_for" in result and wait:
         logger.info("refresh waits for run %s (slot-writer lock)", result["waiting_for"])
         raise self.retry(countdown=SLOT_WAIT_S, max_retries=SLOT_WAIT_RETRIES)
     return result

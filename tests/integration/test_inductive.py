@@ -104,6 +104,7 @@ def test_beat_runs_the_refresh_on_the_graph_queue() -> None:
     schedule = app_module._schedule(3600.0, 0.0, 0.0, 60.0)
     assert schedule["refresh-vectors"]["task"] == "workers.refresh.refresh_vectors"
     assert schedule["refresh-vectors"]["schedule"] == 60.0
+    assert schedule["refresh-vectors"]["kwargs"] == {"wait": False}
     assert "refresh-vectors" not in app_module._schedule(3600.0, 0.0, 0.0, 0.0)
     assert app.amqp.router.route({}, "workers.refresh.refresh_vectors")["queue"].name == (
         GRAPH_QUEUE
@@ -132,6 +133,7 @@ def test_item_loaded_after_activation_is_served(
         loaded = time.monotonic()
         _load_late_nodes(driver, category, peers)
         assert _vector(driver, "Item", NEW_ITEM, active)["version"] is None
+        assert _strategy(api, key) not in ("embedding", "policy")
         _refresh_waits_for_a_run_writing_a_slot(driver)
 
         # The real worker runs the refresh.
@@ -148,6 +150,8 @@ def test_item_loaded_after_activation_is_served(
         assert record is not None and record["refreshed_at"] == result["refreshed_at"]
         assert record["refreshed_nodes"] == 2
         assert abs(record["refreshed_at"] / 1000 - time.time()) < 300
+        # The new user is served from their vector now (the graph path reads it).
+        assert _strategy(api, key) in ("embedding", "policy")
 
         # Similar items (the slot's vector index): the new item sits with its category.
         similar = api.get(f"/v1/items/{NEW_ITEM}/similar", params={"k": 10}, headers=key)
@@ -216,6 +220,15 @@ def _refresh_waits_for_a_run_writing_a_slot(driver: Driver) -> None:
     finally:
         runs.release_slot(holder)
         client.delete(runs.run_key(holder))
+
+
+def _strategy(api: TestClient, key: dict[str, str]) -> str:
+    """How the API answers the new user (personalized from a vector: embedding or policy)."""
+    response = api.get(f"/v1/users/{NEW_USER}/recommendations", params={"k": 5}, headers=key)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["known_user"] is True
+    return str(body["strategy"])
 
 
 def _item_count(driver: Driver) -> int:
