@@ -26,7 +26,8 @@ class GraphSource:
     * ``queries``: id (normalized text), text
     * ``terms``: id (stem)
     * ``categories``: id, name, parent (category id or None)
-    * ``interactions[TYPE]``: user, item (or query for SEARCHED), count, ts, weight
+    * ``interactions[TYPE]``: user, target (the item, or the query for SEARCHED), count, ts,
+      weight
     * ``led_to``: query, item, count — the click that followed a search
     * ``query_terms`` / ``item_terms``: query|item, term
     * ``item_categories``: item, category
