@@ -275,17 +275,22 @@ def test_neo4j_restart_gives_503_then_recovers_by_itself(
     statuses: list[int] = []
     stop = threading.Event()
 
-    def load() -> None:
+    def load() -> None:  # a user the snapshot does not hold: answered from the graph
         while not stop.is_set():
-            statuses.append(api_client.get("/v1/users/u2/recommendations", headers=h).status_code)
+            statuses.append(
+                api_client.get("/v1/users/nobody-x/recommendations", headers=h).status_code
+            )
             time.sleep(0.05)
 
     worker = threading.Thread(target=load)
     worker.start()
     try:
         assert provision.stop(spec)
-        down = api_client.get("/v1/users/u1/recommendations", headers=h)
+        down = api_client.get("/v1/users/nobody-y/recommendations", headers=h)
         assert down.status_code == 503 and down.json() == {"detail": "graph database unavailable"}
+        # a user the snapshot holds is answered from memory, explanations included
+        kept = api_client.get("/v1/users/u1/recommendations", headers=h)
+        assert kept.status_code == 200 and kept.json()["personalized"], kept.text
         assert down.headers["Retry-After"] == "5"
         assert api_client.get("/ready").status_code == 503
         assert api_client.get("/health").json()["status"] == "degraded"
@@ -294,7 +299,7 @@ def test_neo4j_restart_gives_503_then_recovers_by_itself(
     finally:
         provision.start(spec)
     deadline = time.monotonic() + 120
-    while api_client.get("/v1/users/u1/recommendations", headers=h).status_code != 200:
+    while api_client.get("/v1/users/nobody-y/recommendations", headers=h).status_code != 200:
         assert time.monotonic() < deadline, "the API did not recover"
         time.sleep(0.5)
     time.sleep(1.0)
