@@ -22,7 +22,7 @@ from typing import Any
 FEEDBACK_STREAM = "dpgcn:feedback"
 FEEDBACK_FIELDS = ("event_id", "user_id", "type", "item_id", "query", "ts")
 
-#: Users whose serving state changed (same name as ``api.snapshot.CHANGES_STREAM``).
+#: Users whose serving state changed (same name as ``api.changes.CHANGES_STREAM``).
 SERVING_CHANGES_STREAM = "dpgcn:serving:changes"
 SERVING_CHANGES_MAXLEN = 100_000
 
