@@ -5,7 +5,9 @@
 //          no-op. Events naming an unknown item are skipped (no row returned). Events of an
 //          erased user (a tombstone (:ErasedUser {id_hash}) exists) are skipped too, neither
 //          stored nor applied, so they cannot re-create the user: one row each with
-//          skipped = 'user erased' (null for every other row).
+//          skipped = 'user erased' (null for every other row). A new event of a user who
+//          does not allow personalization (consent false) is stored with withheld = true: it
+//          never reaches the feedback stream, not even after consent is switched back on.
 // Parameters: $rows — list of {id, user_id, id_hash (the user id's salted hash, null when
 //             nobody was ever erased), type ('search'|'view'|'click'|'purchase'), item_id,
 //             query (normalized id), query_text, ts}; $batch (a fresh id per call); $now
@@ -71,8 +73,9 @@ CALL (row, i, is_new) {
   RETURN count(*) AS applied
 }
 OPTIONAL MATCH (owner:User {id: row.user_id})
-RETURN row.id AS id, is_new, e.streamed AS streamed, coalesce(owner.consent, true) AS consent,
-       null AS skipped
+WITH row, is_new, e, coalesce(owner.consent, true) AS consent
+FOREACH (_ IN CASE WHEN is_new AND NOT consent THEN [1] ELSE [] END | SET e.withheld = true)
+RETURN row.id AS id, is_new, e.streamed AS streamed, consent, null AS skipped
 UNION ALL
 UNWIND $rows AS row
 WITH row

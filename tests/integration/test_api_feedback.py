@@ -24,6 +24,7 @@ from dpgcn.settings import get_settings
 from dpgcn.streams import FEEDBACK_FIELDS, FEEDBACK_STREAM
 from graphstore import export, provision
 from tests.integration.api_keys import api_client_fixture, api_keys_fixture, auth  # noqa: F401
+from workers.outbox import drain_outbox
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +247,6 @@ def test_consent_off_means_non_personalized_and_not_exported(
             json={"events": _batch(user, "i8", prefix)},
             headers=auth(api_keys["write"]),
         ).json()
-        # (only this batch: a past run's batch is streamed by the outbox once consent is back)
         mine = [e for e in _stream(user) if e["event_id"].startswith(prefix)]
         assert events["accepted"] == 4 and events["streamed"] == 0 and mine == []
         assert user not in _exported_users(driver, tmp_path / "export")
@@ -258,6 +258,13 @@ def test_consent_off_means_non_personalized_and_not_exported(
         )
     assert on.json()["personalization"] is True
     assert api_client.get(f"/v1/users/{user}/recommendations", headers=h).json()["personalized"]
+    # the outbox never streams what was posted while consent was off, even once it is back
+    client = redis.Redis.from_url(services.redis_url(get_settings()))
+    try:
+        drain_outbox(driver, client, grace_s=0.0)
+    finally:
+        client.close()
+    assert [e for e in _stream(user) if e["event_id"].startswith(prefix)] == []
     bad = api_client.put(
         f"/v1/users/{user}/consent",
         json={"personalization": "maybe"},

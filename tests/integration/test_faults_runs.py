@@ -233,10 +233,15 @@ def test_events_posted_while_redis_is_down_reach_the_stream_without_retries(
                 time.monotonic() - back,
             )
             assert sorted(_stream_ids(user)) == sorted(e["id"] for e in batch["events"])
-            streamed = driver.execute_query(
-                "MATCH (e:Event {user_id: $u}) RETURN e.streamed AS s", u=user
-            ).records
-            assert [rec["s"] for rec in streamed] == [True] * 4
+
+            # the drain appends, then marks: the marks follow the stream entries shortly
+            def marked() -> bool:
+                records = driver.execute_query(
+                    "MATCH (e:Event {user_id: $u}) RETURN e.streamed AS s", u=user
+                ).records
+                return [rec["s"] for rec in records] == [True] * 4
+
+            wait_for(marked, 30, "the outbox marking the events streamed")
             # a retried batch after the drain changes nothing and appends nothing
             again = api.post("/v1/events", json=batch, headers=auth(keys["write"])).json()
             assert again["duplicates"] == 4 and again["streamed"] == 0
