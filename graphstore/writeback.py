@@ -186,6 +186,24 @@ def begin_version(
 INDEX_WAIT_S = 1800
 
 
+def _checked_vectors(
+    label: str, ids: np.ndarray | list[str], vectors: np.ndarray, dim: int, batch_size: int
+) -> np.ndarray:
+    """``vectors`` as an array, or a VersionError saying what is wrong with them."""
+    if label not in model.EMBEDDED_LABELS:
+        raise VersionError(f"{label!r} does not take embeddings")
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[1] != dim:
+        raise VersionError(
+            f"embeddings for {label} have shape {vectors.shape}, expected ({len(ids)}, {dim})"
+        )
+    if not np.issubdtype(vectors.dtype, np.number) or not np.isfinite(vectors).all():
+        raise VersionError(f"embeddings for {label} are not all finite numbers")
+    if batch_size < 1:
+        raise VersionError(f"batch_size must be >= 1, not {batch_size}")
+    return vectors
+
+
 def write_embeddings(
     driver: Driver,
     version: str,
@@ -213,18 +231,7 @@ def write_embeddings(
     if record is None or record.get("status") != "writing":
         raise VersionError(f"model version {version!r} is not being written")
     slot = str(record["slot"])
-    if label not in model.EMBEDDED_LABELS:
-        raise VersionError(f"{label!r} does not take embeddings")
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[1] != record["dim"]:
-        raise VersionError(
-            f"embeddings for {label} have shape {vectors.shape}, expected "
-            f"({len(ids)}, {record['dim']})"
-        )
-    if not np.issubdtype(vectors.dtype, np.number) or not np.isfinite(vectors).all():
-        raise VersionError(f"embeddings for {label} are not all finite numbers")
-    if batch_size < 1:
-        raise VersionError(f"batch_size must be >= 1, not {batch_size}")
+    vectors = _checked_vectors(label, ids, vectors, int(record["dim"]), batch_size)
     dim = int(record["dim"])
     keys = [str(i) for i in ids]
     name = model.vector_index_name(label, slot)
@@ -350,18 +357,7 @@ def write_node_vectors(
     record = get_model(driver, version, database)
     if record is None or record.get("status") != "complete":
         raise VersionError(f"model version {version!r} is not complete")
-    if label not in model.EMBEDDED_LABELS:
-        raise VersionError(f"{label!r} does not take embeddings")
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[1] != record["dim"]:
-        raise VersionError(
-            f"vectors for {label} have shape {vectors.shape}, expected ({len(ids)}, "
-            f"{record['dim']})"
-        )
-    if not np.issubdtype(vectors.dtype, np.number) or not np.isfinite(vectors).all():
-        raise VersionError(f"vectors for {label} are not all finite numbers")
-    if batch_size < 1:
-        raise VersionError(f"batch_size must be >= 1, not {batch_size}")
+    vectors = _checked_vectors(label, ids, vectors, int(record["dim"]), batch_size)
     keys = [str(i) for i in ids]
     prop = model.embedding_property(str(record["slot"]))
     written = 0
