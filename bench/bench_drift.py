@@ -1,6 +1,6 @@
 """Benchmark: does the online DDPG loop adapt recommendations to preference drift?
 
-Setup (synthetic shop, ``graphstore.synthetic`` with ``drift_fraction``):
+Setup (synthetic shop, ``graphstore.sources.synthetic`` with ``drift_fraction``):
 
 * **Embeddings** are a *perfect pre-drift model*: user vectors are the generator's pre-drift
   user latents, item vectors its item latents (plus a popularity coordinate), so scores equal
@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graphstore import synthetic  # noqa: E402
+from graphstore.sources import synthetic  # noqa: E402
 from training.config import DDPGConfig  # noqa: E402
 from training.inference import PolicyAdjuster, load_policy_adjuster_bytes  # noqa: E402
 from training.online import OnlineLearner  # noqa: E402

@@ -12,7 +12,7 @@ graph:
   edge and mapped through dicts — the exporter this project had before;
 * *per-edge query*: one query per edge (``export/get_edge``), on a sample.
 
-Builds a >= 1M-relationship synthetic graph (``synthetic.generate_scale``) in its own state
+Builds a >= 1M-relationship synthetic graph (``synthetic_scale.generate_scale``) in its own state
 home and ports (.state/bench, 47687/47474/46379, unless DPGCN_HOME and the port variables
 are set), which it wipes::
 
@@ -68,9 +68,10 @@ def main() -> None:
 
     from dpgcn import services
     from dpgcn.settings import get_settings
-    from graphstore import ingest, model, queries, synthetic
+    from graphstore import ingest, model, queries
     from graphstore.driver import connect, delete_all, execute
     from graphstore.export import export_subgraph
+    from graphstore.sources import synthetic_scale
 
     subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
     conn = services.neo4j_connection(get_settings())
@@ -78,11 +79,11 @@ def main() -> None:
     rels = execute(driver, "export/count_relationships", read=True)[0]["n"]
     if not (args.reuse and rels >= 1_000_000):
         delete_all(driver)
-        spec = synthetic.ScaleSpec(
+        spec = synthetic_scale.ScaleSpec(
             users=args.users, items=args.items, rels_per_user=args.rels_per_user, seed=1
         )
         started = time.perf_counter()
-        ingest.load_source(driver, synthetic.generate_scale(spec), batch_size=10000)
+        ingest.load_source(driver, synthetic_scale.generate_scale(spec), batch_size=10000)
         print(f"built the graph in {time.perf_counter() - started:.0f} s")
     rels = execute(driver, "export/count_relationships", read=True)[0]["n"]
     print(f"graph: {rels:,} relationships")

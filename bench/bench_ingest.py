@@ -15,8 +15,9 @@ managed Neo4j:
 * the naive baseline: one ``MERGE`` per transaction, index seeks per endpoint, on a sample of
   ``CLICKED`` rows.
 
-The graph is ``synthetic.generate_scale`` (about 1M relationships at the defaults). Uses the
-benchmarks' state home and ports unless the environment names others, and wipes that graph::
+The graph is ``synthetic_scale.generate_scale`` (about 1M relationships at the defaults). It
+uses the benchmarks' state home and ports unless the environment names others, and wipes that
+graph::
 
     .venv/bin/python bench/bench_ingest.py [--users 50000] [--items 10000] [--merge] [--serial]
         [--no-pipeline] [--bulk] [--writers 2] [--runs 5]
@@ -77,15 +78,16 @@ def main() -> None:
 
     from dpgcn import services
     from dpgcn.settings import get_settings
-    from graphstore import ingest, model, synthetic
+    from graphstore import ingest, model
     from graphstore.driver import connect, delete_all, execute
+    from graphstore.sources import synthetic_scale
 
     print(f"load average at start: {loadavg()}", flush=True)
     subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
     settings = get_settings()
     conn = services.neo4j_connection(settings)
     driver = connect(conn.uri, conn.user, conn.password)
-    spec = synthetic.ScaleSpec(
+    spec = synthetic_scale.ScaleSpec(
         users=args.users, items=args.items, rels_per_user=args.rels_per_user, seed=1
     )
 
@@ -99,7 +101,7 @@ def main() -> None:
         started = time.perf_counter()
         summary = ingest.load_source(
             driver,
-            synthetic.generate_scale(spec),
+            synthetic_scale.generate_scale(spec),
             batch_size=args.batch_size,
             fast_create=fast,
             pipeline=pipeline,
@@ -136,7 +138,7 @@ def main() -> None:
     before = count()
     if args.reload:
         started = time.perf_counter()
-        ingest.load_source(driver, synthetic.generate_scale(spec), batch_size=args.batch_size)
+        ingest.load_source(driver, synthetic_scale.generate_scale(spec), batch_size=args.batch_size)
         print(
             f"second load of the same source (MERGE): {time.perf_counter() - started:.1f} s; "
             f"relationships {before:,} -> {count():,}",
@@ -145,7 +147,7 @@ def main() -> None:
 
     # naive: CLICKED rows again, one MERGE per transaction, on a sample
     rows = []
-    for row in synthetic.generate_scale(spec).interactions[model.CLICKED]:
+    for row in synthetic_scale.generate_scale(spec).interactions[model.CLICKED]:
         rows.append(row)
         if len(rows) >= args.naive_rows:
             break
@@ -161,7 +163,7 @@ def main() -> None:
 
     if args.bulk:
         driver.close()
-        done = services.bulk_load(settings, synthetic.generate_scale(spec), replace=True)
+        done = services.bulk_load(settings, synthetic_scale.generate_scale(spec), replace=True)
         driver = connect(conn.uri, conn.user, conn.password)
         rels = done.summary.relationships
         label = "offline bulk import (files + import + restart + schema)"

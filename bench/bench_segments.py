@@ -52,8 +52,8 @@ def embeddings(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user embeddings [U, D], their neighbourhood vectors [U, D], planted segment [U]) of
     one graph, trained once and cached."""
-    from graphstore import synthetic
     from graphstore.export import export_source
+    from graphstore.sources import synthetic
     from training.config import TrainConfig
     from training.train import train_from_export
 

@@ -24,7 +24,7 @@ def _write_oracle(truth: object, export_dir: Path) -> Path:
     (``training/oracle.py`` documents the keys)."""
     import numpy as np
 
-    from graphstore.synthetic import SyntheticTruth
+    from graphstore.sources.synthetic import SyntheticTruth
 
     assert isinstance(truth, SyntheticTruth)
     n_users, n_items = len(truth.user_ids), len(truth.item_ids)
@@ -52,8 +52,8 @@ def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
     import numpy as np
 
     from graphstore.errors import InputError
-    from graphstore.loaders._common import parse_ts
-    from graphstore.text import normalize_query
+    from graphstore.sources.loaders.values import parse_ts
+    from graphstore.sources.text import normalize_query
 
     with np.load(export_dir / "graph.npz", allow_pickle=False) as npz:
         rows_of = {
@@ -222,8 +222,8 @@ def evaluate(
             if not (target / "graph.npz").is_file():
                 raise TrainingError(f"--reuse-export: no export in {target}")
         elif dataset == "synthetic":
-            from graphstore import synthetic
             from graphstore.export import export_source
+            from graphstore.sources import synthetic
 
             spec = synthetic.SyntheticSpec(
                 users=users, items=items, events_per_user=events_per_user, seed=data_seed
@@ -233,7 +233,7 @@ def evaluate(
             _write_oracle(truth, target)
         else:
             from graphstore.export import export_source
-            from graphstore.loaders import load_dataset
+            from graphstore.sources.loaders import load_dataset
 
             if path is None:
                 root = Path(os.environ.get("DPGCN_DATA_DIR", "../shared/data"))

@@ -27,7 +27,7 @@ def _user_ids(value: str) -> list[str]:
 
 
 def _time(value: str | None, option: str) -> float | None:
-    from graphstore.loaders._common import parse_ts
+    from graphstore.sources.loaders.values import parse_ts
 
     if value is None:
         return None

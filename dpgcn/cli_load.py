@@ -47,7 +47,7 @@ def load_synthetic(
     bulk: Annotated[bool, typer.Option(help=_BULK_HELP)] = False,
 ) -> None:
     """Generate the synthetic shop (planted segments, Zipf items, queries) and load it."""
-    from graphstore import synthetic
+    from graphstore.sources import synthetic
 
     spec = synthetic.SyntheticSpec(
         users=users,
@@ -161,7 +161,8 @@ def parse_delimiter(value: str | None) -> str | None:
 def _named(source: GraphSource, names_file: Path | None, on_error: str) -> GraphSource:
     if names_file is None:
         return source
-    from graphstore.loaders._common import Problems, name_categories, read_category_names
+    from graphstore.sources.loaders.categories import name_categories, read_category_names
+    from graphstore.sources.loaders.tables import Problems
 
     problems = Problems(on_error)
     names = read_category_names(names_file, problems=problems)
@@ -183,7 +184,7 @@ def _register_loader(name: str, doc: str) -> None:
         bulk: Annotated[bool, typer.Option(help=_BULK_HELP)] = False,
     ) -> None:
         from graphstore.errors import GraphStoreError
-        from graphstore.loaders import load_dataset
+        from graphstore.sources.loaders import load_dataset
 
         try:
             source = _named(load_dataset(name, path, on_error=on_error), category_names, on_error)
@@ -221,7 +222,7 @@ def load_generic(
 ) -> None:
     """Load the generic format (users, items, events, categories); see docs/loaders.md."""
     from graphstore.errors import GraphStoreError
-    from graphstore.loaders import generic
+    from graphstore.sources.loaders import generic
 
     separator = parse_delimiter(delimiter)
     try:

@@ -41,7 +41,7 @@ from neo4j import Driver
 from graphstore import model
 from graphstore.driver import execute
 from graphstore.errors import GraphStoreError
-from graphstore.text import category_label
+from graphstore.sources.text import category_label
 
 logger = logging.getLogger(__name__)
 

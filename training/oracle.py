@@ -1,6 +1,6 @@
 """The planted-model oracle of a synthetic export (``oracle.npz`` next to ``graph.npz``).
 
-A synthetic graph is drawn from a known preference model (``graphstore.synthetic``):
+A synthetic graph is drawn from a known preference model (``graphstore.sources.synthetic``):
 :math:`s(u, i) = \\langle z_u, w_i \\rangle + \\beta \\log \\mathrm{pop}_i`, and each event
 picks an item from :math:`\\mathrm{softmax}(s / \\tau)`. Ranking items by :math:`s` is the best
 any model can do in expectation, so the oracle's metrics, computed by the *same* protocols on

@@ -4,8 +4,8 @@ Query frequency (:mod:`training.query_task`) ranks items by :math:`P(i \mid q)`,
 the query's ``LED_TO`` clicks. This scorer keeps that estimate where a query has many clicks
 and backs it off, level by level, where it has few, the way a language model for retrieval is
 smoothed (Dirichlet priors: Zhai & Lafferty, SIGIR 2001). Queries arrive already normalised by
-the graph store (:func:`graphstore.text.normalize_query`: lower case, stop-words out, stems,
-unique terms sorted), so one ``Query`` node stands for all its spelling variants; its terms
+the sources (:func:`graphstore.sources.text.normalize_query`: lower case, stop-words out,
+stems, unique terms sorted), so one ``Query`` node stands for all its spelling variants; its terms
 are its ``HAS_TERM`` edges. For a request ``(u, q, t)`` (user, query, time of the search):
 
 1. **Term level.** Each term :math:`w` has the click distribution of every training query

@@ -12,8 +12,9 @@ from api.errors import ApiError, responses
 from api.schemas import EventBatch, EventsAccepted, RejectedEvent
 from api.security import WriteKey
 from dpgcn.streams import FEEDBACK_FIELDS, FEEDBACK_STREAM, feedback_entry
-from graphstore import events, text
+from graphstore import events
 from graphstore.events import EventRow
+from graphstore.sources import text
 
 logger = logging.getLogger(__name__)
 

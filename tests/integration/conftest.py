@@ -95,8 +95,9 @@ def trained_model(driver: Driver, worker: Any) -> Iterator[str]:
     """The SMALL synthetic shop loaded, trained by the real worker and activated; yields the
     model version. Per test module (other modules' ``empty_graph`` wipes the graph); tests that
     change the graph must only touch data they create."""
-    from graphstore import ingest, synthetic
+    from graphstore import ingest
     from graphstore.driver import delete_all
+    from graphstore.sources import synthetic
     from tests.integration.helpers import FAST, SMALL, wait_for_run
     from workers import pipeline, runs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from graphstore import synthetic
+from graphstore.sources import synthetic
 from workers import runs
 
 #: The small synthetic shop the trained-model fixture loads and trains on.

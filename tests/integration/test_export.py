@@ -11,7 +11,7 @@ from neo4j import Driver
 from graphstore import ingest, model
 from graphstore.driver import execute
 from graphstore.export import export_source, export_subgraph
-from graphstore.synthetic import SyntheticSpec, generate
+from graphstore.sources.synthetic import SyntheticSpec, generate
 
 pytestmark = pytest.mark.integration
 

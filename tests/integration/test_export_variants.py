@@ -16,7 +16,7 @@ from neo4j import Driver
 from graphstore import ingest, model
 from graphstore.driver import execute
 from graphstore.export import export_subgraph
-from graphstore.synthetic import START_TS, SyntheticSpec, generate
+from graphstore.sources.synthetic import START_TS, SyntheticSpec, generate
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration

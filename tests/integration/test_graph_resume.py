@@ -10,7 +10,7 @@ import pytest
 from neo4j import Driver
 
 from graphstore import ingest
-from graphstore.synthetic import SyntheticSpec, generate
+from graphstore.sources.synthetic import SyntheticSpec, generate
 from tests.integration.test_loaders import snapshot
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ from dpgcn.settings import Settings, get_settings
 from graphstore import model, provision
 from graphstore.driver import connect, delete_all
 from graphstore.ingest import load_source
-from graphstore.loaders import load_dataset
 from graphstore.records import GraphSource
-from graphstore.synthetic import SyntheticSpec, generate
+from graphstore.sources.loaders import load_dataset
+from graphstore.sources.synthetic import SyntheticSpec, generate
 from tests.integration.test_loaders import graph_counts, snapshot, write_generic
 
 pytestmark = pytest.mark.integration

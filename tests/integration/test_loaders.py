@@ -14,8 +14,8 @@ from neo4j import Driver
 from graphstore import model
 from graphstore.errors import InputError
 from graphstore.ingest import load_source
-from graphstore.loaders import load_dataset
 from graphstore.records import GraphSource
+from graphstore.sources.loaders import load_dataset
 from tests.paths import DATA_DIR
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from neo4j import Driver
 
-from graphstore import ingest, segments, synthetic, writeback
+from graphstore import ingest, segments, writeback
 from graphstore.driver import execute
+from graphstore.sources import synthetic
 from tests.integration.helpers import SMALL
 from training.segments import SegmentConfig
 from workers.segment_tasks import segment_version

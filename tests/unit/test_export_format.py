@@ -46,7 +46,7 @@ def test_write_export_round_trip(tmp_path: Path) -> None:
 def test_export_source_keeps_every_row(tmp_path: Path) -> None:
     from graphstore import model
     from graphstore.export import export_source
-    from graphstore.synthetic import SyntheticSpec, generate
+    from graphstore.sources.synthetic import SyntheticSpec, generate
 
     source, _ = generate(SyntheticSpec(users=80, items=40, events_per_user=6, seed=2))
     summary = export_source(source, tmp_path / "x")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphstore import model
-from graphstore.synthetic import SyntheticSpec, generate
+from graphstore.sources.synthetic import SyntheticSpec, generate
 
 SPEC = SyntheticSpec(users=120, items=60, events_per_user=8, seed=5)
 
@@ -55,7 +55,7 @@ def test_drift_moves_some_users_to_another_segment() -> None:
 
 
 def test_scale_source_is_deterministic_reiterable_and_consistent() -> None:
-    from graphstore.synthetic import ScaleSpec, generate_scale
+    from graphstore.sources.synthetic_scale import ScaleSpec, generate_scale
 
     spec = ScaleSpec(users=300, items=50, rels_per_user=6, block=128, seed=2)
     source = generate_scale(spec)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from graphstore.text import normalize_query, terms, tokenize
+from graphstore.sources.text import normalize_query, terms, tokenize
 
 
 def test_near_identical_queries_share_one_form() -> None:

@@ -58,8 +58,8 @@ class QueryFrequency(RecModel):
         split, graph = data.split, data.split.graph
         n_i = data.n_items
         n_q = max(data.n_queries, 1)
-        # Query ids arrive normalized by the graph store (graphstore.text.normalize_query), so
-        # each query is its own group.
+        # Query ids arrive normalized by the sources (graphstore.sources.text.normalize_query),
+        # so each query is its own group.
         group = np.arange(len(graph.ids.get(QUERY, ())), dtype=np.int64)
         n_g = max(len(group), 1)
         led = np.zeros((n_g, n_i), np.float32)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from graphstore.errors import InputError
-from graphstore.loaders import _common
-from graphstore.loaders.amazon import load as load_amazon
 from graphstore.segments import segment_name
-from graphstore.text import category_label
+from graphstore.sources.loaders import categories
+from graphstore.sources.loaders.amazon import load as load_amazon
+from graphstore.sources.text import category_label
 
 
 @pytest.mark.parametrize(
@@ -44,8 +44,8 @@ def test_names_table_renames_a_sources_categories(tmp_path: Path) -> None:
     source = load_amazon(_din(tmp_path))
     names_file = tmp_path / "names.tsv"
     names_file.write_text("id\tname\n200\tVideo games\n999\tUnused\n")
-    named = _common.name_categories(
-        source, _common.read_category_names(names_file), names_file.name
+    named = categories.name_categories(
+        source, categories.read_category_names(names_file), names_file.name
     )
     assert {c["id"]: c["name"] for c in named.categories} == {"200": "Video games", "594": "594"}
     assert named.skipped == {"names.tsv: ids of no category in the source": 1}
@@ -56,7 +56,7 @@ def test_names_table_needs_both_columns(tmp_path: Path) -> None:
     names_file = tmp_path / "names.csv"
     names_file.write_text("id,label\n200,Video games\n")
     with pytest.raises(InputError, match=r"names.csv:1: missing column 'name'"):
-        _common.read_category_names(names_file)
+        categories.read_category_names(names_file)
     names_file.write_text("id,name\n200,\n")
     with pytest.raises(InputError, match=r"names.csv:2: category '200' has an empty name"):
-        _common.read_category_names(names_file)
+        categories.read_category_names(names_file)

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from graphstore import model, text
+from graphstore import model
 from graphstore.errors import InputError
-from graphstore.loaders import amazon
+from graphstore.sources import text
+from graphstore.sources.loaders import amazon
 
 LAPTOPS = ["Electronics", "Computers & Accessories", "Laptops"]
 CABLES = ["Electronics", "Accessories & Supplies", "Cables"]

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from graphstore import model, text
+from graphstore import model
 from graphstore.errors import InputError
-from graphstore.loaders import bestbuy
 from graphstore.records import GraphSource
+from graphstore.sources import text
+from graphstore.sources.loaders import bestbuy
 
 #: The project's query normalization, memoized (stemming is slow and queries repeat).
 normalize = lru_cache(maxsize=None)(text.normalize_query)

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from graphstore import model, text
+from graphstore import model
 from graphstore.errors import InputError
-from graphstore.loaders import generic
 from graphstore.records import GraphSource
+from graphstore.sources import text
+from graphstore.sources.loaders import generic
 
 QUERY = text.normalize_query("Racing games")
 

@@ -11,8 +11,8 @@ import pytest
 
 from graphstore import model
 from graphstore.errors import InputError
-from graphstore.loaders import _common, generic
 from graphstore.records import GraphSource
+from graphstore.sources.loaders import builder, generic, tables, values
 from tests.unit.loaders.conftest import EVENTS_CSV, ITEMS_CSV, USERS_CSV
 
 TS = datetime(2024, 1, 1, 10, 0, tzinfo=UTC).timestamp()
@@ -60,11 +60,11 @@ def test_other_separators_load_like_commas_detected_or_given(
 def test_detection_reads_the_header_not_the_values(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text('id,"a;b;c",name\n1,x;y;z|w,n\n')
-    assert _common.detect_delimiter(path) == ","
+    assert tables.detect_delimiter(path) == ","
     path.write_text("id;name\n1;a,b,c\n")
-    assert _common.detect_delimiter(path) == ";"
+    assert tables.detect_delimiter(path) == ";"
     path.write_text("id\n1\n")
-    assert _common.detect_delimiter(path) == ","
+    assert tables.detect_delimiter(path) == ","
 
 
 def test_wrong_separator_names_the_one_in_the_header(
@@ -94,14 +94,14 @@ def test_delimiter_must_be_one_character(generic_dir: Path) -> None:
     ],
 )
 def test_epoch_units_are_recognised_by_magnitude(value: str, unit: str) -> None:
-    ts, found = _common.parse_ts_unit(value)
+    ts, found = values.parse_ts_unit(value)
     assert found == unit
     assert ts == pytest.approx(TS, abs=1e-3)
 
 
 def test_epoch_too_large_is_refused() -> None:
     with pytest.raises(ValueError, match="too large"):
-        _common.parse_ts("1" + "0" * 21)
+        values.parse_ts("1" + "0" * 21)
 
 
 def test_milliseconds_file_loads_at_the_right_dates(
@@ -147,11 +147,11 @@ def test_ids_outside_the_rule_are_refused_with_file_and_line(
 
 
 def test_every_loader_checks_ids_through_the_builder() -> None:
-    builder = _common.SourceBuilder()
+    rows = builder.SourceBuilder()
     with pytest.raises(ValueError, match="not a valid id"):
-        builder.add_user("../etc")
+        rows.add_user("../etc")
     with pytest.raises(ValueError, match="not a valid id"):
-        builder.add_item("")
+        rows.add_item("")
 
 
 def test_items_that_no_event_names_are_loaded(generic_dir: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from graphstore import model
 from graphstore.errors import InputError
-from graphstore.loaders import jdsearch
+from graphstore.sources.loaders import jdsearch
 
 SEP = "\x18"
 

@@ -9,8 +9,8 @@ import pytest
 
 from graphstore import model
 from graphstore.errors import InputError
-from graphstore.loaders import movielens
 from graphstore.records import GraphSource
+from graphstore.sources.loaders import movielens
 
 _CACHE: dict[Path, GraphSource] = {}
 

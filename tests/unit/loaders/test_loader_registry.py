@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from graphstore.loaders import LOADERS, load_dataset
+from graphstore.sources.loaders import LOADERS, load_dataset
 
 
 def test_every_source_is_registered() -> None:
@@ -17,7 +17,7 @@ def test_every_source_is_registered() -> None:
 
 @pytest.mark.parametrize("name", sorted(LOADERS))
 def test_each_loader_documents_its_format(name: str) -> None:
-    module = importlib.import_module(f"graphstore.loaders.{name}")
+    module = importlib.import_module(f"graphstore.sources.loaders.{name}")
     assert module.load is LOADERS[name]
     assert module.__doc__ and len(module.__doc__) > 400
     parameters = inspect.signature(module.load).parameters

@@ -27,7 +27,7 @@ column's error says when the header holds another separator than the one used.
     ``user``, ``type``, ``ts`` (required); ``item``, ``query``, ``rating``, ``event_id``
     (optional columns). ``type`` is one of ``search``, ``view``, ``click``, ``purchase``,
     ``rate``; ``ts`` is ISO-8601 (naive = UTC) or an epoch number in seconds, milliseconds,
-    microseconds or nanoseconds, recognised by its magnitude (``graphstore.loaders._common.
+    microseconds or nanoseconds, recognised by its magnitude (``graphstore.sources.loaders.values.
     EPOCH_UNITS``); a file mixing epoch units is refused at the first row that differs.
 
 User, item and event ids follow the id rule of :mod:`graphstore.ids` (1–128 ASCII letters,
@@ -44,7 +44,7 @@ Event → graph mapping:
 * ``rate``: ``item`` and numeric ``rating`` required → ``RATED`` with weight = the latest
   rating of the pair.
 
-Queries are identified by :func:`graphstore.text.normalize_query` (their sorted stems); a
+Queries are identified by :func:`graphstore.sources.text.normalize_query` (their sorted stems); a
 query with no content terms (only stop-words or punctuation) adds no ``Query`` node and no
 ``SEARCHED``/``LED_TO`` edge. Rows with an ``event_id`` already seen are skipped and counted
 (``GraphSource.skipped``), so appending to a log and reloading never counts an event twice.
@@ -62,22 +62,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from graphstore import model
-from graphstore.loaders._common import (
-    Problems,
-    SourceBuilder,
-    Timestamps,
-    check_id,
-    fatal,
-    name_categories,
-    parse_bool,
-    parse_float,
-    parse_int,
-    read_category_names,
-    read_parquet,
-    read_table,
-    split_path,
-)
 from graphstore.records import GraphSource
+from graphstore.sources.loaders.builder import SourceBuilder
+from graphstore.sources.loaders.categories import name_categories, read_category_names, split_path
+from graphstore.sources.loaders.tables import Problems, check_id, fatal, read_parquet, read_table
+from graphstore.sources.loaders.values import Timestamps, parse_bool, parse_float, parse_int
 
 EVENT_TYPES = {
     "search": model.SEARCHED,

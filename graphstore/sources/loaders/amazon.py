@@ -22,7 +22,7 @@ Mapping:
   name, ``SUBCATEGORY_OF`` the previous level); the item is ``IN_CATEGORY`` of each path's
   last level.
 * queries (Ai et al. 2017): each category path of an item is also a search query whose text is
-  the path's names concatenated; :func:`graphstore.text.normalize_query` removes stop-words
+  the path's names concatenated; :func:`graphstore.sources.text.normalize_query` removes stop-words
   and duplicate words and stems it. Paths with fewer than ``min_query_depth`` levels (default
   2: a bare ``["Electronics"]`` would be one query leading to every product) make no query.
 * each review of user u on item i at time t → ``PURCHASED(u, i)``, and for each query q of i
@@ -51,16 +51,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from graphstore import model
-from graphstore.loaders._common import (
-    Problems,
-    SourceBuilder,
-    check_id,
-    fatal,
-    parse_float,
-    parse_ts,
-    read_table,
-)
 from graphstore.records import GraphSource
+from graphstore.sources.loaders.builder import SourceBuilder
+from graphstore.sources.loaders.tables import Problems, check_id, fatal, read_table
+from graphstore.sources.loaders.values import parse_float, parse_ts
 
 DIN_COLUMNS = ("user_id", "item_id", "time", "cate_id")
 

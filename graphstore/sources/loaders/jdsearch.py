@@ -25,7 +25,7 @@ k-th interaction is at ``start_ts`` + the sum of the first k+1 gaps, and the tes
   stronger than a click but not a purchase). ``cart_as="VIEWED"`` or ``"PURCHASED"`` are
   accepted.
 * an interaction whose ``history_qry_list`` entry is not ``-1`` followed that query: the query
-  (term ids → :func:`graphstore.text.normalize_query`) gets a ``Query`` node and a
+  (term ids → :func:`graphstore.sources.text.normalize_query`) gets a ``Query`` node and a
   ``SEARCHED`` edge — one per *run* of consecutive interactions with the same query, since a
   session of several carts after one search is one search — and ``CLICK``/``CART``/``ORD``
   add ``(:Query)-[:LED_TO]->(:Item)``.
@@ -47,8 +47,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from graphstore import model
-from graphstore.loaders._common import Problems, SourceBuilder, check_id, fatal, parse_int
 from graphstore.records import GraphSource
+from graphstore.sources.loaders.builder import SourceBuilder
+from graphstore.sources.loaders.tables import Problems, check_id, fatal
+from graphstore.sources.loaders.values import parse_int
 
 TERM_SEPARATOR = "\x18"
 META_COLUMNS = (
@@ -81,7 +83,7 @@ LABELS = {1: model.CLICKED, 3: model.PURCHASED}  # 2 (cart) → cart_as
 
 
 def _words(value: str) -> str:
-    """Term ids joined by 0x18 → space-separated (what ``graphstore.text`` tokenizes)."""
+    """Term ids joined by 0x18 → space-separated (what ``graphstore.sources.text`` tokenizes)."""
     return " ".join(t for t in value.strip().split(TERM_SEPARATOR) if t)
 
 

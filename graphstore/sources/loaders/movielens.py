@@ -34,16 +34,10 @@ import re
 from pathlib import Path
 
 from graphstore import model
-from graphstore.loaders._common import (
-    Problems,
-    SourceBuilder,
-    check_id,
-    fatal,
-    parse_int,
-    read_table,
-    require_file,
-)
 from graphstore.records import GraphSource
+from graphstore.sources.loaders.builder import SourceBuilder
+from graphstore.sources.loaders.tables import Problems, check_id, fatal, read_table, require_file
+from graphstore.sources.loaders.values import parse_int
 
 GENRES = (
     "unknown",

@@ -30,7 +30,7 @@ Mapping:
 * each labelled row → ``(:User)-[:SEARCHED {ts: query_time}]->(:Query)``,
   ``(:User)-[:CLICKED {ts: click_time}]->(:Item)`` and ``(:Query)-[:LED_TO]->(:Item)``;
   a Kaggle-test row → ``SEARCHED`` only. The query id is
-  :func:`graphstore.text.normalize_query` of the raw text (which is kept as ``text``); a
+  :func:`graphstore.sources.text.normalize_query` of the raw text (which is kept as ``text``); a
   query with no content terms adds no ``Query``/``SEARCHED``/``LED_TO`` (the click stays).
 
 There are no purchases, views, ratings or demographics in this source. A row with an empty
@@ -44,16 +44,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from graphstore import model
-from graphstore.loaders._common import (
-    Problems,
-    SourceBuilder,
-    category_id,
-    check_id,
-    parse_ts,
-    read_table,
-    require_file,
-)
 from graphstore.records import GraphSource
+from graphstore.sources.loaders.builder import SourceBuilder
+from graphstore.sources.loaders.categories import category_id
+from graphstore.sources.loaders.tables import Problems, check_id, read_table, require_file
+from graphstore.sources.loaders.values import parse_ts
 
 #: include name → (file relative to the folder, whether it has the clicked sku).
 SPLITS: dict[str, tuple[str, bool]] = {

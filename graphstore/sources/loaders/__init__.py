@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from graphstore.loaders import amazon, bestbuy, generic, jdsearch, movielens
 from graphstore.records import GraphSource
+from graphstore.sources.loaders import amazon, bestbuy, generic, jdsearch, movielens
 
 Loader = Callable[..., GraphSource]
 
