@@ -1,4 +1,4 @@
-"""Scale run (slow; not part of the tests): load a ``synthetic.generate_scale`` shop of
+"""Scale run (slow; not part of the tests): load a ``synthetic_scale.generate_scale`` shop of
 ``--scale`` × (1M users / 200k items) with ~``--rels-per-user`` interactions each into an
 empty managed Neo4j, optionally export it, and report wall time, rate, the loader process's
 peak RSS, Neo4j's peak RSS and the store size on disk.
@@ -90,15 +90,16 @@ def main() -> None:
 
     from dpgcn import services
     from dpgcn.settings import get_settings
-    from graphstore import ingest, synthetic
+    from graphstore import ingest
     from graphstore.driver import connect, delete_all, execute
     from graphstore.export import export_subgraph
+    from graphstore.sources import synthetic_scale
 
     print(f"load average at start: {loadavg()}", flush=True)
     subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
     settings = get_settings()
     conn = services.neo4j_connection(settings)
-    spec = synthetic.ScaleSpec(
+    spec = synthetic_scale.ScaleSpec(
         users=round(1_000_000 * args.scale),
         items=round(200_000 * args.scale),
         rels_per_user=args.rels_per_user,
@@ -116,11 +117,11 @@ def main() -> None:
         if args.path == "online":
             driver = connect(conn.uri, conn.user, conn.password)
             summary = ingest.load_source(
-                driver, synthetic.generate_scale(spec), batch_size=args.batch_size
+                driver, synthetic_scale.generate_scale(spec), batch_size=args.batch_size
             )
             detail = "online loader, CREATE fast path"
         else:
-            done = services.bulk_load(settings, synthetic.generate_scale(spec), replace=True)
+            done = services.bulk_load(settings, synthetic_scale.generate_scale(spec), replace=True)
             summary = done.summary
             driver = connect(conn.uri, conn.user, conn.password)
             detail = (
