@@ -16,8 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from neo4j import Driver
 
-from graphstore import ingest, text, writeback
+from graphstore import ingest, writeback
 from graphstore.records import GraphSource
+from graphstore.sources import text
 from tests.integration.api_keys import api_keys_fixture, auth  # noqa: F401
 from tests.integration.helpers import FAST, SMALL, wait_for_run
 from workers import pipeline, refresh, runs
@@ -39,8 +40,8 @@ PICKUP_S = 30.0
 def trained_model(driver: Driver, worker: Any) -> Iterator[str]:
     """conftest's fixture of that name, trained with :data:`INDUCTIVE` (the API keys of this
     module depend on it too)."""
-    from graphstore import synthetic
     from graphstore.driver import delete_all
+    from graphstore.sources import synthetic
 
     delete_all(driver)
     source, _ = synthetic.generate(SMALL)
