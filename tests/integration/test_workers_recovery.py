@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from neo4j import Driver
 
-from graphstore import ingest, synthetic
+from graphstore import ingest
+from graphstore.sources import synthetic
 from tests.integration.conftest import DPGCN
 from tests.integration.helpers import SMALL, control, wait_for_run
 from workers import pipeline, runs
