@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphstore import synthetic
 from graphstore.export import export_source
+from graphstore.sources import synthetic
 from training.config import TrainConfig
 from training.segments import SegmentConfig, adjusted_rand, cluster_users, export_neighbourhood
 
