@@ -12,8 +12,8 @@ import pytest
 from export_factory import write_random_export
 
 from dpgcn.cli_evaluate import _write_query_task
-from graphstore import synthetic
 from graphstore.export import export_source
+from graphstore.sources import synthetic
 from training.config import TrainConfig
 from training.data import (
     HAS_TERM,
