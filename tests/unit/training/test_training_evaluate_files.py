@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from dpgcn.cli_evaluate import _write_oracle, _write_query_task
-from graphstore import synthetic
 from graphstore.export import export_source
-from graphstore.text import normalize_query
+from graphstore.sources import synthetic
+from graphstore.sources.text import normalize_query
 from training.config import TrainConfig
 from training.data import load_export, split_interactions
 from training.oracle import load_oracle
