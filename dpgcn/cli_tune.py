@@ -47,9 +47,25 @@ def tune(
     reuse_export: Annotated[
         bool, typer.Option(help="Use the export already in --export-dir as it is.")
     ] = False,
+    storage: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the studies' Optuna journal files; a rerun resumes them "
+            "(default: <out>/<dataset>/<protocol>/studies)."
+        ),
+    ] = None,
+    stop_after: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="Start no trial after this many seconds; the same command again continues "
+            "the unfinished studies up to --trials (chunks of a shared machine).",
+        ),
+    ] = None,
 ) -> None:
     """Tune every model with the same number of Optuna trials (TPE, median pruning on the
     per-epoch validation metric); writes <out>/<dataset>/<protocol>/tuned.json and tuned.md.
+    The studies are stored, so a rerun (or a call with other --models) continues them.
     Apply the result with `dpgcn evaluate --tuned`."""
     from dpgcn.cli_evaluate import evaluate
     from training.config import TrainConfig
@@ -87,6 +103,8 @@ def tune(
             out_path=report_dir / TUNED_FILE,
             config=config,
             progress=progress,
+            storage_dir=storage or report_dir / "studies",
+            stop_after=stop_after,
         )
     except (TrainingError, OSError, ValueError) as e:
         fail(str(e))
@@ -94,3 +112,8 @@ def tune(
     (report_dir / "tuned.md").write_text(table)
     typer.echo(table)
     typer.echo(f"best configs written to {report_dir / TUNED_FILE}")
+    if result.get("unfinished"):
+        typer.echo(
+            f"stopped after {stop_after:g} s; unfinished: {', '.join(result['unfinished'])} "
+            "(run the same command again to continue)"
+        )

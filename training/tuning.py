@@ -15,6 +15,7 @@ The result, ``tuned.json`` (model → best params, value, trial counts, seconds)
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -89,6 +90,8 @@ def tune(
     progress: Callable[[dict[str, Any]], None] | None = None,
     pruner: Any = None,
     start_from_defaults: bool = True,
+    storage_dir: Path | None = None,
+    stop_after: float | None = None,
 ) -> dict[str, Any]:
     """One study of ``trials`` trials per model; returns (and writes to ``out_path`` when
     given) ``{"protocol", "seed", "trials", "select_metric", "models": {name: {"params",
@@ -104,6 +107,14 @@ def tune(
     each study's first trial the shared default configuration (``config``'s values, clamped
     into the space), so a tuned model is never worse on validation than the untuned one; that
     trial counts towards the budget like any other.
+
+    Chunked runs: with ``storage_dir`` every study lives in an Optuna journal file there
+    (``<model>.<protocol>.seed<seed>.journal``) and a later call resumes it up to ``trials``
+    finished trials; a trial that a killed process left running does not count. ``stop_after``
+    (seconds for this call) starts no trial after that time: the unfinished studies are listed
+    under ``"unfinished"`` (their models are left out of ``"models"``) and the same call again
+    continues them, so every model still gets ``trials`` trials. An existing ``out_path`` of
+    the same protocol, seed, trial count and metric keeps its other models' entries.
     """
     import optuna
 
@@ -123,9 +134,11 @@ def tune(
         "seed": seed,
         "trials": trials,
         "select_metric": base.select_metric,
-        "models": {},
+        "models": _kept_entries(out_path, protocol, seed, trials, base.select_metric, names),
     }
+    unfinished: list[str] = []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.perf_counter()
     for name in names:
         space = spaces[name]
 
@@ -148,21 +161,21 @@ def tune(
             trial.set_user_attr("seconds", result.train_seconds)
             return float(value)
 
-        study = optuna.create_study(
-            direction="maximize",
-            study_name=f"{name}.seed{seed}",
-            sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=pruner
-            or optuna.pruners.MedianPruner(
-                n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS
-            ),
+        study = _open_study(name, seed, protocol, base, graph_key(export_dir), storage_dir)
+        done = _finished(study)
+        # A fresh sampler per call: seeded with the finished-trial count, so a resumed study
+        # does not draw the configurations of its first call's random start-up again.
+        study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+        study.pruner = pruner or optuna.pruners.MedianPruner(
+            n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS
         )
 
         def after(study: optuna.Study, frozen: optuna.trial.FrozenTrial, name: str = name) -> None:
+            number = len(_finished(study))
             logger.info(
                 "%s trial %d/%d %s value=%s params=%s",
                 name,
-                frozen.number + 1,
+                number,
                 trials,
                 frozen.state.name,
                 frozen.value,
@@ -172,54 +185,174 @@ def tune(
                 progress(
                     {
                         "model": name,
-                        "trial": frozen.number + 1,
+                        "trial": number,
                         "trials": trials,
                         "state": frozen.state.name.lower(),
                         "value": frozen.value,
                     }
                 )
 
-        if start_from_defaults:
-            study.enqueue_trial(default_params(space, base))
-        start = time.perf_counter()
-        study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[after])
-        seconds = time.perf_counter() - start
-        states = [t.state for t in study.trials]
-        state = optuna.trial.TrialState
-        entry: dict[str, Any] = {
-            "trials": len(study.trials),
-            "complete": states.count(state.COMPLETE),
-            "pruned": states.count(state.PRUNED),
-            "failed": states.count(state.FAIL),
-            "seconds": round(seconds, 1),
-            "seconds_per_trial": round(seconds / max(len(study.trials), 1), 1),
-        }
-        if start_from_defaults:
-            first = study.trials[0]
-            entry["default_params"] = first.params
-            entry["default_value"] = first.value  # None when it was pruned
-        if entry["complete"]:
-            best = study.best_trial
-            entry.update(
-                params=best.params,
-                value=best.value,
-                best_trial=best.number,
-                best_epoch=best.user_attrs.get("best_epoch"),
+        defaults = default_params(space, base)
+        waiting = [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
+        if start_from_defaults and not waiting and not any(_is_default(t, defaults) for t in done):
+            study.enqueue_trial(defaults)  # the only trials ever enqueued are the defaults
+        if done:
+            logger.info("%s: resuming its study at %d of %d trials", name, len(done), trials)
+        left = trials - len(done)
+        budget = timeout
+        if stop_after is not None:
+            remaining = stop_after - (time.perf_counter() - started)
+            budget = remaining if budget is None else min(budget, remaining)
+        if left > 0 and (budget is None or budget > 0):
+            study.optimize(objective, n_trials=left, timeout=budget, callbacks=[after])
+        done = _finished(study)
+        stopped = stop_after is not None and time.perf_counter() - started >= stop_after
+        if len(done) < trials and stopped:
+            unfinished.append(name)
+            logger.warning(
+                "%s: %d of %d trials after the stop time; run again to continue",
+                name,
+                len(done),
+                trials,
             )
-        else:
-            entry.update(params={}, value=None, best_trial=None)
-            logger.warning("%s: no trial completed; defaults stay", name)
-        if entry["trials"] < trials:
+            continue
+        out["models"][name] = _summary(study, done, defaults if start_from_defaults else None)
+        if len(done) < trials:
             logger.warning(
                 "%s: %d of %d trials ran before the timeout (budget no longer equal)",
                 name,
-                entry["trials"],
+                len(done),
                 trials,
             )
-        out["models"][name] = entry
         if out_path is not None:
             write_tuned(out_path, out)
+    if unfinished:
+        out["unfinished"] = unfinished
+    if out_path is not None:
+        write_tuned(out_path, out)
     return out
+
+
+def graph_key(export_dir: Path) -> str:
+    """What identifies an export for a stored study: its ``meta.json`` (counts, dataset)."""
+    meta = Path(export_dir) / "meta.json"
+    text = meta.read_text() if meta.is_file() else str(Path(export_dir).resolve())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _open_study(
+    name: str,
+    seed: int,
+    protocol: str,
+    base: TrainConfig,
+    export_key: str,
+    storage_dir: Path | None,
+) -> Any:
+    """The model's study: in memory, or resumed from its journal file in ``storage_dir``
+    (ConfigError when the stored study was made with other settings or another export)."""
+    import optuna
+
+    study_name = f"{name}.{protocol}.seed{seed}"
+    settings = {"config": base.replace(model=name).to_dict(), "export": export_key}
+    if storage_dir is None:
+        return optuna.create_study(direction="maximize", study_name=study_name)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    Path(storage_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(storage_dir) / f"{study_name}.journal"
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    study = optuna.create_study(
+        direction="maximize", study_name=study_name, storage=storage, load_if_exists=True
+    )
+    stored = study.user_attrs.get("settings")
+    if stored is None:
+        study.set_user_attr("settings", json.loads(json.dumps(settings)))
+    elif stored != json.loads(json.dumps(settings)):
+        raise ConfigError(
+            f"{path}: this study was made with other settings or another export; "
+            "use another --storage folder or delete the file for a fresh study"
+        )
+    return study
+
+
+def _is_default(trial: Any, defaults: dict[str, Any]) -> bool:
+    """Whether ``trial`` is the study's default-configuration trial (the enqueued one)."""
+    return all(trial.params.get(k) == v for k, v in defaults.items())
+
+
+def _finished(study: Any) -> list[Any]:
+    """The trials that count towards the budget: complete, pruned or failed (a trial a killed
+    process left running does not)."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    return [t for t in study.trials if t.state in (state.COMPLETE, state.PRUNED, state.FAIL)]
+
+
+def _summary(study: Any, done: list[Any], defaults: dict[str, Any] | None) -> dict[str, Any]:
+    """One model's ``tuned.json`` entry; ``seconds`` is the sum of its trials' durations, so a
+    study run in several calls reports its whole cost."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    states = [t.state for t in done]
+    seconds = sum(t.duration.total_seconds() for t in done if t.duration is not None)
+    entry: dict[str, Any] = {
+        "trials": len(done),
+        "complete": states.count(state.COMPLETE),
+        "pruned": states.count(state.PRUNED),
+        "failed": states.count(state.FAIL),
+        "interrupted": len(study.trials)
+        - len(done)
+        - sum(t.state == state.WAITING for t in study.trials),
+        "seconds": round(seconds, 1),
+        "seconds_per_trial": round(seconds / max(len(done), 1), 1),
+    }
+    if defaults is not None:
+        first = next((t for t in done if _is_default(t, defaults)), None)
+        entry["default_params"] = defaults
+        entry["default_value"] = first.value if first is not None else None  # None: pruned
+    complete = [t for t in done if t.state == state.COMPLETE]
+    if complete:
+        best = max(complete, key=lambda t: t.value)
+        entry.update(
+            params=best.params,
+            value=best.value,
+            best_trial=best.number,
+            best_epoch=best.user_attrs.get("best_epoch"),
+        )
+    else:
+        entry.update(params={}, value=None, best_trial=None)
+        logger.warning("no trial of the study %s completed; defaults stay", study.study_name)
+    return entry
+
+
+def _kept_entries(
+    out_path: Path | None,
+    protocol: str,
+    seed: int,
+    trials: int,
+    metric: str,
+    names: Sequence[str],
+) -> dict[str, Any]:
+    """The other models' entries of an existing ``out_path`` made with the same protocol, seed,
+    trial count and metric (a per-model call adds to the file instead of replacing it)."""
+    if out_path is None or not Path(out_path).is_file():
+        return {}
+    try:
+        old = json.loads(Path(out_path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{out_path}: cannot read the tuned configs: {e}") from e
+    same = (old.get("protocol"), old.get("seed"), old.get("trials"), old.get("select_metric"))
+    if same != (protocol, seed, trials, metric):
+        raise ConfigError(
+            f"{out_path}: holds a tune of protocol {same[0]}, seed {same[1]}, {same[2]} trials, "
+            f"{same[3]}; this one is {protocol}, seed {seed}, {trials} trials, {metric} "
+            "(equal budgets only: use another --out)"
+        )
+    models = old.get("models") if isinstance(old.get("models"), dict) else {}
+    return {k: v for k, v in models.items() if k not in names}
 
 
 def default_params(space: SearchSpace, config: TrainConfig) -> dict[str, Any]:

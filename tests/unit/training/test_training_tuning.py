@@ -136,3 +136,59 @@ def test_cli_tune_then_evaluate_tuned(export_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     run = json.loads((report / "tuned" / "runs" / "lightgcn.seed0.json").read_text())
     assert run["settings"]["tuned"]["lightgcn"] == load_tuned(report / TUNED_FILE)["lightgcn"]
+
+
+class _Killed(Exception):
+    """Stands for a process killed between two trials."""
+
+
+def test_a_stored_study_resumes_to_the_same_budget(
+    export_dir: Path, tmp_path: Path, tiny_config: TrainConfig
+) -> None:
+    # dim 32 is one of the space's choices: the default trial fixes every parameter
+    config = tiny_config.replace(epochs=2, patience=0, dim=32)
+    storage, path = tmp_path / "studies", tmp_path / TUNED_FILE
+    events: list[dict[str, Any]] = []
+
+    def killed_after_two(event: dict[str, Any]) -> None:
+        events.append(event)
+        if event["trial"] == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        tune(export_dir, ["lightgcn"], 5, config=config, storage_dir=storage,
+             out_path=path, progress=killed_after_two)  # fmt: skip
+    # a call whose stop time has passed runs nothing and names the study unfinished
+    out = tune(export_dir, ["lightgcn", "gcn"], 5, config=config, storage_dir=storage,
+               out_path=path, stop_after=1e-9)  # fmt: skip
+    assert out["unfinished"] == ["lightgcn", "gcn"] and out["models"] == {}
+    out = tune(export_dir, ["lightgcn"], 5, config=config, storage_dir=storage,
+               out_path=path, progress=events.append)  # fmt: skip
+    assert [e["trial"] for e in events] == [1, 2, 3, 4, 5]
+    entry = out["models"]["lightgcn"]
+    assert entry["trials"] == 5 and entry["complete"] + entry["pruned"] == 5
+    assert entry["interrupted"] == 0 and "unfinished" not in out
+    study = optuna.load_study(
+        study_name="lightgcn.leave-last-out.seed0",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(
+                str(storage / "lightgcn.leave-last-out.seed0.journal")
+            )
+        ),
+    )
+    params = [t.params for t in study.trials]
+    assert len(params) == 5
+    # the default configuration ran once (first), and the resumed sampler drew new configs
+    assert sum(p["lr"] == tiny_config.lr for p in params) == 1 and params[0]["lr"] == tiny_config.lr
+    assert len({json.dumps(p, sort_keys=True) for p in params}) == 5
+    assert entry["seconds"] == pytest.approx(
+        sum(t.duration.total_seconds() for t in study.trials), abs=0.2
+    )
+    # a per-model call adds its model to the same tuned.json
+    out = tune(export_dir, ["gcn"], 5, config=config, storage_dir=storage, out_path=path)
+    assert sorted(json.loads(path.read_text())["models"]) == ["gcn", "lightgcn"]
+    # an equal budget only: another trial count, or other settings for a stored study, fail
+    with pytest.raises(ConfigError, match=r"5 trials.*6 trials"):
+        tune(export_dir, ["gcn"], 6, config=config, storage_dir=storage, out_path=path)
+    with pytest.raises(ConfigError, match="other settings"):
+        tune(export_dir, ["gcn"], 5, config=config.replace(epochs=3), storage_dir=storage)
