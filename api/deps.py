@@ -10,6 +10,7 @@ from neo4j import Driver
 from api.errors import ApiError
 from api.recommender import Recommender
 from dpgcn.settings import Settings, get_settings
+from workers.runs import RunRegistry
 
 # Dependencies are ``async`` when they never block: FastAPI runs a sync dependency in the
 # thread pool, one hop per dependency per request (measurable at a few hundred req/s).
@@ -35,7 +36,17 @@ async def get_redis(request: Request) -> Any:
     return client
 
 
+async def get_runs(request: Request) -> RunRegistry:
+    """The pipeline runs' registry (built in the lifespan with a Redis client of its own, closed
+    on shutdown), or 503 when Redis is not configured."""
+    registry: RunRegistry | None = request.app.state.runs
+    if registry is None:
+        raise ApiError(503, "Redis is not configured")
+    return registry
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DriverDep = Annotated[Driver, Depends(get_driver)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 RedisDep = Annotated[Any, Depends(get_redis)]
+RunsDep = Annotated[RunRegistry, Depends(get_runs)]

@@ -1,4 +1,5 @@
-"""The FastAPI app and its lifespan (one Neo4j driver and one Redis client per process)."""
+"""The FastAPI app and its lifespan (one Neo4j driver, one Redis client and one run registry
+per process, closed on shutdown)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from graphstore import statelog
 from graphstore.driver import connect
 from graphstore.errors import GraphStoreError, GraphUnavailableError
 from graphstore.schema import apply_schema
+from workers.runs import RunRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,15 @@ def _redis(settings: Settings) -> Any:
         return None
 
 
+def _runs(settings: Settings) -> RunRegistry | None:
+    """The pipeline runs' registry (``/v1/jobs``): its own client, whose replies are decoded."""
+    try:
+        return RunRegistry.from_url(redis_url(settings))
+    except ServiceError as e:
+        logger.warning("no run registry: %s", e)
+        return None
+
+
 def _limit_blas(threads: int) -> None:
     """NumPy's BLAS would start its own threads inside every request thread and oversubscribe
     the cores (see docs/benchmarks-api.md); one thread per request is faster."""
@@ -100,6 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.warning("schema not applied (%s); continuing", type(e).__name__)
     app.state.driver = driver
     app.state.redis = _redis(settings)
+    app.state.runs = _runs(settings)
     app.state.keys = keys = KeyCache(
         driver,
         db,
@@ -134,6 +146,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recommender.stop()
         if app.state.redis is not None:
             app.state.redis.close()
+        if app.state.runs is not None:
+            app.state.runs.close()
         driver.close()
 
 

@@ -24,7 +24,7 @@ from neo4j import Driver
 
 from dpgcn import streams
 from graphstore import policies, writeback
-from workers import recovery, runs
+from workers import context, runs
 from workers.app import app
 
 logger = logging.getLogger(__name__)
@@ -133,13 +133,11 @@ def _saved_stream_id(driver: Driver, model_version: str, database: str) -> str |
 @app.task(bind=True)  # type: ignore[untyped-decorator]
 def update_policy(self: Any, max_events: int = 20_000, passes: int = 4) -> dict[str, Any]:
     """Beat's periodic online update (skipped while another update holds the lock)."""
-    from workers.pipeline import database, driver
-
     client = runs.client()
-    if not client.set(LOCK_KEY, recovery.WORKER_ID, nx=True, ex=LOCK_TTL_S):
+    if not client.set(LOCK_KEY, context.WORKER_ID, nx=True, ex=LOCK_TTL_S):
         return {"skipped": "another update is running"}
     try:
-        return run_policy_update(driver(), client, database(), max_events, passes)
+        return run_policy_update(context.driver(), client, context.database(), max_events, passes)
     finally:
-        if client.get(LOCK_KEY) == recovery.WORKER_ID:
+        if client.get(LOCK_KEY) == context.WORKER_ID:
             client.delete(LOCK_KEY)

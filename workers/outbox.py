@@ -23,6 +23,7 @@ from neo4j import Driver
 
 from dpgcn import streams
 from graphstore import events
+from workers import context, runs
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def drain_outbox(
 @lru_cache(maxsize=1)
 def _driver() -> Driver:
     """The drain's own driver: it runs in the worker's main process, whose pool children
-    (prefork) must not inherit an open :func:`workers.pipeline.driver`."""
+    (prefork) must not inherit an open :func:`workers.context.driver`."""
     from dpgcn.services import neo4j_connection
     from dpgcn.settings import get_settings
     from graphstore.driver import connect
@@ -87,14 +88,11 @@ def _driver() -> Driver:
 
 def drain_once(worker_id: str) -> int | None:
     """The drain under the outbox lock (``None`` when another worker holds it)."""
-    from workers import runs
-    from workers.pipeline import database
-
     client = runs.client()
     if not client.set(LOCK_KEY, worker_id, nx=True, ex=LOCK_TTL_S):
         return None
     try:
-        return drain_outbox(_driver(), client, database())
+        return drain_outbox(_driver(), client, context.database())
     finally:
         if client.get(LOCK_KEY) == worker_id:
             client.delete(LOCK_KEY)

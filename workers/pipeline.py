@@ -1,32 +1,34 @@
-"""The training pipeline as a chain of thin, idempotent tasks.
+"""The training pipeline: its steps as thin, idempotent tasks, and the chain that links them.
 
-``export_graph → train_model → write_back → activate``. Each task takes the run id (which is
-also the model version) and works on files under ``<artifacts>/runs/<run_id>/``; a step whose
-output already exists is skipped, so a redelivered or re-run task never does work twice and
-never activates a half-written version.
+``export_graph → train_model → write_back → compute_segments → activate``. Each task takes the
+run id (which is also the model version) and works on files under ``<artifacts>/runs/<run_id>/``;
+a step whose output already exists is skipped, so a redelivered or re-run task never does work
+twice and never activates a half-written version.
 
 Every task also takes the run's ``attempt`` and first claims its step in the run record
-(:mod:`workers.recovery`): a run whose worker died is resumed under a new attempt, and the
-messages of the old attempt (redelivered after the visibility timeout) then do nothing.
+(:func:`workers.context.claim_or_skip`): a run whose worker died is resumed under a new attempt
+(:mod:`workers.recovery` calls :func:`resubmit`), and the messages of the old attempt
+(redelivered after the visibility timeout) then do nothing.
+
+Imports run one way: this module uses :mod:`workers.context` (driver, paths, retry policy,
+claims) and the segments step of :mod:`workers.segment_tasks`; of the worker modules only
+:mod:`workers.recovery` imports it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from celery import chain
-from celery.signals import task_retry
-from neo4j import Driver
 
 from graphstore import export, model, policies, writeback
-from graphstore.driver import connect
-from graphstore.errors import GraphUnavailableError
-from workers import recovery, runs
+from workers import runs
 from workers.app import app
+from workers.context import RETRY, claim_or_skip, database, driver, paths
+from workers.segment_tasks import compute_segments
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -36,29 +38,6 @@ logger = logging.getLogger(__name__)
 #: A write-back finding another run writing a slot retries every SLOT_WAIT_S, this often.
 SLOT_WAIT_S = 3.0
 SLOT_WAIT_RETRIES = 1200
-
-RETRY = {
-    "autoretry_for": (GraphUnavailableError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 12,
-}
-
-
-@lru_cache(maxsize=1)
-def driver() -> Driver:
-    from dpgcn.services import neo4j_connection
-    from dpgcn.settings import get_settings
-
-    conn = neo4j_connection(get_settings())
-    return connect(conn.uri, conn.user, conn.password)
-
-
-def database() -> str:
-    from dpgcn.settings import get_settings
-
-    return get_settings().neo4j.database
 
 
 #: The device this worker process trains on (``dpgcn worker --device``); ``None`` or
@@ -73,18 +52,6 @@ def set_worker_device(name: str | None) -> None:
     _worker_device = name
 
 
-def paths(run_id: str) -> dict[str, Path]:
-    root = runs.run_dir(run_id)
-    return {
-        "root": root,
-        "export": root / "export",
-        "model": root / "model",
-        # interval checkpoints of the train step: a re-run of the step (the run recovered
-        # after its worker died) continues from the last one
-        "checkpoint": root / "checkpoint",
-    }
-
-
 def train_config(config: dict[str, Any]) -> TrainConfig:
     """The run's TrainConfig, on this worker's device when the worker names one."""
     from training.config import TrainConfig
@@ -93,12 +60,6 @@ def train_config(config: dict[str, Any]) -> TrainConfig:
     if _worker_device not in (None, "auto"):
         cfg = cfg.replace(device=_worker_device)
     return cfg
-
-
-def claim_or_skip(task: Any, run_id: str, step: str, attempt: int) -> bool:
-    """Claim the step; ``False`` for a late or stale delivery, which must do nothing (the
-    rest of its chain follows and does nothing either, so its result still resolves)."""
-    return recovery.claim_step(run_id, step, attempt, getattr(task.request, "hostname", None))
 
 
 @app.task(bind=True, **RETRY)  # type: ignore[untyped-decorator]
@@ -248,8 +209,7 @@ def mark_failed(request: Any, exc: Any, traceback: Any, run_id: str) -> None:
 
 
 def pipeline_signature(run_id: str, config: dict[str, Any], attempt: int = 0) -> Any:
-    from workers.segment_tasks import compute_segments  # imports this module
-
+    """The run's chain of steps under ``attempt``, failing into :func:`mark_failed`."""
     return chain(
         export_graph.si(run_id, attempt=attempt),
         train_model.s(run_id, config, attempt=attempt),
@@ -279,16 +239,3 @@ def resubmit(run_id: str, config: dict[str, Any], attempt: int) -> Any:
     result = pipeline_signature(run_id, config, attempt).apply_async()
     runs.update(run_id, task_id=result.id)
     return result
-
-
-@task_retry.connect(weak=False)
-def _on_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
-    """Count a task's retries (Neo4j unavailable…) in its run record."""
-    claim = recovery.current_claim()
-    if claim is None:
-        return
-    try:
-        runs.client().hincrby(runs.run_key(claim[0]), "retries", 1)
-        runs.update(claim[0], last_error=str(reason)[:500], state="RETRYING")
-    except Exception as e:
-        logger.warning("could not record a retry: %s", e)

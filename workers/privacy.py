@@ -23,7 +23,7 @@ from neo4j import Driver
 
 from dpgcn.settings import get_settings
 from graphstore.erasures import Erasures, get_erasures
-from workers import recovery, runs
+from workers import context, runs
 from workers.app import app
 
 logger = logging.getLogger(__name__)
@@ -70,13 +70,11 @@ def scrub_artifacts(driver: Driver, artifacts: Path, database: str = "neo4j") ->
 @app.task  # type: ignore[untyped-decorator]
 def scrub_erased_artifacts() -> dict[str, Any]:
     """One scrub round, under a Redis lock so that two workers never rewrite the same files."""
-    from workers.pipeline import database, driver
-
     client = runs.client()
-    if not client.set(LOCK_KEY, recovery.WORKER_ID, nx=True, ex=LOCK_TTL_S):
+    if not client.set(LOCK_KEY, context.WORKER_ID, nx=True, ex=LOCK_TTL_S):
         return {"skipped": "another scrub is running"}
     try:
-        return scrub_artifacts(driver(), get_settings().artifacts_dir, database())
+        return scrub_artifacts(context.driver(), get_settings().artifacts_dir, context.database())
     finally:
-        if client.get(LOCK_KEY) == recovery.WORKER_ID:
+        if client.get(LOCK_KEY) == context.WORKER_ID:
             client.delete(LOCK_KEY)

@@ -4,13 +4,13 @@ With Redis as the broker, the message of a task whose worker was killed (``SIGKI
 lost machine) stays unacknowledged until the visibility timeout (12 h) runs out. Waiting that
 long is not acceptable for a pipeline run, so recovery works on runs instead of messages:
 
-* every worker process has a unique id (:data:`WORKER_ID`) and refreshes a heartbeat key
-  ``dpgcn:worker:<id>`` (expires after ``DPGCN_WORKER_HEARTBEAT_TTL_S``);
+* every worker process has a unique id (:data:`workers.context.WORKER_ID`) and refreshes a
+  heartbeat key ``dpgcn:worker:<id>`` (expires after ``DPGCN_WORKER_HEARTBEAT_TTL_S``);
 * a pipeline task claims its step in the run record (``owner``) for the run's current
-  ``attempt`` before doing any work (:func:`workers.runs.claim`) and releases it after it
-  finished and the next task of the chain is queued. The claim comes with a lease
-  (``dpgcn:lease:<run_id>``, same TTL as a heartbeat) that a thread of the task's own process
-  renews while the claim is held; it stops when the task ends, however it ends;
+  ``attempt`` before doing any work and releases it after it finished and the next task of
+  the chain is queued. The claim comes with a lease (``dpgcn:lease:<run_id>``, same TTL as a
+  heartbeat) that a thread of the task's own process renews while the claim is held
+  (:mod:`workers.context`);
 * on start (``worker_ready``) and every ``DPGCN_RECOVER_EVERY_S``, each worker looks for runs
   in progress whose owner's heartbeat is gone, or whose step's lease is gone while the owner
   lives (its task died but the worker did not: an exception whose failure could not be
@@ -33,18 +33,16 @@ import os
 import socket
 import threading
 import time
-import uuid
 from typing import Any, cast
 
-from celery.signals import task_postrun, worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown
 
 from dpgcn.settings import get_settings
-from workers import runs
+from workers import outbox, pipeline, runs
+from workers.context import WORKER_ID, set_hostname
 
 logger = logging.getLogger(__name__)
 
-#: This worker process's identity (forked pool children inherit it from the main process).
-WORKER_ID = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 HEARTBEAT_PREFIX = "dpgcn:worker:"
 RECOVER_LOCK_PREFIX = "dpgcn:recover:"
 #: States of runs that may be orphaned.
@@ -55,13 +53,6 @@ MAX_RECOVERIES = 5
 _stop = threading.Event()
 _thread: threading.Thread | None = None
 _hostname = socket.gethostname()
-#: The claim held by the task running in this process: (run_id, attempt).
-_current: dict[str, tuple[str, int]] = {}
-#: Claims of tasks of this process waiting for a retry (their worker holds the retry
-#: message): run id → attempt. Their leases are renewed too.
-_waiting: dict[str, int] = {}
-#: The lease-renewing thread of this process (pool children start their own): pid → thread.
-_lease_threads: dict[int, threading.Thread] = {}
 #: Runs seen orphaned by this worker's scans: run id → when first seen (monotonic seconds).
 _suspects: dict[str, float] = {}
 
@@ -80,57 +71,6 @@ def beat_once(info: dict[str, Any] | None = None) -> None:
 
 def is_alive(worker_id: str) -> bool:
     return bool(runs.client().exists(heartbeat_key(worker_id)))
-
-
-def claim_step(run_id: str, step: str, attempt: int, hostname: str | None = None) -> bool:
-    """Claim ``step`` of ``run_id`` for this worker; ``False`` when the message is a late or
-    stale delivery that must do nothing."""
-    outcome = runs.claim(run_id, step, attempt, WORKER_ID, hostname or _hostname)
-    if outcome != "claimed":
-        logger.warning(
-            "run %s: %s delivery of step %s (attempt %d) ignored", run_id, outcome, step, attempt
-        )
-        return False
-    _current["claim"] = (run_id, attempt)
-    _waiting.pop(run_id, None)
-    _start_lease_thread()
-    return True
-
-
-def _renew_leases() -> None:
-    while True:
-        time.sleep(max(0.2, get_settings().worker_heartbeat_s))
-        claims = dict(_waiting)
-        current = _current.get("claim")
-        if current is not None:
-            claims[current[0]] = current[1]
-        for run_id, attempt in claims.items():
-            try:
-                if not runs.renew_lease(run_id, attempt, WORKER_ID):
-                    _waiting.pop(run_id, None)  # resumed elsewhere or released
-            except Exception as e:  # Redis down: the next renewal re-creates the lease
-                logger.warning("run %s: lease not renewed (%s)", run_id, e)
-
-
-def _start_lease_thread() -> None:
-    pid = os.getpid()
-    thread = _lease_threads.get(pid)
-    if thread is not None and thread.is_alive():
-        return
-    thread = threading.Thread(target=_renew_leases, name="dpgcn-lease", daemon=True)
-    _lease_threads[pid] = thread
-    thread.start()
-
-
-def current_claim() -> tuple[str, int] | None:
-    """(run_id, attempt) of the step the task running in this process claimed."""
-    return _current.get("claim")
-
-
-def release_step() -> None:
-    claim = _current.pop("claim", None)
-    if claim is not None:
-        runs.release(claim[0], claim[1], WORKER_ID)
 
 
 def orphan_reason(record: dict[str, Any]) -> str | None:
@@ -159,8 +99,6 @@ def orphaned_runs(limit: int = 200) -> list[str]:
 def resume_run(run_id: str) -> bool:
     """Resume an orphaned run under a new attempt; ``False`` when another worker holds the
     recovery lock or the run is no longer orphaned."""
-    from workers import pipeline
-
     client = runs.client()
     lock = RECOVER_LOCK_PREFIX + run_id
     if not client.set(lock, WORKER_ID, nx=True, ex=120):
@@ -181,8 +119,8 @@ def resume_run(run_id: str) -> bool:
                 f"{MAX_RECOVERIES} resumptions",
             )
             return False
-        attempt = int(cast(int, client.hincrby(runs.run_key(run_id), "attempt", 1)))
-        client.hincrby(runs.run_key(run_id), "recoveries", 1)
+        attempt = runs.increment(run_id, "attempt")
+        runs.increment(run_id, "recoveries")
         runs.update(
             run_id,
             owner="",
@@ -245,8 +183,6 @@ def _loop() -> None:
 
 def _drain_outbox() -> None:
     """Append the events the API could not stream (workers.outbox); errors are logged."""
-    from workers import outbox
-
     try:
         outbox.drain_once(WORKER_ID)
     except Exception as e:  # Neo4j or Redis down: the next round tries again
@@ -278,23 +214,11 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     global _hostname
     if sender is not None and getattr(sender, "hostname", None):
         _hostname = str(sender.hostname)
+        set_hostname(_hostname)
     start()
 
 
 @worker_shutdown.connect(weak=False)
 def _on_shutdown(**_: Any) -> None:
     stop()
-
-
-@task_postrun.connect(weak=False)
-def _on_postrun(state: str | None = None, **_: Any) -> None:
-    """After a task: release its claim once it succeeded (the chain's next task is queued by
-    then). A task waiting for a retry keeps its claim: its worker holds the retry message."""
-    if state == "SUCCESS":
-        release_step()
-    elif state == "RETRY":
-        claim = _current.pop("claim", None)
-        if claim is not None:
-            _waiting[claim[0]] = claim[1]
-    else:
-        _current.pop("claim", None)
+    runs.close_default_registry()

@@ -12,9 +12,10 @@ after a load). One round (:func:`run_refresh`):
    (:func:`training.refresh.encode_nodes`: trained weights moved onto the new export, eval mode,
    no gradient step);
 5. writes them into the active version's slot, tagged with its version, under the slot-writer
-   lock (:func:`workers.runs.acquire_slot`), after checking the version is still the active one,
-   and sets ``refreshed_at`` (epoch ms) on its ``(:Model)`` node: the API reloads its item index
-   when that changes; ``similar items`` reads the slot's vector index, which has them at once.
+   lock (:meth:`workers.runs.RunRegistry.acquire_slot`), after checking the version is still
+   the active one, and sets ``refreshed_at`` (epoch ms) on its ``(:Model)`` node: the API
+   reloads its item index when that changes; ``similar items`` reads the slot's vector index,
+   which has them at once.
 
 Idempotent: a node that has its vector is not asked for again, so a repeated or redelivered
 round writes nothing twice. Safe beside training: training reads an export of its own; a run
@@ -36,7 +37,7 @@ from neo4j import Driver
 
 from graphstore import export, model, writeback
 from graphstore.errors import GraphUnavailableError
-from workers import recovery, runs
+from workers import context, runs
 from workers.app import app
 
 logger = logging.getLogger(__name__)
@@ -201,14 +202,12 @@ def refresh_vectors(self: Any, wait: bool = True) -> dict[str, Any]:
     """Beat's periodic refresh (and one queued after a load). Skipped while another refresh
     runs. While a run holds the slot-writer lock: retried every :data:`SLOT_WAIT_S` if
     ``wait``, else left to the next round (beat's rounds do not wait, so they never pile up)."""
-    from workers.pipeline import database, driver
-
     client = runs.client()
-    token = f"{recovery.WORKER_ID}:{uuid.uuid4().hex[:8]}"
+    token = f"{context.WORKER_ID}:{uuid.uuid4().hex[:8]}"
     if not client.set(LOCK_KEY, token, nx=True, ex=LOCK_TTL_S):
         return {"skipped": "another refresh is running"}
     try:
-        result = run_refresh(driver(), client, database())
+        result = run_refresh(context.driver(), client, context.database())
     finally:
         if client.get(LOCK_KEY) == token:
             client.delete(LOCK_KEY)

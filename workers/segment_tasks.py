@@ -22,7 +22,7 @@ from graphstore.driver import execute
 from training.segments import SegmentConfig, cluster_users, neighbourhood_vectors
 from workers import runs
 from workers.app import app
-from workers.pipeline import RETRY, claim_or_skip, database, driver, paths
+from workers.context import RETRY, claim_or_skip, database, driver, paths
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from api.deps import DriverDep, RecommenderDep, SettingsDep
+from api.deps import DriverDep, RecommenderDep, RunsDep, SettingsDep
 from api.errors import ApiError, responses
 from api.schemas import Job, ModelVersion
 from api.security import AdminKey, ReadKey
@@ -60,10 +60,8 @@ def activate_model(
 
 
 @router.get("/jobs", response_model=list[Job], dependencies=[ReadKey])
-def list_jobs() -> list[Job]:
+def list_jobs(runs: RunsDep) -> list[Job]:
     """Recent pipeline runs with state, step, timings and metrics."""
-    from workers import runs
-
     return [Job.from_record(r) for r in runs.list_runs(50)]
 
 
@@ -72,10 +70,9 @@ def list_jobs() -> list[Job]:
 )
 def get_job(
     run_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$", examples=["v20261126-1"])],
+    runs: RunsDep,
 ) -> Job:
     """One pipeline run: state, current step, training progress, timings, metrics."""
-    from workers import runs
-
     record: dict[str, Any] | None = runs.get(run_id)
     if record is None:
         raise ApiError(404, f"unknown job {run_id!r}")

@@ -103,26 +103,21 @@ def test_learn_from_entries_skips_what_was_learned_already() -> None:
 
 
 def test_progress_report_without_redis_warns_and_never_raises(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import time
 
-    from dpgcn.settings import get_settings
-    from workers import runs
+    from workers.runs import RunRegistry
 
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
-    get_settings.cache_clear()
-    runs.quick_client.cache_clear()
+    registry = RunRegistry.for_worker("redis://127.0.0.1:1/0")  # nothing listens there
     try:
         started = time.monotonic()
-        assert runs.report_progress("v-test", {"epoch": 1}) is False
-        assert runs.report_progress("v-test", {"epoch": 2}) is False  # backed off: no try
+        assert registry.report_progress("v-test", {"epoch": 1}) is False
+        assert registry.report_progress("v-test", {"epoch": 2}) is False  # backed off: no try
         assert time.monotonic() - started < 5
         assert sum("progress not recorded" in r.getMessage() for r in caplog.records) == 1
     finally:
-        get_settings.cache_clear()
-        runs.quick_client.cache_clear()
-        runs._progress_paused_until.clear()
+        registry.close()
 
 
 def test_outbox_entries_have_the_stream_fields_in_order() -> None:
