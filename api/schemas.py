@@ -154,6 +154,12 @@ class SimilarItems(BaseModel):
     items: list[ScoredItem]
 
 
+class DecisionLayer(BaseModel):
+    state: Literal["on", "off"]
+    alpha: float
+    reason: str
+
+
 class ModelVersion(BaseModel):
     version: str
     status: str
@@ -165,12 +171,34 @@ class ModelVersion(BaseModel):
     created_at: float | None = None
     completed_at: float | None = None
     activated_at: float | None = None
+    decision_layer: DecisionLayer | None = Field(
+        default=None,
+        description="the DDPG policy of this version: off when validation chose α = 0 (the "
+        "served scores are then the supervised model's); absent for models without one",
+    )
 
     @classmethod
     def from_record(cls, m: dict[str, Any]) -> ModelVersion:
-        fields = {k: m.get(k) for k in cls.model_fields if k not in ("metrics", "active")}
+        skip = ("metrics", "active", "decision_layer")
+        fields = {k: m.get(k) for k in cls.model_fields if k not in skip}
         metrics = json.loads(m["metrics"]) if isinstance(m.get("metrics"), str) else {}
-        return cls.model_validate({**fields, "active": bool(m.get("active")), "metrics": metrics})
+        alpha = metrics.get("policy_alpha") if isinstance(metrics, dict) else None
+        layer = None
+        if isinstance(alpha, int | float):
+            alpha = float(alpha)
+            layer = DecisionLayer(
+                state="off" if alpha == 0.0 else "on",
+                alpha=alpha,
+                reason="validation chose α = 0" if alpha == 0.0 else "validation chose α > 0",
+            )
+        return cls.model_validate(
+            {
+                **fields,
+                "active": bool(m.get("active")),
+                "metrics": metrics,
+                "decision_layer": layer,
+            }
+        )
 
 
 class Job(BaseModel):
