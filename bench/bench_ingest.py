@@ -9,7 +9,7 @@ managed Neo4j:
 * ``--serial``: the same with one writer (one transaction at a time);
 * ``--merge``: the same loader forced onto its MERGE path (what it does when a section of
   the graph already has relationships);
-* ``--bulk``: the offline bulk path (``dpgcn.services.bulk_load``: CSV files +
+* ``--bulk``: the offline bulk path (``dpgcn.bulk_import.bulk_load``: CSV files +
   ``neo4j-admin database import``, server stopped and restarted, schema created after) —
   Neo4j's route for initial loads into an empty database, reported as its own row;
 * the naive baseline: one ``MERGE`` per transaction, index seeks per endpoint, on a sample of
@@ -48,8 +48,8 @@ def loadavg() -> str:
 def neo4j_cpu() -> float:
     """CPU seconds used so far by the managed Neo4j server (0 when it is not local)."""
     from dpgcn import services
+    from dpgcn.processes import read_pid
     from dpgcn.settings import get_settings
-    from graphstore.provision import read_pid
 
     pid = read_pid(services.neo4j_spec(get_settings()).pid_file)
     if pid is None:
@@ -76,7 +76,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from dpgcn import services
+    from dpgcn import bulk_import, services
     from dpgcn.settings import get_settings
     from graphstore import ingest, model
     from graphstore.driver import connect, delete_all, execute
@@ -163,7 +163,7 @@ def main() -> None:
 
     if args.bulk:
         driver.close()
-        done = services.bulk_load(settings, synthetic_scale.generate_scale(spec), replace=True)
+        done = bulk_import.bulk_load(settings, synthetic_scale.generate_scale(spec), replace=True)
         driver = connect(conn.uri, conn.user, conn.password)
         rels = done.summary.relationships
         label = "offline bulk import (files + import + restart + schema)"

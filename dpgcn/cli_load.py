@@ -129,10 +129,12 @@ def summary_lines(summary: LoadSummary) -> list[str]:
 def _bulk_ingest(source: GraphSource, replace: bool) -> None:
     from tqdm import tqdm
 
+    from dpgcn import bulk_import
+
     settings = get_settings()
     try:
         with tqdm(desc="writing import files", unit="rows", leave=False, disable=None) as bar:
-            done = services.bulk_load(
+            done = bulk_import.bulk_load(
                 settings, source, replace=replace, progress=lambda part, n: bar.update(n)
             )
     except services.ServiceError as e:

@@ -25,7 +25,7 @@ changed source stops matching at the first changed batch and is written from the
 idempotent). The file is removed when the load completes.
 
 For an initial load into an empty, locally managed database there is also the offline bulk
-path, :mod:`graphstore.bulk` (``neo4j-admin database import``), chosen by the caller
+path, :mod:`dpgcn.bulk_import` (``neo4j-admin database import``), chosen by the caller
 (``dpgcn load --bulk``).
 """
 

@@ -3,7 +3,7 @@ MERGE statement, and the CREATE statement of the fast path for a new section of 
 and, for relationships, the endpoint labels and keys.
 
 Data only (no driver): :mod:`graphstore.ingest_plan` picks a statement per part,
-:mod:`graphstore.bulk` writes the same parts as import files.
+:mod:`dpgcn.bulk_import` writes the same parts as import files.
 """
 
 from __future__ import annotations

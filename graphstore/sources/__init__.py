@@ -7,5 +7,6 @@
 * :mod:`graphstore.sources.text`: query and title normalisation (tokens, stems, terms).
 
 Nothing here imports the Neo4j driver (a unit test asserts it): the store's ingestion
-(:mod:`graphstore.ingest`, :mod:`graphstore.bulk`) writes what these modules produce.
+(:mod:`graphstore.ingest`, or :mod:`dpgcn.bulk_import` offline) writes what these modules
+produce.
 """

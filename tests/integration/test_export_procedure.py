@@ -137,19 +137,18 @@ def test_unknown_types_and_bad_chunks(odd_graph: Driver) -> None:
 def test_the_procedures_build_once_per_neo4j_version(services_up: None, tmp_path: Path) -> None:
     """The Maven module (``graphstore/assets/plugin/pom.xml``) builds with the managed Neo4j
     version into a jar cached by version and source digest, and a second build reuses it."""
-    from dpgcn import services
+    from dpgcn import neo4j_install, neo4j_plugins, services
     from dpgcn.settings import get_settings
-    from graphstore import procedures, provision
 
     managed = services.neo4j_spec(get_settings())
-    java = provision.find_java()
-    s = provision.Neo4jServerSpec(
+    java = neo4j_install.find_java()
+    s = neo4j_install.Neo4jServerSpec(
         home=tmp_path / "home",
         cache=tmp_path / "cache",
         secrets_dir=tmp_path / "secrets",
         version=managed.version,
     )
-    jar = procedures.build_procedures(s, java)
+    jar = neo4j_plugins.build_procedures(s, java)
     assert jar is not None and jar.parent == tmp_path / "cache" / "procedures" / (
         f"neo4j-{managed.version}"
     )
@@ -157,5 +156,5 @@ def test_the_procedures_build_once_per_neo4j_version(services_up: None, tmp_path
     assert "dpgcn/procs/ExportProcedures.class" in names
     assert not [n for n in names if n.startswith("org/neo4j/")]  # provided by the server
     stamp = jar.stat().st_mtime_ns
-    assert procedures.build_procedures(s, java) == jar
+    assert neo4j_plugins.build_procedures(s, java) == jar
     assert jar.stat().st_mtime_ns == stamp

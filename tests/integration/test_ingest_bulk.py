@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from neo4j import Driver
 
-from dpgcn import services
+from dpgcn import bulk_import, neo4j_server, services
 from dpgcn.settings import Settings, get_settings
-from graphstore import model, provision
+from graphstore import model
 from graphstore.driver import connect, delete_all
 from graphstore.ingest import load_source
 from graphstore.records import GraphSource
@@ -53,11 +53,11 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         update={"home": tmp_path_factory.mktemp("bulk-home"), "neo4j": neo4j}
     )
     spec = services.neo4j_spec(settings)
-    provision.start(spec, timeout=300)
+    neo4j_server.start(spec, timeout=300)
     try:
         yield settings
     finally:
-        provision.stop(spec)
+        neo4j_server.stop(spec)
 
 
 def open_driver(settings: Settings) -> Driver:
@@ -73,7 +73,7 @@ def online_then_bulk(settings: Settings, source: GraphSource) -> tuple[object, o
         delete_all(driver)
         online = load_source(driver, source)
         by_online = snapshot(driver), graph_counts(driver)
-    done = services.bulk_load(settings, source, replace=True)
+    done = bulk_import.bulk_load(settings, source, replace=True)
     assert done.summary.written == online.written
     assert done.summary.unmatched == online.unmatched
     assert done.import_s > 0 and not done.directory.exists()  # files removed afterwards
@@ -88,7 +88,7 @@ def test_bulk_is_refused_on_a_database_that_is_not_empty(own_server: Settings) -
         load_source(driver, source)
         before = snapshot(driver)
     with pytest.raises(services.ServiceError, match="only for an empty one"):
-        services.bulk_load(own_server, source)
+        bulk_import.bulk_load(own_server, source)
     with open_driver(own_server) as driver:
         assert snapshot(driver) == before
 
@@ -98,7 +98,7 @@ def test_bulk_is_refused_for_an_external_server(own_server: Settings) -> None:
         update={"neo4j": own_server.neo4j.model_copy(update={"uri": "neo4j://example:7687"})}
     )
     with pytest.raises(services.ServiceError, match="locally managed"):
-        services.bulk_load(external, GraphSource(name="nothing"))
+        bulk_import.bulk_load(external, GraphSource(name="nothing"))
 
 
 def test_bulk_import_equals_online_load_generic(own_server: Settings, tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from neo4j import Driver
 
-from dpgcn import services
+from dpgcn import apps, neo4j_server, services
+from dpgcn.neo4j_install import Neo4jServerSpec
+from dpgcn.processes import ProvisionError
 from dpgcn.settings import get_settings
-from graphstore import provision
 from graphstore.driver import connect, execute
-from graphstore.errors import GraphAuthError, ProvisionError
+from graphstore.errors import GraphAuthError
 from tests.integration.conftest import DPGCN, run_cli
 
 pytestmark = pytest.mark.integration
@@ -141,7 +142,7 @@ def test_a_server_that_cannot_start_fails_fast_with_the_log_path(
     good = services.neo4j_spec(settings)
     with socket.socket() as blocker:  # bound, not listening: passes the pre-check, not Jetty
         blocker.bind(("127.0.0.1", 0))
-        broken = provision.Neo4jServerSpec(
+        broken = Neo4jServerSpec(
             home=tmp_path / "neo4j",
             cache=good.cache,
             secrets_dir=tmp_path / "secrets",
@@ -154,7 +155,7 @@ def test_a_server_that_cannot_start_fails_fast_with_the_log_path(
         )
         # the message proves the process' exit was noticed (a timeout reads "did not answer")
         with pytest.raises(ProvisionError, match=r"exited during start-up; see .*neo4j\.log"):
-            provision.start(broken, timeout=120)
+            neo4j_server.start(broken, timeout=120)
 
 
 def free_port() -> int:
@@ -195,7 +196,7 @@ def test_background_worker_log_is_stamped_rotated_and_stopped(services_up: None)
     import time
 
     settings = get_settings()
-    log = services.app_log(settings, "worker")
+    log = apps.app_log(settings, "worker")
     log.unlink(missing_ok=True)
     run_cli("services", "start", "worker")
     try:
@@ -203,7 +204,7 @@ def test_background_worker_log_is_stamped_rotated_and_stopped(services_up: None)
         while not (log.exists() and "ready." in log.read_text()):
             assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
             time.sleep(0.5)
-        pid = services.app_status(settings)[0].pid
+        pid = apps.app_status(settings)[0].pid
         assert pid is not None
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         assert len(children) == 1  # the supervisor runs the worker
@@ -213,8 +214,8 @@ def test_background_worker_log_is_stamped_rotated_and_stopped(services_up: None)
         assert any("INFO celery" in line for line in lines)
     finally:
         assert "worker: stopped" in run_cli("services", "stop", "worker").stdout
-    assert services.app_status(settings) == [] or all(
-        s.name != "worker" for s in services.app_status(settings)
+    assert apps.app_status(settings) == [] or all(
+        s.name != "worker" for s in apps.app_status(settings)
     )
     assert not Path(f"/proc/{children[0]}").exists()
     assert "exited with status 0" in log.read_text().splitlines()[-1]

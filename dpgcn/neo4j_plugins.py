@@ -4,7 +4,8 @@ managed Neo4j version on first use and cached per version and source digest::
 
     <cache>/procedures/neo4j-<version>/dpgcn-procs-<digest>.jar
 
-:mod:`graphstore.provision` links the jar into the server's plugin directory at start.
+:func:`link_plugins` links the jar into the server's plugin directory at each start
+(:func:`dpgcn.neo4j_server.start`).
 """
 
 from __future__ import annotations
@@ -18,24 +19,11 @@ import tempfile
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from graphstore.errors import ProvisionError
-
-if TYPE_CHECKING:
-    from graphstore.provision import Neo4jServerSpec
+from dpgcn.neo4j_install import Neo4jServerSpec, find_maven
+from dpgcn.processes import ProvisionError
 
 logger = logging.getLogger(__name__)
-
-
-def find_maven(needed_for: str) -> str:
-    """``mvn`` on PATH, else a clear error saying what it is ``needed_for``."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ProvisionError(
-            f"Maven (`mvn`) is not installed; it is needed {needed_for} (apt-get install maven)."
-        )
-    return mvn
 
 
 #: The module's directory in the package: ``pom.xml`` and ``src/main/java``.
@@ -150,3 +138,23 @@ def build_procedures(spec: Neo4jServerSpec, java: str) -> Path | None:
         built[0].replace(jar)
     logger.info("built the dpgcn procedures: %s", jar)
     return jar
+
+
+def link_plugins(spec: Neo4jServerSpec, procedures: Path | None) -> None:
+    """The server's plugin directory: links to APOC and to the built procedures, nothing else
+    (a stale procedures jar from an older source would register the procedures twice)."""
+    spec.plugins.mkdir(parents=True, exist_ok=True)
+    wanted = {jar.name: jar for jar in spec.dist_plugins.glob("*.jar")}
+    if procedures is not None:
+        wanted["dpgcn-procs.jar"] = procedures
+    for entry in spec.plugins.iterdir():
+        if (
+            entry.name not in wanted
+            or not entry.is_symlink()
+            or entry.resolve() != wanted[entry.name]
+        ):
+            entry.unlink()
+    for name, target in wanted.items():
+        link = spec.plugins / name
+        if not link.is_symlink():
+            link.symlink_to(target)

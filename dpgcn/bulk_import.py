@@ -15,18 +15,19 @@ loaders' file:line validation and text pipeline are unchanged — and writes the
   loaders; a row whose endpoint has no node is left out and counted (``unmatched``), as
   online.
 
-The import replaces the whole database (``--overwrite-destination``), so the caller
-(``dpgcn.services.bulk_load``) refuses it unless the database is empty and the server is the
-locally managed one, stops the server, imports, starts it again and then creates the schema
-(constraints and indexes from ``cypher/schema``). This module only writes the files and runs
-the importer.
+The import replaces the whole database (``--overwrite-destination``), so :func:`bulk_load`
+refuses it unless the database is empty and the server is the locally managed one, stops the
+server (and the ``services up --app`` processes), imports, starts it again and then creates the
+schema (constraints and indexes from ``cypher/schema``).
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import os
 import resource
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -34,19 +35,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dpgcn import neo4j_server
+from dpgcn.apps import APP_PROCESSES, app_pid_file, start_app, stop_app
+from dpgcn.neo4j_install import ADMIN_TOOL, Neo4jServerSpec, find_java, server_env
+from dpgcn.processes import ServiceError, read_pid
+from dpgcn.services import neo4j_connection, neo4j_managed, neo4j_spec
+from dpgcn.settings import Settings
 from graphstore import model
+from graphstore.driver import connect, execute
 from graphstore.errors import GraphStoreError
 from graphstore.ingest import LoadSummary
 from graphstore.ingest_parts import LinkPart, interaction_part, link_parts
-from graphstore.provision import ADMIN_TOOL, Neo4jServerSpec, server_env
 from graphstore.records import GraphSource, Row
+from graphstore.schema import apply_schema
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
 
 
-class BulkImportError(GraphStoreError):
+class BulkImportError(ServiceError):
     """neo4j-admin could not import the files (see its report and log)."""
 
 
@@ -306,3 +314,101 @@ def _tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return ""
     return " | ".join(text[-lines:])
+
+
+@dataclass(frozen=True)
+class BulkLoad:
+    """What ``bulk_load`` did and how long each step took (seconds)."""
+
+    summary: LoadSummary
+    files_s: float
+    stop_s: float
+    import_s: float
+    start_s: float
+    schema_s: float
+    #: Peak resident memory of the neo4j-admin import process, MiB.
+    import_peak_rss_mib: float
+    directory: Path
+
+    @property
+    def seconds(self) -> float:
+        return self.files_s + self.stop_s + self.import_s + self.start_s + self.schema_s
+
+
+def bulk_load(
+    settings: Settings,
+    source: GraphSource,
+    *,
+    replace: bool = False,
+    workdir: Path | None = None,
+    threads: int | None = None,
+    keep_files: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+) -> BulkLoad:
+    """Load ``source`` with ``neo4j-admin database import`` (the files and the importer above).
+
+    Only for the locally managed server, and only into an empty database (``replace=True``:
+    whatever it holds is replaced). The server is stopped for the import and started again;
+    the schema is created afterwards. Refused with :class:`ServiceError` otherwise.
+
+    The new store's transaction ids start afresh: a client that used the database before
+    (a driver holding bookmarks) has to reconnect. ``services up --app`` processes are
+    stopped before the import and started again after it."""
+    if not neo4j_managed(settings):
+        raise ServiceError(
+            "--bulk imports offline into the locally managed Neo4j only; NEO4J_URI points at "
+            "an external server: load it without --bulk (the online loader)."
+        )
+    spec = neo4j_spec(settings)
+    if read_pid(spec.pid_file) is None:
+        raise ServiceError("the managed Neo4j is not running: run `dpgcn services up` first.")
+    conn = neo4j_connection(settings)
+    with connect(conn.uri, conn.user, conn.password) as driver:
+        records = execute(driver, "ingest/count_all_nodes", database=conn.database, read=True)
+    nodes = int(records[0]["n"])
+    if nodes and not replace:
+        raise ServiceError(
+            f"--bulk replaces the whole database and is only for an empty one; "
+            f"{conn.database!r} holds {nodes:,} nodes. Load without --bulk (the online "
+            "loader merges into what is there), or add --replace to delete everything first."
+        )
+    directory = workdir or settings.home / "import" / f"bulk-{os.getpid()}"
+    # The worker and the API lose the server for the import, and their drivers' bookmarks
+    # name transactions of the replaced store: they are stopped and started again.
+    apps = [name for name in APP_PROCESSES if read_pid(app_pid_file(settings, name))]
+    try:
+        files = write_import_files(source, directory, progress=progress)
+        java = find_java()
+        started = time.perf_counter()
+        for name in apps:
+            stop_app(settings, name)
+        neo4j_server.stop(spec)
+        stop_s = time.perf_counter() - started
+        try:
+            result = run_import(spec, java, files, database=conn.database, threads=threads)
+        finally:
+            started = time.perf_counter()
+            neo4j_server.start(spec)
+            start_s = time.perf_counter() - started
+    except GraphStoreError as e:
+        raise ServiceError(str(e)) from e
+    finally:
+        if not keep_files:
+            shutil.rmtree(directory, ignore_errors=True)
+    for name in apps:
+        start_app(settings, name)
+    started = time.perf_counter()
+    with connect(conn.uri, conn.user, conn.password) as driver:
+        apply_schema(driver, conn.database)
+    schema_s = time.perf_counter() - started
+    logger.info("bulk-loaded %s: %s", source.name, files.summary.written)
+    return BulkLoad(
+        summary=files.summary,
+        files_s=files.seconds,
+        stop_s=stop_s,
+        import_s=result.seconds,
+        start_s=start_s,
+        schema_s=schema_s,
+        import_peak_rss_mib=result.peak_rss_mib,
+        directory=directory,
+    )

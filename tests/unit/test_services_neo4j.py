@@ -1,3 +1,6 @@
+"""The managed Neo4j: its configuration, Java and Maven checks, pid files, the procedure's
+Maven build and the plugin directory (dpgcn.neo4j_install, neo4j_plugins, neo4j_server)."""
+
 from __future__ import annotations
 
 import re
@@ -7,19 +10,19 @@ from typing import Any
 
 import pytest
 
-from graphstore import procedures, provision
-from graphstore.errors import ProvisionError
+from dpgcn import neo4j_install, neo4j_plugins, neo4j_server, processes
+from dpgcn.processes import ProvisionError
 
 
-def spec(tmp_path: Path, **kw: Any) -> provision.Neo4jServerSpec:
-    return provision.Neo4jServerSpec(
+def spec(tmp_path: Path, **kw: Any) -> neo4j_install.Neo4jServerSpec:
+    return neo4j_install.Neo4jServerSpec(
         home=tmp_path / "home", cache=tmp_path / "cache", secrets_dir=tmp_path / "secrets", **kw
     )
 
 
 def test_config_binds_loopback_with_auth_and_apoc(tmp_path: Path) -> None:
     s = spec(tmp_path, bolt_port=17001, http_port=17002, heap="1g", pagecache="256m")
-    conf = provision.write_config(s).read_text()
+    conf = neo4j_server.write_config(s).read_text()
     assert "server.bolt.listen_address=127.0.0.1:17001" in conf
     assert "server.http.listen_address=127.0.0.1:17002" in conf
     assert "dbms.security.auth_enabled=true" in conf
@@ -33,36 +36,36 @@ def test_start_refuses_a_taken_port(tmp_path: Path) -> None:
         sock.listen()
         port = sock.getsockname()[1]
         with pytest.raises(ProvisionError, match=f"Port {port} .* taken"):
-            provision.start(spec(tmp_path, bolt_port=port, http_port=port))
+            neo4j_server.start(spec(tmp_path, bolt_port=port, http_port=port))
 
 
 def test_missing_java_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAVA_HOME", "/nonexistent")
-    monkeypatch.setattr(provision.shutil, "which", lambda _: None)
-    monkeypatch.setattr(provision, "Path", lambda p: Path("/nonexistent") / str(p).lstrip("/"))
+    monkeypatch.setattr(neo4j_install.shutil, "which", lambda _: None)
+    monkeypatch.setattr(neo4j_install, "Path", lambda p: Path("/nonexistent") / str(p).lstrip("/"))
     with pytest.raises(ProvisionError, match="No Java 17 or 21 runtime found"):
-        provision.find_java()
+        neo4j_install.find_java()
 
 
 def test_missing_maven_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(provision.shutil, "which", lambda _: None)
+    monkeypatch.setattr(neo4j_install.shutil, "which", lambda _: None)
     with pytest.raises(ProvisionError, match="Maven"):
-        provision.assemble(spec(tmp_path))
+        neo4j_install.assemble(spec(tmp_path))
 
 
 def test_pid_of_a_dead_process_reads_as_none(tmp_path: Path) -> None:
     pid_file = tmp_path / "x.pid"
     pid_file.write_text("999999999")
-    assert provision.read_pid(pid_file) is None
-    assert provision.stop_process(pid_file, "x") is False
+    assert processes.read_pid(pid_file) is None
+    assert processes.stop_process(pid_file, "x") is False
 
 
 def test_without_javac_the_server_starts_without_the_procedures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(procedures, "find_javac", lambda java: None)
-    with caplog.at_level("WARNING", logger="graphstore.provision"):
-        assert procedures.build_procedures(spec(tmp_path), "/usr/bin/java") is None
+    monkeypatch.setattr(neo4j_plugins, "find_javac", lambda java: None)
+    with caplog.at_level("WARNING", logger="dpgcn.neo4j_plugins"):
+        assert neo4j_plugins.build_procedures(spec(tmp_path), "/usr/bin/java") is None
     assert "no Java compiler" in caplog.text
     assert not (tmp_path / "cache" / "procedures").exists()
 
@@ -78,14 +81,14 @@ def fake_maven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> 
     mvn.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/mvn-calls\n{script}\n')
     mvn.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setattr(procedures, "find_javac", lambda java: str(javac))
+    monkeypatch.setattr(neo4j_plugins, "find_javac", lambda java: str(javac))
     return tmp_path / "mvn-calls"
 
 
 def test_a_compile_error_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_maven(tmp_path, monkeypatch, "echo 'ExportProcedures.java:[1,1] error: oops'; exit 1")
     with pytest.raises(ProvisionError, match=r"Maven could not build .*oops"):
-        procedures.build_procedures(spec(tmp_path), "/usr/bin/java")
+        neo4j_plugins.build_procedures(spec(tmp_path), "/usr/bin/java")
     assert not list((tmp_path / "cache" / "procedures").rglob("*.jar"))
 
 
@@ -101,16 +104,16 @@ def test_the_procedures_are_built_once_per_neo4j_version(
         '|| exit 3; mkdir -p "$d/target" && echo jar > "$d/target/dpgcn-procs-1.jar"',
     )
     s = spec(tmp_path)
-    jar = procedures.build_procedures(s, "/usr/bin/java")
-    assert jar == procedures.procedures_jar(s) and jar.read_text() == "jar\n"
+    jar = neo4j_plugins.build_procedures(s, "/usr/bin/java")
+    assert jar == neo4j_plugins.procedures_jar(s) and jar.read_text() == "jar\n"
     assert jar.parent == tmp_path / "cache" / "procedures" / f"neo4j-{s.version}"
-    assert procedures.build_procedures(s, "/usr/bin/java") == jar
+    assert neo4j_plugins.build_procedures(s, "/usr/bin/java") == jar
     (call,) = calls.read_text().splitlines()
     assert re.fullmatch(
         rf"-B -f {jar.parent}/\S+/pom\.xml package -Dneo4j\.version={s.version}", call
     )
     other = spec(tmp_path, version="5.26.20")
-    assert procedures.build_procedures(other, "/usr/bin/java") != jar
+    assert neo4j_plugins.build_procedures(other, "/usr/bin/java") != jar
     assert len(calls.read_text().splitlines()) == 2
 
 
@@ -122,13 +125,13 @@ def test_the_module_is_pinned_to_the_managed_neo4j_version() -> None:
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     pom = ET.fromstring(resources.files("graphstore").joinpath("assets/plugin/pom.xml").read_text())
     assert pom.findtext("m:properties/m:neo4j.version", namespaces=ns) == (
-        provision.Neo4jServerSpec.version
+        neo4j_install.Neo4jServerSpec.version
     )
     (dep,) = pom.findall("m:dependencies/m:dependency", ns)
     assert dep.findtext("m:artifactId", namespaces=ns) == "neo4j"
     assert dep.findtext("m:version", namespaces=ns) == "${neo4j.version}"
     assert dep.findtext("m:scope", namespaces=ns) == "provided"
-    names = [name for name, _ in procedures._module_files()]
+    names = [name for name, _ in neo4j_plugins._module_files()]
     assert names == ["pom.xml", "src/main/java/dpgcn/procs/ExportProcedures.java"]
 
 
@@ -141,13 +144,13 @@ def test_plugin_directory_holds_apoc_and_the_current_procedures_only(tmp_path: P
     old.parent.mkdir(parents=True)
     old.write_bytes(b"old")
     new.write_bytes(b"new")
-    provision.link_plugins(s, old)
+    neo4j_plugins.link_plugins(s, old)
     (s.plugins / "stray.jar").write_bytes(b"stray")
-    provision.link_plugins(s, new)
+    neo4j_plugins.link_plugins(s, new)
     assert sorted(p.name for p in s.plugins.iterdir()) == [
         "apoc-core-5.26.19.jar",
         "dpgcn-procs.jar",
     ]
     assert (s.plugins / "dpgcn-procs.jar").read_bytes() == b"new"
-    provision.link_plugins(s, None)
+    neo4j_plugins.link_plugins(s, None)
     assert [p.name for p in s.plugins.iterdir()] == ["apoc-core-5.26.19.jar"]
