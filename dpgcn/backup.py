@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dpgcn import services
+from dpgcn import neo4j_install, services
 from dpgcn.settings import Settings
 from dpgcn.streams import FEEDBACK_STREAM
-from graphstore import provision, queries, statelog
+from graphstore import queries, statelog
 from graphstore.driver import connect, execute, run_autocommit
 from graphstore.errors import GraphStoreError
 
@@ -76,18 +76,18 @@ class Restored:
     replay: Replay
 
 
-def admin_argv(spec: provision.Neo4jServerSpec, java: str, *args: str) -> list[str]:
+def admin_argv(spec: neo4j_install.Neo4jServerSpec, java: str, *args: str) -> list[str]:
     """``neo4j-admin <args>`` for the managed server: the admin tool's main class on the
-    server's own jars (run with :func:`graphstore.provision.server_env`)."""
-    return [java, "-cp", f"{spec.lib}/*", provision.ADMIN_TOOL, *args]
+    server's own jars (run with :func:`dpgcn.neo4j_install.server_env`)."""
+    return [java, "-cp", f"{spec.lib}/*", neo4j_install.ADMIN_TOOL, *args]
 
 
-def _run_admin(spec: provision.Neo4jServerSpec, *args: str, timeout: float = 900) -> None:
-    argv = admin_argv(spec, provision.find_java(), *args)
+def _run_admin(spec: neo4j_install.Neo4jServerSpec, *args: str, timeout: float = 900) -> None:
+    argv = admin_argv(spec, neo4j_install.find_java(), *args)
     logger.info("neo4j-admin %s", " ".join(args))
     result = subprocess.run(
         argv,
-        env=provision.server_env(spec),
+        env=neo4j_install.server_env(spec),
         capture_output=True,
         text=True,
         timeout=timeout,
