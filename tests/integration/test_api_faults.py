@@ -36,9 +36,8 @@ from hypothesis import strategies as st
 from neo4j import Driver
 
 from api.main import create_app
-from dpgcn import services
+from dpgcn import neo4j_server, services
 from dpgcn.settings import get_settings
-from graphstore import provision
 from tests.integration.api_keys import api_keys_fixture, auth  # noqa: F401
 from tests.integration.conftest import DPGCN
 
@@ -393,7 +392,7 @@ def test_known_keys_keep_working_through_a_neo4j_outage(api: Api, api_keys: Keys
             r = client.get(f"/v1/users/{u}/recommendations?explain=false",
                            headers=auth(api_keys["read"]))  # fmt: skip
             assert r.status_code == 200 and r.json()["personalized"], r.text
-        assert provision.stop(spec)
+        assert neo4j_server.stop(spec)
         try:
             time.sleep(3 * KEY_PERIOD_S + 0.5)  # the key table's refreshes fail meanwhile
             assert api.metric('dpgcn_api_key_table_reads_total{result="failed"}') >= 1
@@ -421,7 +420,7 @@ def test_known_keys_keep_working_through_a_neo4j_outage(api: Api, api_keys: Keys
             )
             assert max(took) < 1.0 and unknown_s < 10.0
         finally:
-            provision.start(spec)
+            neo4j_server.start(spec)
     _wait_ready(api.url)
 
 
