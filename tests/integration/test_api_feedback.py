@@ -19,10 +19,10 @@ from neo4j import Driver
 from schemathesis.checks import not_a_server_error
 
 from api.main import create_app
-from dpgcn import services
+from dpgcn import neo4j_server, services
 from dpgcn.settings import get_settings
 from dpgcn.streams import FEEDBACK_FIELDS, FEEDBACK_STREAM
-from graphstore import export, provision
+from graphstore import export
 from tests.integration.api_keys import api_client_fixture, api_keys_fixture, auth  # noqa: F401
 from workers.outbox import drain_outbox
 
@@ -292,7 +292,7 @@ def test_neo4j_restart_gives_503_then_recovers_by_itself(
     worker = threading.Thread(target=load)
     worker.start()
     try:
-        assert provision.stop(spec)
+        assert neo4j_server.stop(spec)
         down = api_client.get("/v1/users/nobody-y/recommendations", headers=h)
         assert down.status_code == 503 and down.json() == {"detail": "graph database unavailable"}
         # a user the snapshot holds is answered from memory, explanations included
@@ -304,7 +304,7 @@ def test_neo4j_restart_gives_503_then_recovers_by_itself(
         fresh = api_client.get("/v1/models", headers=auth(api_keys["admin"]))  # key not cached
         assert fresh.status_code == 503
     finally:
-        provision.start(spec)
+        neo4j_server.start(spec)
     deadline = time.monotonic() + 120
     while api_client.get("/v1/users/nobody-y/recommendations", headers=h).status_code != 200:
         assert time.monotonic() < deadline, "the API did not recover"
