@@ -187,15 +187,14 @@ def test_killed_worker_run_is_resumed_once(
 def test_neo4j_outage_is_retried_until_it_is_back(
     driver: Driver, only_our_workers: None, tmp_path: Path
 ) -> None:
-    from dpgcn import services
+    from dpgcn import neo4j_server, services
     from dpgcn.settings import get_settings
-    from graphstore import provision
 
     settings = get_settings()
     load_small(driver)
     proc = start_worker("outage", "graph,training", tmp_path / "w.log")
     try:
-        assert provision.stop(services.neo4j_spec(settings))
+        assert neo4j_server.stop(services.neo4j_spec(settings))
         run_id = runs.new_run_id()
         pipeline.submit_pipeline(run_id, {"model": "dpgcn", "epochs": 2, "dim": 16})
         wait_for(lambda: (runs.get(run_id) or {}).get("retries", 0) >= 2, 180, "two retries")
