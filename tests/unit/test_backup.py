@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from api.storewatch import StoreWatch
-from dpgcn import backup
-from graphstore import provision, statelog
+from dpgcn import backup, neo4j_install
+from graphstore import statelog
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_a_file_that_is_not_a_backup_is_refused(tmp_path: Path) -> None:
 
 
 def test_admin_command_runs_the_admin_tool_on_the_server_jars(tmp_path: Path) -> None:
-    spec = provision.Neo4jServerSpec(
+    spec = neo4j_install.Neo4jServerSpec(
         home=tmp_path / "neo4j",
         cache=tmp_path / "cache",
         secrets_dir=tmp_path / "secrets",
@@ -104,7 +104,7 @@ def test_admin_command_runs_the_admin_tool_on_the_server_jars(tmp_path: Path) ->
     )
     argv = backup.admin_argv(spec, "java", "database", "dump", "neo4j", "--to-path=/x")
     assert argv[:3] == ["java", "-cp", f"{spec.lib}/*"]
-    assert argv[3] == provision.ADMIN_TOOL and argv[4:] == [
+    assert argv[3] == neo4j_install.ADMIN_TOOL and argv[4:] == [
         "database",
         "dump",
         "neo4j",
