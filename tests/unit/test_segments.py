@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphstore import browser_style, provision, queries
+import graphstore
+from dpgcn import browser_style, neo4j_install, neo4j_server
+from graphstore import queries
 from graphstore.segments import segment_name, unique_names
 from training.segments import (
     SegmentConfig,
@@ -146,7 +148,7 @@ def test_projection_is_two_dimensional() -> None:
 
 
 def test_browser_style_is_one_post_connect_command() -> None:
-    grass = (Path(provision.__file__).parent / "assets" / "browser" / "style.grass").read_text()
+    grass = (Path(graphstore.__file__).parent / "assets" / "browser" / "style.grass").read_text()
     rules = browser_style.parse_grass(grass)
     labels = ("User", "Item", "Query", "Term", "Category", "Segment", "ArchivedSegment")
     for label in labels:
@@ -161,8 +163,8 @@ def test_browser_style_is_one_post_connect_command() -> None:
 
 
 def test_config_carries_the_browser_settings(tmp_path: Path) -> None:
-    spec = provision.Neo4jServerSpec(home=tmp_path, cache=tmp_path, secrets_dir=tmp_path)
-    conf = provision.write_config(spec).read_text().splitlines()
+    spec = neo4j_install.Neo4jServerSpec(home=tmp_path, cache=tmp_path, secrets_dir=tmp_path)
+    conf = neo4j_server.write_config(spec).read_text().splitlines()
     assert f"browser.post_connect_cmd={browser_style.browser_style_command()}" in conf
     assert "browser.remote_content_hostname_whitelist=127.0.0.1,localhost" in conf
 
