@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from dpgcn.bulk_import import import_command, write_import_files
+from dpgcn.neo4j_install import Neo4jServerSpec
 from graphstore import model
-from graphstore.bulk import import_command, write_import_files
-from graphstore.provision import Neo4jServerSpec
 from graphstore.records import GraphSource
 
 
