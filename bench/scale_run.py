@@ -6,7 +6,7 @@ peak RSS, Neo4j's peak RSS and the store size on disk.
 Two loaders (``--path``):
 
 * ``online``: ``graphstore.ingest.load_source`` into the running server (CREATE fast path);
-* ``bulk``: ``dpgcn.services.bulk_load`` — CSV files from the same rows, the server stopped,
+* ``bulk``: ``dpgcn.bulk_import.bulk_load`` — CSV files from the same rows, the server stopped,
   ``neo4j-admin database import``, the server started again, the schema created after.
 
 Full scale (1M users / 200k items / ~20M relationships)::
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--no-export", action="store_true")
     args = parser.parse_args()
 
-    from dpgcn import services
+    from dpgcn import bulk_import, services
     from dpgcn.settings import get_settings
     from graphstore import ingest
     from graphstore.driver import connect, delete_all, execute
@@ -121,7 +121,9 @@ def main() -> None:
             )
             detail = "online loader, CREATE fast path"
         else:
-            done = services.bulk_load(settings, synthetic_scale.generate_scale(spec), replace=True)
+            done = bulk_import.bulk_load(
+                settings, synthetic_scale.generate_scale(spec), replace=True
+            )
             summary = done.summary
             driver = connect(conn.uri, conn.user, conn.password)
             detail = (
