@@ -19,84 +19,6 @@ DATASET_DIRS = {
 }
 
 
-def _write_oracle(truth: object, export_dir: Path) -> Path:
-    """``oracle.npz`` of a synthetic export: the planted preference model as a dot product
-    (``training/oracle.py`` documents the keys)."""
-    import numpy as np
-
-    from graphstore.sources.synthetic import SyntheticTruth
-
-    assert isinstance(truth, SyntheticTruth)
-    n_users, n_items = len(truth.user_ids), len(truth.item_ids)
-    user = np.concatenate([truth.user_latent, np.ones((n_users, 1))], axis=1)
-    item = np.concatenate(
-        [truth.item_latent, (truth.beta * truth.log_popularity).reshape(n_items, 1)], axis=1
-    )
-    path = export_dir / "oracle.npz"
-    arrays = {
-        "User.ids": np.asarray(truth.user_ids, dtype=str),
-        "User.vector": user.astype(np.float32),
-        "Item.ids": np.asarray(truth.item_ids, dtype=str),
-        "Item.vector": item.astype(np.float32),
-    }
-    np.savez(path, **arrays)  # type: ignore[arg-type]
-    return path
-
-
-def _write_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
-    """``query_task.npz`` of an export: the rows of a labelled ``user,sku,…,query`` test file
-    (not exported into the graph) as export rows, -1 where unknown (``training/query_task.py``
-    documents the keys). Returns coverage counts."""
-    import csv
-
-    import numpy as np
-
-    from graphstore.errors import InputError
-    from graphstore.sources.loaders.values import parse_ts
-    from graphstore.sources.text import normalize_query
-
-    with np.load(export_dir / "graph.npz", allow_pickle=False) as npz:
-        rows_of = {
-            label: {str(k): n for n, k in enumerate(npz[f"{label}.ids"].tolist())}
-            if f"{label}.ids" in npz.files
-            else {}
-            for label in ("User", "Item", "Query", "Term")
-        }
-    users, queries, items, indptr, terms, times = [], [], [], [0], [], []
-    with test_file.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"user", "sku", "query"} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(str(test_file), 1, f"missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
-            qid = normalize_query(row["query"] or "")
-            users.append(rows_of["User"].get(row["user"].strip(), -1))
-            queries.append(rows_of["Query"].get(qid, -1) if qid else -1)
-            items.append(rows_of["Item"].get(row["sku"].strip(), -1))
-            known = [rows_of["Term"][t] for t in qid.split() if t in rows_of["Term"]]
-            terms.extend(known)
-            indptr.append(len(terms))
-            try:  # the search's time, NaN when the file has none
-                times.append(parse_ts(row.get("query_time") or ""))
-            except ValueError:
-                times.append(float("nan"))
-    arrays = {
-        "test.user": np.asarray(users, dtype=np.int64),
-        "test.query": np.asarray(queries, dtype=np.int64),
-        "test.term_indptr": np.asarray(indptr, dtype=np.int64),
-        "test.term_index": np.asarray(terms, dtype=np.int64),
-        "test.item": np.asarray(items, dtype=np.int64),
-        "test.time": np.asarray(times, dtype=np.float64),
-    }
-    np.savez(export_dir / "query_task.npz", **arrays)  # type: ignore[arg-type]
-    return {
-        "rows": len(users),
-        "known_user": int((arrays["test.user"] >= 0).sum()),
-        "known_query": int((arrays["test.query"] >= 0).sum()),
-        "known_item": int((arrays["test.item"] >= 0).sum()),
-    }
-
-
 #: The labelled test file of a dataset whose rows form the query-conditioned task (MAP@5).
 QUERY_TASK_FILES = {"bestbuy": "labelled_split/test.csv"}
 
@@ -223,6 +145,7 @@ def evaluate(
                 raise TrainingError(f"--reuse-export: no export in {target}")
         elif dataset == "synthetic":
             from graphstore.export import export_source
+            from graphstore.export_format import write_oracle
             from graphstore.sources import synthetic
 
             spec = synthetic.SyntheticSpec(
@@ -230,9 +153,9 @@ def evaluate(
             )
             source, truth = synthetic.generate(spec)
             export_source(source, target)
-            _write_oracle(truth, target)
+            write_oracle(target, *truth.oracle_vectors())
         else:
-            from graphstore.export import export_source
+            from graphstore.export import export_query_task, export_source
             from graphstore.sources.loaders import load_dataset
 
             if path is None:
@@ -242,7 +165,7 @@ def evaluate(
             export_source(source, target)
             task_file = path / QUERY_TASK_FILES.get(dataset, "-")
             if dataset in QUERY_TASK_FILES and task_file.is_file():
-                counts = _write_query_task(task_file, target)
+                counts = export_query_task(task_file, target)
                 typer.echo(f"query task from {task_file}: {counts}")
         if export_only:
             typer.echo(f"export written to {target}")

@@ -19,6 +19,10 @@ class GraphAuthError(GraphStoreError):
     """Neo4j rejected the credentials."""
 
 
+class ExportFileError(GraphStoreError):
+    """An export directory's files do not follow the contract (``graphstore.export_format``)."""
+
+
 class InputError(GraphStoreError):
     """A source file has bad content; the message names file, line and reason."""
 

@@ -1,12 +1,15 @@
-"""Export the graph (or a part) to the file format ``training`` reads (docs/export-format.md)."""
+"""Export the graph, or a part of it (:class:`Selection`), to the files ``training`` reads
+(:mod:`graphstore.export_format`, docs/export-format.md); :func:`export_source` writes the same
+files from parsed rows without Neo4j.
+
+The selection's nodes are read here; relationship columns and the mapping of their endpoints
+to rows are :mod:`graphstore.export_columns`, the static user features
+:mod:`graphstore.export_features`."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,183 +23,28 @@ from neo4j import Driver
 from graphstore import model
 from graphstore.driver import execute, has_procedure
 from graphstore.errors import GraphStoreError
+from graphstore.export_columns import (
+    COLUMNS_PROCEDURE,
+    OTHER_TYPES,
+    READERS,
+    USER_TYPES,
+    Columns,
+    EdgeArrays,
+    NodeRows,
+    concat_columns,
+    keep_active_users,
+    map_types,
+    relationship_columns,
+    type_columns,
+)
+from graphstore.export_features import UserColumns, user_features
+from graphstore.export_format import query_task_rows, write_export, write_query_task
 from graphstore.records import GraphSource
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-AGE_SCALE = 100.0
-
-
-def user_features(rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
-    """Static user features: scaled age (+ known flag), one-hot gender and occupation."""
-    gender = [r.get("gender") for r in rows]
-    occupation = [r.get("occupation") for r in rows]
-    return _feature_matrix(
-        np.array([np.nan if r.get("age") is None else float(r["age"]) for r in rows]),
-        np.array(["" if g is None else str(g) for g in gender], dtype=str),
-        np.array([g is not None for g in gender], dtype=bool),
-        np.array(["" if o is None else str(o) for o in occupation], dtype=str),
-        np.array([o is not None for o in occupation], dtype=bool),
-    )
-
-
-def _feature_matrix(
-    age: np.ndarray,
-    gender: np.ndarray,
-    gender_known: np.ndarray,
-    occupation: np.ndarray,
-    occupation_known: np.ndarray,
-) -> tuple[np.ndarray, list[str]]:
-    """The feature matrix of :func:`user_features` from columns (age NaN when unknown),
-    built with numpy: categories in sorted order, one column each."""
-    genders, g_col = np.unique(gender[gender_known], return_inverse=True)
-    occupations, o_col = np.unique(occupation[occupation_known], return_inverse=True)
-    names = (
-        ["age", "age_known"]
-        + [f"gender={g}" for g in genders.tolist()]
-        + [f"occ={o}" for o in occupations.tolist()]
-    )
-    x = np.zeros((len(age), len(names)), dtype=np.float32)
-    known = ~np.isnan(age)
-    x[known, 0] = age[known] / AGE_SCALE
-    x[known, 1] = 1.0
-    x[np.flatnonzero(gender_known), 2 + g_col] = 1.0
-    x[np.flatnonzero(occupation_known), 2 + len(genders) + o_col] = 1.0
-    return x, names
-
-
-@dataclass(frozen=True)
-class _UserColumns:
-    """Exported users' static features as columns, as the export statements return them:
-    age NaN when unknown, gender and occupation ``''`` when unknown."""
-
-    age: np.ndarray
-    gender: np.ndarray
-    occupation: np.ndarray
-
-    @classmethod
-    def of(cls, record: Any) -> _UserColumns:
-        age = np.asarray(record.get("age", []), dtype=np.float64)
-        age[age < 0] = np.nan  # the statements' sentinel for a missing age
-        return cls(
-            age,
-            np.asarray(record.get("gender", []), dtype=str),
-            np.asarray(record.get("occupation", []), dtype=str),
-        )
-
-    def concat(self, other: _UserColumns) -> _UserColumns:
-        return _UserColumns(
-            np.concatenate([self.age, other.age]),
-            np.concatenate([self.gender, other.gender]),
-            np.concatenate([self.occupation, other.occupation]),
-        )
-
-    def take(self, rows: np.ndarray) -> _UserColumns:
-        return _UserColumns(self.age[rows], self.gender[rows], self.occupation[rows])
-
-    def features(self) -> tuple[np.ndarray, list[str]]:
-        return _feature_matrix(
-            self.age, self.gender, self.gender != "", self.occupation, self.occupation != ""
-        )
-
-
-def write_export(
-    out_dir: Path,
-    nodes: dict[str, dict[str, Any]],
-    edges: dict[tuple[str, str, str], dict[str, np.ndarray]],
-    filters: dict[str, Any] | None = None,
-) -> Path:
-    """Write arrays atomically: a temp dir renamed into place, so no reader sees half a file.
-
-    ``nodes[label]`` holds ``ids`` (list/array of str) and optionally ``x`` and ``features``;
-    ``edges[(src, type, dst)]`` holds ``edge_index`` [2, E], ``time`` [E], ``weight`` [E].
-    """
-    tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    arrays: dict[str, np.ndarray] = {}
-    meta_nodes: dict[str, Any] = {}
-    for label, part in nodes.items():
-        ids = np.asarray(part["ids"], dtype=str)
-        arrays[f"{label}.ids"] = ids
-        if part.get("x") is not None:
-            arrays[f"{label}.x"] = np.asarray(part["x"], dtype=np.float32)
-        meta_nodes[label] = {"count": len(ids), "features": list(part.get("features", []))}
-    for (src, rel, dst), part in edges.items():
-        key = f"{src}__{rel}__{dst}"
-        arrays[f"{key}.edge_index"] = np.asarray(part["edge_index"], dtype=np.int64)
-        arrays[f"{key}.time"] = np.asarray(part["time"], dtype=np.float64)
-        arrays[f"{key}.weight"] = np.asarray(part["weight"], dtype=np.float32)
-    np.savez(tmp / "graph.npz", **arrays)  # type: ignore[arg-type]
-    meta = {
-        "format": FORMAT_VERSION,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "node_types": meta_nodes,
-        "edge_types": [list(k) for k in edges],
-        "filters": filters or {"scope": "all"},
-    }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
-    return out_dir
-
-
-EdgeRow = tuple[str, str, float | None, float | None]
-
-
-def _assemble(
-    out_dir: Path,
-    users: list[dict[str, Any]],
-    ids: dict[str, list[str]],
-    edge_rows: Callable[[str, str, str], Iterable[EdgeRow]],
-    started: float,
-) -> dict[str, Any]:
-    """Index nodes, map edge rows (source id, target id, time, weight) and write the export.
-
-    Rows whose endpoints are not exported (e.g. users without consent) are dropped."""
-    x, names = user_features(users)
-    nodes: dict[str, dict[str, Any]] = {
-        model.USER: {"ids": [u["id"] for u in users], "x": x, "features": names}
-    }
-    for label, label_ids in ids.items():
-        nodes[label] = {"ids": label_ids}
-    index = {label: {nid: k for k, nid in enumerate(part["ids"])} for label, part in nodes.items()}
-    edges: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
-    n_edges = 0
-    for src, rel, dst in model.EDGE_TYPES:
-        s_map, t_map = index[src], index[dst]
-        pairs = [(s_map.get(s), t_map.get(t), ts, w) for s, t, ts, w in edge_rows(src, rel, dst)]
-        pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
-        if not pairs:
-            continue
-        edges[(src, rel, dst)] = {
-            "edge_index": np.array([[p[0] for p in pairs], [p[1] for p in pairs]]),
-            "time": np.array([math.nan if p[2] is None else float(p[2]) for p in pairs]),
-            "weight": np.array([1.0 if p[3] is None else float(p[3]) for p in pairs]),
-        }
-        n_edges += len(pairs)
-    if not nodes[model.USER]["ids"] or not nodes[model.ITEM]["ids"]:
-        raise GraphStoreError("nothing to export: the graph has no (consenting) users or items")
-    write_export(out_dir, nodes, edges)
-    elapsed = time.perf_counter() - started
-    logger.info("exported %d edges to %s in %.1fs", n_edges, out_dir, elapsed)
-    return {
-        "dir": str(out_dir),
-        "edges": n_edges,
-        "seconds": elapsed,
-        "nodes": {k: len(v["ids"]) for k, v in nodes.items()},
-    }
-
-
 #: Source nodes per edge query: one record of columns per batch, never one per edge.
 EDGE_BATCH = 20_000
-#: Endpoints are mapped to rows through a lookup table indexed by internal id when the
-#: largest id is below ``LUT_SLACK`` x the node count + ``LUT_MIN`` (ids are dense in practice),
-#: else by binary search.
-LUT_SLACK = 8
-LUT_MIN = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -247,48 +95,7 @@ class Selection:
         return out
 
 
-class _Nodes:
-    """One label's exported nodes: internal ids (to map edge endpoints) and external ids."""
-
-    def __init__(self, nid: np.ndarray, ids: list[str]) -> None:
-        self.nid = np.asarray(nid, dtype=np.int64)
-        self.ids = ids
-        self._lut: np.ndarray | None = None
-        self._order: np.ndarray | None = None
-        self._sorted: np.ndarray | None = None
-        if len(self.nid) == 0:
-            return
-        top = int(self.nid.max())
-        if int(self.nid.min()) >= 0 and top < LUT_SLACK * len(self.nid) + LUT_MIN:
-            # internal ids are dense: a lookup table maps an endpoint in one gather
-            self._lut = np.full(top + 1, -1, dtype=np.int64)
-            self._lut[self.nid] = np.arange(len(self.nid), dtype=np.int64)
-        else:
-            self._order = np.argsort(self.nid, kind="stable")
-            self._sorted = self.nid[self._order]
-
-    def index(self, nid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row indices of internal ids, and a mask of those that are exported."""
-        if len(self.nid) == 0:
-            return np.zeros(len(nid), dtype=np.int64), np.zeros(len(nid), dtype=bool)
-        if self._lut is not None:
-            inside = (nid >= 0) & (nid < len(self._lut))
-            rows = self._lut[np.where(inside, nid, 0)]
-            found = inside & (rows >= 0)
-            return np.where(found, rows, 0), found
-        assert self._sorted is not None and self._order is not None
-        pos = np.searchsorted(self._sorted, nid)
-        pos = np.minimum(pos, len(self._sorted) - 1)
-        found = self._sorted[pos] == nid
-        return self._order[pos], found
-
-
 _NO_NODES: dict[str, list[Any]] = {"nid": [], "id": []}
-_NO_EDGES: dict[str, list[Any]] = {"s": [], "t": [], "ts": [], "w": []}
-#: Relationship types, each scanned once by a whole-graph export: those leaving users, then
-#: the rest (HAS_TERM leaves queries and items: one scan, split by the source's label).
-_USER_TYPES = tuple(dict.fromkeys(t for s, t, _ in model.EDGE_TYPES if s == model.USER))
-_OTHER_TYPES = tuple(dict.fromkeys(t for _, t, _ in model.EDGE_TYPES if t not in _USER_TYPES))
 _NO_USERS: dict[str, list[Any]] = {"nid": [], "id": [], "age": [], "gender": [], "occupation": []}
 
 
@@ -297,13 +104,13 @@ def _one(records: list[Any]) -> Any:
     return records[0] if records else _NO_NODES
 
 
-def _user_part(record: Any) -> tuple[_Nodes, _UserColumns]:
-    return _Nodes(np.asarray(record["nid"], dtype=np.int64), list(record["id"])), _UserColumns.of(
+def _user_part(record: Any) -> tuple[NodeRows, UserColumns]:
+    return NodeRows(np.asarray(record["nid"], dtype=np.int64), list(record["id"])), UserColumns.of(
         record
     )
 
 
-def _fetch_users(driver: Driver, sel: Selection, database: str) -> tuple[_Nodes, _UserColumns]:
+def _fetch_users(driver: Driver, sel: Selection, database: str) -> tuple[NodeRows, UserColumns]:
     if sel.users is not None:
         records = execute(
             driver, "export/get_users_by_id", {"ids": list(sel.users)}, database=database, read=True
@@ -355,9 +162,9 @@ def _expand(
 
 def _select_nodes(
     driver: Driver, sel: Selection, batch: int, database: str
-) -> tuple[dict[str, _Nodes], _UserColumns]:
+) -> tuple[dict[str, NodeRows], UserColumns]:
     users, user_cols = _fetch_users(driver, sel, database)
-    nodes: dict[str, _Nodes] = {model.USER: users}
+    nodes: dict[str, NodeRows] = {model.USER: users}
     if sel.users is not None:
         reached = _expand(driver, users.nid, sel.hops, batch, database)
         more = np.array(sorted(reached[model.USER] - set(users.nid.tolist())), dtype=np.int64)
@@ -370,7 +177,7 @@ def _select_nodes(
                 read=True,
             )
             extra, extra_cols = _user_part(records[0] if records else _NO_USERS)
-            nodes[model.USER] = _Nodes(
+            nodes[model.USER] = NodeRows(
                 np.concatenate([users.nid, extra.nid]), users.ids + extra.ids
             )
             user_cols = user_cols.concat(extra_cols)
@@ -386,7 +193,7 @@ def _select_nodes(
                     label=label,
                 )
             )
-            nodes[label] = _Nodes(np.asarray(rec["nid"], dtype=np.int64), list(rec["id"]))
+            nodes[label] = NodeRows(np.asarray(rec["nid"], dtype=np.int64), list(rec["id"]))
     else:
         for label in (model.ITEM, model.QUERY, model.TERM, model.CATEGORY):
             rec = _one(
@@ -394,21 +201,18 @@ def _select_nodes(
                     driver, "export/get_node_columns", database=database, read=True, label=label
                 )
             )
-            nodes[label] = _Nodes(np.asarray(rec["nid"], dtype=np.int64), list(rec["id"]))
+            nodes[label] = NodeRows(np.asarray(rec["nid"], dtype=np.int64), list(rec["id"]))
     return nodes, user_cols
-
-
-Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _fetch_edges(
     driver: Driver,
-    nodes: dict[str, _Nodes],
+    nodes: dict[str, NodeRows],
     sel: Selection,
     batch: int,
     database: str,
     workers: int = 1,
-) -> dict[tuple[str, str, str], dict[str, np.ndarray]]:
+) -> EdgeArrays:
     """Every relationship among the selected nodes, as index columns (numpy assembly).
 
     The (edge type, source batch) queries are independent reads; ``workers`` > 1 runs them
@@ -450,7 +254,7 @@ def _fetch_edges(
             results = list(pool.map(fetch, jobs))
     else:
         results = [fetch(job) for job in jobs]
-    edges: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
+    edges: EdgeArrays = {}
     for src, rel, dst in model.EDGE_TYPES:
         parts = [r for j, r in zip(jobs, results, strict=True) if j[:2] == (src, rel)]
         if not parts:
@@ -468,147 +272,9 @@ def _fetch_edges(
     return edges
 
 
-def _type_columns(driver: Driver, rel: str, sel: Selection, database: str) -> Columns:
-    """Every relationship of type ``rel`` as columns, by a relationship-type scan.
-
-    The plain statement reads ts and weight without ``coalesce`` (one property read each);
-    only when a column comes back short (some relationships lack the property) is the
-    statement with defaults run instead."""
-    windowed = sel.windowed and rel in _USER_TYPES
-    params: dict[str, Any] = {
-        "since": sel.since if windowed else None,
-        "until": sel.until if windowed else None,
-    }
-    records = execute(
-        driver, "export/get_type_columns", params, database=database, read=True, type=rel
-    )
-    rec = records[0] if records else _NO_EDGES
-    s = np.asarray(rec["s"], dtype=np.int64)
-    n = len(s)
-    if len(rec["w"]) == n and len(rec["ts"]) in (0, n):
-        ts = (
-            np.asarray(rec["ts"], dtype=np.float64)
-            if len(rec["ts"]) == n
-            else np.full(n, math.nan, dtype=np.float64)
-        )
-        return s, np.asarray(rec["t"], dtype=np.int64), ts, np.asarray(rec["w"], dtype=np.float32)
-    records = execute(
-        driver,
-        "export/get_type_columns_coalesced",
-        {**params, "missing": math.nan},
-        database=database,
-        read=True,
-        type=rel,
-    )
-    rec = records[0] if records else _NO_EDGES
-    return (
-        np.asarray(rec["s"], dtype=np.int64),
-        np.asarray(rec["t"], dtype=np.int64),
-        np.asarray(rec["ts"], dtype=np.float64),
-        np.asarray(rec["w"], dtype=np.float32),
-    )
-
-
-def _map_types(
-    nodes: dict[str, _Nodes], columns: dict[str, Columns]
-) -> dict[tuple[str, str, str], dict[str, np.ndarray]]:
-    """Split each type's columns into the model's edge types by endpoint label (e.g.
-    HAS_TERM from queries and from items), dropping endpoints that are not exported."""
-    edges: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
-    for src, rel, dst in model.EDGE_TYPES:
-        s, t, ts, w = columns[rel]
-        s_idx, s_ok = nodes[src].index(s)
-        t_idx, t_ok = nodes[dst].index(t)
-        keep = s_ok & t_ok
-        if not keep.any():
-            continue
-        if keep.all():
-            edges[(src, rel, dst)] = {
-                "edge_index": np.stack([s_idx, t_idx]),
-                "time": ts,
-                "weight": w,
-            }
-        else:
-            edges[(src, rel, dst)] = {
-                "edge_index": np.stack([s_idx[keep], t_idx[keep]]),
-                "time": ts[keep],
-                "weight": w[keep],
-            }
-    return edges
-
-
-#: The project's procedure that reads relationship columns in one store pass (optional).
-COLUMNS_PROCEDURE = "dpgcn.export.relationshipColumns"
-#: Edges per record from the procedure (28 bytes each: 28 MiB at most per record).
-PROCEDURE_CHUNK = 1 << 20
-#: How the whole-graph export reads relationships: the procedure when the server has it,
-#: else Cypher (``auto``), or one of them by name.
-READERS = ("auto", "procedure", "cypher")
-
-
-def relationship_columns(
-    driver: Driver,
-    rels: tuple[str, ...],
-    since: float | None = None,
-    until: float | None = None,
-    database: str = "neo4j",
-    chunk: int = PROCEDURE_CHUNK,
-    partition: tuple[int, int] = (0, 1),
-) -> dict[str, Columns]:
-    """Every relationship of the types ``rels`` (source id, target id, ts, weight columns;
-    ``ts`` in [since, until) when a bound is given), read by the project's procedure in one
-    store pass and decoded from its packed chunks with ``np.frombuffer``. ``partition``
-    ``(i, n)``: only the relationships whose internal id modulo n is i (n concurrent calls
-    share the server's work)."""
-    records = execute(
-        driver,
-        "export/get_relationship_columns",
-        {
-            "types": list(rels),
-            "since": since,
-            "until": until,
-            "chunk": chunk,
-            "partition": partition[0],
-            "partitions": partition[1],
-        },
-        database=database,
-        read=True,
-    )
-    chunks: dict[str, list[Any]] = {rel: [] for rel in rels}
-    for rec in records:
-        chunks[rec["type"]].append(rec)
-    out: dict[str, Columns] = {}
-    for rel, parts in chunks.items():
-        out[rel] = (
-            _from_bytes([r["source"] for r in parts], "<i8", np.int64),
-            _from_bytes([r["target"] for r in parts], "<i8", np.int64),
-            _from_bytes([r["ts"] for r in parts], "<f8", np.float64),
-            _from_bytes([r["weight"] for r in parts], "<f4", np.float32),
-        )
-    return out
-
-
-def _concat_columns(parts: list[dict[str, Columns]]) -> dict[str, Columns]:
-    """Per type, the columns of each partition one after the other."""
-    if len(parts) == 1:
-        return dict(parts[0])
-    out: dict[str, Columns] = {}
-    for rel in parts[0]:
-        s, t, ts, w = (np.concatenate([part[rel][k] for part in parts]) for k in range(4))
-        out[rel] = (s, t, ts, w)
-    return out
-
-
-def _from_bytes(parts: list[bytes], wire: str, dtype: type) -> np.ndarray:
-    if not parts:
-        return np.zeros(0, dtype=dtype)
-    arrays = [np.frombuffer(part, dtype=wire) for part in parts]
-    return (arrays[0] if len(arrays) == 1 else np.concatenate(arrays)).astype(dtype, copy=False)
-
-
 def _export_whole(
     driver: Driver, sel: Selection, batch: int, database: str, workers: int, reader: str
-) -> tuple[dict[str, _Nodes], _UserColumns, dict[tuple[str, str, str], dict[str, np.ndarray]], str]:
+) -> tuple[dict[str, NodeRows], UserColumns, EdgeArrays, str]:
     """The whole graph (optionally in a time window) and the node columns, read together on
     ``workers`` threads (each query in its own session).
 
@@ -628,47 +294,27 @@ def _export_whole(
             n = max(workers, 1)
             parts = [
                 pool.submit(
-                    relationship_columns, driver, _USER_TYPES, *bounds, database, partition=(i, n)
+                    relationship_columns, driver, USER_TYPES, *bounds, database, partition=(i, n)
                 )
                 for i in range(n)
             ]
             selected = pool.submit(_select_nodes, driver, sel, batch, database)
-            other = pool.submit(relationship_columns, driver, _OTHER_TYPES, None, None, database)
+            other = pool.submit(relationship_columns, driver, OTHER_TYPES, None, None, database)
             nodes, user_cols = selected.result()
-            columns = _concat_columns([part.result() for part in parts])
+            columns = concat_columns([part.result() for part in parts])
             columns.update(other.result())
         else:
+            bounds = (sel.since, sel.until)
             scans = {
-                rel: pool.submit(_type_columns, driver, rel, sel, database) for rel in _USER_TYPES
+                rel: pool.submit(type_columns, driver, rel, *bounds, database) for rel in USER_TYPES
             }
             selected = pool.submit(_select_nodes, driver, sel, batch, database)
-            for rel in _OTHER_TYPES:
-                scans[rel] = pool.submit(_type_columns, driver, rel, sel, database)
+            for rel in OTHER_TYPES:
+                scans[rel] = pool.submit(type_columns, driver, rel, *bounds, database)
             nodes, user_cols = selected.result()
             columns = {rel: future.result() for rel, future in scans.items()}
     used = "procedure" if use_procedure else "cypher"
-    return nodes, user_cols, _map_types(nodes, columns), used
-
-
-def _keep_active_users(
-    nodes: dict[str, _Nodes],
-    user_cols: _UserColumns,
-    edges: dict[tuple[str, str, str], dict[str, np.ndarray]],
-) -> tuple[dict[str, _Nodes], _UserColumns]:
-    """Drop users with no relationship left (time-window exports) and renumber edges."""
-    users = nodes[model.USER]
-    active = np.zeros(len(users.ids), dtype=bool)
-    for (src, _, _), part in edges.items():
-        if src == model.USER:
-            active[part["edge_index"][0]] = True
-    new_index = np.cumsum(active) - 1
-    for (src, _, _), part in edges.items():
-        if src == model.USER:
-            part["edge_index"][0] = new_index[part["edge_index"][0]]
-    keep = np.flatnonzero(active)
-    nodes = dict(nodes)
-    nodes[model.USER] = _Nodes(users.nid[keep], [users.ids[k] for k in keep.tolist()])
-    return nodes, user_cols.take(keep)
+    return nodes, user_cols, map_types(nodes, columns), used
 
 
 def export_subgraph(
@@ -711,7 +357,7 @@ def export_subgraph(
         edges = _fetch_edges(driver, nodes, sel, batch_size, database, workers)
         used = "cypher"
     if sel.windowed:
-        nodes, user_cols = _keep_active_users(nodes, user_cols, edges)
+        nodes, user_cols = keep_active_users(nodes, user_cols, edges)
     if not nodes[model.USER].ids or not nodes[model.ITEM].ids:
         raise GraphStoreError(
             f"nothing to export: no (consenting) users or items in the selection {sel.filters()}"
@@ -733,6 +379,53 @@ def export_subgraph(
         "nodes": {k: len(v.ids) for k, v in nodes.items()},
         "filters": sel.filters(),
         "reader": used,
+    }
+
+
+EdgeRow = tuple[str, str, float | None, float | None]
+
+
+def _assemble(
+    out_dir: Path,
+    users: list[dict[str, Any]],
+    ids: dict[str, list[str]],
+    edge_rows: Callable[[str, str, str], Iterable[EdgeRow]],
+    started: float,
+) -> dict[str, Any]:
+    """Index nodes, map edge rows (source id, target id, time, weight) and write the export.
+
+    Rows whose endpoints are not exported (e.g. users without consent) are dropped."""
+    x, names = user_features(users)
+    nodes: dict[str, dict[str, Any]] = {
+        model.USER: {"ids": [u["id"] for u in users], "x": x, "features": names}
+    }
+    for label, label_ids in ids.items():
+        nodes[label] = {"ids": label_ids}
+    index = {label: {nid: k for k, nid in enumerate(part["ids"])} for label, part in nodes.items()}
+    edges: EdgeArrays = {}
+    n_edges = 0
+    for src, rel, dst in model.EDGE_TYPES:
+        s_map, t_map = index[src], index[dst]
+        pairs = [(s_map.get(s), t_map.get(t), ts, w) for s, t, ts, w in edge_rows(src, rel, dst)]
+        pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
+        if not pairs:
+            continue
+        edges[(src, rel, dst)] = {
+            "edge_index": np.array([[p[0] for p in pairs], [p[1] for p in pairs]]),
+            "time": np.array([math.nan if p[2] is None else float(p[2]) for p in pairs]),
+            "weight": np.array([1.0 if p[3] is None else float(p[3]) for p in pairs]),
+        }
+        n_edges += len(pairs)
+    if not nodes[model.USER]["ids"] or not nodes[model.ITEM]["ids"]:
+        raise GraphStoreError("nothing to export: the graph has no (consenting) users or items")
+    write_export(out_dir, nodes, edges)
+    elapsed = time.perf_counter() - started
+    logger.info("exported %d edges to %s in %.1fs", n_edges, out_dir, elapsed)
+    return {
+        "dir": str(out_dir),
+        "edges": n_edges,
+        "seconds": elapsed,
+        "nodes": {k: len(v["ids"]) for k, v in nodes.items()},
     }
 
 
@@ -774,3 +467,19 @@ def export_source(source: GraphSource, out_dir: Path) -> dict[str, Any]:
         return links.get((src, rel, dst), ())
 
     return _assemble(out_dir, users, ids, edge_rows, started)
+
+
+def export_query_task(test_file: Path, export_dir: Path) -> dict[str, int]:
+    """``query_task.npz`` of an export: the searches of a labelled test file
+    (:func:`graphstore.sources.searches.read_labelled_searches`, not in the graph) as rows of
+    the export (-1 where unknown). Returns coverage counts."""
+    from graphstore.sources.searches import read_labelled_searches
+
+    rows = query_task_rows(export_dir, read_labelled_searches(test_file))
+    write_query_task(export_dir, rows)
+    return {
+        "rows": len(rows),
+        "known_user": int((rows.user >= 0).sum()),
+        "known_query": int((rows.query >= 0).sum()),
+        "known_item": int((rows.item >= 0).sum()),
+    }

@@ -9,9 +9,7 @@ interaction and search edges removed, so nothing leaks from the evaluation items
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,26 +17,58 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from graphstore.export_format import (
+    CATEGORY,
+    HAS_TERM,
+    IN_CATEGORY,
+    ITEM,
+    LED_TO,
+    NODE_TYPES,
+    QUERY,
+    SEARCHED,
+    TERM,
+    USER,
+    EdgeType,
+    ExportFileError,
+    edge_name,
+    read_export,
+)
 from training.errors import ExportFormatError
 
 logger = logging.getLogger(__name__)
 
-USER = "User"
-ITEM = "Item"
-QUERY = "Query"
-TERM = "Term"
-CATEGORY = "Category"
-SEARCHED = "SEARCHED"
-LED_TO = "LED_TO"
-HAS_TERM = "HAS_TERM"
-IN_CATEGORY = "IN_CATEGORY"
-NODE_TYPES = (USER, ITEM, QUERY, TERM, CATEGORY)
+#: The labels and relationship types come from the export contract (graphstore.export_format).
+__all__ = [
+    "CATEGORY",
+    "HAS_TERM",
+    "IN_CATEGORY",
+    "ITEM",
+    "LED_TO",
+    "NODE_TYPES",
+    "PROTOCOLS",
+    "QUERY",
+    "SEARCHED",
+    "TERM",
+    "USER",
+    "EdgeSet",
+    "EdgeType",
+    "ExportGraph",
+    "FloatArray",
+    "IntArray",
+    "Pairs",
+    "Split",
+    "eval_candidates",
+    "interaction_edge_types",
+    "load_export",
+    "ratio_counts",
+    "sample_negatives",
+    "split_interactions",
+    "user_item_pairs",
+    "user_query_pairs",
+]
 
-EdgeType = tuple[str, str, str]
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float32]
-
-_EDGE_KEY = re.compile(r"^([A-Za-z]+)__([A-Z_]+)__([A-Za-z]+)\.(edge_index|time|weight)$")
 
 
 @dataclass
@@ -76,37 +106,19 @@ class ExportGraph:
         return [t for t in self.ids if self.num_nodes(t) > 0]
 
 
-def _edge_type_from_name(name: str) -> EdgeType:
-    parts = name.split("__")
-    if len(parts) != 3:
-        raise ExportFormatError(f"bad edge name {name!r}; expected <Src>__<TYPE>__<Dst>")
-    return parts[0], parts[1], parts[2]
-
-
 def load_export(export_dir: Path) -> ExportGraph:
-    """Load and validate an export directory. Any node or edge type may be absent."""
+    """Load and validate an export directory (read through the contract,
+    :func:`graphstore.export_format.read_export`). Any node or edge type may be absent."""
     export_dir = Path(export_dir)
-    meta_path, npz_path = export_dir / "meta.json", export_dir / "graph.npz"
-    if not meta_path.is_file() or not npz_path.is_file():
-        raise ExportFormatError(f"{export_dir} lacks meta.json or graph.npz")
     try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ExportFormatError(f"{meta_path} is not valid JSON: {e}") from e
-    if meta.get("format") != 1:
-        raise ExportFormatError(f"unsupported export format {meta.get('format')!r}")
-    node_meta = meta.get("node_types", {}) or {}
-    try:
-        npz = np.load(npz_path, allow_pickle=False)
-        arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as e:
-        raise ExportFormatError(f"cannot read {npz_path}: {e}") from e
-
+        files = read_export(export_dir)
+    except ExportFileError as e:
+        raise ExportFormatError(str(e)) from e
+    meta, arrays, node_meta = files.meta, files.arrays, files.node_meta
     ids: dict[str, NDArray[np.str_]] = {}
     xs: dict[str, FloatArray] = {}
     feature_names: dict[str, list[str]] = {}
-    labels = set(node_meta) | {k.split(".")[0] for k in arrays if "__" not in k}
-    for label in sorted(labels):
+    for label in files.labels:
         if f"{label}.ids" in arrays:
             ids[label] = arrays[f"{label}.ids"].astype(str)
         else:
@@ -120,9 +132,8 @@ def load_export(export_dir: Path) -> ExportGraph:
         feature_names[label] = list(node_meta.get(label, {}).get("features", []) or [])
 
     edges: dict[EdgeType, EdgeSet] = {}
-    edge_names = {m.group(0).rsplit(".", 1)[0] for k in arrays if (m := _EDGE_KEY.match(k))}
-    for name in sorted(edge_names):
-        et = _edge_type_from_name(name)
+    for et in files.edge_types:
+        name = edge_name(et)
         if f"{name}.edge_index" not in arrays:
             raise ExportFormatError(f"{name} has no edge_index")
         index = np.asarray(arrays[f"{name}.edge_index"], dtype=np.int64)

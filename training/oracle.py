@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from graphstore.export_format import ORACLE_FILE, ExportFileError, read_oracle
 from training.data import ITEM, USER, ExportGraph
 from training.errors import ExportFormatError
 from training.protocols import EmbeddingScorer
 
-ORACLE_FILE = "oracle.npz"
 #: Name of the oracle's row in results (not a registry model: nothing is trained).
 ORACLE = "oracle"
 
@@ -55,17 +55,12 @@ def load_oracle(export_dir: Path, graph: ExportGraph) -> EmbeddingScorer | None:
     """The oracle of ``export_dir`` as a scorer in the export's row order, or ``None`` when
     the export has no ``oracle.npz``."""
     path = Path(export_dir) / ORACLE_FILE
-    if not path.is_file():
-        return None
     try:
-        npz = np.load(path, allow_pickle=False)
-        arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as e:
-        raise ExportFormatError(f"cannot read {path}: {e}") from e
-    need = ("User.ids", "User.vector", "Item.ids", "Item.vector")
-    absent = [k for k in need if k not in arrays]
-    if absent:
-        raise ExportFormatError(f"{path} lacks {', '.join(absent)}")
+        arrays = read_oracle(export_dir)
+    except ExportFileError as e:
+        raise ExportFormatError(str(e)) from e
+    if arrays is None:
+        return None
     user = _align(arrays["User.ids"], arrays["User.vector"], graph.ids[USER], USER)
     item = _align(arrays["Item.ids"], arrays["Item.vector"], graph.ids[ITEM], ITEM)
     if user.shape[1] != item.shape[1]:

@@ -58,7 +58,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,9 +74,7 @@ from training.data import (
     IntArray,
     interaction_edge_types,
 )
-
-if TYPE_CHECKING:
-    from training.query_task import QueryRows
+from training.query_rows import QueryRows
 
 logger = logging.getLogger(__name__)
 
@@ -314,7 +311,6 @@ def heldout_event_rows(
 ) -> QueryRows:
     """Search → click events of the export as task rows with their own click to take out
     (``led_correction = 1``): at most ``limit``, a fixed sample (seed 0)."""
-    from training.query_task import QueryRows
 
     ev = scorer.events
     idx = np.arange(len(ev))

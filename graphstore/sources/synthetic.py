@@ -177,6 +177,16 @@ class SyntheticTruth:
         """The oracle's preference scores [U, I] (after drift)."""
         return self.user_latent @ self.item_latent.T + self.beta * self.log_popularity
 
+    def oracle_vectors(self) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+        """``(user ids, user vectors, item ids, item vectors)`` whose dot products are
+        :meth:`scores`: ``[z_u, 1]`` and ``[w_i, beta * log(popularity_i)]`` (the arguments of
+        :func:`graphstore.export_format.write_oracle`)."""
+        n_users, n_items = len(self.user_ids), len(self.item_ids)
+        user = np.concatenate([self.user_latent, np.ones((n_users, 1))], axis=1)
+        bias = (self.beta * self.log_popularity).reshape(n_items, 1)
+        item = np.concatenate([self.item_latent, bias], axis=1)
+        return self.user_ids, user, self.item_ids, item
+
 
 def _words(rng: np.random.Generator, n: int, taken: set[str]) -> list[str]:
     out: list[str] = []

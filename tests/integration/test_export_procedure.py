@@ -14,12 +14,11 @@ from neo4j import Driver
 
 from graphstore import model
 from graphstore.driver import execute, has_procedure
-from graphstore.export import (
+from graphstore.export_columns import (
     COLUMNS_PROCEDURE,
-    Selection,
-    _concat_columns,
-    _type_columns,
+    concat_columns,
     relationship_columns,
+    type_columns,
 )
 
 pytestmark = pytest.mark.integration
@@ -76,8 +75,7 @@ def test_columns_equal_the_cypher_statements(
     odd_graph: Driver, window: tuple[float | None, float | None]
 ) -> None:
     since, until = window
-    sel = Selection(users=None, hops=1, segment=None, since=since, until=until)
-    cypher = {rel: _type_columns(odd_graph, rel, sel, "neo4j") for rel in TYPES}
+    cypher = {rel: type_columns(odd_graph, rel, since, until, "neo4j") for rel in TYPES}
     # the Cypher reader windows only the user types; so does the exporter's procedure call
     user = relationship_columns(odd_graph, (model.CLICKED, model.VIEWED), since, until)
     other = relationship_columns(odd_graph, (model.LED_TO, model.HAS_TERM))
@@ -104,7 +102,7 @@ def test_chunks_and_partitions_reassemble_to_the_same_columns(odd_graph: Driver)
     parts = [relationship_columns(odd_graph, TYPES, partition=(i, 3)) for i in range(3)]
     sizes = [sum(len(cols[0]) for cols in part.values()) for part in parts]
     assert sum(sizes) == 120 and min(sizes) > 0
-    assert_same(whole, _concat_columns(parts))
+    assert_same(whole, concat_columns(parts))
     records = execute(
         odd_graph,
         "export/get_relationship_columns",

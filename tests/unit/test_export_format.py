@@ -1,11 +1,23 @@
+"""The export contract (graphstore.export_format): files written and read back, the oracle and
+query-task files, refusals; the exporter's parts (features, endpoint mapping, selections)."""
+
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from graphstore.export import user_features, write_export
+from graphstore import export_format
+from graphstore.errors import ExportFileError
+from graphstore.export_features import UserColumns, user_features
+from graphstore.export_format import write_export
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_write_export_round_trip(tmp_path: Path) -> None:
@@ -64,8 +76,6 @@ def test_export_source_keeps_every_row(tmp_path: Path) -> None:
 
 
 def test_selection_filters_and_bad_selections() -> None:
-    import pytest
-
     from graphstore.errors import GraphStoreError
     from graphstore.export import Selection
 
@@ -101,16 +111,16 @@ def test_user_features_vectorised() -> None:
 def test_endpoint_mapping_dense_and_sparse_ids() -> None:
     """Internal ids map to rows the same way through the lookup table (dense ids) and the
     binary search (sparse ids); ids that are not exported are flagged, never mapped."""
-    from graphstore.export import LUT_MIN, LUT_SLACK, _Nodes
+    from graphstore.export_columns import LUT_MIN, LUT_SLACK, NodeRows
 
     queries = np.array([7, 3, 5, 100, -1, 11, 3])
     for offset in (0, LUT_SLACK * 10 + LUT_MIN):  # second: too sparse for a table
-        nodes = _Nodes(np.array([5, 3, 11, 7]) + offset, ["a", "b", "c", "d"])
+        nodes = NodeRows(np.array([5, 3, 11, 7]) + offset, ["a", "b", "c", "d"])
         assert (nodes._lut is not None) == (offset == 0)
         rows, found = nodes.index(np.where(queries >= 0, queries + offset, -1))
         assert found.tolist() == [True, True, True, False, False, True, True]
         assert rows[found].tolist() == [3, 1, 0, 2, 1]
-    rows, found = _Nodes(np.array([], dtype=np.int64), []).index(queries)
+    rows, found = NodeRows(np.array([], dtype=np.int64), []).index(queries)
     assert not found.any() and len(rows) == len(queries)
 
 
@@ -118,14 +128,14 @@ def test_type_columns_split_by_endpoint_label() -> None:
     """One HAS_TERM scan feeds both (Query, HAS_TERM, Term) and (Item, HAS_TERM, Term); a
     relationship whose endpoint is not exported (a user without consent) is dropped."""
     from graphstore import model
-    from graphstore.export import _map_types, _Nodes
+    from graphstore.export_columns import NodeRows, map_types
 
     nodes = {
-        model.USER: _Nodes(np.array([0, 1]), ["u0", "u1"]),
-        model.ITEM: _Nodes(np.array([10, 11]), ["i0", "i1"]),
-        model.QUERY: _Nodes(np.array([20]), ["q0"]),
-        model.TERM: _Nodes(np.array([30, 31]), ["t0", "t1"]),
-        model.CATEGORY: _Nodes(np.array([], dtype=np.int64), []),
+        model.USER: NodeRows(np.array([0, 1]), ["u0", "u1"]),
+        model.ITEM: NodeRows(np.array([10, 11]), ["i0", "i1"]),
+        model.QUERY: NodeRows(np.array([20]), ["q0"]),
+        model.TERM: NodeRows(np.array([30, 31]), ["t0", "t1"]),
+        model.CATEGORY: NodeRows(np.array([], dtype=np.int64), []),
     }
     empty = (np.array([], dtype=np.int64),) * 2 + (np.array([]),) * 2
     columns = {rel: empty for _, rel, _ in model.EDGE_TYPES}
@@ -141,7 +151,7 @@ def test_type_columns_split_by_endpoint_label() -> None:
         np.array([5.0, 6.0, 7.0]),
         np.array([1.0, 1.0, 2.0], dtype=np.float32),
     )
-    edges = _map_types(nodes, columns)
+    edges = map_types(nodes, columns)
     assert set(edges) == {
         (model.QUERY, model.HAS_TERM, model.TERM),
         (model.ITEM, model.HAS_TERM, model.TERM),
@@ -160,15 +170,13 @@ def test_user_columns_features_equal_row_features() -> None:
     """The graph export's columnar features (sentinels -1 / '' as the statements return them)
     equal the row-wise features of the same users, after concat and take as in k-hop and
     time-window exports."""
-    from graphstore.export import _UserColumns
-
     record = {
         "age": [30, -1, 71.5, 18],
         "gender": ["F", "", "M", "F"],
         "occupation": ["nurse", "writer", "", "nurse"],
     }
-    more = _UserColumns.of({"age": [-1], "gender": ["X"], "occupation": [""]})
-    cols = _UserColumns.of(record).concat(more).take(np.array([0, 1, 2, 4]))
+    more = UserColumns.of({"age": [-1], "gender": ["X"], "occupation": [""]})
+    cols = UserColumns.of(record).concat(more).take(np.array([0, 1, 2, 4]))
     x, names = cols.features()
     rows = [
         {"age": 30, "gender": "F", "occupation": "nurse"},
@@ -183,5 +191,99 @@ def test_user_columns_features_equal_row_features() -> None:
         == ["age", "age_known", "gender=F", "gender=M", "gender=X", "occ=nurse", "occ=writer"]
     )
     assert x.dtype == np.float32 and x.tolist() == expected_x.tolist()
-    empty_x, empty_names = _UserColumns.of({"age": [], "gender": [], "occupation": []}).features()
+    empty_x, empty_names = UserColumns.of({"age": [], "gender": [], "occupation": []}).features()
     assert empty_x.shape == (0, 2) and empty_names == ["age", "age_known"]
+
+
+def test_export_files_read_back_through_the_contract(tmp_path: Path) -> None:
+    out = write_export(
+        tmp_path / "e",
+        {"User": {"ids": ["u1"], "x": np.ones((1, 2)), "features": ["a", "b"]}},
+        {("User", "SEARCHED", "Query"): {"edge_index": [[0], [0]], "time": [1.0], "weight": [2]}},
+        {"scope": "all"},
+    )
+    files = export_format.read_export(out)
+    assert files.meta["format"] == export_format.FORMAT_VERSION
+    assert files.labels == ["User"] and files.node_meta["User"]["features"] == ["a", "b"]
+    assert files.edge_types == [("User", "SEARCHED", "Query")]
+    assert files.arrays["User__SEARCHED__Query.weight"].dtype == np.float32
+    assert export_format.read_ids(out, ("User", "Item")) == {"User": {"u1": 0}, "Item": {}}
+    assert export_format.edge_type(export_format.edge_name(("A", "R", "B"))) == ("A", "R", "B")
+
+
+def test_the_contract_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    with pytest.raises(ExportFileError, match=r"lacks meta\.json or graph\.npz"):
+        export_format.read_export(tmp_path)
+    out = write_export(tmp_path / "e", {"User": {"ids": ["u1"]}}, {})
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(ExportFileError, match="unsupported export format 99"):
+        export_format.read_export(out)
+    (out / "meta.json").write_text("{")
+    with pytest.raises(ExportFileError, match="not valid JSON"):
+        export_format.read_export(out)
+    with pytest.raises(ExportFileError, match="bad edge name"):
+        export_format.edge_type("User__CLICKED")
+
+
+def test_oracle_and_query_task_files_round_trip(tmp_path: Path) -> None:
+    assert export_format.read_oracle(tmp_path) is None
+    assert export_format.read_query_task(tmp_path) is None
+    export_format.write_oracle(tmp_path, ["u1"], np.ones((1, 3)), ["i1", "i2"], np.zeros((2, 3)))
+    oracle = export_format.read_oracle(tmp_path)
+    assert oracle is not None and oracle["User.vector"].dtype == np.float32
+    assert oracle["Item.ids"].tolist() == ["i1", "i2"]
+    rows = export_format.QueryTaskRows(
+        user=np.array([0, -1]),
+        query=np.array([2, 0]),
+        term_indptr=np.array([0, 2, 3]),
+        term_index=np.array([4, 5, 4]),
+        item=np.array([1, 1]),
+        time=np.array([5.0, np.nan]),
+    )
+    export_format.write_query_task(tmp_path, rows)
+    back = export_format.read_query_task(tmp_path)
+    assert back is not None and len(back) == 2
+    assert back.term_indptr.tolist() == [0, 2, 3] and back.user.dtype == np.int64
+    assert back.time is not None and back.time[0] == 5.0 and np.isnan(back.time[1])
+    rows.term_indptr = np.array([0, 2])
+    export_format.write_query_task(tmp_path, rows)
+    with pytest.raises(ExportFileError, match="matching lengths"):
+        export_format.read_query_task(tmp_path)
+    np.savez(tmp_path / "oracle.npz", **{"User.ids": np.array(["u1"])})
+    with pytest.raises(ExportFileError, match=r"lacks User\.vector"):
+        export_format.read_oracle(tmp_path)
+
+
+def test_the_contract_loads_neither_neo4j_nor_torch() -> None:
+    """Both sides import the contract: training must not load neo4j through it, the graph
+    store must not load torch; training reads exports through it and imports nothing else of
+    the graph store."""
+    code = """
+        import sys
+        import graphstore.export_format
+        contract = sorted({m.split(".")[0] for m in sys.modules} & {"neo4j", "torch"})
+        import importlib, pkgutil, training
+        for m in pkgutil.walk_packages(training.__path__, "training."):
+            importlib.import_module(m.name)
+        reader = sorted({m.split(".")[0] for m in sys.modules} & {"neo4j"})
+        print("CONTRACT", contract, "READER", reader)
+        print("STORE", sorted(m for m in sys.modules if m.split(".")[0] == "graphstore"))
+        print("USES", training.data.read_export is graphstore.export_format.read_export)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CONTRACT [] READER []" in result.stdout, result.stdout
+    assert "USES True" in result.stdout
+    # training reaches the graph store only through the contract (and what it is made of)
+    assert (
+        "STORE ['graphstore', 'graphstore.errors', 'graphstore.export_format', 'graphstore.model']"
+        in result.stdout
+    ), result.stdout
