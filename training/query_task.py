@@ -62,10 +62,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from graphstore.export_format import QUERY_TASK_FILE, ExportFileError, read_query_task
 from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM, IntArray, Split
 from training.errors import ExportFormatError
 from training.metrics import bootstrap_ci, paired_bootstrap
 from training.protocols import EmbeddingScorer
+from training.query_rows import QueryRows
 from training.query_smoothing import (
     SmoothedQueryScorer,
     SmoothingParams,
@@ -75,7 +77,6 @@ from training.query_smoothing import (
 
 logger = logging.getLogger(__name__)
 
-QUERY_TASK_FILE = "query_task.npz"
 #: Blend weights tried on the validation rows.
 LAMBDA_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 K = 5
@@ -88,66 +89,33 @@ CHUNK = 1024
 FloatMatrix = NDArray[np.float64]
 
 
-@dataclass
-class QueryRows:
-    """Rows of the task: who searched what, and which item they clicked."""
-
-    user: IntArray
-    query: IntArray
-    term_indptr: IntArray
-    term_index: IntArray
-    item: IntArray
-    #: Per row, ``LED_TO`` count to take out at ``(query, item)`` (validation rows: 1).
-    led_correction: NDArray[np.float64]
-    #: Per row, epoch seconds of the search (``NaN`` unknown); ``None`` when no row has one.
-    time: NDArray[np.float64] | None = None
-
-    def __len__(self) -> int:
-        return len(self.user)
-
-    def term_matrix(self, n_terms: int) -> FloatMatrix:
-        out = np.zeros((len(self), max(n_terms, 1)), np.float64)
-        rows = np.repeat(np.arange(len(self)), np.diff(self.term_indptr))
-        out[rows, self.term_index] = 1.0
-        return out[:, :n_terms]
-
-
 def load_query_rows(export_dir: Path, split: Split) -> QueryRows | None:
-    """The test rows of ``export_dir``'s ``query_task.npz`` (``None`` when there is none)."""
+    """The test rows of ``export_dir``'s ``query_task.npz`` (``None`` when there is none),
+    read through the export contract (:func:`graphstore.export_format.read_query_task`)."""
     path = Path(export_dir) / QUERY_TASK_FILE
-    if not path.is_file():
-        return None
     try:
-        npz = np.load(path, allow_pickle=False)
-        a = {k: np.asarray(npz[k], dtype=np.int64) for k in npz.files if k != "test.time"}
-        time = np.asarray(npz["test.time"], np.float64) if "test.time" in npz.files else None
-    except (OSError, ValueError) as e:
-        raise ExportFormatError(f"cannot read {path}: {e}") from e
-    keys = ("test.user", "test.query", "test.term_indptr", "test.term_index", "test.item")
-    if any(k not in a for k in keys):
-        raise ExportFormatError(f"{path} needs the keys {', '.join(keys)}")
-    n = len(a["test.user"])
+        rows = read_query_task(export_dir)
+    except ExportFileError as e:
+        raise ExportFormatError(str(e)) from e
+    if rows is None:
+        return None
     n_terms = split.graph.num_nodes(TERM)
     ok = (
-        all(len(a[k]) == n for k in ("test.query", "test.item"))
-        and len(a["test.term_indptr"]) == n + 1
-        and a["test.term_indptr"][-1] == len(a["test.term_index"])
-        and (a["test.user"] < split.n_users).all()
-        and (a["test.query"] < split.n_queries).all()
-        and (a["test.item"] < split.n_items).all()
-        and (len(a["test.term_index"]) == 0 or a["test.term_index"].max() < n_terms)
-        and (time is None or time.shape == (n,))
+        (rows.user < split.n_users).all()
+        and (rows.query < split.n_queries).all()
+        and (rows.item < split.n_items).all()
+        and (len(rows.term_index) == 0 or rows.term_index.max() < n_terms)
     )
     if not ok:
         raise ExportFormatError(f"{path}: arrays are inconsistent with the export")
     return QueryRows(
-        a["test.user"],
-        a["test.query"],
-        a["test.term_indptr"],
-        a["test.term_index"],
-        a["test.item"],
-        np.zeros(n),
-        time,
+        rows.user,
+        rows.query,
+        rows.term_indptr,
+        rows.term_index,
+        rows.item,
+        np.zeros(len(rows)),
+        rows.time,
     )
 
 
