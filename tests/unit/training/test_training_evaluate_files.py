@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dpgcn.cli_evaluate import _write_oracle, _write_query_task
-from graphstore.export import export_source
+from graphstore.export import export_query_task, export_source
+from graphstore.export_format import write_oracle
 from graphstore.sources import synthetic
 from graphstore.sources.text import normalize_query
 from training.config import TrainConfig
@@ -21,7 +21,7 @@ def test_synthetic_oracle_scores_are_the_planted_model(tmp_path: Path) -> None:
     source, truth = synthetic.generate(synthetic.SyntheticSpec(users=40, items=25, seed=3))
     export = tmp_path / "export"
     export_source(source, export)
-    _write_oracle(truth, export)
+    write_oracle(export, *truth.oracle_vectors())
     graph = load_export(export)
     scorer = load_oracle(export, graph)
     assert scorer is not None
@@ -44,7 +44,7 @@ def test_query_task_rows_map_to_export_rows(tmp_path: Path) -> None:
         f"u1,i3,c,{query['text']},t,t\n"  # known user, item and query
         "nobody,i999,c,zzzunknownword games,t,t\n"  # nothing known
     )
-    counts = _write_query_task(csv, export)
+    counts = export_query_task(csv, export)
     assert counts == {"rows": 2, "known_user": 1, "known_query": 1, "known_item": 1}
     split = split_interactions(graph, 0, TrainConfig().reward_of())
     rows = load_query_rows(export, split)
