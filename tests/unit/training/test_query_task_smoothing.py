@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from export_factory import write_random_export
 
-from dpgcn.cli_evaluate import _write_query_task
-from graphstore.export import export_source
+from graphstore.export import export_query_task, export_source
 from graphstore.sources import synthetic
 from training.config import TrainConfig
 from training.data import (
@@ -199,7 +198,7 @@ def test_query_task_file_keeps_the_search_time(tmp_path: Path) -> None:
         "u1,i3,c,games,2011-09-02 13:05:24.146,2011-09-02 13:04:34.633\n"
         "u1,i3,c,games,t,not a time\n"
     )
-    _write_query_task(csv, export)
+    export_query_task(csv, export)
     split = split_interactions(load_export(export), 0, TrainConfig().reward_of())
     rows = load_query_rows(export, split)
     assert rows is not None and rows.time is not None
