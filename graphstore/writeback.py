@@ -225,8 +225,7 @@ def write_embeddings(
     With ``rebuild_index`` the index is dropped before the write and created and populated
     after it: nobody queries it meanwhile, since a version is only written into the slot that
     is not active, and the version is marked complete (then activated) only after this
-    returns. Off by default: for 100k 64-d vectors the rebuild measured slower than updating
-    the index in place (docs/benchmarks.md, write-back)."""
+    returns. Off by default (docs/benchmarks.md, write-back, compares the two)."""
     record = get_model(driver, version, database)
     if record is None or record.get("status") != "writing":
         raise VersionError(f"model version {version!r} is not being written")
@@ -247,10 +246,10 @@ def write_embeddings(
 
     def write(start: int) -> int:
         # The vectors go as one float64 ndarray per batch, which the driver packs as a list
-        # of lists (its rust extension: ~5 µs per 64-d row). Not as Python lists: the driver
-        # builds repr() of every RUN's parameters for a debug line even when debug logging
-        # is off, ~50 µs per 64-float row (the bulk of the client time, docs/benchmarks.md),
-        # while numpy's repr of a large array is a short summary.
+        # of lists (its rust extension). Not as Python lists: the driver builds repr() of
+        # every RUN's parameters for a debug line even when debug logging is off, and numpy's
+        # repr of a large array is a short summary (per-row costs: docs/benchmarks.md,
+        # write-back).
         batch = np.ascontiguousarray(vectors[start : start + batch_size], dtype=np.float64)
         records = execute(
             driver,
