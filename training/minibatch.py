@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -200,19 +201,26 @@ def use_minibatch(model: RecModel, n_train: int, config: TrainConfig) -> bool:
 
 
 def train_loader(
-    split: Split, config: TrainConfig, negative_pool: np.ndarray | None = None
+    split: Split,
+    config: TrainConfig,
+    negative_pool: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
 ) -> LinkNeighborLoader:
     """The mini-batch loader of ``split``: a ``LinkNeighborLoader`` over its training graph
     (validation and test edges left out), positives the harness's unique training pairs
     (``split.train``, every interaction type), ``config.num_negatives`` negative items per
     positive for the positive's own user (triplet sampling) drawn from ``negative_pool``
     (item rows; default every item) and
-    :meth:`TrainConfig.fanout_per_layer` neighbours per hop."""
+    :meth:`TrainConfig.fanout_per_layer` neighbours per hop. ``positions`` (rows of
+    ``split.train``) keeps only those positives: one rank's shard in distributed training."""
     graph = train_graph(hetero_data_from_split(split))
     edge_type = next((et for et in graph.edge_types if et[0] == USER and et[2] == ITEM), None)
     if edge_type is None:
         raise TrainingError("the export has no User → Item relation to train on")
-    pairs = torch.as_tensor(np.stack([split.train.row, split.train.col]).astype(np.int64))
+    rows, cols = split.train.row, split.train.col
+    if positions is not None:
+        rows, cols = rows[positions], cols[positions]
+    pairs = torch.as_tensor(np.stack([rows, cols]).astype(np.int64))
     weight = None
     if negative_pool is not None:
         weight = torch.zeros(graph[ITEM].num_nodes)
@@ -245,6 +253,28 @@ def _labelled_pairs(batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Ten
     return torch.stack([users, torch.cat([pos, neg.reshape(-1)])]), labels
 
 
+def minibatch_loss(model: DPGCN, batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Tensor]:
+    """The loss of one sampled batch and its labels: DP-GCN's encoder on the batch's subgraph,
+    the score head on its users and items, BCE over its labelled pairs (positives and the
+    loader's negatives, binary or triplet sampling) plus the model's ``penalty`` of those
+    pairs."""
+    x_all = model.embedding()
+    x = {t: x_all[t][batch[t].n_id] for t in batch.node_types if t in x_all}
+    h = model.gcn(x, batch.edge_index_dict)
+    user, item = h[USER], h[ITEM]
+    if model.fusion is not None:
+        user = model.fusion(user, model.user_x[batch[USER].n_id])
+    u, i, q = model.head(user, item, h.get(QUERY))
+    enc = DotEncoding(user=u, item=i, query=q, bias=model.head.bias)
+    pairs, labels = _labelled_pairs(batch, edge_type)
+    logits = model.score(enc, pairs[0], pairs[1])
+    loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
+    penalty = model.penalty(enc, pairs[0], pairs[1])
+    if penalty is not None:
+        loss = loss + penalty
+    return loss, labels
+
+
 def minibatch_epoch(
     model: DPGCN,
     loader: LinkNeighborLoader,
@@ -252,12 +282,13 @@ def minibatch_epoch(
     device: torch.device | None = None,
     scaler: torch.amp.GradScaler | None = None,
     amp: bool = False,
+    step: Callable[..., tuple[Tensor, Tensor]] | None = None,
 ) -> float:
-    """One pass over the loader's interactions: per batch, DP-GCN's encoder on the sampled
-    subgraph, the score head on the batch's users and items, BCE over its labelled pairs
-    (positives and the loader's negatives, binary or triplet sampling) plus the model's
-    ``penalty`` of those pairs. Batches move to ``device`` (default: the model's); ``amp`` runs
-    the forward pass under CUDA autocast with ``scaler``. Returns the mean BCE per pair."""
+    """One pass over the loader's interactions, one optimisation step per batch
+    (:func:`minibatch_loss`). Batches move to ``device`` (default: the model's); ``amp`` runs
+    the forward pass under CUDA autocast with ``scaler``. ``step(minibatch_loss, batch,
+    edge_type)`` computes the loss instead of calling it directly (distributed training
+    passes its ``DistributedDataParallel`` wrapper). Returns the mean BCE per pair."""
     model.train()
     edge_type = loader.input_data.input_type
     assert isinstance(edge_type, tuple), "a loader over a heterogeneous graph's relation"
@@ -267,20 +298,10 @@ def minibatch_epoch(
     for batch in loader:
         batch = batch.to(device)
         with autocast(device, amp):
-            x_all = model.embedding()
-            x = {t: x_all[t][batch[t].n_id] for t in batch.node_types if t in x_all}
-            h = model.gcn(x, batch.edge_index_dict)
-            user, item = h[USER], h[ITEM]
-            if model.fusion is not None:
-                user = model.fusion(user, model.user_x[batch[USER].n_id])
-            u, i, q = model.head(user, item, h.get(QUERY))
-            enc = DotEncoding(user=u, item=i, query=q, bias=model.head.bias)
-            pairs, labels = _labelled_pairs(batch, edge_type)
-            logits = model.score(enc, pairs[0], pairs[1])
-            loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
-            penalty = model.penalty(enc, pairs[0], pairs[1])
-            if penalty is not None:
-                loss = loss + penalty
+            if step is None:
+                loss, labels = minibatch_loss(model, batch, edge_type)
+            else:
+                loss, labels = step(minibatch_loss, batch, edge_type)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -295,6 +316,7 @@ __all__ = [
     "TorchNeighborSampler",
     "make_link_loader",
     "minibatch_epoch",
+    "minibatch_loss",
     "supports_minibatch",
     "train_loader",
     "use_minibatch",
