@@ -227,11 +227,19 @@ def train_epoch(
     device: torch.device,
     scaler: torch.amp.GradScaler,
     amp: bool,
+    order: np.ndarray | None = None,
+    step: Callable[..., torch.Tensor] | None = None,
 ) -> float:
-    """One pass over the training interactions; returns the mean BCE per scored pair."""
+    """One pass over the training interactions; returns the mean BCE per scored pair.
+
+    ``order`` (rows of ``split.train``) is the sequence of interactions to visit (default: a
+    permutation of all of them drawn from ``rng``); distributed training passes each rank's
+    shard. ``step(batch_loss, ...)`` computes each step's loss instead of calling
+    :func:`batch_loss` directly (distributed training passes its
+    ``DistributedDataParallel`` wrapper)."""
     model.train()
-    n = len(split.train)
-    perm = rng.permutation(n)
+    perm = rng.permutation(len(split.train)) if order is None else order
+    n = len(perm)
     total, count = 0.0, 0
     searches = split.train_search
     n_batches = max(1, math.ceil(n / config.batch_size))
@@ -246,43 +254,60 @@ def train_epoch(
         )
         # Positives and their negatives are scored in one call (one gather of the user and
         # item vectors and one scatter in the backward, instead of two of each).
-        n_pos = len(idx)
         pair_u = np.concatenate([users, np.repeat(users, config.num_negatives)])
         pair_i = np.concatenate([split.train.col[idx], negs.reshape(-1)])
-        labels = torch.zeros(len(pair_u), device=device)
-        labels[:n_pos] = 1.0
+        queries = None
+        if q_perm is not None and config.query_loss_weight > 0:
+            q_idx = q_perm[b * q_batch : (b + 1) * q_batch]
+            if len(q_idx):
+                qu = searches.row[q_idx]
+                qn = rng.integers(0, split.n_queries, len(q_idx))
+                queries = (np.concatenate([qu, qu]), np.concatenate([searches.col[q_idx], qn]))
         with autocast(device, amp):
-            enc = model.encode()
-            batch_u = torch.as_tensor(pair_u, device=device)
-            batch_i = torch.as_tensor(pair_i, device=device)
-            logits = model.score(enc, batch_u, batch_i)
-            pairs = len(pair_u)
-            loss = _bce_sum(logits, labels) / pairs
-            penalty = model.penalty(enc, batch_u, batch_i)
-            if penalty is not None:
-                loss = loss + penalty
-            if q_perm is not None and config.query_loss_weight > 0:
-                q_idx = q_perm[b * q_batch : (b + 1) * q_batch]
-                if len(q_idx):
-                    qu = searches.row[q_idx]
-                    qn = rng.integers(0, split.n_queries, len(q_idx))
-                    q_logits = model.score_queries(
-                        enc,
-                        torch.as_tensor(np.concatenate([qu, qu]), device=device),
-                        torch.as_tensor(np.concatenate([searches.col[q_idx], qn]), device=device),
-                    )
-                    if q_logits is not None:
-                        q_labels = torch.zeros(2 * len(q_idx), device=device)
-                        q_labels[: len(q_idx)] = 1.0
-                        q_loss = _bce_sum(q_logits, q_labels) / (2 * len(q_idx))
-                        loss = loss + config.query_loss_weight * q_loss
+            args = (pair_u, pair_i, len(idx), queries, config.query_loss_weight, device)
+            loss = batch_loss(model, *args) if step is None else step(batch_loss, *args)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        total += float(loss.detach()) * pairs
-        count += pairs
+        total += float(loss.detach()) * len(pair_u)
+        count += len(pair_u)
     return total / max(count, 1)
+
+
+def batch_loss(
+    model: RecModel,
+    pair_u: np.ndarray,
+    pair_i: np.ndarray,
+    n_pos: int,
+    queries: tuple[np.ndarray, np.ndarray] | None,
+    query_weight: float,
+    device: torch.device,
+) -> torch.Tensor:
+    """The loss of one full-batch step: a whole-graph ``encode()``, BCE over the scored pairs
+    (the first ``n_pos`` positive, the rest negative) plus the model's penalty, plus
+    ``query_weight`` × the BCE of ``queries`` (users, then query rows; first half positive)."""
+    labels = torch.zeros(len(pair_u), device=device)
+    labels[:n_pos] = 1.0
+    enc = model.encode()
+    batch_u = torch.as_tensor(pair_u, device=device)
+    batch_i = torch.as_tensor(pair_i, device=device)
+    logits = model.score(enc, batch_u, batch_i)
+    loss = _bce_sum(logits, labels) / len(pair_u)
+    penalty = model.penalty(enc, batch_u, batch_i)
+    if penalty is not None:
+        loss = loss + penalty
+    if queries is not None:
+        q_logits = model.score_queries(
+            enc,
+            torch.as_tensor(queries[0], device=device),
+            torch.as_tensor(queries[1], device=device),
+        )
+        if q_logits is not None:
+            q_labels = torch.zeros(len(queries[0]), device=device)
+            q_labels[: len(queries[0]) // 2] = 1.0
+            loss = loss + query_weight * _bce_sum(q_logits, q_labels) / len(queries[0])
+    return loss
 
 
 class Validator:
@@ -635,11 +660,14 @@ def train_from_export(
     config: TrainConfig,
     progress: ProgressFn | None = None,
     checkpoint_dir: Path | None = None,
+    processes: int = 1,
 ) -> dict[str, Any]:
     """Train ``config.model`` on an export directory and write a model directory.
 
     With ``checkpoint_dir`` training checkpoints there and resumes from a checkpoint it finds
-    (:func:`fit`); the checkpoint is deleted once the model directory is written.
+    (:func:`fit`); the checkpoint is deleted once the model directory is written. With
+    ``processes`` > 1 the epochs run in that many data-parallel ranks
+    (:func:`training.distributed.fit_distributed`, one per GPU on CUDA).
 
     Calls ``progress({"epoch", "epochs", "loss", "val_auc"})`` after every epoch. Returns the
     metrics written to ``metrics.json`` (validation and test metrics of the leave-one-out
@@ -650,11 +678,17 @@ def train_from_export(
     split = split_for(graph, config)
     if len(split.train) == 0:
         raise TrainingError(f"{export_dir} has no User → Item interactions to train on")
-    result = fit(split, config, progress, checkpoint_dir=checkpoint_dir)
+    if processes > 1:
+        from training.distributed import fit_distributed  # imports this module
+
+        result = fit_distributed(split, config, processes, progress, checkpoint_dir)
+    else:
+        result = fit(split, config, progress, checkpoint_dir=checkpoint_dir)
     metrics: dict[str, Any] = {
         "model": config.model,
         "device": str(result.device),
         "batching": result.batching,
+        "processes": processes,
         "resumed_from_epoch": result.resumed_from_epoch,
         "best_epoch": result.best_epoch,
         "last_epoch": result.last_epoch,
