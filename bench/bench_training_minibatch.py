@@ -13,6 +13,9 @@ per epoch with validation. Results go to ``--out`` as JSON; the table is printed
         --seeds 0 --threads 2 --out /tmp/bench-minibatch.json
     .venv/bin/python bench/bench_training_minibatch.py --export DIR --seeds 0,1,2
 
+``--summarize A.json B.json`` prints the seeds of earlier result files together (mean of the
+seeds, intervals over users of the seed-averaged per-user values, paired difference).
+
 ``--scaling 2000,8000`` instead times one epoch of each path on random exports of that many
 users (``--per-user`` interactions each, a quarter as many items; clustered as in the unit
 tests' ``export_factory``), to see where mini-batches become the faster path
@@ -75,7 +78,46 @@ def run_seed(export: Path, base: TrainConfig, seed: int) -> dict[str, Any]:
     full, mini = per_user["full"], per_user["minibatch"]
     assert np.array_equal(full["users"], mini["users"]), "both runs rank the same users"
     out["paired_ndcg@10"] = paired_bootstrap(mini["ndcg@10"], full["ndcg@10"])
+    out["per_user"] = {  # for --summarize: intervals over several seeds
+        "users": full["users"].astype(np.int64).tolist(),
+        "full": np.asarray(full["ndcg@10"]).tolist(),
+        "minibatch": np.asarray(mini["ndcg@10"]).tolist(),
+    }
     return out
+
+
+def summarize(files: list[Path]) -> None:
+    """The seeds of several result files together: per path the mean over seeds of the test
+    NDCG@10 with a bootstrap interval over users (each user's value averaged over the seeds),
+    and the paired bootstrap of the difference (mini-batch − full-batch) the same way. Users
+    ranked in only some seeds are left out of the intervals."""
+    runs = [r for f in files for r in json.loads(f.read_text())["runs"]]
+    common = set.intersection(*(set(r["per_user"]["users"]) for r in runs))
+    per_path: dict[str, np.ndarray] = {}
+    for mode in MODES:
+        rows = []
+        for r in runs:
+            pos = {u: k for k, u in enumerate(r["per_user"]["users"])}
+            keep = [pos[u] for u in sorted(common)]
+            rows.append(np.asarray(r["per_user"][mode])[keep])
+        per_path[mode] = np.mean(rows, axis=0)
+    seeds = ",".join(str(r["seed"]) for r in runs)
+    print(f"seeds {seeds}; {len(common)} users ranked in every seed")
+    print("| batching | test NDCG@10, mean of seeds [95% CI] | per seed |")
+    print("|---|---|---|")
+    for mode in MODES:
+        lo, hi = bootstrap_ci(per_path[mode])
+        each = ", ".join(f"{r[mode]['ndcg@10']:.4f}" for r in runs)
+        print(
+            f"| {mode} | {np.mean([r[mode]['ndcg@10'] for r in runs]):.4f} "
+            f"[{lo:.4f}, {hi:.4f}] | {each} |"
+        )
+    d = paired_bootstrap(per_path["minibatch"], per_path["full"])
+    each = ", ".join(f"{r['paired_ndcg@10']['diff']:+.4f}" for r in runs)
+    print(
+        f"| mini − full | {d['diff']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] p={d['p']:.3f} "
+        f"| {each} |"
+    )
 
 
 def run_scaling(users: int, per_user: int, base: TrainConfig, tmp: Path) -> dict[str, Any]:
@@ -112,7 +154,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--scaling", help="comma-separated user counts: epoch times only")
     parser.add_argument("--per-user", type=int, default=50, help="interactions per user")
+    parser.add_argument("--summarize", nargs="+", type=Path, help="result files: seeds together")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     base = TrainConfig(
