@@ -147,6 +147,8 @@ class TrainConfig:
     #: Seconds between training checkpoints when a checkpoint directory is given (written at
     #: the end of the first epoch after the interval has passed; 0: after every epoch).
     checkpoint_interval_s: float = 60.0
+    #: Data-parallel ranks of ``train_from_export`` (``training.distributed``; one per GPU).
+    processes: int = 1
     ddpg: DDPGConfig = field(default_factory=DDPGConfig)
 
     def __post_init__(self) -> None:
@@ -158,6 +160,7 @@ class TrainConfig:
             "click_negatives": self.click_negatives,
             "sampled_candidates": self.sampled_candidates - 1,
             "cold_start_k": self.cold_start_k,
+            "processes": self.processes,
         }
         for name, value in positive.items():
             if value <= 0:
