@@ -187,6 +187,14 @@ def train(
             "interactions), full or minibatch (neighbour-sampled, DP-GCN models)."
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Data-parallel training processes (torch DDP): one per GPU on CUDA "
+            "(at most the worker's GPUs), CPU processes sharing the cores otherwise.",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
 ) -> None:
@@ -208,6 +216,8 @@ def train(
         if batching not in BATCHING:
             fail(f"unknown --batching {batching!r} (valid: {', '.join(BATCHING)})", code=2)
         config["batching"] = batching
+    if processes is not None:
+        config["processes"] = processes
     run_id = runs.new_run_id()
     pipeline.submit_pipeline(run_id, config)
     typer.echo(f"run {run_id} queued")

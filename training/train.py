@@ -660,13 +660,12 @@ def train_from_export(
     config: TrainConfig,
     progress: ProgressFn | None = None,
     checkpoint_dir: Path | None = None,
-    processes: int = 1,
 ) -> dict[str, Any]:
     """Train ``config.model`` on an export directory and write a model directory.
 
     With ``checkpoint_dir`` training checkpoints there and resumes from a checkpoint it finds
     (:func:`fit`); the checkpoint is deleted once the model directory is written. With
-    ``processes`` > 1 the epochs run in that many data-parallel ranks
+    ``config.processes`` > 1 the epochs run in that many data-parallel ranks
     (:func:`training.distributed.fit_distributed`, one per GPU on CUDA).
 
     Calls ``progress({"epoch", "epochs", "loss", "val_auc"})`` after every epoch. Returns the
@@ -678,17 +677,17 @@ def train_from_export(
     split = split_for(graph, config)
     if len(split.train) == 0:
         raise TrainingError(f"{export_dir} has no User → Item interactions to train on")
-    if processes > 1:
+    if config.processes > 1:
         from training.distributed import fit_distributed  # imports this module
 
-        result = fit_distributed(split, config, processes, progress, checkpoint_dir)
+        result = fit_distributed(split, config, config.processes, progress, checkpoint_dir)
     else:
         result = fit(split, config, progress, checkpoint_dir=checkpoint_dir)
     metrics: dict[str, Any] = {
         "model": config.model,
         "device": str(result.device),
         "batching": result.batching,
-        "processes": processes,
+        "processes": config.processes,
         "resumed_from_epoch": result.resumed_from_epoch,
         "best_epoch": result.best_epoch,
         "last_epoch": result.last_epoch,

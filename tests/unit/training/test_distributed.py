@@ -21,6 +21,7 @@ from training.checkpoint import CHECKPOINT_FILE
 from training.config import TrainConfig
 from training.data import Split
 from training.distributed import DistributedError, fit_distributed, shard_positions
+from training.train import train_from_export
 
 
 def _config(tiny_config: TrainConfig, batching: str, epochs: int = 4) -> TrainConfig:
@@ -103,3 +104,35 @@ def test_a_killed_rank_fails_the_job_without_hanging(
     assert killed
     assert time.monotonic() - start < 120
     assert multiprocessing.active_children() == []  # the surviving rank was stopped
+
+
+def test_train_from_export_runs_the_processes_of_its_config(
+    export_dir: Path, tiny_config: TrainConfig, tmp_path: Path
+) -> None:
+    """The pipeline's entry point: ``TrainConfig.processes`` > 1 trains through the ranks
+    and writes the usual model directory (the DDPG stage runs in the calling process)."""
+    import json
+
+    config = _config(tiny_config, "full", epochs=2).replace(model="dpgcn", processes=2)
+    metrics = train_from_export(export_dir, tmp_path / "model", config)
+    assert metrics["processes"] == 2 and metrics["last_epoch"] == 2
+    assert "policy" in metrics
+    written = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert written["processes"] == 2
+    assert (tmp_path / "model" / "embeddings.npz").is_file()
+
+
+def test_dpgcn_train_passes_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from dpgcn.cli import app
+    from workers import pipeline, runs
+
+    submitted: list[dict[str, Any]] = []
+    monkeypatch.setattr(pipeline, "submit_pipeline", lambda run_id, cfg: submitted.append(cfg))
+    monkeypatch.setattr(runs, "new_run_id", lambda: "r1")
+    result = CliRunner().invoke(app, ["train", "--processes", "2"])
+    assert result.exit_code == 0, result.output
+    assert submitted == [{"model": "dpgcn", "processes": 2}]
+    assert pipeline.train_config(submitted[0]).processes == 2
+    assert CliRunner().invoke(app, ["train", "--processes", "0"]).exit_code == 2
