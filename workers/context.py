@@ -87,9 +87,14 @@ def paths(run_id: str) -> dict[str, Path]:
 
 
 def set_hostname(name: str) -> None:
-    """The Celery node name recorded with claims (set when the worker is ready)."""
+    """The Celery node name recorded with claims and heartbeats (set when the worker is
+    ready)."""
     global _hostname
     _hostname = name
+
+
+def hostname() -> str:
+    return _hostname
 
 
 def claim_step(run_id: str, step: str, attempt: int, hostname: str | None = None) -> bool:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from typing import Any, cast
@@ -39,7 +38,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from dpgcn.settings import get_settings
 from workers import outbox, pipeline, runs
-from workers.context import WORKER_ID, set_hostname
+from workers.context import WORKER_ID, hostname, set_hostname
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,6 @@ MAX_RECOVERIES = 5
 
 _stop = threading.Event()
 _thread: threading.Thread | None = None
-_hostname = socket.gethostname()
 #: Runs seen orphaned by this worker's scans: run id → when first seen (monotonic seconds).
 _suspects: dict[str, float] = {}
 
@@ -64,7 +62,7 @@ def heartbeat_key(worker_id: str) -> str:
 def beat_once(info: dict[str, Any] | None = None) -> None:
     ttl_ms = int(get_settings().worker_heartbeat_ttl_s * 1000)
     payload = json.dumps(
-        {"hostname": _hostname, "pid": os.getpid(), "at": time.time(), **(info or {})}
+        {"hostname": hostname(), "pid": os.getpid(), "at": time.time(), **(info or {})}
     )
     runs.client().set(heartbeat_key(WORKER_ID), payload, px=ttl_ms)
 
@@ -211,10 +209,8 @@ def stop() -> None:
 
 @worker_ready.connect(weak=False)
 def _on_ready(sender: Any = None, **_: Any) -> None:
-    global _hostname
     if sender is not None and getattr(sender, "hostname", None):
-        _hostname = str(sender.hostname)
-        set_hostname(_hostname)
+        set_hostname(str(sender.hostname))
     start()
 
 
