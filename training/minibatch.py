@@ -36,7 +36,7 @@ from training.data import ITEM, QUERY, USER, EdgeType, Split
 from training.device import autocast
 from training.errors import ConfigError, TrainingError
 from training.hetero import hetero_data_from_split, train_graph
-from training.models.base import DotEncoding, RecModel
+from training.models.base import RecModel
 from training.models.dpgcn import DPGCN
 
 logger = logging.getLogger(__name__)
@@ -254,18 +254,15 @@ def _labelled_pairs(batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Ten
 
 
 def minibatch_loss(model: DPGCN, batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Tensor]:
-    """The loss of one sampled batch and its labels: DP-GCN's encoder on the batch's subgraph,
-    the score head on its users and items, BCE over its labelled pairs (positives and the
+    """The loss of one sampled batch and its labels: DP-GCN's input vectors (static user
+    features fused) gathered for the batch's nodes, the propagation over the batch's
+    subgraph, the score head on its users and items, BCE over its labelled pairs (positives and the
     loader's negatives, binary or triplet sampling) plus the model's ``penalty`` of those
     pairs."""
-    x_all = model.embedding()
+    x_all = model.inputs()
     x = {t: x_all[t][batch[t].n_id] for t in batch.node_types if t in x_all}
     h = model.gcn(x, batch.edge_index_dict)
-    user, item = h[USER], h[ITEM]
-    if model.fusion is not None:
-        user = model.fusion(user, model.user_x[batch[USER].n_id])
-    u, i, q = model.head(user, item, h.get(QUERY))
-    enc = DotEncoding(user=u, item=i, query=q, bias=model.head.bias)
+    enc = model.head(h[USER], h[ITEM], h.get(QUERY))
     pairs, labels = _labelled_pairs(batch, edge_type)
     logits = model.score(enc, pairs[0], pairs[1])
     loss = F.binary_cross_entropy_with_logits(logits.float(), labels)

@@ -163,19 +163,14 @@ class RelationStack:
         node_types: list[str],
         head_types: list[str] | None = None,
         relation_counts: dict[str, int] | None = None,
-        norm: str = "mean",
     ) -> RelationStack:
         r"""The stack over ``node_types``; with ``head_types`` those types are moved to the
         front and :attr:`head` holds their rows alone. ``relation_counts`` fixes
         :math:`R_t` per destination type (default: the relations into ``t`` with edges here),
-        so that a sampled subgraph missing some relation averages like the whole graph.
-
-        ``norm`` normalises each relation's block: ``"mean"`` (default) divides by the
-        destination's degree under the relation, :math:`1 / (R_t\,d_r(v))`; ``"sym"`` by the
-        geometric mean of both ends' degrees, :math:`1 / (R_t \sqrt{d_r(v)\,d_{r^{-1}}(w)})`
-        (GCN / LightGCN), which lets a well-connected neighbour count more."""
-        if norm not in ("mean", "sym"):
-            raise ValueError(f"unknown norm {norm!r}")
+        so that a sampled subgraph missing some relation averages like the whole graph. Each
+        relation's block is divided by the destination's degree under the relation,
+        :math:`1 / (R_t\,d_r(v))`: a row depends on the destination's edges alone, so a
+        mini-batch that samples all of a node's neighbours gives it the full graph's row."""
         head_list = [t for t in (head_types or []) if t in node_types]
         node_types = head_list + [t for t in node_types if t not in head_list]
         offsets, total = {}, 0
@@ -197,11 +192,7 @@ class RelationStack:
             rows.append(ei[1] + offsets[dst])
             cols.append(ei[0] + offsets[src])
             n_rel = (relation_counts or {}).get(dst, len(relations[dst]))
-            if norm == "sym":
-                deg_src = torch.zeros(num_nodes[src], device=ei.device).index_add_(0, ei[0], ones)
-                vals.append((deg[ei[1]] * deg_src[ei[0]]).rsqrt() / n_rel)
-            else:
-                vals.append(1.0 / (deg[ei[1]] * n_rel))
+            vals.append(1.0 / (deg[ei[1]] * n_rel))
         if rows:
             index = torch.stack([torch.cat(rows), torch.cat(cols)])
             values = torch.cat(vals)

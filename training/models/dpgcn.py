@@ -1,4 +1,4 @@
-"""DP-GCN: heterogeneous GCN + static-feature fusion + MLP output (+ DDPG decision layer)."""
+"""DP-GCN: side-information inputs + static-feature fusion + typed propagation (+ DDPG)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import Tensor
 
 from training.data import ITEM, QUERY, USER
 from training.dataset import GraphData, message_passing_edges, side_token_keys
-from training.models.base import DotEncoding, DotProductModel, rows, suggest_training
+from training.models.base import DotEncoding, DotProductModel, suggest_training
 from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
 from training.models.node_embedding import NodeEmbedding
@@ -26,24 +26,25 @@ class DPGCN(DotProductModel):
     user features and a DDPG decision layer.
 
     1. :class:`~training.models.node_embedding.NodeEmbedding` gives every user, item, query,
-       term and category an initial vector :math:`\mathbf{x}^{(0)}_v \in \mathbb{R}^D`:
-       its ID vector plus a learned projection of its side information (an item's category
-       path, terms and price bucket; a query's terms — a user's static features are fused in
-       step 3). Users, items
-       and queries without training interactions use a learned "unknown" vector instead of
-       their untrained ID vector, and ID dropout trains that path, so the model scores items
-       and users it has not seen in training (``inductive``).
-    2. :class:`~training.models.hetero_gcn.HeteroGCN` propagates them along the typed relations
-       (user–item interactions, user–query searches, query→item, query/item→term,
-       item→category, and their reverses): :math:`\mathbf{h}_v`.
-    3. :class:`~training.models.feature_fusion.FeatureFusion` fuses the user's static features:
-       :math:`\mathbf{f}_u = \mathbf{h}_u + \mathrm{MLP}([\mathbf{h}_u \| \mathbf{s}_u])`
-       (skipped in the D-GCN ablation, :math:`\mathbf{f}_u = \mathbf{h}_u`).
-    4. :class:`~training.models.score_head.ScoreHead` is the output layer (eq. 6):
+       term and category an input vector: its ID vector plus a learned projection of its side
+       information (an item's category path, terms and price bucket; a query's terms). Users,
+       items and queries without training interactions use a learned "unknown" vector
+       instead of their untrained ID vector, and ID dropout trains that path, so the model
+       scores items and users it has not seen in training (``inductive``).
+    2. :class:`~training.models.feature_fusion.FeatureFusion` fuses the user's static
+       features into the user's input vector, before propagation:
+       :math:`\mathbf{x}^{(0)}_u = \mathbf{x}_u + \mathrm{MLP}([\mathbf{x}_u \| \mathbf{s}_u])`
+       (skipped in the D-GCN ablation), so the features reach items and other users through
+       the graph and are smoothed with everything else.
+    3. :class:`~training.models.hetero_gcn.HeteroGCN` propagates the input vectors along the
+       typed relations (user–item interactions, user–query searches, query→item,
+       query/item→term, item→category, and their reverses), each relation mean-normalised,
+       the relations into a type averaged, layers averaged: :math:`\mathbf{h}_v`.
+    4. :class:`~training.models.score_head.ScoreHead` is the output layer (eq. 6), the inner
+       product of the propagated vectors and a global bias:
 
        .. math::
-           \hat y_{ui} = \sigma\big(\langle \mathbf{w} \odot \mathbf{f}_u,
-           \mathbf{W}_I\mathbf{h}_i + \mathbf{b}_I\rangle + b\big),
+           \hat y_{ui} = \sigma\big(\langle \mathbf{h}_u, \mathbf{h}_i\rangle + b\big),
 
        trained with binary cross-entropy over positives and sampled negatives (eq. 7).
     5. The DDPG decision layer (:class:`training.policy.DDPGPolicy`) is trained afterwards on
@@ -51,12 +52,20 @@ class DPGCN(DotProductModel):
        :math:`\mathbf{u}' = \mathbf{u} + \alpha s \mathbf{a}`, re-weighting every item score by
        :math:`\alpha s \langle \mathbf{a}, \mathbf{i} \rangle` (``has_policy``).
 
+    With one relation, no side information and no static features, steps 1, 3 and 4 are
+    LightGCN with mean instead of symmetric normalisation. The per-type matrices, LayerNorm
+    and ReLU of earlier versions, a learned item map in the output layer and the fusion MLP
+    after propagation were removed: each let users or items fit the training pairs apart from
+    their graph neighbourhood and cost validation NDCG@10 on MovieLens-100K (docs/model.md,
+    "Quality").
+
     Args:
         data (GraphData): Training graph and side tensors.
         dim (int): Embedding dimension :math:`D`.
-        num_layers (int): Graph convolution layers.
+        num_layers (int): Propagation layers.
         hidden (list[int]): Hidden sizes of the fusion MLP.
-        dropout (float, optional): Dropout. (default: :obj:`0.0`)
+        dropout (float, optional): Dropout between propagation layers and in the fusion MLP.
+            (default: :obj:`0.0`)
         use_fusion (bool, optional): Fuse static user features. (default: :obj:`True`)
         use_policy (bool, optional): Train a DDPG decision layer. (default: :obj:`True`)
         pretrained (dict[str, Tensor], optional): Initial vectors per node type (e.g. Term).
@@ -64,19 +73,6 @@ class DPGCN(DotProductModel):
             input vectors. (default: :obj:`True`)
         id_dropout (float, optional): Probability of replacing a node's ID vector by its
             type's unknown vector at each training step. (default: :obj:`0.1`)
-        light (bool, optional): Propagation only in :class:`HeteroGCN` (no per-type matrix,
-            LayerNorm or ReLU; ``HeteroGCN(light=True)``). (default: :obj:`False`)
-        norm (str, optional): Per-relation normalisation, ``"mean"`` or ``"sym"``
-            (:meth:`RelationStack.build`; mini-batches match the full graph only for
-            ``"mean"``). (default: :obj:`"mean"`)
-        transform (bool, optional): The score head's learned readout and item/query maps
-            (else the plain inner product of fused user and item vectors).
-            (default: :obj:`True`)
-        reg_weight (float, optional): Weight of the L2 penalty on the training pairs' input
-            (layer-0) vectors, :meth:`penalty`, as LightGCN's ``reg_weight``.
-            (default: :obj:`0.0`)
-        fusion_mode (str, optional): ``"concat"`` or ``"gated"`` (:class:`FeatureFusion`).
-            (default: :obj:`"concat"`)
 
     Shapes:
         - **output of** :meth:`encode`: user :math:`(|U|, D)`, item :math:`(|I|, D)`, query
@@ -102,15 +98,8 @@ class DPGCN(DotProductModel):
         pretrained: dict[str, Tensor] | None = None,
         use_side_features: bool = True,
         id_dropout: float = 0.1,
-        light: bool = False,
-        norm: str = "mean",
-        transform: bool = True,
-        reg_weight: float = 0.0,
-        fusion_mode: str = "concat",
     ) -> None:
         super().__init__(data)
-        self.reg_weight = reg_weight
-        self._ego: dict[str, Tensor] | None = None
         self.inductive = use_side_features
         self.has_policy = use_policy
         self.use_fusion = use_fusion
@@ -125,17 +114,12 @@ class DPGCN(DotProductModel):
             pretrained,
             trained=data.trained,
             side=data.side if use_side_features else None,
-            # a user's static features enter once, through FeatureFusion (step 3): added at
-            # the input too, they pulled users of one demographic together and blurred the
-            # preference segments (tests/unit/test_segments_recovery.py)
-            dense=None,
             id_dropout=id_dropout,
         )
         node_types = list(self.embedding.num_nodes)
         outputs = [t for t in (USER, ITEM, QUERY) if t in node_types]
-        self.norm = norm
         self.stack = RelationStack.build(
-            message_passing_edges(data), num_nodes, node_types, head_types=outputs, norm=norm
+            message_passing_edges(data), num_nodes, node_types, head_types=outputs
         )
         self.gcn = HeteroGCN(
             node_types,
@@ -144,21 +128,11 @@ class DPGCN(DotProductModel):
             num_layers,
             dropout,
             output_types=outputs,
-            light=light,
-            norm=norm,
         )
         self.fusion = (
-            FeatureFusion(
-                dim,
-                data.user_feature_dim,
-                hidden,
-                dropout,
-                mode=fusion_mode,
-            )
-            if use_fusion
-            else None
+            FeatureFusion(dim, data.user_feature_dim, hidden, dropout) if use_fusion else None
         )
-        self.head = ScoreHead(dim, with_query=data.n_queries > 0, transform=transform)
+        self.head = ScoreHead()
         self.reset_parameters()
 
     def use_graph(self, data: GraphData) -> None:
@@ -167,43 +141,37 @@ class DPGCN(DotProductModel):
             self._num_nodes,
             self.stack.node_types,
             head_types=list(self.stack.head_types),
-            norm=self.norm,
         )
         self.user_x = data.user_x
 
     def reset_parameters(self) -> None:
         self.embedding.reset_parameters()
-        self.gcn.reset_parameters()
         if self.fusion is not None:
             self.fusion.reset_parameters()
         self.head.reset_parameters()
 
-    def encode(self) -> DotEncoding:
-        ego = self.embedding()
-        self._ego = ego if self.training and self.reg_weight > 0 else None
-        h = self.gcn(ego, self.stack)
-        user, item = h[USER], h[ITEM]
-        # (tables hold at least one row; slice only when a type is empty, since the backward of
-        # a slice allocates a zero-filled gradient of the whole table)
-        if len(user) != self.n_users:
-            user = user[: self.n_users]
-        if len(item) != self.n_items:
-            item = item[: self.n_items]
-        if self.fusion is not None:
-            user = self.fusion(user, self.user_x)
-        u, i, q = self.head(user, item, h.get(QUERY))
-        return DotEncoding(user=u, item=i, query=q, bias=self.head.bias)
+    def inputs(self) -> dict[str, Tensor]:
+        """The layer-0 vectors of every node type: :class:`NodeEmbedding`'s, with the static
+        user features fused into the users' (steps 1–2). The mini-batch epoch
+        (:mod:`training.minibatch`) gathers a batch's rows from these."""
+        x = self.embedding()
+        if self.fusion is None:
+            return x
+        user = x[USER]
+        fused = self.fusion(user[: self.n_users], self.user_x)
+        if len(user) != self.n_users:  # the padding row of a graph without users
+            fused = torch.cat([fused, user[self.n_users :]])
+        return {**x, USER: fused}
 
-    def penalty(self, enc: DotEncoding, users: Tensor, items: Tensor) -> Tensor | None:
-        r"""``reg_weight`` times the mean over the scored pairs of
-        :math:`(\lVert \mathbf{x}^{(0)}_u \rVert^2 + \lVert \mathbf{x}^{(0)}_i \rVert^2) / 2`, the
-        input vectors of the last training-mode :meth:`encode` (``None`` in eval mode or
-        with ``reg_weight = 0``)."""
-        if self._ego is None:
-            return None
-        u = rows(self._ego[USER], users).pow(2).sum(-1)
-        i = rows(self._ego[ITEM], items).pow(2).sum(-1)
-        return self.reg_weight * (u + i).mean() / 2
+    def encode(self) -> DotEncoding:
+        h = self.gcn(self.inputs(), self.stack)
+        return self.head(_first(h[USER], self.n_users), _first(h[ITEM], self.n_items), h.get(QUERY))
+
+
+def _first(x: Tensor, n: int) -> Tensor:
+    """The first ``n`` rows of ``x``; ``x`` itself when it has ``n`` (tables hold at least one
+    row, and the backward of a slice allocates a zero-filled gradient of the whole table)."""
+    return x if len(x) == n else x[:n]
 
 
 def node_keys(data: GraphData) -> dict[str, np.ndarray]:

@@ -105,38 +105,6 @@ def test_unknown_model(data: GraphData, tiny_config: TrainConfig) -> None:
         build_model("nope", data, tiny_config)
 
 
-def test_hetero_layer_equals_pyg_heteroconv(data: GraphData) -> None:
-    """HeteroSAGEConv = x + PyG HeteroConv(SAGEConv(root_weight=False), aggr="mean") with the
-    SAGE weights shared per destination type (the claim in its docstring)."""
-    from torch_geometric.nn import HeteroConv, SAGEConv
-
-    from training.dataset import message_passing_edges
-    from training.models.hetero_gcn import HeteroSAGEConv
-    from training.sparse import RelationStack
-
-    torch.manual_seed(0)
-    dim = 8
-    edges = message_passing_edges(data)
-    types = list(data.num_nodes)
-    stack = RelationStack.build(edges, data.num_nodes, types)
-    layer = HeteroSAGEConv(types, list(edges), dim, dim)
-    x = {t: torch.randn(n, dim) for t, n in data.num_nodes.items()}
-    ours = layer(x, stack)
-    pyg = HeteroConv(
-        {et: SAGEConv((dim, dim), dim, aggr="mean", root_weight=False) for et in edges},
-        aggr="mean",
-    )
-    with torch.no_grad():
-        for et, conv in pyg.convs.items():
-            lin = layer.lins[et[2]]
-            conv.lin_l.weight.copy_(lin.weight)
-            conv.lin_l.bias.copy_(lin.bias)
-    theirs = pyg(x, edges)
-    assert set(ours) == set(theirs)
-    for t in ours:
-        assert torch.allclose(ours[t], x[t] + theirs[t], atol=1e-5), t
-
-
 def test_word2vec_term_vectors_group_cooccurring_terms(data: GraphData) -> None:
     from training.word2vec import cooccurrence_pairs, term_vectors
 

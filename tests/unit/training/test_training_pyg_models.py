@@ -1,6 +1,7 @@
-"""The models as PyG modules: the DP-GCN convolution is a ``MessagePassing`` layer with a fused
-sparse product, the project's LightGCN computes what PyG's ``LightGCN`` computes, and PyG's
-LightGCN is trained through the registry."""
+"""The models and PyG: the sparse products behind the propagation, DP-GCN's encoder on a
+``HeteroData``'s edges, the project's LightGCN computes what PyG's ``LightGCN`` computes, and
+PyG's LightGCN is trained through the registry. (DP-GCN's layer against PyG's ``HeteroConv``:
+``test_training_hetero_conv.py``.)"""
 
 from __future__ import annotations
 
@@ -8,53 +9,17 @@ from typing import cast
 
 import torch
 from torch import Tensor
-from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.models import LightGCN as PyGLightGCNModule
 
 from training.config import TrainConfig
-from training.dataset import GraphData, message_passing_edges
+from training.dataset import GraphData
 from training.hetero import hetero_data_from_split, train_graph
 from training.models import build_model
 from training.models.dpgcn import DPGCN
-from training.models.hetero_gcn import HeteroGCN, HeteroSAGEConv
+from training.models.hetero_gcn import HeteroGCN
 from training.models.lightgcn import LightGCN
 from training.models.pyg_lightgcn import PyGLightGCN
-from training.sparse import Adjacency, RelationStack, spmm_t, transpose_of
-
-
-def _layer(data: GraphData, dim: int = 8) -> tuple[HeteroSAGEConv, RelationStack]:
-    torch.manual_seed(0)
-    edges = message_passing_edges(data)
-    types = list(data.num_nodes)
-    return HeteroSAGEConv(types, list(edges), dim, dim), RelationStack.build(
-        edges, data.num_nodes, types
-    )
-
-
-def test_hetero_conv_aggregates_through_message_and_aggregate(data: GraphData) -> None:
-    conv, stack = _layer(data)
-    assert isinstance(conv, MessagePassing) and conv.fuse
-    calls: list[int] = []
-    conv.register_message_and_aggregate_forward_hook(lambda *args: calls.append(1))
-    x = {t: torch.randn(n, 8) for t, n in data.num_nodes.items()}
-    conv(x, stack)
-    assert calls == [1]  # one fused sparse product for every relation
-
-
-def test_hetero_conv_edge_index_path_equals_fused_path(data: GraphData) -> None:
-    """PyG's gather-scatter path (``propagate`` with ``edge_index`` + ``edge_weight``) and the
-    fused CSR product give the same messages and the same gradients."""
-    conv, stack = _layer(data)
-    n = stack.adjacency.shape[0]
-    coo = stack.adjacency.matrix.to_sparse_coo().coalesce()
-    edge_index, weight = coo.indices().flip(0), coo.values()
-    x = torch.randn(n, 8, requires_grad=True)
-    fused = conv.propagate(stack.adjacency.matrix, x=x, edge_weight=None)
-    (g_fused,) = torch.autograd.grad(fused.square().sum(), x)
-    scattered = conv.propagate(edge_index, x=x, edge_weight=weight, size=(n, n))
-    (g_scattered,) = torch.autograd.grad(scattered.square().sum(), x)
-    assert torch.allclose(fused, scattered, atol=1e-5)
-    assert torch.allclose(g_fused, g_scattered, atol=1e-5)
+from training.sparse import Adjacency, spmm_t, transpose_of
 
 
 def test_spmm_t_gradient_uses_cached_transpose() -> None:
