@@ -140,8 +140,8 @@ class Answer:
 
     strategy: str  # "policy" | "embedding"
     policy_version: int | None
-    rows: list[int]
-    scores: list[float]
+    rows: np.ndarray  # int64
+    scores: np.ndarray  # float32
     items: ItemIndex
     version: str
     #: The snapshot that ranked it (its users' profiles explain it); None: ranked from a
@@ -278,8 +278,8 @@ class Scorer:
             out[n] = Answer(
                 strategy,
                 policy_version,
-                top.tolist(),
-                scores.tolist(),
+                top,
+                scores,
                 snap.items,
                 snap.version,
                 snap,

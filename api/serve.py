@@ -3,9 +3,10 @@
 1. **From the snapshot** (:mod:`api.snapshot`), for a user it holds who has not changed since
    it was loaded: the user's top-N list (N = ``max(k, TOP_N)``) is looked up in the
    snapshot's bounded LRU cache by ``(user, exclude_seen, category, policy version)``, else
-   ranked by the scorer's next batch and cached. Its explanations are computed from
-   in-memory data (:mod:`api.explain`) the first time they are asked for, and cached with
-   it. No Neo4j read.
+   ranked by the scorer's next batch and cached. The explanations of the items shown are
+   computed from in-memory data (:mod:`api.explain`) the first time they are asked for, and
+   cached with the list (:data:`TopN`: plain tuples, out of the garbage collector's way).
+   No Neo4j read.
 2. **From the graph**, for everyone else (not in the snapshot, changed since — events,
    consent, erasure — or no snapshot): the user's state read from Neo4j as it is now, ranked by
    the same :func:`api.scoring.rank`, explained from in-memory data when personalized.
@@ -29,8 +30,8 @@ from api import metrics
 from api.errors import ApiError
 from api.explain import describe, explain_rows
 from api.recommender import LoadedPolicy, Recommender
-from api.schemas import Recommendations, ScoredItem, Strategy
-from api.scoring import Answer, Want, rank, seen_arrays
+from api.schemas import Explanation, Recommendations, ScoredItem, Strategy
+from api.scoring import Want, rank, seen_arrays
 from api.snapshot import ItemIndex, Profile, Snapshot
 from graphstore import serving
 from graphstore.model import SLOTS
@@ -57,12 +58,15 @@ class Ask:
     occupation: str | None = None
 
 
-@dataclass
-class _TopN:
-    answer: Answer
-    #: Every item there is (fewer than asked): serves any k.
-    complete: bool
-    explanations: dict[str, serving.Explanation] | None = None
+#: What an explanation shows: ``(kind, text, via)`` of :class:`api.schemas.Explanation`.
+Said = tuple[str, str, tuple[str, ...]]
+#: A cached top-N list: ``(rows, scores, complete, strategy, policy version, said)`` — item
+#: rows and scores best first (NumPy arrays), whether it holds every item there is (then it
+#: serves any k), and the explanations of its first ``len(said)`` items. A plain tuple of
+#: arrays, strings and numbers: the cyclic garbage collector stops tracking such a tuple
+#: (``gc.is_tracked``), so a cache of tens of thousands of lists adds nothing to the
+#: collector's full passes, which stop every request while they walk the tracked objects.
+TopN = tuple[np.ndarray, np.ndarray, bool, str, int | None, tuple[Said, ...]]
 
 
 async def recommend(recommender: Recommender, database: str, ask: Ask) -> Recommendations:
@@ -84,39 +88,55 @@ async def _from_snapshot(recommender: Recommender, ask: Ask) -> Recommendations 
     # (a new policy of the version is a new key: lists ranked with the old one age out)
     policy_version, _ = recommender.snapshot_policy(snap.version)
     key = (ask.user_id, ask.exclude_seen, ask.category, policy_version)
-    top = snap.toplists.get(key) if recommender.changes.fresh() else None
-    if top is None or (len(top.answer.rows) < ask.k and not top.complete):
+    top: TopN | None = snap.toplists.get(key) if recommender.changes.fresh() else None
+    owner = snap
+    if top is None or (len(top[0]) < ask.k and not top[2]):
         metrics.cache_event("toplist", False)
         depth = max(ask.k, TOP_N)
         answer = await scorer.submit(ask.user_id, depth, ask.exclude_seen, ask.category)
-        if answer is None:
+        if answer is None or answer.snapshot is None:
             return None
-        top = _TopN(answer, complete=len(answer.rows) < depth)
-        if answer.snapshot is not None:
-            ranked_with = (ask.user_id, ask.exclude_seen, ask.category, answer.policy_version)
-            answer.snapshot.toplists[ranked_with] = top
+        owner = answer.snapshot
+        top = (
+            answer.rows,
+            answer.scores,
+            len(answer.rows) < depth,
+            answer.strategy,
+            answer.policy_version,
+            (),
+        )
+        key = (ask.user_id, ask.exclude_seen, ask.category, answer.policy_version)
+        owner.toplists[key] = top
     else:
         metrics.cache_event("toplist", True)
     metrics.cache_event("snapshot", True)
-    answer = top.answer
-    strategy: Strategy = "policy" if answer.strategy == "policy" else "embedding"
+    rows, scores, complete, ranked_by, ranked_policy, said = top
+    strategy: Strategy = "policy" if ranked_by == "policy" else "embedding"
     metrics.child(metrics.RECOMMENDATIONS, strategy).inc()
-    explanations = None
+    shown = rows[: ask.k].tolist()
+    items = owner.items
+    explanations: list[Said] | None = None
     if ask.explain:
-        if top.explanations is None:
-            owner = answer.snapshot or snap
+        if len(said) < len(shown):  # explained once, for the items shown, then cached
             profile = owner.profile(owner.user_pos[ask.user_id])
-            top.explanations = explain_rows(
-                answer.items, owner.links, owner.segment_buys, profile, answer.rows
+            found = explain_rows(items, owner.links, owner.segment_buys, profile, shown)
+            said = tuple(
+                to_said(describe(i, found.get(i), strategy)) for i in (items.ids[r] for r in shown)
             )
-        explanations = top.explanations
-    items = [
-        (answer.items.ids[r], answer.items.titles[r], s)
-        for r, s in zip(answer.rows[: ask.k], answer.scores[: ask.k], strict=True)
+            owner.toplists[key] = (rows, scores, complete, ranked_by, ranked_policy, said)
+        explanations = list(said[: len(shown)])
+    scored = [
+        (items.ids[r], items.titles[r], s)
+        for r, s in zip(shown, scores[: ask.k].tolist(), strict=True)
     ]
     return answer_model(
-        ask, answer.version, strategy, answer.policy_version, items, explanations, True
+        ask, owner.version, strategy, ranked_policy, scored, explanations, known_user=True
     )
+
+
+def to_said(e: Explanation) -> Said:
+    """What ``e`` shows, as a plain tuple (cacheable out of the collector's way)."""
+    return (e.kind, e.text, tuple(e.via))
 
 
 def answer_model(
@@ -125,9 +145,15 @@ def answer_model(
     strategy: Strategy,
     policy_version: int | None,
     items: list[Scored],
-    explanations: dict[str, serving.Explanation] | None,
+    explanations: list[Said] | None,
     known_user: bool,
 ) -> Recommendations:
+    """The response: ``items`` with ``explanations[n]`` for ``items[n]`` (None: not asked)."""
+    shown: list[Explanation | None] = (
+        [None] * len(items)
+        if explanations is None
+        else [Explanation(kind=k, text=t, via=list(v)) for k, t, v in explanations]  # type: ignore[arg-type]
+    )
     return Recommendations(
         user_id=ask.user_id,
         model_version=version,
@@ -137,15 +163,8 @@ def answer_model(
         policy_version=policy_version,
         category=ask.category,
         items=[
-            ScoredItem(
-                item_id=i,
-                title=t,
-                score=s,
-                explanation=(
-                    None if explanations is None else describe(i, explanations.get(i), strategy)
-                ),
-            )
-            for i, t, s in items
+            ScoredItem(item_id=i, title=t, score=s, explanation=e)
+            for (i, t, s), e in zip(items, shown, strict=True)
         ],
     )
 
@@ -211,13 +230,19 @@ def _from_graph(recommender: Recommender, database: str, ask: Ask) -> Recommenda
         explanations = serving.get_explanations(
             driver, who, [i for i, _, _ in items], active.version if active else None, database
         )
+    evidence = explanations or {}
+    said = (
+        [to_said(describe(i, evidence.get(i), strategy)) for i, _, _ in items]
+        if ask.explain
+        else None
+    )
     return answer_model(
         ask,
         active.version if active else None,
         strategy,
         policy.version if policy else None,
         items,
-        explanations if ask.explain else None,
+        said,
         known_user,
     )
 

@@ -443,10 +443,10 @@ def profile(users: int, n: int, seed: int) -> None:
 
     from api import metrics
     from api.changes import Changes
-    from api.explain import explain_rows
+    from api.explain import describe, explain_rows
     from api.recommender import Recommender
     from api.scoring import Scorer, Want, _Ask, rank, seen_arrays
-    from api.serve import Ask, answer_model
+    from api.serve import Ask, answer_model, to_said
     from api.snapshot import load_snapshot
     from dpgcn.services import neo4j_connection
     from dpgcn.settings import get_settings
@@ -502,7 +502,13 @@ def profile(users: int, n: int, seed: int) -> None:
         body = timed(
             "response model (pydantic)",
             lambda u=user, it=items, e=expl: answer_model(
-                Ask(u), active.version, "policy", 1, it, e, True
+                Ask(u),
+                active.version,
+                "policy",
+                1,
+                it,
+                [to_said(describe(i, e.get(i), "policy")) for i, _, _ in it],
+                True,
             ),
         )
         timed(

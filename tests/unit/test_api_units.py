@@ -248,7 +248,7 @@ def test_snapshot_batch_ranks_like_brute_force() -> None:
         want = _brute_force(
             snap.items.matrix, vec, ask.k, set(seen) if ask.exclude_seen else set(), rows
         )
-        assert answer.rows == want
+        assert answer.rows.tolist() == want
         alone = rank(
             snap.items,
             snap.users[row][None],
@@ -518,6 +518,36 @@ def test_the_default_request_is_explained_from_memory_and_cached(
         assert {i["explanation"]["kind"] for i in after["items"]} <= {"similar_item", "taste"}
     finally:
         rec.scorer.stop()
+
+
+def test_cached_lists_are_out_of_the_garbage_collectors_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cached top-N lists (explained or not) are left untracked by the cyclic garbage
+    collector: tens of thousands of them made each of its full passes stop the API for
+    hundreds of milliseconds at 1M users (docs/benchmarks-api.md)."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from api.snapshot import Snapshot
+
+    app, rec = _stub_app(monkeypatch)
+    snap: Snapshot = rec.scorer.snapshot
+    h = {"X-API-Key": "dpgcn_r1_s"}
+    try:
+        client = TestClient(app)
+        for n, user in enumerate(list(snap.user_pos)[:12]):
+            params = {"explain": "false"} if n % 3 == 0 else {"k": 5 + n}
+            got = client.get(f"/v1/users/{user}/recommendations", params=params, headers=h)
+            assert got.status_code == 200, got.text
+    finally:
+        rec.scorer.stop()
+    assert len(snap.toplists) == 12
+    assert any(said for *_, said in snap.toplists.values())
+    for _ in range(3):  # (a tuple is let go once the tuples it holds are: a pass or two)
+        gc.collect()
+    assert not [v for v in snap.toplists.values() if gc.is_tracked(v)]
 
 
 def test_explanations_from_memory_follow_the_graph_querys_preferences() -> None:
