@@ -5,13 +5,13 @@ uvicorn (h11) writes a response's headers and its body in two ``send`` calls. as
 Nagle's algorithm off only on sockets whose protocol number reads ``IPPROTO_TCP``; with
 ``--workers N > 1`` uvicorn binds the listening socket itself as ``socket(AF_INET)``
 (protocol number 0), so the accepted connections keep Nagle on: the body waits for the
-client's delayed ACK of the headers, about 40 ms per request on Linux. That was the constant
-~44 ms band of the two-worker runs in ``docs/benchmarks-api.md``. Here the listening socket
-gets ``TCP_NODELAY``, which Linux copies to every accepted socket.
+client's delayed ACK of the headers (Linux delays an ACK by up to 40 ms). Here the listening
+socket gets ``TCP_NODELAY``, which Linux copies to every accepted socket (the measured effect:
+``docs/benchmarks-api.md``).
 
 With several workers, uvicorn's processes all accept from one shared socket, and whichever
 process is awake when a burst of connections arrives takes most of them: a load generator
-(or proxy) that opens its 32 keep-alive connections at once leaves one worker busy and the
+(or proxy) that opens its keep-alive connections at once can leave one worker busy and the
 other idle. Here each worker process binds **its own** listening socket with
 ``SO_REUSEPORT``, so the kernel spreads new connections over the workers by their address
 hash (Linux).

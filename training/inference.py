@@ -2,9 +2,9 @@
 
 ``Recommender.load(model_dir)`` reads ``embeddings.npz`` (and ``policy.pt`` /
 ``user_features.npz`` when present). Scoring is one user vector times the item matrix
-(``argpartition`` for the top K): 100k × 64 items cost one memory-bound mat-vec (a few ms on
-a shared CPU core, see ``docs/model.md``) plus ~1 ms of ``argpartition``. torch is imported
-only to read ``policy.pt``; the actor then runs as numpy matrix products.
+(one memory-bound mat-vec) and an ``argpartition`` for the top K (measured costs:
+``docs/benchmarks-api.md``). torch is imported only to read ``policy.pt``; the actor then
+runs as numpy matrix products.
 
 **Policy adjustment.** When the model has a DDPG decision layer, the user vector used for
 scoring is ``u' = u + α · scale · μ(s)`` with state ``s = [u ‖ mean of the user's N most recent
