@@ -76,6 +76,15 @@ class Cached(Generic[T]):
 
 _MISSING = object()
 
+#: The cyclic garbage collector's thresholds while serving (``gc.set_threshold``). A young
+#: collection examines every tracked object allocated since the last one that is still alive,
+#: and with tens of requests in flight most are: at CPython's default of 700 a busy process
+#: collects many times a second and promotes in-flight objects fast enough to start a full
+#: collection every second or two (docs/benchmarks-api.md). Ten thousand allocations between
+#: young collections cut their number, and the full ones', by an order of magnitude; a
+#: request's objects are mostly freed by reference counting before any collection sees them.
+GC_THRESHOLDS = (10_000, 10, 10)
+
 
 class Recommender:
     """Thread-safe cache of the active model, its newest policy and its item index."""
@@ -124,6 +133,7 @@ class Recommender:
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         self._follower: threading.Thread | None = None
+        self._gc_thresholds: tuple[int, int, int] | None = None
 
     # ---------------------------------------------------------------- active model + policy
     def active(self) -> ActiveModel | None:
@@ -154,9 +164,12 @@ class Recommender:
     # ---------------------------------------------------------------- serving snapshot
     def start(self) -> None:
         """Start the snapshot's scoring thread and the refresher that loads a snapshot of
-        each version that becomes active (no-op without the snapshot)."""
+        each version that becomes active, and set :data:`GC_THRESHOLDS` until :meth:`stop`
+        (no-op without the snapshot)."""
         if self.scorer is None or self._refresher is not None:
             return
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         self.changes.start()
         self.scorer.start()
         self._stop.clear()
@@ -180,6 +193,9 @@ class Recommender:
             self._follower = None
         if self.scorer is not None:
             self.scorer.stop()
+        if self._gc_thresholds is not None:
+            gc.set_threshold(*self._gc_thresholds)
+            self._gc_thresholds = None
 
     @property
     def snapshot(self) -> Snapshot | None:

@@ -27,7 +27,9 @@ Scenarios, in the same run:
 * ``api``            — ``GET /v1/users/{id}/recommendations?k=10&explain=false``: API key,
                        the user from the in-memory snapshot, policy adjustment and scoring in
                        batches, exact top-k;
-* ``api-explain``    — the same with explanations (one Cypher read for the 10 items).
+* ``api-explain``    — the same with explanations (the README's request);
+* ``suggest``        — ``GET /v1/users/{id}/query-suggestions?k=10`` for random users;
+* ``similar``        — ``GET /v1/items/{id}/similar?k=10`` for random items.
 
 ``--profile N`` instead times N sequential in-process requests by part (no HTTP).
 
@@ -803,6 +805,8 @@ def main() -> None:
         "naive-blas1": ("bench.bench_api:baseline_app", True, one, "/naive/u%d?k=10"),
         "api": ("api.main:app", False, env, "/v1/users/u%d/recommendations?k=10&explain=false"),
         "api-explain": ("api.main:app", False, env, "/v1/users/u%d/recommendations?k=10"),
+        "suggest": ("api.main:app", False, env, "/v1/users/u%d/query-suggestions?k=10"),
+        "similar": ("api.main:app", False, env, "/v1/items/i%d/similar?k=10"),
     }
     results: dict[str, dict[str, Any]] = {}
     print(
@@ -822,7 +826,13 @@ def main() -> None:
             ) as resp:
                 assert resp.status == 200, resp.status
             results[name] = run_wrk(
-                url, path, key, args.users, args.duration, args.concurrency, proc.pid
+                url,
+                path,
+                key,
+                args.items if path.startswith("/v1/items/") else args.users,
+                args.duration,
+                args.concurrency,
+                proc.pid,
             )
             results[name]["load_avg"] = os.getloadavg()[0]
             if not factory:

@@ -545,9 +545,27 @@ def test_cached_lists_are_out_of_the_garbage_collectors_way(
         rec.scorer.stop()
     assert len(snap.toplists) == 12
     assert any(said for *_, said in snap.toplists.values())
-    for _ in range(3):  # (a tuple is let go once the tuples it holds are: a pass or two)
+    # A tuple is let go by a collection that finds the tuples it holds let go already: one
+    # pass per level of nesting (four) at worst, when the order of the collector's lists is
+    # the reverse of the order of creation.
+    for _ in range(4):
         gc.collect()
     assert not [v for v in snap.toplists.values() if gc.is_tracked(v)]
+
+
+def test_serving_raises_the_collectors_thresholds_and_gives_them_back() -> None:
+    import gc
+
+    from api.recommender import GC_THRESHOLDS, Recommender
+
+    before = gc.get_threshold()
+    rec = Recommender(None, snapshot=True, refresh_s=60.0)  # type: ignore[arg-type]
+    rec.start()
+    try:
+        assert gc.get_threshold() == GC_THRESHOLDS != before
+    finally:
+        rec.stop()
+    assert gc.get_threshold() == before
 
 
 def test_explanations_from_memory_follow_the_graph_querys_preferences() -> None:
