@@ -155,6 +155,13 @@ def main() -> None:
     parser.add_argument("--scaling", help="comma-separated user counts: epoch times only")
     parser.add_argument("--per-user", type=int, default=50, help="interactions per user")
     parser.add_argument("--summarize", nargs="+", type=Path, help="result files: seeds together")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="another TrainConfig value for both paths, e.g. query_loss_weight=0 (repeatable)",
+    )
     args = parser.parse_args()
     if args.summarize:
         summarize(args.summarize)
@@ -166,6 +173,10 @@ def main() -> None:
         fanout=tuple(int(k) for k in args.fanout.split(",")),
         device="cpu",
     )
+    for item in args.set:
+        name, _, value = item.partition("=")
+        loaded = json.loads(value)
+        base = base.replace(**{name: tuple(loaded) if isinstance(loaded, list) else loaded})
     if args.scaling:
         with tempfile.TemporaryDirectory() as tmp:
             print("| users | training interactions | full-batch s/epoch | mini-batch s/epoch |")
@@ -202,7 +213,8 @@ def main() -> None:
             print_seed(r)
             if args.out:
                 threads = torch.get_num_threads()
-                args.out.write_text(json.dumps({"threads": threads, "runs": results}))
+                out = {"threads": threads, "set": args.set, "runs": results}
+                args.out.write_text(json.dumps(out))
 
 
 def print_seed(r: dict[str, Any]) -> None:
