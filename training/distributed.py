@@ -276,13 +276,18 @@ def _rank_main(rank: int, job: _Job) -> None:
     device = rank_device(select_device(job.config.device), rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(
-        _backend(device),
-        init_method=f"file://{job.workdir / 'rendezvous'}",
-        rank=rank,
-        world_size=job.world,
-        timeout=timedelta(seconds=job.timeout_s),
-    )
+    try:
+        dist.init_process_group(
+            _backend(device),
+            init_method=f"file://{job.workdir / 'rendezvous'}",
+            rank=rank,
+            world_size=job.world,
+            timeout=timedelta(seconds=job.timeout_s),
+        )
+    except RuntimeError as e:  # torch's DistStoreError / "Wait timeout" are RuntimeErrors
+        raise DistributedError(
+            f"rank {rank}: the {job.world} ranks did not all join within {job.timeout_s:g} s ({e})"
+        ) from e
     try:
         with deterministic(job.config.deterministic):
             _train_rank(rank, job, device)

@@ -20,7 +20,13 @@ import torch
 from training.checkpoint import CHECKPOINT_FILE
 from training.config import TrainConfig
 from training.data import Split
-from training.distributed import DistributedError, fit_distributed, shard_positions
+from training.distributed import (
+    DistributedError,
+    _Job,
+    _rank_main,
+    fit_distributed,
+    shard_positions,
+)
 from training.train import train_from_export
 
 
@@ -136,3 +142,23 @@ def test_dpgcn_train_passes_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert submitted == [{"model": "dpgcn", "processes": 2}]
     assert pipeline.train_config(submitted[0]).processes == 2
     assert CliRunner().invoke(app, ["train", "--processes", "0"]).exit_code == 2
+
+
+def test_a_rank_whose_peers_never_join_times_out(
+    split: Split, tiny_config: TrainConfig, tmp_path: Path
+) -> None:
+    """The rendezvous has a timeout: rank 0 of two, alone, gives up instead of waiting."""
+    job = _Job(
+        split=split,
+        config=_config(tiny_config, "full"),
+        world=2,
+        workdir=tmp_path,
+        checkpoint_dir=None,
+        timeout_s=2.0,
+        threads=1,
+        save_rank_states=False,
+    )
+    start = time.monotonic()
+    with pytest.raises(DistributedError, match="did not all join within 2 s"):
+        _rank_main(0, job)
+    assert time.monotonic() - start < 30
