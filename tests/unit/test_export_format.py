@@ -4,9 +4,6 @@ query-task files, refusals; the exporter's parts (features, endpoint mapping, se
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +13,7 @@ from graphstore import export_format
 from graphstore.errors import ExportFileError
 from graphstore.export_features import UserColumns, user_features
 from graphstore.export_format import write_export
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.fresh_python import run_fresh
 
 
 def test_write_export_round_trip(tmp_path: Path) -> None:
@@ -271,19 +267,11 @@ def test_the_contract_loads_neither_neo4j_nor_torch() -> None:
         print("STORE", sorted(m for m in sys.modules if m.split(".")[0] == "graphstore"))
         print("USES", training.data.read_export is graphstore.export_format.read_export)
     """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "CONTRACT [] READER []" in result.stdout, result.stdout
-    assert "USES True" in result.stdout
+    out = run_fresh(code)
+    assert "CONTRACT [] READER []" in out, out
+    assert "USES True" in out
     # training reaches the graph store only through the contract (and what it is made of)
     assert (
         "STORE ['graphstore', 'graphstore.errors', 'graphstore.export_format', 'graphstore.model']"
-        in result.stdout
-    ), result.stdout
+        in out
+    ), out

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.fresh_python import run_fresh
 
 
 def test_sources_never_import_neo4j() -> None:
-    code = """
+    out = run_fresh(
+        """
         import importlib, pkgutil, sys
         import graphstore.sources
         for m in pkgutil.walk_packages(graphstore.sources.__path__, "graphstore.sources."):
@@ -20,16 +16,8 @@ def test_sources_never_import_neo4j() -> None:
         bad = sorted({m.split(".")[0] for m in sys.modules} & {"neo4j", "torch", "redis"})
         print("WALKED", len(walked))
         print("BAD", bad)
-    """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        """
     )
-    assert result.returncode == 0, result.stderr
-    assert "BAD []" in result.stdout, result.stdout
-    walked = int(result.stdout.split("WALKED")[1].split()[0])
+    assert "BAD []" in out, out
+    walked = int(out.split("WALKED")[1].split()[0])
     assert walked >= 10  # the walk really imported the loaders and generators
