@@ -19,7 +19,14 @@ from pathlib import Path
 from dpgcn.browser_style import browser_style_command
 from dpgcn.neo4j_install import ADMIN_TOOL, Neo4jServerSpec, assemble, find_java, server_env
 from dpgcn.neo4j_plugins import build_procedures, link_plugins
-from dpgcn.processes import ProvisionError, port_open, read_pid, stop_process, write_secret
+from dpgcn.processes import (
+    ProvisionError,
+    launch,
+    port_open,
+    read_pid,
+    stop_process,
+    write_secret,
+)
 from graphstore.errors import GraphAuthError
 
 logger = logging.getLogger(__name__)
@@ -194,7 +201,7 @@ def start(spec: Neo4jServerSpec, timeout: float = 180.0) -> str:
     spec.pid_file.parent.mkdir(parents=True, exist_ok=True)
     logger.info("starting Neo4j %s on %s (log: %s)", spec.version, spec.bolt_uri, spec.log_file)
     with spec.console_log.open("ab") as console:
-        proc = subprocess.Popen(
+        launch(
             [
                 java,
                 f"-Xms{spec.heap}",
@@ -206,21 +213,13 @@ def start(spec: Neo4jServerSpec, timeout: float = 180.0) -> str:
                 f"--home-dir={spec.home}",
                 f"--config-dir={spec.conf_dir}",
             ],
+            spec.pid_file,
+            lambda pid: wait_for_bolt(spec, password, timeout, pid),
             cwd=spec.home,
             env=server_env(spec),
-            stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
-    spec.pid_file.write_text(str(proc.pid))
-    try:
-        wait_for_bolt(spec, password, timeout, proc.pid)
-    except Exception:
-        if proc.poll() is None:
-            proc.terminate()
-        spec.pid_file.unlink(missing_ok=True)
-        raise
     return password
 
 

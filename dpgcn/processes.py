@@ -12,9 +12,12 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,22 @@ def stop_process(pid_file: Path, name: str, timeout: float = 60.0) -> bool:
         time.sleep(0.5)
     pid_file.unlink(missing_ok=True)
     return True
+
+
+def launch(argv: list[str], pid_file: Path, ready: Callable[[int], None], **popen: Any) -> int:
+    """Start ``argv`` in its own session (stdin closed, ``popen`` passed on), record its pid
+    in ``pid_file`` and call ``ready(pid)``, which blocks until the process serves or raises;
+    on any error the process is terminated and the pid file removed. Returns the pid."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, **popen)
+    pid_file.write_text(str(proc.pid))
+    try:
+        ready(proc.pid)
+    except Exception:
+        if proc.poll() is None:
+            proc.terminate()
+        pid_file.unlink(missing_ok=True)
+        raise
+    return proc.pid
 
 
 def write_secret(path: Path, value: str | None = None) -> str:

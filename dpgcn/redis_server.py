@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from dpgcn.processes import ServiceError, port_open, read_pid, stop_process, write_secret
+from dpgcn.processes import (
+    ServiceError,
+    launch,
+    port_open,
+    read_pid,
+    stop_process,
+    write_secret,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,23 +120,15 @@ def start(spec: RedisServerSpec, timeout: float = 30.0) -> str:
         )
     conf = _write_config(spec)
     logger.info("starting Redis on 127.0.0.1:%d (log: %s)", spec.port, spec.log_file)
-    proc = subprocess.Popen(
+    url = spec.url()
+    launch(
         [binary, str(conf)],
+        spec.pid_file,
+        lambda pid: wait(spec, url, timeout),
         cwd=spec.home,
-        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
-    spec.pid_file.write_text(str(proc.pid))
-    url = spec.url()
-    try:
-        wait(spec, url, timeout)
-    except ServiceError:
-        if proc.poll() is None:
-            proc.terminate()
-        spec.pid_file.unlink(missing_ok=True)
-        raise
     return url
 
 

@@ -154,3 +154,23 @@ def test_plugin_directory_holds_apoc_and_the_current_procedures_only(tmp_path: P
     assert (s.plugins / "dpgcn-procs.jar").read_bytes() == b"new"
     neo4j_plugins.link_plugins(s, None)
     assert [p.name for p in s.plugins.iterdir()] == ["apoc-core-5.26.19.jar"]
+
+
+def test_launch_records_the_pid_and_cleans_up_when_not_ready(tmp_path: Path) -> None:
+    """``processes.launch`` (the managed servers' start): the pid file names the process while
+    it is waited for; a failed wait terminates it and removes the pid file."""
+    pid_file = tmp_path / "x.pid"
+    seen: list[int | None] = []
+    pid = processes.launch(
+        ["sleep", "30"], pid_file, lambda p: seen.append(processes.read_pid(pid_file))
+    )
+    assert seen == [pid] and processes.read_pid(pid_file) == pid
+    assert processes.stop_process(pid_file, "sleep", timeout=10) is True
+    assert not pid_file.exists()
+
+    def not_ready(p: int) -> None:
+        raise processes.ServiceError("did not answer")
+
+    with pytest.raises(processes.ServiceError, match="did not answer"):
+        processes.launch(["sleep", "30"], pid_file, not_ready)
+    assert not pid_file.exists()
