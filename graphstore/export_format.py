@@ -302,11 +302,8 @@ def write_query_task(export_dir: Path, rows: QueryTaskRows) -> Path:
     """``query_task.npz`` of an export."""
     path = Path(export_dir) / QUERY_TASK_FILE
     arrays = {
-        "test.user": np.asarray(rows.user, dtype=np.int64),
-        "test.query": np.asarray(rows.query, dtype=np.int64),
-        "test.term_indptr": np.asarray(rows.term_indptr, dtype=np.int64),
-        "test.term_index": np.asarray(rows.term_index, dtype=np.int64),
-        "test.item": np.asarray(rows.item, dtype=np.int64),
+        key: np.asarray(getattr(rows, key.removeprefix("test.")), dtype=np.int64)
+        for key in _QUERY_TASK_ROWS
     }
     if rows.time is not None:
         arrays["test.time"] = np.asarray(rows.time, dtype=np.float64)

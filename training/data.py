@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,6 +62,7 @@ __all__ = [
     "interaction_edge_types",
     "load_export",
     "ratio_counts",
+    "read_contract",
     "sample_negatives",
     "split_interactions",
     "user_item_pairs",
@@ -69,6 +71,7 @@ __all__ = [
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float32]
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,14 +109,20 @@ class ExportGraph:
         return [t for t in self.ids if self.num_nodes(t) > 0]
 
 
+def read_contract(read: Callable[[Path], T], export_dir: Path) -> T:
+    """``read(export_dir)``, a reader of the export contract (:mod:`graphstore.export_format`),
+    with its errors as training's :class:`ExportFormatError`."""
+    try:
+        return read(Path(export_dir))
+    except ExportFileError as e:
+        raise ExportFormatError(str(e)) from e
+
+
 def load_export(export_dir: Path) -> ExportGraph:
     """Load and validate an export directory (read through the contract,
     :func:`graphstore.export_format.read_export`). Any node or edge type may be absent."""
     export_dir = Path(export_dir)
-    try:
-        files = read_export(export_dir)
-    except ExportFileError as e:
-        raise ExportFormatError(str(e)) from e
+    files = read_contract(read_export, export_dir)
     meta, arrays, node_meta = files.meta, files.arrays, files.node_meta
     ids: dict[str, NDArray[np.str_]] = {}
     xs: dict[str, FloatArray] = {}

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from graphstore.export_format import ORACLE_FILE, ExportFileError, read_oracle
-from training.data import ITEM, USER, ExportGraph
+from graphstore.export_format import ORACLE_FILE, read_oracle
+from training.data import ITEM, USER, ExportGraph, read_contract
 from training.errors import ExportFormatError
 from training.protocols import EmbeddingScorer
 
@@ -55,10 +55,7 @@ def load_oracle(export_dir: Path, graph: ExportGraph) -> EmbeddingScorer | None:
     """The oracle of ``export_dir`` as a scorer in the export's row order, or ``None`` when
     the export has no ``oracle.npz``."""
     path = Path(export_dir) / ORACLE_FILE
-    try:
-        arrays = read_oracle(export_dir)
-    except ExportFileError as e:
-        raise ExportFormatError(str(e)) from e
+    arrays = read_contract(read_oracle, export_dir)
     if arrays is None:
         return None
     user = _align(arrays["User.ids"], arrays["User.vector"], graph.ids[USER], USER)
