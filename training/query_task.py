@@ -62,8 +62,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from graphstore.export_format import QUERY_TASK_FILE, ExportFileError, read_query_task
-from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM, IntArray, Split
+from graphstore.export_format import QUERY_TASK_FILE, read_query_task
+from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM, IntArray, Split, read_contract
 from training.errors import ExportFormatError
 from training.metrics import bootstrap_ci, paired_bootstrap
 from training.protocols import EmbeddingScorer
@@ -93,10 +93,7 @@ def load_query_rows(export_dir: Path, split: Split) -> QueryRows | None:
     """The test rows of ``export_dir``'s ``query_task.npz`` (``None`` when there is none),
     read through the export contract (:func:`graphstore.export_format.read_query_task`)."""
     path = Path(export_dir) / QUERY_TASK_FILE
-    try:
-        rows = read_query_task(export_dir)
-    except ExportFileError as e:
-        raise ExportFormatError(str(e)) from e
+    rows = read_contract(read_query_task, export_dir)
     if rows is None:
         return None
     n_terms = split.graph.num_nodes(TERM)
