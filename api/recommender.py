@@ -284,6 +284,17 @@ class Recommender:
         )
         return snap
 
+    def snapshot_vector(self, active: ActiveModel, user_id: str) -> np.ndarray | None:
+        """The user's vector of ``active`` from the snapshot when it holds the user unchanged
+        (a consenting user of that version; see :meth:`api.scoring.Scorer.holds`), else None
+        (then the graph must be read)."""
+        snap = self.snapshot
+        if self.scorer is None or snap is None or snap.version != active.version:
+            return None
+        if not self.scorer.holds(snap, user_id):
+            return None
+        return snap.users[snap.user_pos[user_id]]
+
     def snapshot_policy(self, version: str) -> tuple[int | None, PolicyAdjuster | None]:
         """``(policy version, adjuster)`` of ``version``'s newest usable policy (None, None)."""
         current = self._policies.get(version)

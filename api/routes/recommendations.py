@@ -96,18 +96,22 @@ def suggest_queries(
     """Search queries for the user: the queries nearest to the user's vector in the active
     version (Query embeddings are written back with each version); with ``prefix``, prefix
     completion through the query text index ranked by the same similarity. Users without an
-    embedding or with personalization off get the most searched queries."""
+    embedding or with personalization off get the most searched queries. The user's vector
+    comes from the serving snapshot when it holds the user unchanged, else from the graph."""
     db = settings.neo4j.database
     norm = _SPACES.sub(" ", prefix.lower()).lstrip() if prefix else ""
     active = recommender.active()
     found: list[tuple[str, str, float]] | None = None
     personalized = False
     if active is not None:
-        state = serving.get_user_state(driver, user_id, active, db)
-        if state.exists and state.consent and state.vector is not None:
+        vector = recommender.snapshot_vector(active, user_id)
+        if vector is None:
+            state = serving.get_user_state(driver, user_id, active, db)
+            vector = state.vector if state.exists and state.consent else None
+        if vector is not None:
             try:
                 found = serving.get_query_suggestions(
-                    driver, active, state.vector, k, norm or None, database=db
+                    driver, active, vector, k, norm or None, database=db
                 )
                 personalized = True
             except GraphUnavailableError:

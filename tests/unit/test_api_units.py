@@ -568,6 +568,45 @@ def test_serving_raises_the_collectors_thresholds_and_gives_them_back() -> None:
     assert gc.get_threshold() == before
 
 
+def test_query_suggestions_take_the_vector_from_the_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A user the snapshot holds unchanged: suggestions ranked by the snapshot's vector, no
+    read of the user's state; once changed (consent off here), the graph's state decides."""
+    from fastapi.testclient import TestClient
+
+    from api.snapshot import Snapshot
+    from graphstore import serving
+
+    app, rec = _stub_app(monkeypatch)
+    snap: Snapshot = rec.scorer.snapshot
+    asked: list[np.ndarray] = []
+
+    def suggestions(
+        driver: object, active: object, vec: np.ndarray, k: int, *a: object, **kw: object
+    ) -> list[tuple[str, str, float]]:
+        asked.append(vec)
+        return [("q1", "racing", 0.9)][:k]
+
+    monkeypatch.setattr(serving, "get_query_suggestions", suggestions)
+    monkeypatch.setattr(serving, "get_popular_queries", lambda *a, **k: [("q2", "tv", 3.0)])
+    user = next(iter(snap.user_pos))
+    url, h = f"/v1/users/{user}/query-suggestions", {"X-API-Key": "dpgcn_r1_s"}
+    try:
+        client = TestClient(app)
+        body = client.get(url, headers=h).json()
+        assert body["personalized"] is True and body["queries"][0]["query_id"] == "q1"
+        np.testing.assert_array_equal(asked[0], snap.users[snap.user_pos[user]])
+        off = serving.UserState(exists=True, consent=False, vector=asked[0], recent=())
+        monkeypatch.setattr(serving, "get_user_state", lambda *a, **k: off)
+        rec.changes.mark(user)
+        body = client.get(url, headers=h).json()
+        assert body["personalized"] is False and body["queries"][0]["query_id"] == "q2"
+        assert len(asked) == 1
+    finally:
+        rec.scorer.stop()
+
+
 def test_explanations_from_memory_follow_the_graph_querys_preferences() -> None:
     """:func:`api.explain.explain_rows` gives what ``serving/get_explanations`` would: the
     newest search that led to the item, else a search sharing a term, else the segment's
