@@ -17,6 +17,18 @@ Dry run at 1/20 scale (50k users / 10k items / ~1M relationships)::
 
     .venv/bin/python bench/scale_run.py --scale 0.05 --path online
 
+End to end (``--pipeline``): after the load, the product's pipeline runs on a real worker
+(``dpgcn worker``, started as the worker app): export → train (``--model``, mini-batch on
+the CPU, ``--epochs`` epochs) → write-back → segments → activate; then the API (``api.main``)
+starts on the trained version and ``wrk`` requests recommendations of random users for
+``--serve-seconds`` at ``--connections`` connections. Each stage's wall time comes from the
+run record (step start and finish), its peak RSS from one-second samples of the worker's
+process tree and of Neo4j within that window; the API's time to serve (snapshot loaded)
+and peak RSS are measured around its start and the wrk run. ``--json`` writes the figures.
+Every service this script started (Neo4j, Redis, the worker, the API) is stopped at the end::
+
+    .venv/bin/python bench/scale_run.py --scale 0.0625 --path bulk --pipeline --epochs 1
+
 Uses the benchmarks' state home and ports unless the environment names others, and wipes
 that graph.
 """
@@ -24,6 +36,7 @@ that graph.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -32,6 +45,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import benchenv  # noqa: F401  (sets the benchmarks' own state home and ports)
 
@@ -48,27 +62,70 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
 
 
+def tree_rss_kib(root: int) -> int:
+    """Resident memory (VmRSS) of ``root`` and its descendants, in KiB."""
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(entry.name)] = int(stat[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 class RssWatch:
     """Samples a process's resident memory (VmRSS) every ``every`` seconds; the pid is read
-    from a pid file each time (the server may be restarted under it)."""
+    from a pid file each time (the server may be restarted under it), or given. ``tree``
+    sums the process and its descendants (a supervisor and the worker under it). Keeps the
+    samples (``time.time()``, KiB) for peaks within a time window."""
 
-    def __init__(self, pid_file: Path, every: float = 1.0) -> None:
-        self.pid_file = pid_file
+    def __init__(self, pid: Path | int, every: float = 1.0, tree: bool = False) -> None:
+        self.pid = pid
         self.every = every
+        self.tree = tree
         self.peak_kib = 0
+        self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        pid = self.pid if isinstance(self.pid, int) else int(self.pid.read_text().strip())
+        if self.tree:
+            return tree_rss_kib(pid)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                pid = int(self.pid_file.read_text().strip())
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                kib = self._sample()
+                self.samples.append((time.time(), kib))
+                self.peak_kib = max(self.peak_kib, kib)
             except (OSError, ValueError):
                 pass
             self._stop.wait(self.every)
+
+    def peak_mib(self, start: float, end: float) -> float:
+        """Peak of the samples taken between ``start`` and ``end`` (``time.time()``)."""
+        inside = [k for t, k in self.samples if start - self.every <= t <= end + self.every]
+        return max(inside, default=0) / 1024
 
     def __enter__(self) -> RssWatch:
         self._thread.start()
@@ -79,6 +136,114 @@ class RssWatch:
         self._thread.join()
 
 
+#: The pipeline's steps, as the run record names them.
+STEPS = ("export", "train", "write_back", "segments", "activate")
+
+
+def run_pipeline(args: argparse.Namespace, settings: Any, neo4j_pid: Path) -> dict[str, Any]:
+    """The product's pipeline on a real worker, then the API serving its version."""
+    from dpgcn import apps
+    from workers import pipeline, runs
+
+    apps.start_app(settings, "worker")
+    config = {
+        "model": args.model,
+        "batching": "minibatch",
+        "epochs": args.epochs,
+        "device": "cpu",
+    }
+    run_id = runs.new_run_id()
+    out: dict[str, Any] = {"run_id": run_id, "config": config, "stages": {}}
+    with (
+        RssWatch(apps.app_pid_file(settings, "worker"), tree=True) as worker,
+        RssWatch(neo4j_pid) as neo4j,
+    ):
+        started = time.perf_counter()
+        pipeline.submit_pipeline(run_id, config)
+        record: dict[str, Any] = {}
+        while time.perf_counter() - started < args.pipeline_timeout:
+            record = runs.get(run_id) or {}
+            if record.get("state") in ("SUCCESS", "FAILURE"):
+                break
+            time.sleep(1.0)
+        out["pipeline_s"] = time.perf_counter() - started
+    out["state"] = record.get("state", "TIMEOUT")
+    if out["state"] != "SUCCESS":
+        out["error"] = record.get("error", f"not done after {args.pipeline_timeout:.0f} s")
+        return out
+    for step in STEPS:
+        t0, t1 = record.get(f"{step}_started_at"), record.get(f"{step}_finished_at")
+        if t0 is None or t1 is None:
+            continue
+        out["stages"][step] = {
+            "seconds": float(t1) - float(t0),
+            "worker_peak_rss_mib": worker.peak_mib(float(t0), float(t1)),
+            "neo4j_peak_rss_mib": neo4j.peak_mib(float(t0), float(t1)),
+        }
+    metrics = record.get("metrics") or {}
+    out["train_metrics"] = {
+        k: metrics[k]
+        for k in ("batching", "best_epoch", "last_epoch", "train_seconds", "test_ndcg@10")
+        if k in metrics
+    }
+    apps.stop_app(settings, "worker")
+    out["serve"] = serve(args, settings)
+    return out
+
+
+def serve(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    """The API on the activated version: time until every answer comes from its snapshot,
+    then wrk on random users' recommendations."""
+    import bench_api
+
+    key = bench_api.create_key()
+    env = {**os.environ, "DPGCN_LOG_LEVEL": "WARNING"}
+    port = settings.api.port + 50
+    t0 = time.perf_counter()
+    proc = bench_api.start_server("api.main:app", port, env, False)
+    ready_s = time.perf_counter() - t0
+    path = "/v1/users/u%d/recommendations?k=10&explain=false"
+    users = round(1_000_000 * args.scale)
+    try:
+        with RssWatch(proc.pid, tree=True) as api:
+            result = bench_api.run_wrk(
+                f"http://127.0.0.1:{port}",
+                path,
+                key,
+                users,
+                args.serve_seconds,
+                args.connections,
+                proc.pid,
+            )
+    finally:
+        bench_api.stop_server(proc)
+    result.pop("raw", None)
+    return {"ready_s": ready_s, "api_peak_rss_mib": api.peak_kib / 1024, **result}
+
+
+def print_pipeline(result: dict[str, Any]) -> None:
+    if result["state"] != "SUCCESS":
+        print(f"pipeline {result['run_id']} {result['state']}: {result.get('error')}", flush=True)
+        return
+    print(f"pipeline {result['run_id']} ({result['config']}): {result['pipeline_s']:.0f} s")
+    print("| stage | wall s | worker peak RSS MiB | Neo4j peak RSS MiB |")
+    print("|---|---|---|---|")
+    for step, r in result["stages"].items():
+        print(
+            f"| {step} | {r['seconds']:.1f} | {r['worker_peak_rss_mib']:,.0f} "
+            f"| {r['neo4j_peak_rss_mib']:,.0f} |"
+        )
+    s = result["serve"]
+    print(
+        f"| serve (API ready) | {s['ready_s']:.1f} | API peak RSS {s['api_peak_rss_mib']:,.0f} | |"
+    )
+    print(
+        f"training: {result['train_metrics']}; wrk: {s['rps']:.1f} req/s, p50 {s['p50_ms']:.1f} "
+        f"ms, p99 {s['p99_ms']:.1f} ms, errors {s['errors']}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=0.05)
@@ -86,18 +251,35 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10000)
     parser.add_argument("--path", choices=("online", "bulk"), default="online")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--pipeline", action="store_true", help="export, train, ..., serve")
+    parser.add_argument("--model", default="dpgcn")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--pipeline-timeout", type=float, default=3600.0)
+    parser.add_argument("--serve-seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
 
-    from dpgcn import bulk_import, services
     from dpgcn.settings import get_settings
+
+    print(f"load average at start: {loadavg()}", flush=True)
+    subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
+    settings = get_settings()
+    try:
+        figures = load_and_run(args, settings)
+    finally:
+        subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "down"], check=False)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+def load_and_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    from dpgcn import bulk_import, services
     from graphstore import ingest
     from graphstore.driver import connect, delete_all, execute
     from graphstore.export import export_subgraph
     from graphstore.sources import synthetic_scale
 
-    print(f"load average at start: {loadavg()}", flush=True)
-    subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
-    settings = get_settings()
     conn = services.neo4j_connection(settings)
     spec = synthetic_scale.ScaleSpec(
         users=round(1_000_000 * args.scale),
@@ -132,6 +314,15 @@ def main() -> None:
                 f"start {done.start_s:.0f} s, schema {done.schema_s:.0f} s"
             )
         seconds = time.perf_counter() - started
+    figures: dict[str, Any] = {
+        "scale": args.scale,
+        "users": spec.users,
+        "items": spec.items,
+        "nodes": summary.nodes,
+        "relationships": summary.relationships,
+        "load": {"seconds": seconds, "neo4j_peak_rss_mib": neo4j_rss.peak_kib / 1024},
+        "load_average_start": loadavg(),
+    }
     rels = summary.relationships
     in_graph = int(execute(driver, "export/count_relationships", read=True)[0]["n"])
     print(
@@ -146,7 +337,11 @@ def main() -> None:
         f"GiB, transactions/neo4j {dir_size(store / 'transactions' / 'neo4j') / 2**30:.2f} GiB",
         flush=True,
     )
-    if not args.no_export:
+    if args.pipeline:
+        driver.close()
+        figures["pipeline"] = run_pipeline(args, settings, server.pid_file)
+        print_pipeline(figures["pipeline"])
+    elif not args.no_export:
         out = Path(tempfile.mkdtemp(prefix="scale-export-")) / "graph"
         result = export_subgraph(driver, out)
         print(
@@ -155,7 +350,9 @@ def main() -> None:
             f"{dir_size(out) / 2**20:,.0f} MiB; peak RSS now {peak_rss_mib():,.0f} MiB"
         )
     print(f"load average at end: {loadavg()}")
+    figures["load_average_end"] = loadavg()
     driver.close()
+    return figures
 
 
 if __name__ == "__main__":
