@@ -25,7 +25,9 @@ starts on the trained version and ``wrk`` requests recommendations of random use
 run record (step start and finish), its peak RSS from one-second samples of the worker's
 process tree and of Neo4j within that window; the API's time to serve (snapshot loaded)
 and peak RSS are measured around its start and the wrk run. ``--json`` writes the figures.
-Every service this script started (Neo4j, Redis, the worker, the API) is stopped at the end::
+Every service this script started (Neo4j, Redis, the worker, the API) is stopped at the end.
+``--summarize A.json B.json …`` prints the runs' stages side by side with each stage's
+log-log slope of wall time against relationships::
 
     .venv/bin/python bench/scale_run.py --scale 0.0625 --path bulk --pipeline --epochs 1
 
@@ -244,6 +246,40 @@ def print_pipeline(result: dict[str, Any]) -> None:
     )
 
 
+def summarize(files: list[Path]) -> None:
+    """A table of several runs' ``--json`` figures by stage, and each stage's log-log slope
+    of wall time against the relationships loaded (least squares over the runs)."""
+    import numpy as np
+
+    runs = sorted((json.loads(f.read_text()) for f in files), key=lambda r: r["relationships"])
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for r in runs:
+        rows.setdefault("load", []).append(
+            (r["relationships"], r["load"]["seconds"], r["load"]["neo4j_peak_rss_mib"])
+        )
+        pipe = r.get("pipeline") or {}
+        for step, v in (pipe.get("stages") or {}).items():
+            rows.setdefault(step, []).append(
+                (r["relationships"], v["seconds"], v["worker_peak_rss_mib"])
+            )
+        if "serve" in pipe:
+            serve = pipe["serve"]
+            rows.setdefault("serve (API ready)", []).append(
+                (r["relationships"], serve["ready_s"], serve["api_peak_rss_mib"])
+            )
+    scales = " | ".join(f"1/{round(1 / r['scale'])} ({r['relationships']:,} rels)" for r in runs)
+    print(f"| stage | {scales} | log-log slope |")
+    print("|---" * (len(runs) + 2) + "|")
+    for stage, values in rows.items():
+        cells = " | ".join(f"{sec:,.1f} s, {rss:,.0f} MiB" for _, sec, rss in values)
+        slope = "n/a"
+        if len(values) >= 2 and all(sec > 0 for _, sec, _ in values):
+            x = np.log([v[0] for v in values])
+            y = np.log([v[1] for v in values])
+            slope = f"{np.polyfit(x, y, 1)[0]:.2f}"
+        print(f"| {stage} | {cells} | {slope} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=0.05)
@@ -258,7 +294,11 @@ def main() -> None:
     parser.add_argument("--serve-seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--summarize", nargs="+", type=Path, help="--json files: table, slopes")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
 
     from dpgcn.settings import get_settings
 
