@@ -268,12 +268,26 @@ def _open_study(
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", json.loads(json.dumps(settings)))
-    elif stored != json.loads(json.dumps(settings)):
+    elif not _same_settings(stored, json.loads(json.dumps(settings))):
         raise ConfigError(
             f"{path}: this study was made with other settings or another export; "
             "use another --storage folder or delete the file for a fresh study"
         )
     return study
+
+
+def _same_settings(stored: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a stored study's settings are the current ones: the same export and the same
+    ``TrainConfig`` values, a field that one side lacks (added to or removed from the code
+    since) counting as its default value."""
+    if stored.get("export") != current["export"]:
+        return False
+    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
+    old, new = stored.get("config") or {}, current["config"]
+    return all(
+        old.get(key, defaults.get(key)) == new.get(key, defaults.get(key))
+        for key in old.keys() | new.keys()
+    )
 
 
 def _is_default(trial: Any, defaults: dict[str, Any]) -> bool:

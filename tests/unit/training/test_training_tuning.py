@@ -192,3 +192,13 @@ def test_a_stored_study_resumes_to_the_same_budget(
         tune(export_dir, ["gcn"], 6, config=config, storage_dir=storage, out_path=path)
     with pytest.raises(ConfigError, match="other settings"):
         tune(export_dir, ["gcn"], 5, config=config.replace(epochs=3), storage_dir=storage)
+    # a study stored before a TrainConfig field existed resumes while the field is at its
+    # default (the stored settings lack it)
+    attrs = study.user_attrs["settings"]
+    del attrs["config"]["checkpoint_interval_s"]
+    study.set_user_attr("settings", attrs)
+    out = tune(export_dir, ["lightgcn"], 5, config=config, storage_dir=storage)
+    assert out["models"]["lightgcn"]["trials"] == 5
+    with pytest.raises(ConfigError, match="other settings"):
+        tune(export_dir, ["lightgcn"], 5, config=config.replace(checkpoint_interval_s=1.0),
+             storage_dir=storage)  # fmt: skip
