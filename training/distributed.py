@@ -19,11 +19,11 @@ sees ``N`` × ``batch_size`` interactions and an epoch has ``1 / N`` as many ste
 random draw is a function of ``(seed, epoch, rank)``, so a run is reproducible for a seed and
 a number of processes, and a resumed run continues exactly.
 
-Rank 0 alone validates after each epoch (the same :class:`~training.train.Validator` as
-:func:`~training.train.fit`), decides early stopping and broadcasts the decision, writes the
+Rank 0 alone validates after each epoch (the same :class:`~training.loop.Validator` as
+:func:`~training.loop.fit`), decides early stopping and broadcasts the decision, writes the
 interval checkpoints (:mod:`training.checkpoint`; every rank resumes from the same file) and
 reports progress. The calling process then loads rank 0's best weights and returns the same
-:class:`~training.train.FitResult` as :func:`~training.train.fit` (running the DDPG stage, if
+:class:`~training.loop.FitResult` as :func:`~training.loop.fit` (running the DDPG stage, if
 the model has one, itself).
 
 A rank that dies or raises ends the job: the others are stopped and
@@ -57,13 +57,8 @@ from training.data import Split
 from training.dataset import build_graph_data
 from training.device import deterministic, make_grad_scaler, seed_everything, select_device, use_amp
 from training.errors import TrainingError
-from training.minibatch import minibatch_epoch, train_loader, use_minibatch
-from training.models import build_model
-from training.models.base import RecModel
-from training.models.dpgcn import DPGCN
-from training.train import (
+from training.loop import (
     FitResult,
-    ModelScorer,
     NotInductiveError,
     ProgressFn,
     Validator,
@@ -73,6 +68,11 @@ from training.train import (
     train_epoch,
     train_policy,
 )
+from training.minibatch import minibatch_epoch, train_loader, use_minibatch
+from training.models import build_model
+from training.models.base import RecModel
+from training.models.dpgcn import DPGCN
+from training.protocols import ModelScorer
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class StepLoss(nn.Module):
     """The module DDP wraps: its forward runs a loss function on the model,
     ``forward(fn, *args) = fn(model, *args)``, so a step's loss is computed inside DDP's
     forward (which DDP needs to all-reduce that step's gradients) while the epoch functions
-    keep their own loss code (:func:`training.train.batch_loss`,
+    keep their own loss code (:func:`training.loop.batch_loss`,
     :func:`training.minibatch.minibatch_loss`)."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -146,9 +146,9 @@ def fit_distributed(
     save_rank_states: bool = False,
 ) -> FitResult:
     """Train ``config.model`` on ``split`` in ``processes`` data-parallel ranks (module
-    docstring) and return the same :class:`FitResult` as :func:`training.train.fit`.
+    docstring) and return the same :class:`FitResult` as :func:`training.loop.fit`.
 
-    ``processes=1`` is :func:`training.train.fit`. On CUDA the ranks use ``cuda:0`` …
+    ``processes=1`` is :func:`training.loop.fit`. On CUDA the ranks use ``cuda:0`` …
     ``cuda:N-1``; on the CPU each rank gets ``torch.get_num_threads() // processes`` threads.
     ``workdir`` keeps the job's files (rendezvous, progress, rank 0's result, and with
     ``save_rank_states`` every rank's final weights); default a temporary directory.
