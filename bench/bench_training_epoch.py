@@ -6,14 +6,11 @@ same batch size, epochs interleaved so that load from other processes hits them 
 
 * ``lightgcn``: the project's LightGCN (cached-transpose sparse product);
 * ``lightgcn_pyg``: PyG's stock ``LightGCN`` module (``torch.sparse`` CSR ``adj_t``);
-* ``dpgcn``: DP-GCN, its convolution the PyG ``MessagePassing`` layer
-  (:class:`~training.models.hetero_gcn.HeteroSAGEConv`);
-* ``dpgcn_legacy``: the same DP-GCN (same weights at the start) with the convolution as it was
-  before it became a ``MessagePassing`` layer (:class:`LegacyHeteroSAGEConv` below).
+* ``dpgcn``: DP-GCN (typed propagation over every relation, static user features fused at
+  the input).
 
-Targets: the ``MessagePassing`` version no slower than the legacy one (±10 %), a DP-GCN epoch
-≤ 1.5× a LightGCN epoch on CPU. The DP-GCN epoch is the supervised part; its DDPG stage runs
-once after training and is timed separately with ``--policy``.
+Target: a DP-GCN epoch ≤ 1.5× a LightGCN epoch on CPU. The DP-GCN epoch is the supervised
+part; its DDPG stage runs once after training and is timed separately with ``--policy``.
 
     .venv/bin/python bench/bench_training_epoch.py                 # demo graph, 2,000 users
     .venv/bin/python bench/bench_training_epoch.py --export DIR    # any export directory
@@ -28,11 +25,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,44 +40,16 @@ from training.data import (  # noqa: E402
 )
 from training.dataset import build_graph_data  # noqa: E402
 from training.device import make_grad_scaler, seed_everything, select_device  # noqa: E402
-from training.models import build_model  # noqa: E402
-from training.models.dpgcn import DPGCN  # noqa: E402
-from training.models.hetero_gcn import HeteroSAGEConv  # noqa: E402
-from training.sparse import RelationStack, spmm  # noqa: E402
-from training.train import (  # noqa: E402
+from training.loop import (  # noqa: E402
     FitResult,
     Validator,
     make_optimizer,
     train_epoch,
     train_policy,
 )
+from training.models import build_model  # noqa: E402
 
-MODELS = ("lightgcn", "lightgcn_pyg", "dpgcn", "dpgcn_legacy")
-
-
-class LegacyHeteroSAGEConv(nn.Module):
-    """The DP-GCN convolution before it became a PyG ``MessagePassing`` layer (a plain module
-    calling :func:`training.sparse.spmm`), kept here to time the two in the same run. It
-    takes over the weights of a :class:`HeteroSAGEConv` (same ``lins`` state)."""
-
-    def __init__(self, conv: HeteroSAGEConv) -> None:
-        super().__init__()
-        self.relations = conv.relations
-        self.lins = conv.lins
-
-    def forward(
-        self, x_dict: dict[str, Tensor], stack: RelationStack, types: list[str] | None = None
-    ) -> dict[str, Tensor]:
-        x = torch.cat([x_dict[t] for t in stack.node_types])
-        wanted = self.relations if types is None else [t for t in types if t in self.relations]
-        if stack.head is not None and types is not None and set(types) <= set(stack.head_types):
-            names = list(stack.head_types)
-            messages = spmm(stack.head, x)
-        else:
-            names = stack.node_types
-            messages = spmm(stack.adjacency, x)
-        parts = dict(zip(names, torch.split(messages, stack.sizes[: len(names)]), strict=True))
-        return {t: x_dict[t] + self.lins[t](parts[t]) for t in wanted}
+MODELS = ("lightgcn", "lightgcn_pyg", "dpgcn")
 
 
 class Runner:
@@ -93,14 +60,9 @@ class Runner:
         seed_everything(config.seed)
         self.split = split_interactions(load_export(export), config.seed, config.reward_of())
         self.data = build_graph_data(self.split, self.device, config.history_len)
-        legacy = name == "dpgcn_legacy"
-        self.config = config.replace(model="dpgcn" if legacy else name)
-        seed_everything(config.seed)  # dpgcn and dpgcn_legacy start from the same weights
+        self.config = config.replace(model=name)
+        seed_everything(config.seed)
         self.model = build_model(self.config.model, self.data, self.config).to(self.device)
-        if legacy:
-            gcn = cast(DPGCN, self.model).gcn
-            for j, conv in enumerate(gcn.convs):
-                gcn.convs[j] = LegacyHeteroSAGEConv(cast(HeteroSAGEConv, conv))
         self.opt = make_optimizer(self.model.parameters(), self.config.lr)
         self.rng = np.random.default_rng(0)
         self.scaler = make_grad_scaler(self.device, False)
@@ -184,7 +146,6 @@ def main() -> None:
         if args.policy and "dpgcn" in runners:
             print(f"dpgcn DDPG stage (once per training): {runners['dpgcn'].policy_stage():.2f}s")
         for a, b, target in (
-            ("dpgcn", "dpgcn_legacy", 1.1),
             ("dpgcn", "lightgcn", 1.5),
             ("lightgcn_pyg", "lightgcn", None),
         ):
