@@ -111,12 +111,16 @@ def train_model(
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """Scalars plus the validation/test metrics flattened as ``val_auc``, ``test_ndcg@5``…
-    (the per-epoch history stays in metrics.json)."""
+    (the per-epoch history stays in metrics.json), and the DDPG weight α that validation chose
+    as ``policy_alpha`` (0: the version's policy is off)."""
     out = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
     for split in ("val", "test"):
         for name, value in (metrics.get(split) or {}).items():
             if isinstance(value, int | float):
                 out[f"{split}_{name}"] = value
+    policy = metrics.get("policy")
+    if isinstance(policy, dict) and isinstance(policy.get("alpha"), int | float):
+        out["policy_alpha"] = float(policy["alpha"])
     return out
 
 
