@@ -12,6 +12,7 @@ from neo4j.exceptions import (
     ClientError,
     DatabaseUnavailable,
     Neo4jError,
+    ResultError,
     ServiceUnavailable,
     SessionExpired,
     TransientError,
@@ -84,6 +85,10 @@ def ping(driver: Driver, database: str = "neo4j") -> str:
 
 
 def wrap(error: Exception) -> GraphStoreError:
+    if isinstance(error, ResultError) and isinstance(error.__cause__, Exception):
+        # the driver re-raises a result's failure (a ClientError, an outage) on rollback as
+        # ResultFailedError: classify the failure itself
+        return wrap(error.__cause__)
     if isinstance(error, AuthError):
         return GraphAuthError(str(error))
     if isinstance(error, (*TRANSIENT, OSError)):
@@ -114,7 +119,7 @@ def execute(
         )
     except ClientError as e:
         raise GraphStoreError(f"{name}: {e.message}") from e
-    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
+    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError, ResultError) as e:
         raise wrap(e) from e
     return list(result.records)
 
@@ -126,7 +131,7 @@ def run_autocommit(
     try:
         with driver.session(database=database) as session:
             session.run(queries.load(name), quiet(params)).consume()  # type: ignore[arg-type]
-    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError) as e:
+    except (Neo4jError, ServiceUnavailable, SessionExpired, OSError, ResultError) as e:
         raise wrap(e) from e
 
 
