@@ -45,7 +45,7 @@ T = TypeVar("T")
 class LoadedPolicy:
     model_version: str
     version: int
-    adjuster: PolicyAdjuster | None  # None: the stored policy is unusable for this model
+    adjuster: PolicyAdjuster | None  # None: the stored policy is unusable or off (α = 0)
 
 
 class Cached(Generic[T]):
@@ -324,6 +324,11 @@ class Recommender:
                 raise ModelDirError(f"actor takes {in_dim} inputs, model dim is {active.dim}")
         except ModelDirError as e:
             logger.warning("policy %d of %s unusable: %s", record.version, active.version, e)
+            adjuster = None
+        if adjuster is not None and adjuster.alpha == 0.0:
+            # validation switched the policy off: the scores are the embedding's, and the
+            # answers say so (strategy "embedding", no policy version)
+            logger.info("policy %d of %s is off (α = 0)", record.version, active.version)
             adjuster = None
         self._policy = LoadedPolicy(active.version, record.version, adjuster)
         self._policies[active.version] = self._policy

@@ -149,18 +149,20 @@ def test_policy_adjusts_and_new_versions_are_picked_up_without_restart(
     assert active is not None
     base_version = policies.get_latest_policy(driver, trained_model)
     start = 0 if base_version is None else base_version.version
-    # alpha = 0: the policy is present but leaves the vector as it is
-    v1 = policies.save_policy(driver, trained_model, _policy_blob(active.dim, 1, 0.0), {})
-    off = _wait_for(api_client, api_keys, "u7", lambda b: b.get("policy_version") == v1)
-    assert off["strategy"] == "policy" and off["policy_version"] == v1 > start
-    v2 = policies.save_policy(driver, trained_model, _policy_blob(active.dim, 2, 1.0), {})
-    on = _wait_for(api_client, api_keys, "u7", lambda b: b.get("policy_version") == v2)
-    assert on["policy_version"] == v2
+    v1 = policies.save_policy(driver, trained_model, _policy_blob(active.dim, 1, 1.0), {})
+    on = _wait_for(api_client, api_keys, "u7", lambda b: b.get("policy_version") == v1)
+    assert on["strategy"] == "policy" and on["policy_version"] == v1 > start
+    # alpha = 0 (validation switched the policy off): the answers say "embedding", no version
+    v2 = policies.save_policy(driver, trained_model, _policy_blob(active.dim, 2, 0.0), {})
+    off = _wait_for(api_client, api_keys, "u7", lambda b: b.get("strategy") == "embedding")
+    assert off["policy_version"] is None and off["personalized"] is True and v2 > v1
     assert [i["score"] for i in on["items"]] != [i["score"] for i in off["items"]]
+    v3 = policies.save_policy(driver, trained_model, _policy_blob(active.dim, 3, 1.0), {})
+    _wait_for(api_client, api_keys, "u7", lambda b: b.get("policy_version") == v3)
     # a blob that is not a policy is ignored: plain embeddings, never an error
-    v3 = policies.save_policy(driver, trained_model, b"not a policy file", {})
+    v4 = policies.save_policy(driver, trained_model, b"not a policy file", {})
     bad = _wait_for(api_client, api_keys, "u7", lambda b: b.get("strategy") == "embedding")
-    assert bad["strategy"] == "embedding" and bad["personalized"] is True and v3 > v2
+    assert bad["strategy"] == "embedding" and bad["personalized"] is True and v4 > v3
 
 
 def test_cold_start_by_static_features_and_fallbacks(
