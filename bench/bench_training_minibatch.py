@@ -42,8 +42,9 @@ sys.path.insert(0, str(ROOT / "tests" / "unit" / "training"))
 
 from training.config import TrainConfig  # noqa: E402
 from training.data import load_export  # noqa: E402
+from training.loop import fit, split_for  # noqa: E402
 from training.metrics import FloatVector, bootstrap_ci, paired_bootstrap  # noqa: E402
-from training.train import evaluate_fit, fit, split_for  # noqa: E402
+from training.train import evaluate_fit  # noqa: E402
 
 MODES = ("full", "minibatch")
 

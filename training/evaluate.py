@@ -27,6 +27,7 @@ import numpy as np
 from training.config import TrainConfig
 from training.data import ExportGraph, load_export
 from training.errors import ConfigError
+from training.loop import NotInductiveError, fit, split_for
 from training.models import MODEL_REGISTRY
 from training.oracle import ORACLE, load_oracle
 from training.query_task import (
@@ -37,7 +38,7 @@ from training.query_task import (
     validation_rows,
 )
 from training.report import Summary, build_reports
-from training.train import NotInductiveError, evaluate_fit, evaluate_scorer, fit, split_for
+from training.train import evaluate_fit, evaluate_scorer
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,10 @@ import torch
 from training.data import ITEM, QUERY, USER, load_export, split_interactions
 from training.dataset import build_graph_data
 from training.errors import ModelDirError, TrainingError
+from training.loop import NotInductiveError, dot_vectors
 from training.models import build_model
 from training.models.dpgcn import transfer_state
-from training.train import NotInductiveError, dot_vectors, load_checkpoint
+from training.train import load_checkpoint
 
 logger = logging.getLogger(__name__)
 

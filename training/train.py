@@ -3,9 +3,9 @@
 :func:`train_from_export` is the pipeline entry point: export dir in, model dir out
 (``docs/export-format.md``), written to a temporary directory and renamed into place; it
 trains with :func:`training.loop.fit`, or in ``TrainConfig.processes`` data-parallel ranks
-with :func:`training.distributed.fit_distributed`. The training loop's names
-(:func:`fit`, :class:`FitResult`, …) live in :mod:`training.loop` and are importable from
-here too.
+with :func:`training.distributed.fit_distributed`. The training loop
+(:func:`~training.loop.fit`, :class:`~training.loop.FitResult`, …) lives in
+:mod:`training.loop`.
 """
 
 from __future__ import annotations
@@ -38,20 +38,11 @@ from training.distributed import fit_distributed
 from training.errors import TrainingError
 from training.loop import (
     FitResult,
-    NotInductiveError,
-    PolicyResult,
     ProgressFn,
-    Validator,
-    batch_loss,
     dot_vectors,
     fit,
-    make_optimizer,
-    negative_pool,
-    policy_adjuster,
     recent_items,
     split_for,
-    train_epoch,
-    train_policy,
 )
 from training.metrics import FloatVector
 from training.models.base import DotEncoding
@@ -283,29 +274,3 @@ def train_from_export(
         out_dir,
     )
     return _jsonable(metrics)
-
-
-__all__ = [
-    "FitResult",
-    "NotInductiveError",
-    "PolicyResult",
-    "ProgressFn",
-    "Validator",
-    "batch_loss",
-    "dot_vectors",
-    "evaluate_fit",
-    "evaluate_scorer",
-    "fit",
-    "load_checkpoint",
-    "make_optimizer",
-    "negative_pool",
-    "policy_adjuster",
-    "recent_items",
-    "save_npz",
-    "serving_encoding",
-    "split_for",
-    "train_epoch",
-    "train_from_export",
-    "train_policy",
-    "write_model_dir",
-]

@@ -28,7 +28,7 @@ from typing import Any
 from training.config import TrainConfig
 from training.data import load_export
 from training.errors import ConfigError, TrainingError
-from training.train import fit, split_for
+from training.loop import fit, split_for
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import torch
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError
 from training.config import DDPGConfig, TrainConfig
 from training.dataset import GraphData
-from training.train import evaluate_fit, fit, train_from_export
+from training.loop import fit
+from training.train import evaluate_fit, train_from_export
 
 
 class Interrupt(Exception):

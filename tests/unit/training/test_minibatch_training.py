@@ -13,9 +13,10 @@ from training.config import TrainConfig
 from training.data import load_export, split_interactions
 from training.dataset import GraphData
 from training.errors import ConfigError
+from training.loop import fit
 from training.minibatch import supports_minibatch, use_minibatch
 from training.models import build_model
-from training.train import evaluate_fit, fit
+from training.train import evaluate_fit
 
 
 @pytest.mark.parametrize(

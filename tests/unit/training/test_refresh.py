@@ -13,8 +13,9 @@ import pytest
 from test_training_inductive import CONFIG, N_CAT, WARM_PER_CAT, write_planted_export
 
 from training.data import ITEM, USER
+from training.loop import NotInductiveError
 from training.refresh import encode_nodes, refresh_blocker
-from training.train import NotInductiveError, train_from_export
+from training.train import train_from_export
 
 #: The leaf category the new user clicks in.
 USER_CAT = 2

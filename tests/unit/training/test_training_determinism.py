@@ -18,7 +18,8 @@ from export_factory import write_random_export
 from training.config import DDPGConfig, TrainConfig
 from training.data import load_export
 from training.device import deterministic
-from training.train import evaluate_fit, fit, split_for
+from training.loop import fit, split_for
+from training.train import evaluate_fit
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ import torch
 from training.config import TrainConfig
 from training.data import CATEGORY, ITEM, QUERY, USER, load_export, split_interactions
 from training.dataset import SideBag, build_graph_data, make_side_bag
+from training.loop import fit
 from training.models.dpgcn import DPGCN
 from training.models.node_embedding import NodeEmbedding
 from training.protocols import ModelScorer
-from training.train import fit
 
 N_CAT = 4  # leaf categories, two per parent
 WARM_PER_CAT, COLD_PER_CAT = 8, 3

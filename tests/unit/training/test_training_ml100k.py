@@ -11,7 +11,8 @@ from export_factory import write_ml100k_export
 from tests.paths import DATA_DIR
 from training.config import DDPGConfig, TrainConfig
 from training.data import load_export, split_interactions
-from training.train import evaluate_fit, fit
+from training.loop import fit
+from training.train import evaluate_fit
 
 ML100K = DATA_DIR / "ml-100k"
 

@@ -8,8 +8,8 @@ import torch
 from training.config import TrainConfig
 from training.data import ExportGraph, sample_negatives, split_interactions
 from training.dataset import build_graph_data
+from training.loop import negative_pool
 from training.models import build_model
-from training.train import negative_pool
 
 
 def test_pool_limits_the_draw() -> None:

@@ -21,9 +21,9 @@ from training.data import (
     ratio_counts,
     split_interactions,
 )
+from training.loop import NotInductiveError, fit
 from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
 from training.protocols import RankingTask, rank_users
-from training.train import NotInductiveError, fit
 
 
 @pytest.mark.parametrize(
