@@ -62,6 +62,7 @@ from training.loop import (
     NotInductiveError,
     ProgressFn,
     Validator,
+    end_epoch,
     fit,
     make_optimizer,
     negative_pool,
@@ -70,9 +71,7 @@ from training.loop import (
 )
 from training.minibatch import minibatch_epoch, train_loader, use_minibatch
 from training.models import build_model
-from training.models.base import RecModel
 from training.models.dpgcn import DPGCN
-from training.protocols import ModelScorer
 
 logger = logging.getLogger(__name__)
 
@@ -353,7 +352,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
         state.epoch = epoch
         stop = [False]
         if validate is not None:
-            stop[0] = _rank0_epoch(state, model, validate, config, device, loss, epoch, t0)
+            stop[0] = end_epoch(state, model, validate, config, device, loss, epoch, t0)[1]
             if progress is not None:
                 info = {"epoch": epoch, "epochs": config.epochs, "loss": loss}
                 info.update(state.history[-1])
@@ -388,41 +387,6 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
     if job.save_rank_states:
         final = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         torch.save(final, job.workdir / f"rank-{rank}.pt")
-
-
-def _rank0_epoch(
-    state: LoopState,
-    model: RecModel,
-    validate: Validator,
-    config: TrainConfig,
-    device: torch.device,
-    loss: float,
-    epoch: int,
-    t0: float,
-) -> bool:
-    """Rank 0's end of an epoch: validation, history, best weights; ``True`` to stop."""
-    val = validate(ModelScorer(model, device))
-    secs = time.perf_counter() - t0
-    state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
-    logger.info(
-        "%s epoch %d/%d loss=%.4f %s (%.1fs)",
-        config.model,
-        epoch,
-        config.epochs,
-        loss,
-        " ".join(f"{k}={v:.4f}" for k, v in val.items()),
-        secs,
-    )
-    if not math.isfinite(loss):
-        raise TrainingError(f"{config.model}: loss became {loss} at epoch {epoch}")
-    score = validate.score(val)
-    if not math.isfinite(score):
-        score = -loss
-    improved = state.improve(score, epoch, val["val_auc"], model)
-    if not improved and config.patience and state.stale >= config.patience:
-        logger.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
-        return True
-    return False
 
 
 __all__ = [

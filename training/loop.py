@@ -400,31 +400,12 @@ def _fit(
             loss = minibatch_epoch(cast(DPGCN, model), loader, optimizer, device, scaler, amp)
         else:
             loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
-        trained = time.perf_counter() - t0
-        val = validate(ModelScorer(model, device))
-        secs = time.perf_counter() - t0
-        state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
-        result.epoch_train_seconds.append(trained)
+        result.epoch_train_seconds.append(time.perf_counter() - t0)
         state.epoch = epoch
-        logger.info(
-            "%s epoch %d/%d loss=%.4f %s (%.1fs)",
-            config.model,
-            epoch,
-            config.epochs,
-            loss,
-            " ".join(f"{k}={v:.4f}" for k, v in val.items()),
-            secs,
-        )
+        val, stop = end_epoch(state, model, validate, config, device, loss, epoch, t0)
         if progress is not None:
             progress({"epoch": epoch, "epochs": config.epochs, "loss": loss, **val})
-        if not math.isfinite(loss):
-            raise TrainingError(f"{config.model}: loss became {loss} at epoch {epoch}")
-        score = validate.score(val)
-        if not math.isfinite(score):
-            score = -loss
-        improved = state.improve(score, epoch, val["val_auc"], model)
-        if not improved and config.patience and state.stale >= config.patience:
-            logger.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
+        if stop:
             break
         if checkpoints is not None and checkpoints.due():
             checkpoints.save(state, trainer)
@@ -447,6 +428,43 @@ def _fit(
         result.policy = train_policy(result, validate)
     result.train_seconds = time.perf_counter() - start
     return result
+
+
+def end_epoch(
+    state: LoopState,
+    model: RecModel,
+    validate: Validator,
+    config: TrainConfig,
+    device: torch.device,
+    loss: float,
+    epoch: int,
+    t0: float,
+) -> tuple[dict[str, float], bool]:
+    """The end of a training epoch (one process, or rank 0 of several): validation, the
+    history row, the log line, the best weights so far. Returns the validation metrics and
+    ``True`` when early stopping ends the training."""
+    val = validate(ModelScorer(model, device))
+    secs = time.perf_counter() - t0
+    state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
+    logger.info(
+        "%s epoch %d/%d loss=%.4f %s (%.1fs)",
+        config.model,
+        epoch,
+        config.epochs,
+        loss,
+        " ".join(f"{k}={v:.4f}" for k, v in val.items()),
+        secs,
+    )
+    if not math.isfinite(loss):
+        raise TrainingError(f"{config.model}: loss became {loss} at epoch {epoch}")
+    score = validate.score(val)
+    if not math.isfinite(score):
+        score = -loss
+    improved = state.improve(score, epoch, val["val_auc"], model)
+    if not improved and config.patience and state.stale >= config.patience:
+        logger.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
+        return val, True
+    return val, False
 
 
 def train_policy(result: FitResult, validate: Validator) -> PolicyResult:
