@@ -4,16 +4,13 @@ log each in the state home."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from dpgcn.processes import ServiceError, ServiceStatus, port_open, read_pid
+from dpgcn.processes import ServiceError, ServiceStatus, port_open, read_pid, stop_process
 from dpgcn.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -74,24 +71,7 @@ def start_app(settings: Settings, name: str, timeout: float = 60.0) -> int:
 def stop_app(settings: Settings, name: str, timeout: float = 30.0) -> bool:
     """SIGTERM to the app's supervisor (which passes it on); after ``timeout`` its whole
     process group (supervisor, app, pool children) is killed."""
-    pid_file = app_pid_file(settings, name)
-    pid = read_pid(pid_file)
-    if pid is None:
-        pid_file.unlink(missing_ok=True)
-        return False
-    logger.info("stopping %s (pid %d)", name, pid)
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while read_pid(pid_file) is not None:
-        if time.monotonic() > deadline:
-            logger.warning("%s did not stop in %.0fs; killing its process group", name, timeout)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            time.sleep(0.5)
-            break
-        time.sleep(0.3)
-    pid_file.unlink(missing_ok=True)
-    return True
+    return stop_process(app_pid_file(settings, name), name, timeout, group=True)
 
 
 def app_status(settings: Settings) -> list[ServiceStatus]:

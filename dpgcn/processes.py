@@ -7,6 +7,7 @@ The servers' own modules (:mod:`dpgcn.neo4j_server`, :mod:`dpgcn.redis_server`,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -68,8 +69,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def stop_process(pid_file: Path, name: str, timeout: float = 60.0) -> bool:
-    """SIGTERM, then SIGKILL after ``timeout``; True when something was stopped."""
+def stop_process(pid_file: Path, name: str, timeout: float = 60.0, *, group: bool = False) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout`` (to the whole process group with ``group``:
+    a supervisor with its app and pool children); True when something was stopped."""
     pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
@@ -82,8 +84,10 @@ def stop_process(pid_file: Path, name: str, timeout: float = 60.0) -> bool:
             break
         time.sleep(0.3)
     else:
-        logger.warning("%s did not stop in %.0fs; killing it", name, timeout)
-        os.kill(pid, signal.SIGKILL)
+        what = "its process group" if group else "it"
+        logger.warning("%s did not stop in %.0fs; killing %s", name, timeout, what)
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if group else os.kill)(pid, signal.SIGKILL)
         time.sleep(0.5)
     pid_file.unlink(missing_ok=True)
     return True
