@@ -34,10 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "training"))
 
 from training.config import TrainConfig  # noqa: E402
-from training.data import (  # noqa: E402
-    load_export,
-    split_interactions,
-)
+from training.data import load_export  # noqa: E402
 from training.dataset import build_graph_data  # noqa: E402
 from training.device import make_grad_scaler, seed_everything, select_device  # noqa: E402
 from training.loop import (  # noqa: E402
@@ -48,6 +45,7 @@ from training.loop import (  # noqa: E402
     train_policy,
 )
 from training.models import build_model  # noqa: E402
+from training.splits import split_interactions  # noqa: E402
 
 MODELS = ("lightgcn", "lightgcn_pyg", "dpgcn")
 

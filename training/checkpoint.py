@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from training.config import TrainConfig
-from training.data import Split
 from training.errors import TrainingError
+from training.splits import Split
 
 logger = logging.getLogger(__name__)
 

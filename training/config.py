@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from training.data import PROTOCOLS
 from training.errors import ConfigError
+from training.splits import PROTOCOLS
 
 #: Reward of one logged user → item interaction, by relationship type (click = 1, purchase = 5,
 #: nothing = 0). Types not listed here count as a click.
@@ -102,7 +102,7 @@ class TrainConfig:
     #: recommendation, ``auc`` (held-out item vs ``click_negatives`` samples) for click
     #: prediction.
     select_metric: str = "ndcg@10"
-    #: How validation and test interactions are held out (``training.data.PROTOCOLS``).
+    #: How validation and test interactions are held out (``training.splits.PROTOCOLS``).
     protocol: str = "leave-last-out"
     #: Train / validation / test shares of each user's interactions (ratio protocols).
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)

@@ -1,6 +1,6 @@
 """Tensors for training: the training graph as PyG ``x``/``edge_index`` dicts plus features.
 
-:class:`GraphData` is built once per :class:`training.data.Split` and device. It holds the
+:class:`GraphData` is built once per :class:`training.splits.Split` and device. It holds the
 heterogeneous training graph with a reverse relation (``rev_<TYPE>``) for every edge type, so
 messages flow both ways (as in PyG's ``ToUndirected``), the users' static features, the users'
 recent training items (for the DIN-style baselines and the DDPG state) and the items'
@@ -24,18 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from training.data import (
-    CATEGORY,
-    HAS_TERM,
-    IN_CATEGORY,
-    ITEM,
-    QUERY,
-    TERM,
-    USER,
-    EdgeType,
-    Pairs,
-    Split,
-)
+from training.data import CATEGORY, HAS_TERM, IN_CATEGORY, ITEM, QUERY, TERM, USER, EdgeType, Pairs
+from training.splits import Split
 
 logger = logging.getLogger(__name__)
 

@@ -53,7 +53,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from training.checkpoint import Checkpointer, LoopState, Trainer, fingerprint
 from training.config import TrainConfig
-from training.data import Split
 from training.dataset import build_graph_data
 from training.device import deterministic, make_grad_scaler, seed_everything, select_device, use_amp
 from training.errors import TrainingError
@@ -72,6 +71,7 @@ from training.loop import (
 from training.minibatch import minibatch_epoch, train_loader, use_minibatch
 from training.models import build_model
 from training.models.dpgcn import DPGCN
+from training.splits import Split
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from training.config import DDPGConfig
-from training.data import Split
 from training.inference import mean_history
 from training.policy import GaussianNoise, OUNoise, Transitions
+from training.splits import Split
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :func:`to_hetero_data` reads ``meta.json`` + ``graph.npz`` (``docs/export-format.md``) through
 :func:`training.data.load_export`, splits the interactions as the training harness does
-(:func:`training.data.split_interactions`: per user, by time, last → test, second last →
+(:func:`training.splits.split_interactions`: per user, by time, last → test, second last →
 validation) and returns one ``HeteroData`` a PyG user can train any stock model on:
 
 * ``data[t].num_nodes``, ``data[t].node_id`` (``arange(N)``, row ``i`` is the node whose
@@ -31,17 +31,9 @@ from numpy.typing import NDArray
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from training.data import (
-    ITEM,
-    QUERY,
-    SEARCHED,
-    USER,
-    Pairs,
-    Split,
-    load_export,
-    split_interactions,
-)
+from training.data import ITEM, QUERY, SEARCHED, USER, Pairs, load_export
 from training.dataset import reverse_type
+from training.splits import Split, split_interactions
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The training loop and the DDPG stage.
 
-:func:`fit` trains any registry model on one :class:`~training.data.Split` (binary
+:func:`fit` trains any registry model on one :class:`~training.splits.Split` (binary
 cross-entropy over positives and sampled negatives, paper eq. 7; validation after every
 epoch; the best epoch's weights are kept, early stopping on validation — test data is never
 looked at), full-batch (:func:`train_epoch`) or in neighbour-sampled mini-batches
@@ -26,17 +26,8 @@ from torch.nn import functional as F
 
 from training.checkpoint import Checkpointer, LoopState, Trainer, fingerprint
 from training.config import TrainConfig
-from training.data import (
-    ITEM,
-    LED_TO,
-    QUERY,
-    ExportGraph,
-    Split,
-    eval_candidates,
-    sample_negatives,
-    split_interactions,
-)
-from training.dataset import GraphData, build_graph_data, last_items
+from training.data import ITEM, LED_TO, QUERY, ExportGraph, sample_negatives
+from training.dataset import GraphData, build_graph_data
 from training.device import (
     autocast,
     deterministic,
@@ -45,14 +36,12 @@ from training.device import (
     select_device,
     use_amp,
 )
-from training.environment import OfflineEnvironment
 from training.errors import TrainingError
-from training.inference import NumpyActor, PolicyAdjuster
 from training.minibatch import minibatch_epoch, train_loader, use_minibatch
 from training.models import build_model
 from training.models.base import DotEncoding, RecModel
 from training.models.dpgcn import DPGCN
-from training.policy import DDPGPolicy
+from training.policy_stage import PolicyResult, fit_policy, policy_adjuster, recent_items
 from training.protocols import (
     EmbeddingScorer,
     ModelScorer,
@@ -62,6 +51,7 @@ from training.protocols import (
     rank_users,
     ranking_task,
 )
+from training.splits import Split, eval_candidates, split_interactions
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +60,6 @@ ProgressFn = Callable[[dict[str, Any]], None]
 
 class NotInductiveError(TrainingError):
     """The model cannot score items it never saw in training (cold-item protocol)."""
-
-
-@dataclass
-class PolicyResult:
-    policy: DDPGPolicy
-    alpha: float
-    val_by_alpha: dict[str, float]
-    history: list[dict[str, float]]
 
 
 @dataclass
@@ -159,24 +141,6 @@ def dot_vectors(
             counts = np.bincount(e.index[0], minlength=data.n_queries)
             query /= np.maximum(counts, 1)[:, None]
     return user, item, query
-
-
-def recent_items(split: Split, n: int, which: str) -> np.ndarray:
-    """``[U, n]`` most recent items per user (``-1`` padded) visible when scoring ``which``:
-    training items for validation, plus the validation item for test, plus the test item for
-    serving."""
-    include = {"val": (), "test": (split.val,), "serve": (split.val, split.test)}[which]
-    return last_items(split, n, -1, include)
-
-
-def policy_adjuster(policy: DDPGPolicy, alpha: float) -> PolicyAdjuster:
-    """The numpy form of ``policy`` at strength ``alpha`` (what serving runs)."""
-    return PolicyAdjuster(
-        actor=NumpyActor(policy.actor_weights()),
-        alpha=alpha,
-        scale=policy.scale,
-        state_history=policy.config.state_history,
-    )
 
 
 def make_optimizer(
@@ -468,50 +432,16 @@ def end_epoch(
 
 
 def train_policy(result: FitResult, validate: Validator) -> PolicyResult:
-    """DDPG stage: train actor/critic on the frozen vectors in the offline environment, then
-    choose α on the validation selection metric (α = 0, the unchanged model, is always a
-    candidate and wins ties)."""
-    config, split = result.config, result.data.split
+    """The DDPG stage (:func:`training.policy_stage.fit_policy`) on the fitted model's frozen
+    dot-product vectors, α chosen on ``validate``'s selection metric."""
     enc = result.encoding()
     if enc is None:
-        raise TrainingError(f"{config.model} has a policy but no dot-product vectors")
+        raise TrainingError(f"{result.config.model} has a policy but no dot-product vectors")
     user, item, query = dot_vectors(enc, result.data)
-    dim = user.shape[1]
-    scale = float(np.linalg.norm(user, axis=1).mean() / math.sqrt(dim)) or 1.0
-    cfg = config.ddpg
-    train_alpha = max(cfg.alpha_grid) if max(cfg.alpha_grid) > 0 else 1.0
-    policy = DDPGPolicy(
-        2 * dim, dim, cfg, seed=config.seed, device=result.device, alpha=train_alpha, scale=scale
+    return fit_policy(
+        result.data.split,
+        (user, item, query),
+        result.config,
+        result.device,
+        lambda scorer: validate.score(validate(scorer)),
     )
-    env = OfflineEnvironment(split, user, item, cfg, scale, train_alpha, seed=config.seed)
-    history: list[dict[str, float]] = []
-    if len(env) and cfg.steps > 0:
-        for step in range(1, cfg.steps + 1):
-            batch = env.rollout(policy.act, cfg.env_batch, policy.noise)
-            stats = policy.update(batch)
-            stats["reward"] = float(batch.reward.mean())
-            stats["step"] = step
-            history.append(stats)
-        # Reward of the learned (noise-free) policy against no action, on fresh positions.
-        pos, state = env.sample(min(4096, 16 * cfg.env_batch))
-        r_policy = env.step(pos, policy.act(state))[0].mean()
-        r_zero = env.step(pos, np.zeros((len(pos), dim), np.float32))[0].mean()
-        logger.info("DDPG offline reward: policy %.4f vs no action %.4f", r_policy, r_zero)
-        history.append({"eval_reward_policy": float(r_policy), "eval_reward_none": float(r_zero)})
-    hist = recent_items(split, cfg.state_history, "val")
-    by_alpha: dict[str, float] = {}
-    best_alpha, best = 0.0, -math.inf
-    for alpha in sorted(set(cfg.alpha_grid) | {0.0}):
-        adjusted = policy_adjuster(policy, alpha).adjust(user, item, hist)
-        value = validate.score(validate(EmbeddingScorer(adjusted, item, query)))
-        by_alpha[f"{alpha:g}"] = value
-        if value > best + 1e-6:
-            best_alpha, best = alpha, value
-    policy.alpha = best_alpha
-    logger.info(
-        "DDPG alpha chosen on validation: %g (val %s by alpha %s)",
-        best_alpha,
-        config.select_metric,
-        by_alpha,
-    )
-    return PolicyResult(policy=policy, alpha=best_alpha, val_by_alpha=by_alpha, history=history)

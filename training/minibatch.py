@@ -32,12 +32,13 @@ from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling, NeighborSampler
 
 from training.config import TrainConfig
-from training.data import ITEM, QUERY, USER, EdgeType, Split
+from training.data import ITEM, QUERY, USER, EdgeType
 from training.device import autocast
 from training.errors import ConfigError, TrainingError
 from training.hetero import hetero_data_from_split, train_graph
 from training.models.base import RecModel
 from training.models.dpgcn import DPGCN
+from training.splits import Split
 
 logger = logging.getLogger(__name__)
 

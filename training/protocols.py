@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from training.data import IntArray, Split
+from training.data import IntArray
 from training.metrics import FloatVector, auc, gauc, log_loss, ranking_per_user, ranking_report
 from training.models.base import RecModel
+from training.splits import Split
 
 logger = logging.getLogger(__name__)
 

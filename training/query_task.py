@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from graphstore.export_format import QUERY_TASK_FILE, read_query_task
-from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM, IntArray, Split, read_contract
+from training.data import HAS_TERM, ITEM, LED_TO, QUERY, TERM, IntArray, read_contract
 from training.errors import ExportFormatError
 from training.metrics import bootstrap_ci, paired_bootstrap
 from training.protocols import EmbeddingScorer
@@ -74,6 +74,7 @@ from training.query_smoothing import (
     choose_params,
     heldout_event_rows,
 )
+from training.splits import Split
 
 logger = logging.getLogger(__name__)
 

@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.data import ITEM, QUERY, USER, load_export, split_interactions
+from training.data import ITEM, QUERY, USER, load_export
 from training.dataset import build_graph_data
 from training.errors import ModelDirError, TrainingError
 from training.loop import NotInductiveError, dot_vectors
 from training.models import build_model
 from training.models.dpgcn import transfer_state
+from training.splits import split_interactions
 from training.train import load_checkpoint
 
 logger = logging.getLogger(__name__)

@@ -24,15 +24,7 @@ import torch
 
 from training.checkpoint import Checkpointer, fingerprint
 from training.config import TrainConfig
-from training.data import (
-    ITEM,
-    QUERY,
-    USER,
-    Split,
-    eval_candidates,
-    load_export,
-    split_interactions,
-)
+from training.data import ITEM, QUERY, USER, load_export
 from training.dataset import build_graph_data
 from training.distributed import fit_distributed
 from training.errors import TrainingError
@@ -41,11 +33,11 @@ from training.loop import (
     ProgressFn,
     dot_vectors,
     fit,
-    recent_items,
     split_for,
 )
 from training.metrics import FloatVector
 from training.models.base import DotEncoding
+from training.policy_stage import recent_items
 from training.protocols import (
     Scorer,
     click_prediction,
@@ -54,6 +46,7 @@ from training.protocols import (
     ranking_task,
     sampled_ranking,
 )
+from training.splits import Split, eval_candidates, split_interactions
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ import torch
 from export_factory import write_random_export
 
 from training.config import TrainConfig
-from training.data import ExportGraph, Split, load_export, split_interactions
+from training.data import ExportGraph, load_export
 from training.dataset import GraphData, build_graph_data
+from training.splits import Split, split_interactions
 
 TINY = TrainConfig(
     dim=8,

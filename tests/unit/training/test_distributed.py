@@ -19,7 +19,6 @@ import torch
 
 from training.checkpoint import CHECKPOINT_FILE
 from training.config import TrainConfig
-from training.data import Split
 from training.distributed import (
     DistributedError,
     _Job,
@@ -27,6 +26,7 @@ from training.distributed import (
     fit_distributed,
     shard_positions,
 )
+from training.splits import Split
 from training.train import train_from_export
 
 

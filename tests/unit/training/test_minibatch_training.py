@@ -10,12 +10,13 @@ import torch
 from export_factory import write_random_export
 
 from training.config import TrainConfig
-from training.data import load_export, split_interactions
+from training.data import load_export
 from training.dataset import GraphData
 from training.errors import ConfigError
 from training.loop import fit
 from training.minibatch import supports_minibatch, use_minibatch
 from training.models import build_model
+from training.splits import split_interactions
 from training.train import evaluate_fit
 
 

@@ -25,7 +25,6 @@ from training.data import (
     EdgeSet,
     ExportGraph,
     load_export,
-    split_interactions,
 )
 from training.errors import ExportFormatError
 from training.evaluate import evaluate
@@ -38,6 +37,7 @@ from training.query_smoothing import (
     pair_search_events,
 )
 from training.query_task import QueryRows, load_query_rows, map_at
+from training.splits import split_interactions
 
 T0 = 1.3e9  # epoch seconds of day 0
 

@@ -7,17 +7,9 @@ import numpy as np
 import pytest
 from export_factory import write_random_export
 
-from training.data import (
-    ITEM,
-    USER,
-    ExportGraph,
-    Split,
-    eval_candidates,
-    load_export,
-    split_interactions,
-    user_item_pairs,
-)
+from training.data import ITEM, USER, ExportGraph, load_export, user_item_pairs
 from training.errors import ExportFormatError
+from training.splits import Split, eval_candidates, split_interactions
 
 
 def test_load_reads_every_type(graph: ExportGraph) -> None:

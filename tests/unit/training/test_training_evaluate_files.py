@@ -12,9 +12,10 @@ from graphstore.export_format import write_oracle
 from graphstore.sources import synthetic
 from graphstore.sources.text import normalize_query
 from training.config import TrainConfig
-from training.data import load_export, split_interactions
+from training.data import load_export
 from training.oracle import load_oracle
 from training.query_task import load_query_rows
+from training.splits import split_interactions
 
 
 def test_synthetic_oracle_scores_are_the_planted_model(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ import pytest
 import torch
 from export_factory import write_random_export
 
-from training.data import ITEM, QUERY, SEARCHED, USER, Split
+from training.data import ITEM, QUERY, SEARCHED, USER
 from training.errors import ExportFormatError
 from training.hetero import MASKS, hetero_data_from_split, to_hetero_data, train_graph
+from training.splits import Split
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "export-format.md"
 

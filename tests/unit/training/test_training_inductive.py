@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from training.config import TrainConfig
-from training.data import CATEGORY, ITEM, QUERY, USER, load_export, split_interactions
+from training.data import CATEGORY, ITEM, QUERY, USER, load_export
 from training.dataset import SideBag, build_graph_data, make_side_bag
 from training.loop import fit
 from training.models.dpgcn import DPGCN
 from training.models.node_embedding import NodeEmbedding
 from training.protocols import ModelScorer
+from training.splits import split_interactions
 
 N_CAT = 4  # leaf categories, two per parent
 WARM_PER_CAT, COLD_PER_CAT = 8, 3

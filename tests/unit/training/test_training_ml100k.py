@@ -10,8 +10,9 @@ from export_factory import write_ml100k_export
 
 from tests.paths import DATA_DIR
 from training.config import DDPGConfig, TrainConfig
-from training.data import load_export, split_interactions
+from training.data import load_export
 from training.loop import fit
+from training.splits import split_interactions
 from training.train import evaluate_fit
 
 ML100K = DATA_DIR / "ml-100k"

@@ -9,11 +9,12 @@ import torch
 from export_factory import write_random_export
 
 from training.config import TrainConfig
-from training.data import load_export, split_interactions
+from training.data import load_export
 from training.dataset import GraphData, build_graph_data
 from training.errors import ConfigError
 from training.models import MODEL_REGISTRY, build_model
 from training.models.base import DotEncoding
+from training.splits import split_interactions
 
 
 def _pairs(data: GraphData, n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:

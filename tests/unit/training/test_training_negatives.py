@@ -6,10 +6,11 @@ import numpy as np
 import torch
 
 from training.config import TrainConfig
-from training.data import ExportGraph, sample_negatives, split_interactions
+from training.data import ExportGraph, sample_negatives
 from training.dataset import build_graph_data
 from training.loop import negative_pool
 from training.models import build_model
+from training.splits import split_interactions
 
 
 def test_pool_limits_the_draw() -> None:

@@ -10,10 +10,11 @@ import pytest
 from export_factory import write_random_export
 
 from training.config import TrainConfig
-from training.data import load_export, split_interactions
+from training.data import load_export
 from training.errors import ExportFormatError
 from training.evaluate import evaluate
 from training.oracle import load_oracle
+from training.splits import split_interactions
 
 
 def _write_oracle(

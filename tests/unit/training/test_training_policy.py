@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from training.config import DDPGConfig
-from training.data import Split
 from training.environment import OfflineEnvironment
 from training.inference import load_policy_adjuster, policy_states
 from training.policy import (
@@ -20,6 +19,7 @@ from training.policy import (
     Transitions,
     soft_update,
 )
+from training.splits import Split
 
 
 def _transitions(n: int, s: int = 4, a: int = 2, start: float = 0.0) -> Transitions:

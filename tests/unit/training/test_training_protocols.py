@@ -10,20 +10,11 @@ import pytest
 from export_factory import write_random_export
 
 from training.config import TrainConfig
-from training.data import (
-    CATEGORY,
-    IN_CATEGORY,
-    ITEM,
-    LED_TO,
-    QUERY,
-    USER,
-    load_export,
-    ratio_counts,
-    split_interactions,
-)
+from training.data import CATEGORY, IN_CATEGORY, ITEM, LED_TO, QUERY, USER, load_export
 from training.loop import NotInductiveError, fit
 from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
 from training.protocols import RankingTask, rank_users
+from training.splits import ratio_counts, split_interactions
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from export_factory import write_random_export
 
 from training.config import TrainConfig
-from training.data import ITEM, LED_TO, QUERY, load_export, split_interactions
+from training.data import ITEM, LED_TO, QUERY, load_export
 from training.errors import ExportFormatError
 from training.evaluate import evaluate
 from training.protocols import EmbeddingScorer
@@ -22,6 +22,7 @@ from training.query_task import (
     map_at,
     validation_rows,
 )
+from training.splits import split_interactions
 
 
 def test_average_precision_at_5() -> None:
