@@ -270,14 +270,10 @@ def run_import(
     *,
     database: str = "neo4j",
     threads: int | None = None,
-    heap: str = "1g",
-    off_heap: str | None = None,
     timeout: float = 6 * 3600,
 ) -> ImportResult:
     """Run the importer on ``files`` into ``database`` (the server must be stopped)."""
-    argv = import_command(
-        spec, java, files, database=database, threads=threads, heap=heap, off_heap=off_heap
-    )
+    argv = import_command(spec, java, files, database=database, threads=threads)
     log = spec.logs / "import.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     logger.info("importing %s into %s (log: %s)", files.directory, database, log)
