@@ -44,7 +44,10 @@ def test_recovered_run_resumes_training_from_its_checkpoint(
     second: subprocess.Popen[bytes] | None = None
     try:
         run_id = runs.new_run_id()
-        config = {"model": "dpgcn", "epochs": 12, "dim": 16, "patience": 0}
+        # Small batches make each epoch many propagation steps, so the run is still training
+        # when the test sees the epoch-2 checkpoint and kills the worker, on a fast machine too
+        # (with the default batch all 12 epochs of this graph took less than one poll).
+        config = {"model": "dpgcn", "epochs": 20, "dim": 16, "patience": 0, "batch_size": 16}
         pipeline.submit_pipeline(run_id, {**config, "checkpoint_interval_s": 0})
         ckpt = pipeline.paths(run_id)["checkpoint"] / CHECKPOINT_FILE
         wait_for(lambda: checkpointed_epoch(ckpt) >= 2, 300, "a checkpoint of epoch 2")
