@@ -139,7 +139,9 @@ def test_two_runs_in_flight_on_a_killed_worker_never_share_a_slot(
     try:
         ids = [runs.new_run_id() + f"{n}" for n in range(2)]
         for run_id in ids:
-            pipeline.submit_pipeline(run_id, {"model": "dpgcn", "epochs": 150, "dim": 16, "batch_size": 64})
+            pipeline.submit_pipeline(
+                run_id, {"model": "dpgcn", "epochs": 150, "dim": 16, "batch_size": 64}
+            )
         wait_for(lambda: all(_mid_training(r, 1) for r in ids), 300, "both runs training")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)

@@ -137,7 +137,9 @@ def test_killed_worker_run_is_resumed_once(
     second: subprocess.Popen[bytes] | None = None
     try:
         run_id = runs.new_run_id()
-        pipeline.submit_pipeline(run_id, {"model": "dpgcn", "epochs": 25, "dim": 16, "batch_size": 16})
+        pipeline.submit_pipeline(
+            run_id, {"model": "dpgcn", "epochs": 25, "dim": 16, "batch_size": 16}
+        )
 
         def mid_training() -> bool:
             r = runs.get(run_id) or {}
