@@ -29,22 +29,14 @@ from training.config import TrainConfig
 from training.data import load_export
 from training.errors import ConfigError, TrainingError
 from training.loop import fit, split_for
+from training.models import MODEL_SPECS
 
 logger = logging.getLogger(__name__)
 
 #: Model name → the module that declares its ``search_space(trial) -> dict`` (the TrainConfig
-#: fields a trial changes). The three DP-GCN variants share DP-GCN's module.
+#: fields a trial changes), from the registry. The three DP-GCN variants share DP-GCN's module.
 SEARCH_SPACE_MODULES: dict[str, str] = {
-    "lightgcn": "training.models.lightgcn",
-    "lightgcn_pyg": "training.models.pyg_lightgcn",
-    "gcn": "training.models.gcn",
-    "embedding_mlp": "training.models.embedding_mlp",
-    "wide_deep": "training.models.wide_deep",
-    "pnn": "training.models.pnn",
-    "din": "training.models.din",
-    "dgcn": "training.models.dpgcn",
-    "dpgcn_no_ddpg": "training.models.dpgcn",
-    "dpgcn": "training.models.dpgcn",
+    name: spec.module for name, spec in MODEL_SPECS.items() if spec.module is not None
 }
 
 TUNED_FILE = "tuned.json"

@@ -1,4 +1,5 @@
-"""Model registry: name → builder. Every model here is trained and evaluated by the same harness
+"""Model registry: name → :class:`ModelSpec` (builder, display name, servable flag, the
+module of its search space). Every model here is trained and evaluated by the same harness
 (:func:`training.train.fit`, :func:`training.evaluate.evaluate`) on the same splits.
 
 ``lightgcn_pyg`` is a library-made reference: PyG's own ``LightGCN`` module, beside the
@@ -7,6 +8,7 @@ project's ``lightgcn`` (same arithmetic, a unit test checks it)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from training.config import TrainConfig
 from training.dataset import GraphData
@@ -99,43 +101,50 @@ def _query_frequency(data: GraphData, config: TrainConfig) -> RecModel:
     return QueryFrequency(data)
 
 
-#: Registry of every model, in the order reports list them.
-MODEL_REGISTRY: dict[str, ModelBuilder] = {
-    "popularity": _popularity,
-    "itemknn": _itemknn,
-    "query_frequency": _query_frequency,
-    "embedding_mlp": _embedding_mlp,
-    "wide_deep": _wide_deep,
-    "pnn": _pnn,
-    "din": _din,
-    "lightgcn": _lightgcn,
-    "lightgcn_pyg": _lightgcn_pyg,
-    "gcn": _gcn,
-    "dgcn": _dpgcn(use_fusion=False, use_policy=True),
-    "dpgcn_no_ddpg": _dpgcn(use_fusion=True, use_policy=False),
-    "dpgcn": _dpgcn(use_fusion=True, use_policy=True),
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the harness: how it is built, how reports name it, whether a trained one
+    can be served from embeddings (``train_from_export`` writes a model dir), and the module
+    that declares its ``search_space(trial)`` for ``dpgcn tune`` (None: nothing to tune)."""
+
+    builder: ModelBuilder
+    display: str
+    servable: bool = False
+    module: str | None = None
+
+
+_DPGCN_MODULE = "training.models.dpgcn"
+
+#: Every model, in the order reports list them: the one table the others below are read from.
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "popularity": ModelSpec(_popularity, "Popularity"),
+    "itemknn": ModelSpec(_itemknn, "ItemKNN"),
+    "query_frequency": ModelSpec(_query_frequency, "Query frequency"),
+    "embedding_mlp": ModelSpec(
+        _embedding_mlp, "Embedding&MLP", module="training.models.embedding_mlp"
+    ),
+    "wide_deep": ModelSpec(_wide_deep, "Wide&Deep", module="training.models.wide_deep"),
+    "pnn": ModelSpec(_pnn, "PNN", module="training.models.pnn"),
+    "din": ModelSpec(_din, "DIN", module="training.models.din"),
+    "lightgcn": ModelSpec(_lightgcn, "LightGCN", True, "training.models.lightgcn"),
+    "lightgcn_pyg": ModelSpec(
+        _lightgcn_pyg, "LightGCN (PyG)", True, "training.models.pyg_lightgcn"
+    ),
+    "gcn": ModelSpec(_gcn, "GCN", True, "training.models.gcn"),
+    "dgcn": ModelSpec(_dpgcn(use_fusion=False, use_policy=True), "D-GCN", True, _DPGCN_MODULE),
+    "dpgcn_no_ddpg": ModelSpec(
+        _dpgcn(use_fusion=True, use_policy=False), "DP-GCN w/o DDPG", True, _DPGCN_MODULE
+    ),
+    "dpgcn": ModelSpec(_dpgcn(use_fusion=True, use_policy=True), "DP-GCN", True, _DPGCN_MODULE),
 }
 
-#: Human-readable names for reports.
-DISPLAY_NAMES: dict[str, str] = {
-    "popularity": "Popularity",
-    "itemknn": "ItemKNN",
-    "query_frequency": "Query frequency",
-    "embedding_mlp": "Embedding&MLP",
-    "wide_deep": "Wide&Deep",
-    "pnn": "PNN",
-    "din": "DIN",
-    "lightgcn": "LightGCN",
-    "lightgcn_pyg": "LightGCN (PyG)",
-    "gcn": "GCN",
-    "dgcn": "D-GCN",
-    "dpgcn_no_ddpg": "DP-GCN w/o DDPG",
-    "dpgcn": "DP-GCN",
-    "oracle": "Oracle (planted model)",
+#: Views of :data:`MODEL_SPECS` for the code that needs one column.
+MODEL_REGISTRY: dict[str, ModelBuilder] = {n: s.builder for n, s in MODEL_SPECS.items()}
+#: Human-readable names for reports (plus the synthetic data's planted model).
+DISPLAY_NAMES: dict[str, str] = {n: s.display for n, s in MODEL_SPECS.items()} | {
+    "oracle": "Oracle (planted model)"
 }
-
-#: Models that can be served from embeddings (``train_from_export`` writes a model dir).
-SERVABLE = ("lightgcn", "lightgcn_pyg", "gcn", "dgcn", "dpgcn_no_ddpg", "dpgcn")
+SERVABLE = tuple(n for n, s in MODEL_SPECS.items() if s.servable)
 
 
 def build_model(name: str, data: GraphData, config: TrainConfig) -> RecModel:
@@ -146,4 +155,12 @@ def build_model(name: str, data: GraphData, config: TrainConfig) -> RecModel:
     return builder(data, config)
 
 
-__all__ = ["DISPLAY_NAMES", "MODEL_REGISTRY", "SERVABLE", "RecModel", "build_model"]
+__all__ = [
+    "DISPLAY_NAMES",
+    "MODEL_REGISTRY",
+    "MODEL_SPECS",
+    "SERVABLE",
+    "ModelSpec",
+    "RecModel",
+    "build_model",
+]
