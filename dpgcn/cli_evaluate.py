@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dpgcn.cli_common import fail
+from dpgcn.cli_load import EventsOption, ModeOption, synthetic_spec
 from dpgcn.settings import get_settings
 
 #: Where `dpgcn evaluate` looks for a dataset when --path is not given.
@@ -93,10 +94,9 @@ def evaluate(
     ] = False,
     users: Annotated[int, typer.Option(min=10, help="Synthetic: users.")] = 2000,
     items: Annotated[int, typer.Option(min=10, help="Synthetic: items.")] = 500,
-    events_per_user: Annotated[
-        float, typer.Option(min=1.0, help="Synthetic: mean events per user.")
-    ] = 20.0,
+    events_per_user: EventsOption = None,
     data_seed: Annotated[int, typer.Option(help="Synthetic: generator seed.")] = 0,
+    mode: ModeOption = "default",
     export_dir: Annotated[
         Path | None,
         typer.Option(help="Where to write the export (default: <artifacts>/evaluate/<dataset>)."),
@@ -125,7 +125,8 @@ def evaluate(
     evaluation can be split into several calls (e.g. one per model); each call rebuilds the
     reports from every stored run. Synthetic exports get an ``oracle.npz`` (the planted
     preference model, evaluated as the ``oracle`` row); Best Buy gets a ``query_task.npz``
-    from its labelled test file (MAP@5)."""
+    from its labelled test file (MAP@5). ``--mode cold`` evaluates the synthetic generator's
+    sparse/cold mode as the dataset ``synthetic-cold`` (its own export and report folders)."""
     import os
 
     from graphstore.errors import GraphStoreError
@@ -134,8 +135,17 @@ def evaluate(
     from training.evaluate import check_models
     from training.evaluate import evaluate as run_evaluation
 
+    if mode != "default" and dataset != "synthetic":
+        fail(f"--mode {mode} is a mode of the synthetic generator, not of --dataset {dataset}", 2)
+    spec = None
+    if dataset == "synthetic":
+        spec = synthetic_spec(
+            mode, users=users, items=items, events_per_user=events_per_user, seed=data_seed
+        )
+    # The cold mode is another dataset: its own export and report folders, its own title.
+    name = dataset if mode == "default" else f"{dataset}-{mode}"
     settings = get_settings()
-    target = export_dir or settings.artifacts_dir / "evaluate" / dataset / "export"
+    target = export_dir or settings.artifacts_dir / "evaluate" / name / "export"
     try:
         if protocol not in PROTOCOLS:
             raise TrainingError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
@@ -143,14 +153,11 @@ def evaluate(
         if reuse_export:
             if not (target / "graph.npz").is_file():
                 raise TrainingError(f"--reuse-export: no export in {target}")
-        elif dataset == "synthetic":
+        elif spec is not None:
             from graphstore.export import export_source
             from graphstore.export_format import write_oracle
             from graphstore.sources import synthetic
 
-            spec = synthetic.SyntheticSpec(
-                users=users, items=items, events_per_user=events_per_user, seed=data_seed
-            )
             source, truth = synthetic.generate(spec)
             export_source(source, target)
             write_oracle(target, *truth.oracle_vectors())
@@ -179,7 +186,7 @@ def evaluate(
         seed_values = (
             tuple(int(s) for s in seed_list.split(",")) if seed_list else tuple(range(seeds))
         )
-        report_dir = out / dataset / protocol
+        report_dir = out / name / protocol
         tuned_configs = None
         if tuned or tuned_file is not None:
             from training.tuning import TUNED_FILE, load_tuned
@@ -195,7 +202,7 @@ def evaluate(
                 seed_values,
                 progress,  # type: ignore[arg-type]
                 config,
-                dataset=dataset,
+                dataset=name,
                 reuse=not rerun,
                 tuned=tuned_configs,
             )

@@ -9,7 +9,7 @@ rows skipped on purpose (a repeated ``event_id``…) and rows whose endpoints we
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -20,6 +20,7 @@ from graphstore.records import GraphSource
 
 if TYPE_CHECKING:
     from graphstore.ingest import LoadSummary
+    from graphstore.sources.synthetic import SyntheticSpec
 
 load_app = typer.Typer(help="Load data into the graph.", no_args_is_help=True)
 
@@ -31,6 +32,24 @@ _CATEGORY_NAMES_HELP = (
     "A table with columns id,name (separator , ; tab or |) giving display names to the "
     "source's categories, e.g. for numeric category ids (see docs/loaders.md)."
 )
+#: The synthetic generator's modes (``graphstore.sources.synthetic.MODES``; a unit test keeps
+#: them in step, importing the generator here would load numpy for every CLI call).
+SyntheticMode = Literal["default", "cold"]
+#: ``--mode``, shared by ``dpgcn load synthetic`` and ``dpgcn evaluate --dataset synthetic``.
+ModeOption = Annotated[
+    SyntheticMode,
+    typer.Option(
+        "--mode",
+        help="Synthetic generator mode: default (Poisson activity, every item from the start) "
+        "or cold (power-law activity, appeal from category and terms, 30% of the items new "
+        "after 85% of the time span; SyntheticSpec.cold, docs/loaders.md).",
+    ),
+]
+#: --events-per-user of the synthetic commands: unset keeps the mode's value.
+EventsOption = Annotated[
+    float | None,
+    typer.Option(min=1.0, help="Mean events per user (default: 20; 6 in the cold mode)."),
+]
 #: --delimiter values, as typed on a command line.
 _DELIMITERS = {",": ",", ";": ";", "|": "|", "\\t": "\t", "tab": "\t", "\t": "\t"}
 
@@ -40,16 +59,16 @@ def load_synthetic(
     users: Annotated[int, typer.Option(min=1, help="Number of users.")] = 2000,
     items: Annotated[int, typer.Option(min=1, help="Number of items.")] = 500,
     segments: Annotated[int, typer.Option(min=1, help="Planted user segments.")] = 6,
-    events_per_user: Annotated[float, typer.Option(min=1, help="Mean events per user.")] = 20.0,
+    events_per_user: EventsOption = None,
     drift: Annotated[float, typer.Option(min=0, max=1, help="Fraction of drifting users.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same graph).")] = 0,
+    mode: ModeOption = "default",
     replace: Annotated[bool, typer.Option(help="Delete the whole graph first.")] = False,
     bulk: Annotated[bool, typer.Option(help=_BULK_HELP)] = False,
 ) -> None:
     """Generate the synthetic shop (planted segments, Zipf items, queries) and load it."""
-    from graphstore.sources import synthetic
-
-    spec = synthetic.SyntheticSpec(
+    spec = synthetic_spec(
+        mode,
         users=users,
         items=items,
         n_segments=segments,
@@ -57,8 +76,21 @@ def load_synthetic(
         drift_fraction=drift,
         seed=seed,
     )
+    from graphstore.sources import synthetic
+
     source, _truth = synthetic.generate(spec)
     ingest_source(source, replace, bulk)
+
+
+def synthetic_spec(mode: str, **fields: object) -> SyntheticSpec:
+    """The generator's spec for ``--mode`` and the command's options (``None``: the mode's
+    value); a bad value is a CLI error."""
+    from graphstore.sources import synthetic
+
+    try:
+        return synthetic.spec_for(mode, **{k: v for k, v in fields.items() if v is not None})
+    except (TypeError, ValueError) as e:
+        fail(str(e), code=2)
 
 
 def ingest_source(source: GraphSource, replace: bool, bulk: bool = False) -> None:

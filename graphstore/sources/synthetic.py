@@ -155,6 +155,22 @@ COLD_MODE: dict[str, Any] = {
 }
 
 
+#: The generator's modes, as ``--mode`` of ``dpgcn load synthetic`` and ``dpgcn evaluate
+#: --dataset synthetic`` names them: ``default`` (:class:`SyntheticSpec`'s defaults) and
+#: ``cold`` (:meth:`SyntheticSpec.cold`).
+MODES = ("default", "cold")
+
+
+def spec_for(mode: str, **changes: Any) -> SyntheticSpec:
+    """The spec of ``mode`` (one of :data:`MODES`) with ``changes``; a field a caller leaves
+    out keeps the mode's value (``events_per_user`` is 20 by default, 6 in the cold mode)."""
+    if mode == "default":
+        return SyntheticSpec(**changes)
+    if mode == "cold":
+        return SyntheticSpec.cold(**changes)
+    raise ValueError(f"unknown synthetic mode {mode!r}; valid: {', '.join(MODES)}")
+
+
 @dataclass
 class SyntheticTruth:
     """What the generator knows and a model has to find."""
