@@ -3,6 +3,7 @@ summary that :mod:`training.report` builds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ DATASET_TITLES = {
     "movielens": "MovieLens-100K",
     "bestbuy": "Best Buy search → click (small)",
     "synthetic": "Synthetic (planted preference model)",
+    "synthetic-cold": "Synthetic, sparse/cold mode (planted preference model)",
     "jdsearch": "JD search (sample)",
     "amazon": "Amazon Electronics (DIN sample)",
 }
@@ -62,23 +64,37 @@ def _table(
     prefix: str = "",
     na: dict[str, str] | None = None,
 ) -> str:
-    head = "| model | " + " | ".join(columns) + " |"
-    sep = "|---|" + "---|" * len(columns)
-    rows = [head, sep]
-    for m in models:
-        if na and m in na:
-            rows.append(
-                f"| {DISPLAY_NAMES.get(m, m)} | " + " | ".join("n/a" for _ in columns) + " |"
-            )
-            continue
-        cells = [
+    return _rows(
+        models,
+        columns,
+        lambda m: [
             format_cell(summary.get(m, {}).get(prefix + c), percent=c == "relaimpr")
             for c in columns
-        ]
-        if all(c == "–" for c in cells):
-            continue
+        ],
+        na,
+    )
+
+
+def _rows(
+    models: list[str],
+    columns: tuple[str, ...],
+    cells_of: Callable[[str], list[str]],
+    na: dict[str, str] | None,
+) -> str:
+    """A markdown table: a row per model with any value, "n/a" across the row of a model in
+    ``na``; "no model reported" when no model has a value (n/a rows alone make no table)."""
+    rows = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    reported = False
+    for m in models:
+        if na and m in na:
+            cells = ["n/a"] * len(columns)
+        else:
+            cells = cells_of(m)
+            if all(c == "–" for c in cells):
+                continue
+            reported = True
         rows.append(f"| {DISPLAY_NAMES.get(m, m)} | " + " | ".join(cells) + " |")
-    return "\n".join(rows) if len(rows) > 2 else "_no model reported these metrics_"
+    return "\n".join(rows) if reported else "_no model reported these metrics_"
 
 
 def title_of(context: dict[str, Any]) -> str:
@@ -113,10 +129,50 @@ def _relaimpr_note(summary: Summary, context: dict[str, Any]) -> str:
     )
 
 
-def _na_rows(models: list[str], na: dict[str, str]) -> str:
+#: Why a model cannot score a cold item (cold-item protocol), as the report explains its n/a.
+COLD_NA_WHY = {
+    "popularity": "it scores an item by its training interactions; every cold item has none, "
+    "so all of them would tie below every other item",
+    "itemknn": "it scores an item by co-occurrence with the user's training items; a cold "
+    "item co-occurs with nothing",
+    "query_frequency": "it scores an item by its query clicks (`LED_TO`); a cold item has none",
+    "lightgcn": "ID embeddings only: a cold item's embedding is its untrained random start and "
+    "it has no interaction edge to propagate from",
+    "lightgcn_pyg": "ID embeddings only (as LightGCN)",
+    "gcn": "ID embeddings only (as LightGCN)",
+    "dgcn": "ID embeddings only (as LightGCN)",
+    "embedding_mlp": "an item is its ID embedding plus its categories' mean embedding; a cold "
+    "item's ID embedding is untrained (random), and the model does not declare that it can "
+    "score from categories alone (`RecModel.inductive` is false)",
+    "wide_deep": "as Embedding&MLP (item ID + category embeddings, the cold item's ID part "
+    "untrained)",
+    "pnn": "as Embedding&MLP (item ID + category embeddings, the cold item's ID part untrained)",
+    "din": "as Embedding&MLP (item ID + category embeddings, the cold item's ID part untrained)",
+}
+
+
+def _na_rows(models: list[str], na: dict[str, str], protocol: str | None = None) -> str:
     if not na:
         return ""
-    return "\n".join(f"* {DISPLAY_NAMES.get(m, m)}: n/a — {na[m]}" for m in models if m in na)
+    lines = []
+    for m in models:
+        if m not in na:
+            continue
+        why = COLD_NA_WHY.get(m) if protocol == "cold-item" else None
+        lines.append(f"* {DISPLAY_NAMES.get(m, m)}: n/a — {na[m]}" + (f"; {why}." if why else ""))
+    return "\n".join(lines)
+
+
+def _na_intro(protocol: str | None) -> list[str]:
+    if protocol != "cold-item":
+        return ["Models that cannot take part:", ""]
+    return [
+        "Models that cannot take part: they cannot score an item without training "
+        "interactions, so they are not trained and every table shows them as n/a instead of "
+        "ranking the held-out items at random (or all tied) in silence. The comparison is "
+        "between the rows with numbers.",
+        "",
+    ]
 
 
 def _training_table(summary: Summary, models: list[str], per_model: dict[str, Any]) -> str:
@@ -139,8 +195,13 @@ def _training_table(summary: Summary, models: list[str], per_model: dict[str, An
     return "\n".join(rows)
 
 
-def _paired_table(tests: list[dict[str, Any]]) -> str:
+def _paired_table(tests: list[dict[str, Any]], na: dict[str, str] | None = None) -> str:
     if not tests:
+        if na:
+            return (
+                "_no baseline with numbers in this report (every baseline here is n/a, see "
+                "above), or no DP-GCN run_"
+            )
         return "_no DP-GCN run, or no baseline, in this report_"
     rows = [
         "| DP-GCN vs | metric | users | difference | 95% interval | p | verdict |",
@@ -177,8 +238,9 @@ def write_markdown(
         "data is never used for selection. A best epoch at the cap is flagged.",
         "",
     ]
+    protocol = context.get("protocol")
     if na:
-        lines += ["Models that cannot take part:", "", _na_rows(models, na), ""]
+        lines += [*_na_intro(protocol), _na_rows(models, na, protocol), ""]
     lines += [
         "## Top-K recommendation — full ranking",
         "Each test user's held-out items ranked against every item the user has not "
@@ -191,14 +253,14 @@ def write_markdown(
         "",
         "### 95% bootstrap intervals over users",
         "",
-        _ci_table(summary, models, CI_COLUMNS),
+        _ci_table(summary, models, CI_COLUMNS, na),
         "",
         "### DP-GCN: paired bootstrap tests",
         "Per user, DP-GCN's metric minus the rival's (both averaged over the seeds), users "
         "resampled 2,000 times; **tie** where the 95% interval of the mean difference covers "
         "0. The best baseline is the non-DP-GCN model with the highest mean NDCG@10.",
         "",
-        _paired_table(context.get("paired") or []),
+        _paired_table(context.get("paired") or [], na),
         "",
         "## Training: best and last epochs",
         "",
@@ -210,20 +272,20 @@ def write_markdown(
         "user never interacted with. AUC pooled over pairs, GAUC per user. "
         + _relaimpr_note(summary, context),
         "",
-        _table(summary, models, CLICK_COLUMNS),
+        _table(summary, models, CLICK_COLUMNS, na=na),
         "",
         f"## Top-K recommendation — sampled ranking ({context.get('sampled_candidates')} "
         "candidates)",
         f"Each held-out item among {context.get('sampled_candidates')} candidates "
         f"(1 positive + {int(context.get('sampled_candidates', 1)) - 1} sampled negatives).",
         "",
-        _table(summary, models, TOPK_COLUMNS, prefix="sampled_"),
+        _table(summary, models, TOPK_COLUMNS, prefix="sampled_", na=na),
         "",
         "## Query suggestion",
         "Each user's held-out (last) searched query ranked against every query they did not "
         "search in training.",
         "",
-        _table(summary, models, ("query_mrr", "query_ndcg@5", "query_ndcg@10")),
+        _table(summary, models, ("query_mrr", "query_ndcg@5", "query_ndcg@10"), na=na),
         "",
         *_oracle_section(summary, models),
         *_query_task_section(summary, models, context.get("query_task") or {}),
@@ -233,15 +295,12 @@ def write_markdown(
     path.write_text("\n".join(lines))
 
 
-def _ci_table(summary: Summary, models: list[str], columns: tuple[str, ...]) -> str:
-    head = "| model | " + " | ".join(columns) + " |"
-    rows = [head, "|---|" + "---|" * len(columns)]
-    for m in models:
-        cells = [_fmt_ci(summary.get(m, {}).get(c)) for c in columns]
-        if all(c == "–" for c in cells):
-            continue
-        rows.append(f"| {DISPLAY_NAMES.get(m, m)} | " + " | ".join(cells) + " |")
-    return "\n".join(rows) if len(rows) > 2 else "_no model reported these metrics_"
+def _ci_table(
+    summary: Summary, models: list[str], columns: tuple[str, ...], na: dict[str, str] | None = None
+) -> str:
+    return _rows(
+        models, columns, lambda m: [_fmt_ci(summary.get(m, {}).get(c)) for c in columns], na
+    )
 
 
 ORACLE_COLUMNS = (
