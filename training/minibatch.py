@@ -61,7 +61,7 @@ class TorchNeighborSampler(NeighborSampler):
             raise ValueError("TorchNeighborSampler samples heterogeneous graphs, not in time")
         fanout = self.num_neighbors.get_mapped_values(self.edge_types)
         assert isinstance(fanout, dict)
-        local = {t: torch.full((n,), -1, dtype=torch.long) for t, n in self.num_nodes.items()}
+        local = self._local_ids()
         nodes: dict[str, list[Tensor]] = {t: [] for t in self.node_types}
         count = dict.fromkeys(self.node_types, 0)
 
@@ -72,28 +72,33 @@ class TorchNeighborSampler(NeighborSampler):
             nodes[t].append(new)
             return new
 
-        frontier = {t: add(t, ids.long()) for t, ids in seed.items()}
-        rows: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
-        cols: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
-        edges: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
-        for hop in range(self.num_neighbors.num_hops):
-            found: dict[str, list[Tensor]] = {}
-            sampled: list[tuple[EdgeType, Tensor]] = []
-            for et in self.edge_types:
-                dst = frontier.get(et[2])
-                k = fanout["__".join(et)][hop]
-                if dst is None or len(dst) == 0 or k == 0:
-                    continue
-                rel = self.to_rel_type[et]
-                pos, owner = _pick(self.colptr_dict[rel], dst, k)
-                src = self.row_dict[rel][pos]
-                found.setdefault(et[0], []).append(src)
-                sampled.append((et, src))
-                edges[et].append(pos)
-                cols[et].append(local[et[2]][dst[owner]])
-            frontier = {t: add(t, torch.cat(ids)) for t, ids in found.items()}
-            for et, src in sampled:  # local ids exist once the hop's new nodes are added
-                rows[et].append(local[et[0]][src])
+        try:
+            frontier = {t: add(t, ids.long()) for t, ids in seed.items()}
+            rows: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
+            cols: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
+            edges: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
+            for hop in range(self.num_neighbors.num_hops):
+                found: dict[str, list[Tensor]] = {}
+                sampled: list[tuple[EdgeType, Tensor]] = []
+                for et in self.edge_types:
+                    dst = frontier.get(et[2])
+                    k = fanout["__".join(et)][hop]
+                    if dst is None or len(dst) == 0 or k == 0:
+                        continue
+                    rel = self.to_rel_type[et]
+                    pos, owner = _pick(self.colptr_dict[rel], dst, k)
+                    src = self.row_dict[rel][pos]
+                    found.setdefault(et[0], []).append(src)
+                    sampled.append((et, src))
+                    edges[et].append(pos)
+                    cols[et].append(local[et[2]][dst[owner]])
+                frontier = {t: add(t, torch.cat(ids)) for t, ids in found.items()}
+                for et, src in sampled:  # local ids exist once the hop's new nodes are added
+                    rows[et].append(local[et[0]][src])
+        finally:  # the map back to "unseen" for the next batch, whatever happened here
+            for t, parts in nodes.items():
+                for ids in parts:
+                    local[t][ids] = -1
         empty = torch.zeros(0, dtype=torch.long)
         return HeteroSamplerOutput(
             node={t: torch.cat(v) if v else empty for t, v in nodes.items()},
@@ -102,6 +107,16 @@ class TorchNeighborSampler(NeighborSampler):
             edge={et: torch.cat(v) if v else empty for et, v in edges.items()},
             batch=None,
         )
+
+    def _local_ids(self) -> dict[str, Tensor]:
+        """Per node type, the batch-local id of each node (``-1``: not in the batch yet).
+        Allocated once and reset after each batch at the batch's nodes only, so a batch
+        costs its own size, not the graph's node count."""
+        local: dict[str, Tensor] | None = getattr(self, "_local", None)
+        if local is None:
+            local = {t: torch.full((n,), -1, dtype=torch.long) for t, n in self.num_nodes.items()}
+            self._local = local
+        return local
 
 
 def _pick(colptr: Tensor, dst: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -168,7 +183,7 @@ def make_link_loader(
             edge_type,
             graph[edge_type].edge_index if label_index is None else label_index,
         ),
-        neg_sampling=NegativeSampling("binary", amount=num_negatives, dst_weight=negative_weight),
+        neg_sampling=NegativeSampling(mode, amount=num_negatives, dst_weight=negative_weight),
         batch_size=batch_size,
         shuffle=shuffle,
         neighbor_sampler=sampler,
@@ -201,6 +216,19 @@ def use_minibatch(model: RecModel, n_train: int, config: TrainConfig) -> bool:
     return n_train >= config.minibatch_min_edges and supports_minibatch(model)
 
 
+def structure(graph: HeteroData) -> HeteroData:
+    """``graph``'s node counts and ``edge_index`` alone: what :func:`minibatch_loss` reads of
+    a batch (the model holds the features). The loader gathers every node and edge attribute
+    of a graph for each batch (user features, edge times, weights, split masks): a cost per
+    step that buys nothing here."""
+    out = HeteroData()
+    for t in graph.node_types:
+        out[t].num_nodes = graph[t].num_nodes
+    for et in graph.edge_types:
+        out[et].edge_index = graph[et].edge_index
+    return out
+
+
 def train_loader(
     split: Split,
     config: TrainConfig,
@@ -214,7 +242,7 @@ def train_loader(
     (item rows; default every item) and
     :meth:`TrainConfig.fanout_per_layer` neighbours per hop. ``positions`` (rows of
     ``split.train``) keeps only those positives: one rank's shard in distributed training."""
-    graph = train_graph(hetero_data_from_split(split))
+    graph = structure(train_graph(hetero_data_from_split(split)))
     edge_type = next((et for et in graph.edge_types if et[0] == USER and et[2] == ITEM), None)
     if edge_type is None:
         raise TrainingError("the export has no User → Item relation to train on")
@@ -256,12 +284,12 @@ def _labelled_pairs(batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Ten
 
 def minibatch_loss(model: DPGCN, batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Tensor]:
     """The loss of one sampled batch and its labels: DP-GCN's input vectors (static user
-    features fused) gathered for the batch's nodes, the propagation over the batch's
+    features fused) computed for the batch's nodes only (``DPGCN.inputs(n_id)``: the cost of
+    a step does not grow with the graph's node count), the propagation over the batch's
     subgraph, the score head on its users and items, BCE over its labelled pairs (positives and the
     loader's negatives, binary or triplet sampling) plus the model's ``penalty`` of those
     pairs."""
-    x_all = model.inputs()
-    x = {t: x_all[t][batch[t].n_id] for t in batch.node_types if t in x_all}
+    x = model.inputs({t: batch[t].n_id for t in batch.node_types})
     h = model.gcn(x, batch.edge_index_dict)
     enc = model.head(h[USER], h[ITEM], h.get(QUERY))
     pairs, labels = _labelled_pairs(batch, edge_type)
@@ -315,6 +343,7 @@ __all__ = [
     "make_link_loader",
     "minibatch_epoch",
     "minibatch_loss",
+    "structure",
     "supports_minibatch",
     "train_loader",
     "use_minibatch",

@@ -150,13 +150,16 @@ class DPGCN(DotProductModel):
             self.fusion.reset_parameters()
         self.head.reset_parameters()
 
-    def inputs(self) -> dict[str, Tensor]:
+    def inputs(self, n_id: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """The layer-0 vectors of every node type: :class:`NodeEmbedding`'s, with the static
-        user features fused into the users' (steps 1–2). The mini-batch epoch
-        (:mod:`training.minibatch`) gathers a batch's rows from these."""
-        x = self.embedding()
-        if self.fusion is None:
+        user features fused into the users' (steps 1–2). With ``n_id`` (node type → row ids:
+        a mini-batch's ``batch[t].n_id``, :mod:`training.minibatch`) only those rows, in that
+        order, computed for those rows alone (``inputs()[t][n_id[t]]``)."""
+        x = self.embedding(n_id)
+        if self.fusion is None or USER not in x:
             return x
+        if n_id is not None:
+            return {**x, USER: self.fusion(x[USER], self.user_x[n_id[USER]])}
         user = x[USER]
         fused = self.fusion(user[: self.n_users], self.user_x)
         if len(user) != self.n_users:  # the padding row of a graph without users

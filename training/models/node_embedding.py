@@ -46,12 +46,19 @@ class SideProjection(nn.Module):
         if self.dense is not None:
             self.dense.reset_parameters()
 
-    def forward(self, bag: SideBag | None, dense: Tensor | None) -> Tensor:
+    def forward(
+        self, bag: SideBag | None, dense: Tensor | None, rows: Tensor | None = None
+    ) -> Tensor:
+        """The projection of every node, or of the nodes ``rows`` only (their bags' tokens
+        gathered by :func:`bag_rows`: the cost of those rows, not of the whole type)."""
         out: Tensor | None = None
         if self.bag is not None and bag is not None:
-            out = self.bag(bag.tokens, bag.offsets, per_sample_weights=bag.weights)
+            tokens, offsets, weights = (
+                (bag.tokens, bag.offsets, bag.weights) if rows is None else bag_rows(bag, rows)
+            )
+            out = self.bag(tokens, offsets, per_sample_weights=weights)
         if self.dense is not None and dense is not None:
-            d = self.dense(dense)
+            d = self.dense(dense if rows is None else dense[rows])
             out = d if out is None else out + d
         if out is None:
             raise ValueError("SideProjection called without its inputs")
@@ -59,6 +66,21 @@ class SideProjection(nn.Module):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(tokens={self.num_tokens}, dense={self.dense_dim})"
+
+
+def bag_rows(bag: SideBag, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``tokens``, ``offsets`` and ``weights`` of the bags of nodes ``rows`` alone, in that
+    order (the input of :class:`torch.nn.EmbeddingBag`): each row's token range
+    ``[offsets[v], offsets[v + 1])`` gathered, in ``O(len(rows) + their tokens)``."""
+    n = len(bag.offsets)
+    start = bag.offsets[rows]
+    following = bag.offsets[(rows + 1).clamp(max=max(n - 1, 0))]
+    end = torch.where(rows + 1 < n, following, torch.full_like(start, len(bag.tokens)))
+    length = end - start
+    offsets = torch.cumsum(length, 0) - length
+    pos = torch.repeat_interleave(start - offsets, length)
+    pos = pos + torch.arange(len(pos), device=pos.device)
+    return bag.tokens[pos], offsets, bag.weights[pos]
 
 
 class NodeEmbedding(nn.Module):
@@ -167,19 +189,28 @@ class NodeEmbedding(nn.Module):
             return None
         return cast(Tensor, getattr(self, f"trained_{node_type}"))
 
-    def forward(self) -> dict[str, Tensor]:
+    def forward(self, n_id: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The input vectors of every node, or with ``n_id`` (node type → row ids, e.g. a
+        mini-batch's ``batch[t].n_id``) those of the listed nodes only, in that order (types
+        missing from ``n_id`` left out): ``forward()[t][n_id[t]]``, computed for those rows
+        alone (ID dropout drawn per listed row)."""
         out: dict[str, Tensor] = {}
         for t, table in self.tables.items():
+            rows = None if n_id is None else n_id.get(t)
+            if n_id is not None and rows is None:
+                continue
             x = cast(nn.Embedding, table).weight
+            x = x if rows is None else x[rows]
             mask = self.trained_mask(t)
             if mask is not None:
+                mask = mask if rows is None else mask[rows]
                 if self.training and self.id_dropout > 0:
                     keep = torch.rand(len(mask), device=mask.device) >= self.id_dropout
                     mask = mask & keep
                 x = torch.where(mask[:, None], x, self.unknown[t])
             if t in self.projections:
                 side = cast(SideProjection, self.projections[t])(
-                    self.side.get(t), self.dense.get(t)
+                    self.side.get(t), self.dense.get(t), rows
                 )
                 if len(side) < len(x):  # padding rows of an empty type
                     side = torch.cat([side, side.new_zeros(len(x) - len(side), self.dim)])

@@ -11,7 +11,12 @@ from training.config import TrainConfig
 from training.data import ITEM, USER
 from training.dataset import GraphData
 from training.hetero import hetero_data_from_split, train_graph
-from training.minibatch import TorchNeighborSampler, make_link_loader, minibatch_epoch
+from training.minibatch import (
+    TorchNeighborSampler,
+    make_link_loader,
+    minibatch_epoch,
+    train_loader,
+)
 from training.models import build_model
 from training.models.dpgcn import DPGCN
 
@@ -28,16 +33,19 @@ def test_sampler_draws_existing_edges_within_the_fanout(data: GraphData) -> None
     loader = make_link_loader(graph, REL, [2, 1], batch_size=16, num_negatives=3)
     if isinstance(loader.link_sampler, TorchNeighborSampler):
         assert loader.link_sampler.num_neighbors.num_hops == 2
-    batch = next(iter(loader))
-    for et in batch.edge_types:
-        ei = batch[et].edge_index
-        if ei.numel() == 0:
-            continue
-        src, dst = batch[et[0]].n_id[ei[0]], batch[et[2]].n_id[ei[1]]
-        assert _edges(torch.stack([src, dst])) <= _edges(graph[et].edge_index), et
-        assert torch.equal(graph[et].edge_index[:, batch[et].e_id], torch.stack([src, dst]))
-        # no destination keeps more than the largest fan-out (2) per relation
-        assert int(torch.bincount(ei[1]).max()) <= 2, et
+    batches = iter(loader)
+    for batch in (next(batches), next(batches)):  # the second one after the sampler's reset
+        for et in batch.edge_types:
+            ei = batch[et].edge_index
+            if ei.numel() == 0:
+                continue
+            src, dst = batch[et[0]].n_id[ei[0]], batch[et[2]].n_id[ei[1]]
+            assert _edges(torch.stack([src, dst])) <= _edges(graph[et].edge_index), et
+            assert torch.equal(graph[et].edge_index[:, batch[et].e_id], torch.stack([src, dst]))
+            # no destination keeps more than the largest fan-out (2) per relation
+            assert int(torch.bincount(ei[1]).max()) <= 2, et
+        for t in batch.node_types:
+            assert len(batch[t].n_id) == len(torch.unique(batch[t].n_id)), t
     store = batch[REL]
     labels = store.edge_label
     assert int(labels.sum()) == 16 and len(labels) == 16 * 4  # 3 negatives per positive
@@ -52,16 +60,16 @@ def test_full_fanout_batch_equals_full_graph_encoder(
     data: GraphData, tiny_config: TrainConfig
 ) -> None:
     """With every neighbour sampled (fan-out -1 for both hops), DP-GCN's encoder on a batch
-    gives its seeds (the batch's users and items) the vectors of the full-graph encoder."""
+    (its input rows computed for the batch's nodes only, user features fused) gives its
+    seeds (the batch's users and items) the vectors of the full-graph encoder."""
     torch.manual_seed(0)
-    model = cast(DPGCN, build_model("dgcn", data, tiny_config))
+    model = cast(DPGCN, build_model("dpgcn", data, tiny_config))
     model.eval()
-    x = model.embedding()
-    full = model.gcn(x, model.stack)
+    full = model.gcn(model.inputs(), model.stack)
     graph = train_graph(hetero_data_from_split(data.split))
     loader = make_link_loader(graph, REL, [-1, -1], batch_size=8, num_negatives=1)
     batch = next(iter(loader))
-    h = model.gcn({t: x[t][batch[t].n_id] for t in batch.node_types}, batch.edge_index_dict)
+    h = model.gcn(model.inputs({t: batch[t].n_id for t in batch.node_types}), batch.edge_index_dict)
     pairs = batch[REL].edge_label_index
     for t, rows in ((USER, pairs[0].unique()), (ITEM, pairs[1].unique())):
         assert torch.allclose(h[t][rows], full[t][batch[t].n_id[rows]], atol=1e-5), t
@@ -82,3 +90,53 @@ def test_minibatch_epochs_lower_the_loss(data: GraphData, tiny_config: TrainConf
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]
     assert any(not torch.equal(a, b) for a, b in zip(before, trained, strict=True))
+
+
+def test_inputs_of_some_rows_equal_those_rows_of_all_inputs(
+    data: GraphData, tiny_config: TrainConfig
+) -> None:
+    """``DPGCN.inputs(n_id)`` (what a mini-batch step computes) gives the listed rows of
+    ``inputs()``, in the listed order, side bags and fused user features included, and
+    leaves out the types not listed; its gradient reaches only the listed ID rows."""
+    torch.manual_seed(0)
+    model = cast(DPGCN, build_model("dpgcn", data, tiny_config))
+    model.eval()
+    assert model.embedding.side, "the fixture's items carry side information"
+    full = model.inputs()
+    gen = torch.Generator().manual_seed(1)
+    n_id = {
+        t: torch.randperm(len(x), generator=gen)[: max(len(x) // 3, 1)] for t, x in full.items()
+    }
+    n_id = {t: torch.cat([rows, rows[:1]]) for t, rows in n_id.items()}  # a repeat, unsorted
+    some = model.inputs(n_id)
+    assert set(some) == set(full)
+    for t, rows in n_id.items():
+        assert torch.allclose(some[t], full[t][rows], atol=1e-6), t
+    only = model.inputs({ITEM: n_id[ITEM]})
+    assert set(only) == {ITEM} and torch.allclose(only[ITEM], full[ITEM][n_id[ITEM]], atol=1e-6)
+    only[ITEM].sum().backward()
+    table = model.embedding.tables[ITEM].weight
+    assert table.grad is not None
+    touched = table.grad.abs().sum(1).nonzero().flatten()
+    assert set(touched.tolist()) <= set(n_id[ITEM].tolist())
+
+
+def test_training_loader_draws_each_positives_negatives_for_its_own_user(
+    data: GraphData, tiny_config: TrainConfig
+) -> None:
+    """``train_loader`` samples triplets (PyG's ``"triplet"`` mode): a batch names each
+    positive's user, its item and ``num_negatives`` items for that same user, and adds no
+    random users as ``"binary"`` sampling would."""
+    config = tiny_config.replace(batching="minibatch", batch_size=16, num_negatives=3)
+    torch.manual_seed(0)
+    batch = next(iter(train_loader(data.split, config)))
+    et = next(et for et in batch.edge_types if et[0] == USER and et[2] == ITEM)
+    assert "edge_label" not in batch[et]
+    src, pos = batch[USER].src_index, batch[ITEM].dst_pos_index
+    assert len(src) == len(pos) == 16
+    assert batch[ITEM].dst_neg_index.shape == (16, 3)
+    train = set(zip(data.split.train.row.tolist(), data.split.train.col.tolist(), strict=True))
+    pairs = zip(batch[USER].n_id[src].tolist(), batch[ITEM].n_id[pos].tolist(), strict=True)
+    assert set(pairs) <= train
+    seeds = batch[USER].n_id[: len(src.unique())]  # the sampler's seed users come first
+    assert set(seeds.tolist()) == set(batch[USER].n_id[src].tolist())
