@@ -31,7 +31,6 @@ def _dpgcn(use_fusion: bool, use_policy: bool) -> ModelBuilder:
             data,
             dim=config.dim,
             num_layers=config.num_layers,
-            hidden=list(config.mlp_hidden),
             dropout=config.dropout,
             use_fusion=use_fusion,
             use_policy=use_policy,

@@ -32,8 +32,8 @@ class DPGCN(DotProductModel):
        instead of their untrained ID vector, and ID dropout trains that path, so the model
        scores items and users it has not seen in training (``inductive``).
     2. :class:`~training.models.feature_fusion.FeatureFusion` fuses the user's static
-       features into the user's input vector, before propagation:
-       :math:`\mathbf{x}^{(0)}_u = \mathbf{x}_u + \mathrm{MLP}([\mathbf{x}_u \| \mathbf{s}_u])`
+       features into the user's input vector, before propagation: one learned vector per
+       feature value, summed in, :math:`\mathbf{x}^{(0)}_u = \mathbf{x}_u + \mathbf{W}\mathbf{s}_u`
        (skipped in the D-GCN ablation), so the features reach items and other users through
        the graph and are smoothed with everything else.
     3. :class:`~training.models.hetero_gcn.HeteroGCN` propagates the input vectors along the
@@ -54,18 +54,16 @@ class DPGCN(DotProductModel):
 
     With one relation, no side information and no static features, steps 1, 3 and 4 are
     LightGCN with mean instead of symmetric normalisation. The per-type matrices, LayerNorm
-    and ReLU of earlier versions, a learned item map in the output layer and the fusion MLP
-    after propagation were removed: each let users or items fit the training pairs apart from
-    their graph neighbourhood and cost validation NDCG@10 on MovieLens-100K (docs/model.md,
-    "Quality").
+    and ReLU of earlier versions, a learned item map in the output layer and a fusion MLP
+    (after propagation, then on the input) were removed: each let users or items fit the
+    training pairs apart from their graph neighbourhood and cost validation NDCG@10 on
+    MovieLens-100K (docs/model.md, "Quality" and "Fourth round").
 
     Args:
         data (GraphData): Training graph and side tensors.
         dim (int): Embedding dimension :math:`D`.
         num_layers (int): Propagation layers.
-        hidden (list[int]): Hidden sizes of the fusion MLP.
-        dropout (float, optional): Dropout between propagation layers and in the fusion MLP.
-            (default: :obj:`0.0`)
+        dropout (float, optional): Dropout between propagation layers. (default: :obj:`0.0`)
         use_fusion (bool, optional): Fuse static user features. (default: :obj:`True`)
         use_policy (bool, optional): Train a DDPG decision layer. (default: :obj:`True`)
         pretrained (dict[str, Tensor], optional): Initial vectors per node type (e.g. Term).
@@ -91,7 +89,6 @@ class DPGCN(DotProductModel):
         data: GraphData,
         dim: int,
         num_layers: int,
-        hidden: list[int],
         dropout: float = 0.0,
         use_fusion: bool = True,
         use_policy: bool = True,
@@ -129,9 +126,7 @@ class DPGCN(DotProductModel):
             dropout,
             output_types=outputs,
         )
-        self.fusion = (
-            FeatureFusion(dim, data.user_feature_dim, hidden, dropout) if use_fusion else None
-        )
+        self.fusion = FeatureFusion(dim, data.user_feature_dim) if use_fusion else None
         self.head = ScoreHead()
         self.reset_parameters()
 

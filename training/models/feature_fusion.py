@@ -2,51 +2,53 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
-
-from training.models.base import mlp, reset_mlp
 
 
 class FeatureFusion(nn.Module):
-    r"""Combines a user's input vector with its static features through an MLP (paper §3.3:
-    "I incorporate necessary static features (such as user age, gender, and preferences) and
-    combine them with the initial embeddings, feeding them into a multi-layer neural network"):
+    r"""Adds a learned embedding of a user's static features to the user's input vector
+    (paper §3.3: "I incorporate necessary static features (such as user age, gender, and
+    preferences) and combine them with the initial embeddings"):
 
     .. math::
-        \mathbf{x}^{(0)}_u = \mathbf{x}_u + \mathrm{MLP}\big([\,\mathbf{x}_u \,\|\,
-        \mathbf{s}_u\,]\big)
+        \mathbf{x}^{(0)}_u = \mathbf{x}_u + \mathbf{W}\,\mathbf{s}_u
+        = \mathbf{x}_u + \sum_f s_{u,f}\,\mathbf{w}_f
 
     with :math:`\mathbf{s}_u` the static features (age scaled to [0, 1], one-hot gender and
-    occupation). :class:`~training.models.dpgcn.DPGCN` applies it to the input (layer-0)
-    vectors, so the fused term is propagated and smoothed like the rest of the user's vector;
-    applied after propagation it left an unsmoothed per-user term and cost validation NDCG@10
-    (docs/model.md, "Quality"). The residual keeps the ID vector when the features are
-    uninformative or absent (``feature_dim = 0``).
+    occupation): every feature value has its own learned vector :math:`\mathbf{w}_f`
+    (initialised :math:`\mathcal{N}(0, 0.1^2)` like the ID and side-token tables), summed into
+    the user's layer-0 vector the way an item's category and term vectors are summed into the
+    item's (:class:`~training.models.node_embedding.SideProjection`).
+    :class:`~training.models.dpgcn.DPGCN` applies it before propagation, so the feature term is
+    smoothed over the graph like the rest of the user's vector and reaches the items. An MLP
+    over :math:`[\mathbf{x}_u \| \mathbf{s}_u]` in its place is a free per-user map: it cost
+    validation NDCG@10 on MovieLens-100K (docs/model.md, "Fourth round").
 
     Args:
         dim (int): Embedding dimension :math:`D`.
-        feature_dim (int): Number of static features :math:`F` (may be 0).
-        hidden (list[int]): Hidden sizes of the MLP.
-        dropout (float, optional): Dropout inside the MLP. (default: :obj:`0.0`)
+        feature_dim (int): Number of static features :math:`F` (0: the input is unchanged).
 
     Shapes:
         - **input:** vectors :math:`(N, D)`, features :math:`(N, F)`
         - **output:** fused vectors :math:`(N, D)`
     """
 
-    def __init__(self, dim: int, feature_dim: int, hidden: list[int], dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, feature_dim: int) -> None:
         super().__init__()
         self.dim = dim
         self.feature_dim = feature_dim
-        self.mlp = mlp([dim + feature_dim, *hidden, dim], dropout=dropout)
+        # no features: no weight (a [D, 0] matrix would add nothing)
+        self.embed = nn.Linear(feature_dim, dim, bias=False) if feature_dim else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        reset_mlp(self.mlp)
+        if self.embed is not None:  # as every other embedding table
+            nn.init.normal_(self.embed.weight, std=0.1)
 
     def forward(self, h: Tensor, features: Tensor) -> Tensor:
-        return h + self.mlp(torch.cat([h, features], dim=-1))
+        if self.embed is None:
+            return h
+        return h + self.embed(features)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(dim={self.dim}, feature_dim={self.feature_dim})"

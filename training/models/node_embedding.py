@@ -15,57 +15,40 @@ class SideProjection(nn.Module):
 
     .. math::
         \mathbf{s}_v = \sum_{g} \frac{1}{|T_g(v)|} \sum_{k \in T_g(v)} \mathbf{E}^{side}[k]
-        + \mathbf{W}\,\mathbf{x}_v
 
     with :math:`T_g(v)` the node's tokens of group :math:`g` (an item's category path, its
-    terms, its price bucket; a query's terms) embedded by one :class:`torch.nn.EmbeddingBag`,
-    and :math:`\mathbf{x}_v` dense static features (a user's age, gender, occupation).
+    terms, its price bucket; a query's terms) embedded by one :class:`torch.nn.EmbeddingBag`.
+    (A user's static features are summed into its vector the same way, by
+    :class:`~training.models.feature_fusion.FeatureFusion`.)
 
     Args:
-        num_tokens (int): Size of the token vocabulary (0: no bag).
-        dense_dim (int): Number of dense features (0: none).
+        num_tokens (int): Size of the token vocabulary.
         dim (int): Output size :math:`D`.
 
     Shapes:
-        - **input:** a :class:`~training.dataset.SideBag` of :math:`N` nodes and/or dense
-          features :math:`(N, F)`
+        - **input:** a :class:`~training.dataset.SideBag` of :math:`N` nodes
         - **output:** :math:`(N, D)`
     """
 
-    def __init__(self, num_tokens: int, dense_dim: int, dim: int) -> None:
+    def __init__(self, num_tokens: int, dim: int) -> None:
         super().__init__()
         self.num_tokens = num_tokens
-        self.dense_dim = dense_dim
-        self.bag = nn.EmbeddingBag(num_tokens, dim, mode="sum") if num_tokens else None
-        self.dense = nn.Linear(dense_dim, dim, bias=False) if dense_dim else None
+        self.bag = nn.EmbeddingBag(num_tokens, dim, mode="sum")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.bag is not None:
-            nn.init.normal_(self.bag.weight, std=0.1)
-        if self.dense is not None:
-            self.dense.reset_parameters()
+        nn.init.normal_(self.bag.weight, std=0.1)
 
-    def forward(
-        self, bag: SideBag | None, dense: Tensor | None, rows: Tensor | None = None
-    ) -> Tensor:
-        """The projection of every node, or of the nodes ``rows`` only (their bags' tokens
-        gathered by :func:`bag_rows`: the cost of those rows, not of the whole type)."""
-        out: Tensor | None = None
-        if self.bag is not None and bag is not None:
-            tokens, offsets, weights = (
-                (bag.tokens, bag.offsets, bag.weights) if rows is None else bag_rows(bag, rows)
-            )
-            out = self.bag(tokens, offsets, per_sample_weights=weights)
-        if self.dense is not None and dense is not None:
-            d = self.dense(dense if rows is None else dense[rows])
-            out = d if out is None else out + d
-        if out is None:
-            raise ValueError("SideProjection called without its inputs")
-        return out
+    def forward(self, bag: SideBag, rows: Tensor | None = None) -> Tensor:
+        """The projection of every node of ``bag``, or of the nodes ``rows`` only (their
+        tokens gathered by :func:`bag_rows`: the cost of those rows, not of the whole type)."""
+        tokens, offsets, weights = (
+            (bag.tokens, bag.offsets, bag.weights) if rows is None else bag_rows(bag, rows)
+        )
+        return cast(Tensor, self.bag(tokens, offsets, per_sample_weights=weights))
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(tokens={self.num_tokens}, dense={self.dense_dim})"
+        return f"{self.__class__.__name__}(tokens={self.num_tokens})"
 
 
 def bag_rows(bag: SideBag, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -112,7 +95,6 @@ class NodeEmbedding(nn.Module):
         trained (dict[str, Tensor], optional): ``[N_t]`` bool per node type: the node has
             training interactions (saved with the model as buffers ``trained_<type>``).
         side (dict[str, SideBag], optional): Multi-hot side information per node type.
-        dense (dict[str, Tensor], optional): Dense static features ``[N_t, F]`` per node type.
         id_dropout (float, optional): Probability of replacing a trained node's ID vector by
             the unknown vector in training mode. (default: :obj:`0.0`)
 
@@ -127,7 +109,6 @@ class NodeEmbedding(nn.Module):
         pretrained: dict[str, Tensor] | None = None,
         trained: dict[str, Tensor] | None = None,
         side: dict[str, SideBag] | None = None,
-        dense: dict[str, Tensor] | None = None,
         id_dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -153,19 +134,11 @@ class NodeEmbedding(nn.Module):
         self.unknown = nn.ParameterDict(
             {t: nn.Parameter(torch.zeros(dim)) for t in self.trained_types}
         )
-        self.side = {t: b for t, b in (side or {}).items() if t in self.num_nodes}
-        self.dense = {
-            t: x for t, x in (dense or {}).items() if t in self.num_nodes and x.shape[1] > 0
+        self.side = {
+            t: b for t, b in (side or {}).items() if t in self.num_nodes and b.num_tokens > 0
         }
         self.projections = nn.ModuleDict(
-            {
-                t: SideProjection(
-                    self.side[t].num_tokens if t in self.side else 0,
-                    int(self.dense[t].shape[1]) if t in self.dense else 0,
-                    dim,
-                )
-                for t in sorted(set(self.side) | set(self.dense))
-            }
+            {t: SideProjection(self.side[t].num_tokens, dim) for t in sorted(self.side)}
         )
         self.reset_parameters()
 
@@ -209,9 +182,7 @@ class NodeEmbedding(nn.Module):
                     mask = mask & keep
                 x = torch.where(mask[:, None], x, self.unknown[t])
             if t in self.projections:
-                side = cast(SideProjection, self.projections[t])(
-                    self.side.get(t), self.dense.get(t), rows
-                )
+                side = cast(SideProjection, self.projections[t])(self.side[t], rows)
                 if len(side) < len(x):  # padding rows of an empty type
                     side = torch.cat([side, side.new_zeros(len(x) - len(side), self.dim)])
                 x = x + side

@@ -55,7 +55,7 @@ def test_features_are_fused_into_the_input_and_propagated(data: GraphData) -> No
     """The static features enter the users' layer-0 vectors: they change the users' and,
     through the graph, the items' output vectors; the score is the plain inner product."""
     torch.manual_seed(0)
-    model = DPGCN(data, dim=8, num_layers=1, hidden=[8], id_dropout=0.0)
+    model = DPGCN(data, dim=8, num_layers=1, id_dropout=0.0)
     model.eval()
     assert model.fusion is not None
     enc = model.encode()

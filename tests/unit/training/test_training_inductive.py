@@ -199,7 +199,7 @@ def test_dpgcn_without_side_features(planted: tuple[Path, np.ndarray, np.ndarray
     path, _, _ = planted
     split = split_interactions(load_export(path), 0, CONFIG.reward_of())
     data = build_graph_data(split, torch.device("cpu"), 5)
-    model = DPGCN(data, 8, 2, [8], use_side_features=False, id_dropout=0.0)
+    model = DPGCN(data, 8, 2, use_side_features=False, id_dropout=0.0)
     assert not model.inductive and len(model.embedding.projections) == 0
     assert model.embedding.trained_mask(ITEM) is not None
     assert model.embedding.trained_mask(QUERY) is None  # no queries in this export
