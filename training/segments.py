@@ -21,7 +21,13 @@ access). The choices are measured in ``bench/bench_segments.py`` and argued in
   \lambda_k)` over the eigenvalues :math:`\lambda_1 \le \lambda_2 \le \dots` of its normalised
   Laplacian :math:`I - D^{-1/2} A D^{-1/2}` — a graph of k well-separated groups has k
   eigenvalues near 0 and then a gap (von Luxburg, "A tutorial on spectral clustering",
-  2007, §8.3). Computed on at most ``eigengap_sample`` users (seeded). ``criterion="silhouette"``
+  2007, §8.3). When the kNN graph itself falls apart into c connected components with
+  :math:`c \in [k_{min}, k_{max}]`, its first c eigenvalues are exactly 0 (ibid., Prop. 4) —
+  the ideal case the heuristic approximates — and k = c: the gap after them then measures how
+  tightly each component holds together, not whether the components are separate, and a
+  larger gap further up the spectrum (sub-groups within a component) must not outvote
+  groups that share no edge at all. Computed on at most ``eigengap_sample`` users (seeded).
+  ``criterion="silhouette"``
   keeps the former rule: the k with the highest mean silhouette coefficient (ties: smaller k).
   The silhouette of every k is reported either way.
 * **Membership score** of user *u* in its segment: the margin
@@ -41,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +109,9 @@ class Segmentation:
     eigengap_by_k: dict[int, float] = field(default_factory=dict)
     #: Whether the users' neighbourhoods were part of the features.
     neighbourhood: bool = False
+    #: Connected components of the eigengap criterion's kNN graph (0: not computed); when
+    #: they are a candidate k, they are the segments.
+    components: int = 0
 
     def sizes(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=self.k)
@@ -215,16 +225,35 @@ def _silhouette(x: np.ndarray, labels: np.ndarray, sample: int, seed: int) -> fl
     return float(silhouette_score(x, labels, sample_size=size, random_state=seed))
 
 
-def eigengaps(x: np.ndarray, ks: Sequence[int], knn: int) -> dict[int, float]:
-    r"""``{k: lambda_{k+1} - lambda_k}`` for the normalised Laplacian of the symmetric
-    ``knn``-nearest-neighbour graph of the rows of ``x`` (eigenvalues ascending, 1-based)."""
-    from scipy.sparse import diags
+def knn_graph(x: np.ndarray, knn: int) -> csr_matrix:
+    """The symmetric ``knn``-nearest-neighbour graph of the rows of ``x``: mutual neighbours
+    weigh 1, one-sided ones 0.5."""
     from sklearn.neighbors import NearestNeighbors
 
-    n = len(x)
-    neighbours = min(knn, n - 1)
+    neighbours = min(knn, len(x) - 1)
     graph = NearestNeighbors(n_neighbors=neighbours).fit(x).kneighbors_graph(x)
-    adjacency = 0.5 * (graph + graph.T)  # mutual neighbours weigh 1, one-sided ones 0.5
+    return csr_matrix(0.5 * (graph + graph.T))
+
+
+def graph_components(adjacency: csr_matrix) -> int:
+    """Number of connected components of an undirected graph (the multiplicity of the
+    eigenvalue 0 of its normalised Laplacian)."""
+    from scipy.sparse.csgraph import connected_components
+
+    count, _ = connected_components(adjacency, directed=False)
+    return int(count)
+
+
+def eigengaps(
+    x: np.ndarray, ks: Sequence[int], knn: int, adjacency: csr_matrix | None = None
+) -> dict[int, float]:
+    r"""``{k: lambda_{k+1} - lambda_k}`` for the normalised Laplacian of the symmetric
+    ``knn``-nearest-neighbour graph of the rows of ``x`` (eigenvalues ascending, 1-based;
+    ``adjacency``: that graph when already built, :func:`knn_graph`)."""
+    from scipy.sparse import diags
+
+    if adjacency is None:
+        adjacency = knn_graph(x, knn)
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
     scale = diags(1.0 / np.sqrt(np.maximum(degree, 1e-12)))
     normalized = scale @ adjacency @ scale
@@ -265,17 +294,27 @@ def cluster_users(
         for k, (labels, _) in fits.items()
     }
     gaps: dict[int, float] = {}
+    components = 0
     if config.k is not None:
         k, criterion = config.k, "fixed"
     elif config.criterion == "eigengap" and n > max(ks) + 2:
         rows = _sample(n, config.eigengap_sample, config.seed)
-        gaps = {k: round(g, 5) for k, g in eigengaps(x[rows], ks, config.knn).items()}
-        k, criterion = max(ks, key=lambda c: (gaps[c], -c)), "eigengap"
+        adjacency = knn_graph(x[rows], config.knn)
+        components = graph_components(adjacency)
+        gaps = {k: round(g, 5) for k, g in eigengaps(x[rows], ks, config.knn, adjacency).items()}
+        # c separate groups (c exact zeros, the ideal case) are the segments; else the gap
+        k = components if components in ks else max(ks, key=lambda c: (gaps[c], -c))
+        criterion = "eigengap"
     else:
         k, criterion = max(ks, key=lambda c: (by_k[c], -c)), "silhouette"
     labels, centres = _order_by_size(*fits[k])
     logger.info(
-        "segmented %d users into %d segments (%s; silhouette %.3f)", n, k, criterion, by_k[k]
+        "segmented %d users into %d segments (%s%s; silhouette %.3f)",
+        n,
+        k,
+        criterion,
+        f", {components} kNN graph components" if components else "",
+        by_k[k],
     )
     return Segmentation(
         labels=labels,
@@ -287,6 +326,7 @@ def cluster_users(
         silhouette_by_k=by_k,
         eigengap_by_k=gaps,
         neighbourhood=neighbourhood is not None,
+        components=components,
     )
 
 

@@ -61,6 +61,22 @@ def test_eigengap_separates_what_silhouette_merges() -> None:
     assert sil.k == 2
 
 
+def test_separate_components_of_the_knn_graph_are_the_segments() -> None:
+    """Three far-apart groups with a loose inside (each two touching blobs): the kNN graph has
+    three components (three exact zero eigenvalues), but the largest eigengap lies further up
+    the spectrum, inside the groups. The components are the segments."""
+    rng = np.random.default_rng(0)
+    far = np.array([[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
+    centres = (far[:, None, :] + np.array([[0.0, 0, 0], [0.3, 0, 0]])[None]).reshape(6, 3)
+    truth = np.repeat(np.arange(6), 40) // 2
+    x = centres[np.repeat(np.arange(6), 40)] + rng.normal(0, 0.1, (240, 3))
+    seg = cluster_users(x, SegmentConfig(k_min=2, k_max=8, knn=10))
+    gaps = seg.eigengap_by_k
+    assert max(gaps, key=lambda k: gaps[k]) != 3  # the gap alone would split the groups
+    assert seg.components == 3 and seg.k == 3 and seg.criterion == "eigengap"
+    assert adjusted_rand(truth, seg.labels) == pytest.approx(1.0)
+
+
 def test_eigengaps_of_separate_groups() -> None:
     x, _ = blobs(3, 30, spread=0.01)
     gaps = eigengaps(normalize_rows(x), [2, 3, 4], knn=5)

@@ -48,7 +48,10 @@ def test_segments_recover_planted_segments_with_k_chosen(
     vectors, neighbourhood, planted = trained
     found = cluster_users(vectors, SegmentConfig(k_min=2, k_max=10), neighbourhood)
     ari = adjusted_rand(planted, found.labels)
-    print(f"eigengap chose k={found.k} (gaps {found.eigengap_by_k}); ARI {ari:.3f}")
+    print(
+        f"eigengap chose k={found.k} ({found.components} kNN graph components, gaps "
+        f"{found.eigengap_by_k}); ARI {ari:.3f}"
+    )
     assert found.criterion == "eigengap" and found.neighbourhood
     assert found.k == SPEC.n_segments
     assert ari >= MIN_ARI
