@@ -300,8 +300,11 @@ def get_query_suggestions(
     candidates: int = 2000,
     database: str = "neo4j",
 ) -> list[tuple[str, str, float]]:
-    """``(query id, text, cosine)`` of the queries nearest to ``vec`` in the active version;
-    with ``prefix``, only queries whose text starts with it (the query text index)."""
+    """``(query id, text, score)`` of the queries nearest to ``vec`` in the active version by
+    Neo4j's vector index (score ``(1 + cosine) / 2``, approximate); with ``prefix``, only
+    queries whose text starts with it (the query text index). The API ranks the version's query
+    vectors in memory instead (:func:`get_query_vectors`, ``api/nearest.py``); this is the
+    graph's own answer, which tests compare it with."""
     params: dict[str, Any] = {"vec": vec.tolist(), "k": k, "version": active.version}
     if prefix:
         name = "serving/get_prefix_query_suggestions"
@@ -336,7 +339,9 @@ def get_popular_queries(
 def get_similar_items(
     driver: Driver, item_id: str, k: int, active: ActiveModel, database: str = "neo4j"
 ) -> list[Scored] | None:
-    """Nearest items by cosine similarity in the active version; None for an unknown item."""
+    """Nearest items by Neo4j's vector index in the active version (score ``(1 + cosine) / 2``,
+    approximate); None for an unknown item. The API ranks the item matrix in memory instead
+    (``api/nearest.py``); this is the graph's own answer, which tests compare it with."""
     params = {
         "item_id": item_id,
         "k": k,
@@ -351,11 +356,56 @@ def get_similar_items(
         read=True,
         property=active.property,
     )
-    if not records and not execute(
-        driver, "serving/item_exists", {"item_id": item_id}, database=database, read=True
-    ):
+    if not records and not item_exists(driver, item_id, database):
         return None
     return [(r["id"], r["title"], float(r["score"])) for r in records]
+
+
+def item_exists(driver: Driver, item_id: str, database: str = "neo4j") -> bool:
+    """Whether an item of that id exists (with or without a vector)."""
+    return bool(
+        execute(driver, "serving/item_exists", {"item_id": item_id}, database=database, read=True)
+    )
+
+
+@dataclass(frozen=True)
+class QueryVectors:
+    """The queries of one model version: ``ids[k]`` has ``matrix[k]`` and ``texts[k]`` (None
+    when the query has no text)."""
+
+    ids: list[str]
+    texts: list[str | None]
+    matrix: np.ndarray  # [Q, D] float32
+
+
+def get_query_vectors(
+    driver: Driver, active: ActiveModel, *, page: int = 20_000, database: str = "neo4j"
+) -> QueryVectors:
+    """Every query holding a vector of ``active``'s version, read in pages of ``page`` queries
+    by id (one record per page)."""
+    ids: list[str] = []
+    texts: list[str | None] = []
+    chunks: list[np.ndarray] = []
+    after = ""
+    while True:
+        records = execute(
+            driver,
+            "serving/get_query_vectors_page",
+            {"after": after, "page": page, "version": active.version},
+            database=database,
+            read=True,
+            property=active.property,
+        )
+        r = records[0] if records else None
+        if r is None or r["last"] is None:
+            break
+        if r["ids"]:
+            ids += [str(i) for i in r["ids"]]
+            texts += [t if isinstance(t, str) else None for t in r["texts"]]
+            chunks.append(np.asarray(r["vecs"], dtype=np.float32).reshape(len(r["ids"]), -1))
+        after = str(r["last"])
+    matrix = np.concatenate(chunks) if chunks else np.zeros((0, active.dim), np.float32)
+    return QueryVectors(ids, texts, matrix)
 
 
 @dataclass(frozen=True)
