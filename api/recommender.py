@@ -29,7 +29,15 @@ from neo4j import Driver
 from api import metrics
 from api.changes import Changes
 from api.scoring import Scorer
-from api.snapshot import ItemIndex, Snapshot, item_index, load_snapshot, with_items
+from api.snapshot import (
+    ItemIndex,
+    QueryIndex,
+    Snapshot,
+    item_index,
+    load_snapshot,
+    read_queries,
+    with_items,
+)
 from graphstore import policies, serving, writeback
 from graphstore.serving import Scored
 from graphstore.writeback import ActiveModel
@@ -110,6 +118,8 @@ class Recommender:
         self._checked = 0.0
         self._index: ItemIndex | None = None
         self._index_refreshed_at: int | None = None
+        #: The query index read without a snapshot, by ``(version, refreshed_at)``.
+        self._queries: tuple[tuple[str, int | None], QueryIndex] | None = None
         #: The active version's ``refreshed_at``, read with it.
         self._refreshed_at: int | None = None
         self._policy: LoadedPolicy | None = None
@@ -266,7 +276,8 @@ class Recommender:
         if refreshed_at == current.refreshed_at:
             return current
         items = self.index(active)
-        snap = with_items(current, items, refreshed_at)
+        queries = read_queries(self.driver, active, database=self.database, page=self.snapshot_page)
+        snap = with_items(current, items, refreshed_at, queries)
         if snap is None:  # an item went away: read everything again
             snap = load_snapshot(
                 self.driver,
@@ -371,6 +382,28 @@ class Recommender:
                 self._index, self._index_refreshed_at = current, refreshed_at
                 logger.info("loaded %d item vectors of %s", len(vectors.ids), active.version)
             return current
+
+    def queries(self, active: ActiveModel) -> QueryIndex:
+        """The query index of ``active``: the snapshot's, else read (in pages) once per version
+        and again when its ``refreshed_at`` changes."""
+        refreshed_at = self._refreshed_at
+        snap = self.snapshot
+        if (
+            snap is not None
+            and snap.queries is not None
+            and snap.version == active.version
+            and snap.refreshed_at == refreshed_at
+        ):
+            return snap.queries
+        key = (active.version, refreshed_at)
+        with self._lock:
+            if self._queries is None or self._queries[0] != key:
+                found = read_queries(
+                    self.driver, active, database=self.database, page=self.snapshot_page
+                )
+                self._queries = (key, found)
+                logger.info("loaded %d query vectors of %s", len(found.ids), active.version)
+            return self._queries[1]
 
     def category_rows(self, index: ItemIndex, category: str) -> np.ndarray | None:
         """Row numbers of the items in ``category`` (and its subcategories); None if unknown."""

@@ -7,6 +7,10 @@ product ``U @ Mᵀ`` against the item columns (the item matrix is read once per 
 once per request), seen items masked, then an exact top-k per row through block maxima (the
 top k items lie in the k blocks of 128 items with the largest maxima; see
 :func:`top_k_batch`).
+
+Similar items and query suggestions are ranked by the same thread, in the same batches, by
+:func:`nearest`: cosine against the unit columns of the version's item or query vectors
+(:class:`api.snapshot.Cosine`), one product per batch and target, the same block top-k.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 
 from api import metrics
 from api.changes import Changes
-from api.snapshot import BLOCK, ItemIndex, Snapshot
+from api.snapshot import BLOCK, Cosine, ItemIndex, Snapshot
 from training.inference import PolicyAdjuster
 
 logger = logging.getLogger(__name__)
@@ -66,6 +70,38 @@ def top_k_batch(scores: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
         pick = pick[np.argsort(-part[pick], kind="stable")]
         out.append(candidates[pick[np.isfinite(part[pick])]])
     return out
+
+
+def nearest(
+    target: Cosine, vecs: np.ndarray, ks: Sequence[int], exclude: Sequence[int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per row of ``vecs`` ``[B, D]``: the rows of ``target`` nearest by cosine, the ``k`` of
+    ``ks`` best first, leaving out row ``exclude`` (-1: none), with their scores on the scale of
+    Neo4j's cosine vector index and ``vector.similarity.cosine``: ``(1 + cosine) / 2``."""
+    vecs = np.asarray(vecs, dtype=np.float32)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    sims = (vecs / np.where(norms > 0, norms, 1.0)) @ target.unit
+    sims[:, target.size :] = -np.inf
+    sims[:, target.zero] = -np.inf
+    skip = np.asarray(exclude, dtype=np.int64)
+    at = np.flatnonzero(skip >= 0)
+    sims[at, skip[at]] = -np.inf
+    tops = top_k_batch(sims, ks)
+    return [(top, (1.0 + sims[r, top]) / 2.0) for r, top in enumerate(tops)]
+
+
+def nearest_among(
+    target: Cosine, vec: np.ndarray, rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` of ``rows`` (of ``target``) nearest to ``vec`` by cosine, best first, ties in
+    the order of ``rows``; scores as :func:`nearest`'s."""
+    vec = np.asarray(vec, dtype=np.float32)
+    norm = float(np.linalg.norm(vec))
+    sims = (vec / (norm if norm > 0 else 1.0)) @ target.unit[:, rows]
+    sims[np.isin(rows, target.zero)] = -np.inf
+    order = np.argsort(-sims, kind="stable")[:k]
+    order = order[np.isfinite(sims[order])]
+    return rows[order], (1.0 + sims[order]) / 2.0
 
 
 @dataclass(frozen=True)
@@ -159,12 +195,26 @@ class _Ask:
     loop: asyncio.AbstractEventLoop
 
 
+Nearest = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class _Near:
+    target: Cosine
+    vec: np.ndarray
+    k: int
+    exclude: int
+    future: asyncio.Future[Nearest]
+    loop: asyncio.AbstractEventLoop
+
+
 class Scorer:
     """Ranks the waiting requests for the snapshot's users in batches.
 
     One scoring thread fed by a queue takes every request waiting when it is free, so while
     one batch is ranked the next accumulates, and the matrix product (BLAS, GIL released)
-    overlaps the event loop.
+    overlaps the event loop. Similar items and query suggestions (:meth:`nearest`) join the
+    same batches.
     """
 
     def __init__(
@@ -179,7 +229,7 @@ class Scorer:
         self.category_rows = category_rows
         self.max_batch = max_batch
         self.snapshot: Snapshot | None = None
-        self._queue: queue.SimpleQueue[_Ask | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Ask | _Near | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -209,13 +259,20 @@ class Scorer:
         self._queue.put(_Ask(user_id, k, exclude_seen, category, future, loop))
         return await future
 
+    async def nearest(self, target: Cosine, vec: np.ndarray, k: int, exclude: int = -1) -> Nearest:
+        """:func:`nearest` for one vector, ranked in the next batch."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Nearest] = loop.create_future()
+        self._queue.put(_Near(target, vec, k, exclude, future, loop))
+        return await future
+
     # ------------------------------------------------------------------ the scoring thread
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch: list[_Ask | _Near] = [first]
             while len(batch) < self.max_batch:
                 try:
                     nxt = self._queue.get_nowait()
@@ -225,17 +282,16 @@ class Scorer:
                     self._queue.put(None)
                     break
                 batch.append(nxt)
-            try:
-                answers: list[Answer | None] | BaseException = self.score(batch)
-            except Exception as e:  # the requests fail with it; the thread goes on
-                logger.exception("scoring batch failed")
-                answers = e
+            metrics.SCORING_BATCH.observe(len(batch))
+            asks = [a for a in batch if isinstance(a, _Ask)]
+            nears = [a for a in batch if isinstance(a, _Near)]
             # One wake-up per event loop and batch (each call_soon_threadsafe writes to the
             # loop's self-pipe), not one per request.
             done: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
-            for n, ask in enumerate(batch):
-                value = answers if isinstance(answers, BaseException) else answers[n]
-                done.setdefault(ask.loop, []).append((ask.future, value))
+            if asks:
+                _deliver(done, asks, _values(self.score, asks))
+            if nears:
+                _deliver(done, nears, _values(_rank_nears, nears))
             for loop, results in done.items():
                 loop.call_soon_threadsafe(_resolve_all, results)
 
@@ -250,7 +306,6 @@ class Scorer:
         return None if rows is None else Want(ask.k, ask.exclude_seen, rows)
 
     def score(self, batch: list[_Ask]) -> list[Answer | None]:
-        metrics.SCORING_BATCH.observe(len(batch))
         snap = self.snapshot
         out: list[Answer | None] = [None] * len(batch)
         if snap is None:
@@ -287,7 +342,43 @@ class Scorer:
         return out
 
 
-def _resolve_all(results: list[tuple[asyncio.Future[Answer | None], Any]]) -> None:
+def _values(rank_part: Callable[[Any], Sequence[Any]], part: Any) -> Sequence[Any] | BaseException:
+    try:
+        return rank_part(part)
+    except Exception as e:  # the requests fail with it; the thread goes on
+        logger.exception("scoring batch failed")
+        return e
+
+
+def _deliver(
+    done: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]],
+    part: Sequence[_Ask | _Near],
+    values: Sequence[Any] | BaseException,
+) -> None:
+    for n, ask in enumerate(part):
+        value = values if isinstance(values, BaseException) else values[n]
+        done.setdefault(ask.loop, []).append((ask.future, value))
+
+
+def _rank_nears(nears: list[_Near]) -> list[Nearest]:
+    """:func:`nearest` for a batch, one product per target."""
+    groups: dict[int, list[int]] = {}
+    for n, near in enumerate(nears):
+        groups.setdefault(id(near.target), []).append(n)
+    out: list[Nearest] = [(np.zeros(0, np.int64), np.zeros(0, np.float32))] * len(nears)
+    for members in groups.values():
+        ranked = nearest(
+            nears[members[0]].target,
+            np.stack([nears[n].vec for n in members]),
+            [nears[n].k for n in members],
+            [nears[n].exclude for n in members],
+        )
+        for n, found in zip(members, ranked, strict=True):
+            out[n] = found
+    return out
+
+
+def _resolve_all(results: list[tuple[asyncio.Future[Any], Any]]) -> None:
     for future, value in results:
         if future.done():  # the client went away
             continue

@@ -8,12 +8,15 @@ interaction and whether bought), newest searches and segment; plus the searched 
 and each segment's purchase counts. It is read from Neo4j in pages when the version becomes
 active, in a background thread; the previous snapshot is served until the new one is complete,
 and an answer never mixes versions: user vector, item matrix, policy, seen items and
-explanations all come from one snapshot. The per-user top-N lists computed from it
-(:mod:`api.serve`) are cached in the snapshot itself, so they go with it.
+explanations all come from one snapshot. The version's query vectors (with the query texts)
+are read into it too, in pages; similar items and query suggestions are ranked from it by
+cosine (:func:`api.scoring.nearest`, :mod:`api.nearest`). The per-user top-N lists computed
+from it (:mod:`api.serve`) are cached in the snapshot itself, so they go with it.
 
 When the version's items are refreshed (vectors written for items created after activation,
 then ``refreshed_at`` set on its Model node), :func:`with_items` swaps in the new item index
-and remaps the users' seen items; the cached lists are dropped with the old snapshot.
+(and the query index read again: the refresh writes new queries' vectors too) and remaps the
+users' seen items; the cached lists are dropped with the old snapshot.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +33,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from graphstore import serving
-from graphstore.serving import ItemVectors, SearchLinks
+from graphstore.serving import ItemVectors, QueryVectors, SearchLinks
 from graphstore.writeback import ActiveModel
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,23 @@ HOW = ("VIEWED", "CLICKED", "PURCHASED", "RATED")
 BOUGHT = 4
 #: Per-user top-N lists held per snapshot (least recently used dropped first).
 TOPLISTS = 50_000
+
+
+@dataclass(frozen=True)
+class Cosine:
+    """Vectors ranked by cosine (:func:`api.scoring.nearest`): ``unit`` ``[D, N']`` holds the
+    ``size`` vectors scaled to unit length as columns, padded like :func:`item_columns`;
+    ``zero`` the rows whose vector is zero (no cosine: never ranked)."""
+
+    size: int
+    unit: np.ndarray
+    zero: np.ndarray
+
+
+def cosine_columns(matrix: np.ndarray) -> Cosine:
+    norms = np.linalg.norm(matrix, axis=1)
+    unit = matrix / np.where(norms > 0, norms, 1.0)[:, None]
+    return Cosine(len(matrix), item_columns(unit), np.flatnonzero(norms == 0))
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,8 @@ class ItemIndex:
     columns: np.ndarray
     categories: list[tuple[str, ...]]
     terms: list[frozenset[str]]
+    #: ``matrix`` for similar items.
+    cosine: Cosine
 
 
 def item_columns(matrix: np.ndarray) -> np.ndarray:
@@ -78,7 +101,50 @@ def item_index(version: str, items: ItemVectors) -> ItemIndex:
         item_columns(items.matrix),
         items.categories,
         items.terms,
+        cosine_columns(items.matrix),
     )
+
+
+@dataclass(frozen=True)
+class QueryIndex:
+    """The queries of one version for suggestions: ``ids[r]`` has ``texts[r]`` (its text, else
+    its id) and column ``r`` of ``cosine``; ``by_text`` the rows of the queries that have a
+    text, ordered by it, and ``sorted_texts`` those texts (prefix completion)."""
+
+    version: str
+    ids: list[str]
+    texts: list[str]
+    dim: int
+    cosine: Cosine
+    by_text: np.ndarray
+    sorted_texts: list[str]
+
+    def starting_with(self, prefix: str) -> np.ndarray:
+        """Rows of the queries whose text starts with ``prefix`` (non-empty), by text."""
+        lo = bisect_left(self.sorted_texts, prefix)
+        hi = bisect_left(self.sorted_texts, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        return self.by_text[lo:hi]
+
+
+def query_index(version: str, queries: QueryVectors) -> QueryIndex:
+    named = sorted((t, r) for r, t in enumerate(queries.texts) if t is not None)
+    return QueryIndex(
+        version,
+        queries.ids,
+        [t if t is not None else i for i, t in zip(queries.ids, queries.texts, strict=True)],
+        queries.matrix.shape[1],
+        cosine_columns(queries.matrix),
+        np.fromiter((r for _, r in named), np.int64, len(named)),
+        [t for t, _ in named],
+    )
+
+
+def read_queries(
+    driver: Any, active: ActiveModel, *, database: str = "neo4j", page: int = 20_000
+) -> QueryIndex:
+    """The query index of ``active`` read from the graph (:func:`serving.get_query_vectors`)."""
+    vectors = serving.get_query_vectors(driver, active, page=page, database=database)
+    return query_index(active.version, vectors)
 
 
 @dataclass(frozen=True)
@@ -116,6 +182,8 @@ class Snapshot:
     started: float
     #: The Model node's ``refreshed_at`` the item index was read after (None: never set).
     refreshed_at: int | None = None
+    #: The version's query vectors (None: not read with this snapshot).
+    queries: QueryIndex | None = None
     #: Cached answers by ``(user id, exclude_seen, category, policy version)`` (api/serve.py).
     toplists: LRUCache[tuple[str, bool, str | None, int | None], Any] = field(
         default_factory=lambda: LRUCache(TOPLISTS), compare=False, repr=False
@@ -211,13 +279,20 @@ def load_snapshot(
         segment_buys=serving.get_segment_purchases(driver, active.version, database),
         started=started,
         refreshed_at=refreshed_at,
+        queries=read_queries(driver, active, database=database, page=page),
     )
 
 
-def with_items(snap: Snapshot, items: ItemIndex, refreshed_at: int | None) -> Snapshot | None:
-    """``snap`` over a newer item index of the same version (items added), its users' seen
-    items remapped to the new rows, without cached answers; None when an item of the old
-    index is gone from the new one (then the snapshot must be read again)."""
+def with_items(
+    snap: Snapshot,
+    items: ItemIndex,
+    refreshed_at: int | None,
+    queries: QueryIndex | None = None,
+) -> Snapshot | None:
+    """``snap`` over a newer item index of the same version (items added) and ``queries`` (None:
+    the snapshot's), its users' seen items remapped to the new rows, without cached answers;
+    None when an item of the old index is gone from the new one (then the snapshot must be
+    read again)."""
     if items.version != snap.version:
         raise ValueError(f"item index of {items.version}, snapshot of {snap.version}")
     new_row = np.fromiter(
@@ -240,4 +315,5 @@ def with_items(snap: Snapshot, items: ItemIndex, refreshed_at: int | None) -> Sn
         segment_buys=snap.segment_buys,
         started=snap.started,
         refreshed_at=refreshed_at,
+        queries=snap.queries if queries is None else queries,
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import DriverDep, RecommenderDep, SettingsDep
-from api.errors import ApiError, responses
-from api.schemas import ScoredItem, SimilarItems
+from api.deps import RecommenderDep, SettingsDep
+from api.errors import responses
+from api.nearest import similar_items as find_similar
+from api.schemas import SimilarItems
 from api.security import ReadKey
-from graphstore import serving
 from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH
 
 router = APIRouter(
@@ -22,24 +22,18 @@ router = APIRouter(
 
 
 @router.get("/{item_id}/similar", response_model=SimilarItems)
-def similar_items(
+async def similar_items(
     item_id: Annotated[
         str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["i42"])
     ],
-    driver: DriverDep,
     recommender: RecommenderDep,
     settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> SimilarItems:
-    """Nearest items by embedding (the active version's vector index)."""
-    active = recommender.active()
-    if active is None:
-        raise ApiError(503, "no model version is active yet")
-    found = serving.get_similar_items(driver, item_id, k, active, settings.neo4j.database)
-    if found is None:
-        raise ApiError(404, f"unknown item {item_id!r}")
-    return SimilarItems(
-        item_id=item_id,
-        model_version=active.version,
-        items=[ScoredItem(item_id=i, title=t, score=s) for i, t, s in found],
-    )
+) -> Response:
+    """Nearest items by cosine of their embeddings in the active version (the item itself left
+    out; score ``(1 + cosine) / 2``, as Neo4j's vector index gives it), ranked exactly from the
+    API's in-memory item matrix (api/nearest.py). 404 for an unknown item; an item without a
+    vector of the version has none."""
+    body = await find_similar(recommender, settings.neo4j.database, item_id, k)
+    # serialized once by pydantic-core (no second validation of the response)
+    return Response(body.model_dump_json(), media_type="application/json")

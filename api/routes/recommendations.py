@@ -7,19 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import DriverDep, RecommenderDep, SettingsDep
+from api.deps import RecommenderDep, SettingsDep
 from api.errors import ApiError, responses
-from api.schemas import (
-    QuerySuggestion,
-    QuerySuggestions,
-    Recommendations,
-    RecommendationsQuery,
-)
+from api.nearest import suggest_queries as suggest
+from api.schemas import QuerySuggestions, Recommendations, RecommendationsQuery
 from api.security import ReadKey
 from api.serve import Ask, recommend
 from dpgcn.settings import get_settings
-from graphstore import serving
-from graphstore.errors import GraphStoreError, GraphUnavailableError
 from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH
 
 router = APIRouter(
@@ -78,9 +72,8 @@ _SPACES = re.compile(r"\s+")
 
 
 @router.get("/{user_id}/query-suggestions", response_model=QuerySuggestions)
-def suggest_queries(
+async def suggest_queries(
     user_id: UserId,
-    driver: DriverDep,
     recommender: RecommenderDep,
     settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=50, description="How many queries")] = 10,
@@ -92,40 +85,13 @@ def suggest_queries(
             examples=["rac"],
         ),
     ] = None,
-) -> QuerySuggestions:
+) -> Response:
     """Search queries for the user: the queries nearest to the user's vector in the active
-    version (Query embeddings are written back with each version); with ``prefix``, prefix
-    completion through the query text index ranked by the same similarity. Users without an
-    embedding or with personalization off get the most searched queries. The user's vector
+    version by cosine (score ``(1 + cosine) / 2``; Query embeddings are written back with each
+    version); with ``prefix``, the queries whose text starts with it, ranked by the same
+    similarity. Users without an embedding or with personalization off get the most searched
+    queries. Ranked from the API's in-memory query vectors (api/nearest.py); the user's vector
     comes from the serving snapshot when it holds the user unchanged, else from the graph."""
-    db = settings.neo4j.database
     norm = _SPACES.sub(" ", prefix.lower()).lstrip() if prefix else ""
-    active = recommender.active()
-    found: list[tuple[str, str, float]] | None = None
-    personalized = False
-    if active is not None:
-        vector = recommender.snapshot_vector(active, user_id)
-        if vector is None:
-            state = serving.get_user_state(driver, user_id, active, db)
-            vector = state.vector if state.exists and state.consent else None
-        if vector is not None:
-            try:
-                found = serving.get_query_suggestions(
-                    driver, active, vector, k, norm or None, database=db
-                )
-                personalized = True
-            except GraphUnavailableError:
-                raise
-            except GraphStoreError:  # this version has no query vectors/index: popular instead
-                found = None
-    if found is None:
-        found = recommender.popular_queries.get(
-            norm, lambda: serving.get_popular_queries(driver, 50, norm, db)
-        )[:k]
-    return QuerySuggestions(
-        user_id=user_id,
-        model_version=active.version if active else None,
-        personalized=personalized,
-        prefix=norm or None,
-        queries=[QuerySuggestion(query_id=q, text=t, score=s) for q, t, s in found],
-    )
+    body = await suggest(recommender, settings.neo4j.database, user_id, k, norm)
+    return Response(body.model_dump_json(), media_type="application/json")

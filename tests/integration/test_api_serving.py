@@ -12,7 +12,7 @@ import torch
 from fastapi.testclient import TestClient
 from neo4j import Driver
 
-from graphstore import apikeys, policies, writeback
+from graphstore import apikeys, policies, serving, writeback
 from tests.integration.api_keys import api_client_fixture, api_keys_fixture, auth  # noqa: F401
 from training.config import DDPGConfig
 from training.policy import DDPGPolicy
@@ -253,6 +253,63 @@ def test_query_suggestions(driver: Driver, api_client: Client, api_keys: Keys) -
         headers=auth(api_keys["read"]),
     ).json()
     assert none["queries"] == []
+
+
+def test_similar_items_and_suggestions_agree_with_the_vector_index(
+    driver: Driver, api_client: Client, api_keys: Keys, trained_model: str
+) -> None:
+    """The API ranks similar items and query suggestions in memory (exact cosine); Neo4j's
+    vector index (approximate, HNSW) answered before. Same scale of scores, same neighbours up
+    to the index's misses: every neighbour both name has the same score, most are shared, and
+    at each rank the exact answer is at least as similar. Prefix completion, exact on both
+    sides (the Cypher statement scores every prefix match at this size), is the same list."""
+    active = writeback.get_active(driver)
+    assert active is not None and active.version == trained_model
+    h = auth(api_keys["read"])
+
+    def agree(api: list[tuple[str, float]], graph: list[tuple[str, float]], k: int) -> None:
+        assert 0 < len(graph) <= len(api) <= k
+        scores = dict(graph)
+        shared = [(i, s) for i, s in api if i in scores]
+        assert len(shared) >= 0.8 * len(graph), (api, graph)
+        for i, s in shared:
+            assert abs(s - scores[i]) < 1e-4, (i, s, scores[i])
+        for (_, a), (_, g) in zip(api, graph, strict=False):
+            assert a >= g - 1e-4
+
+    items = [
+        r["id"]
+        for r in driver.execute_query(
+            f"MATCH (i:Item) WHERE i.{active.property}_version = $v RETURN i.id AS id "
+            "ORDER BY id LIMIT 8",
+            v=trained_model,
+        ).records
+    ]
+    assert len(items) == 8
+    for item in items:
+        body = api_client.get(f"/v1/items/{item}/similar", params={"k": 10}, headers=h).json()
+        assert body["model_version"] == trained_model
+        api = [(i["item_id"], i["score"]) for i in body["items"]]
+        assert item not in {i for i, _ in api}
+        graph = serving.get_similar_items(driver, item, 10, active)
+        assert graph is not None
+        agree(api, [(i, s) for i, _, s in graph], 10)
+    for user in ("u1", "u2", "u3", "u4", "u5"):
+        vector = serving.get_user_state(driver, user, active).vector
+        assert vector is not None
+        url = f"/v1/users/{user}/query-suggestions"
+        body = api_client.get(url, params={"k": 10}, headers=h).json()
+        assert body["personalized"] is True and body["model_version"] == trained_model
+        api = [(q["query_id"], q["score"]) for q in body["queries"]]
+        graph = serving.get_query_suggestions(driver, active, vector, 10, None)
+        agree(api, [(q, s) for q, _, s in graph], 10)
+        prefix = body["queries"][0]["text"][:2].lower()  # as the route normalizes it
+        body = api_client.get(url, params={"k": 10, "prefix": prefix}, headers=h).json()
+        exact = serving.get_query_suggestions(driver, active, vector, 10, prefix)
+        assert [q["query_id"] for q in body["queries"]] == [q for q, _, _ in exact]
+        np.testing.assert_allclose(
+            [q["score"] for q in body["queries"]], [s for _, _, s in exact], atol=1e-4
+        )
 
 
 def test_similar_items_models_and_jobs(

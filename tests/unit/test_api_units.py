@@ -137,8 +137,8 @@ def test_block_top_k_is_exact() -> None:
 
 
 def _snapshot(users: int = 50, items: int = 300, dim: int = 8) -> object:
-    from api.snapshot import Snapshot, item_index
-    from graphstore.serving import ItemVectors
+    from api.snapshot import Snapshot, item_index, query_index
+    from graphstore.serving import ItemVectors, QueryVectors
 
     rng = np.random.default_rng(5)
     matrix = rng.normal(size=(items, dim)).astype(np.float32)
@@ -165,6 +165,17 @@ def _snapshot(users: int = 50, items: int = 300, dim: int = 8) -> object:
         links={},
         segment_buys={},
         started=0.0,
+        queries=query_index(
+            "v1",
+            QueryVectors(
+                [f"q{j}" for j in range(90)],
+                [
+                    None if j % 9 == 0 else f"{('racing', 'puzzle', 'tv')[j % 3]} {j}"
+                    for j in range(90)
+                ],
+                rng.normal(size=(90, dim)).astype(np.float32),
+            ),
+        ),
     )
 
 
@@ -571,8 +582,9 @@ def test_serving_raises_the_collectors_thresholds_and_gives_them_back() -> None:
 def test_query_suggestions_take_the_vector_from_the_snapshot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A user the snapshot holds unchanged: suggestions ranked by the snapshot's vector, no
-    read of the user's state; once changed (consent off here), the graph's state decides."""
+    """A user the snapshot holds unchanged: suggestions ranked by cosine between the snapshot's
+    vector and its query vectors (no Neo4j read), with ``prefix`` among the queries whose text
+    starts with it; once changed (consent off here), the graph's state decides: popular."""
     from fastapi.testclient import TestClient
 
     from api.snapshot import Snapshot
@@ -580,29 +592,70 @@ def test_query_suggestions_take_the_vector_from_the_snapshot(
 
     app, rec = _stub_app(monkeypatch)
     snap: Snapshot = rec.scorer.snapshot
-    asked: list[np.ndarray] = []
-
-    def suggestions(
-        driver: object, active: object, vec: np.ndarray, k: int, *a: object, **kw: object
-    ) -> list[tuple[str, str, float]]:
-        asked.append(vec)
-        return [("q1", "racing", 0.9)][:k]
-
-    monkeypatch.setattr(serving, "get_query_suggestions", suggestions)
+    assert snap.queries is not None
     monkeypatch.setattr(serving, "get_popular_queries", lambda *a, **k: [("q2", "tv", 3.0)])
-    user = next(iter(snap.user_pos))
+    user = "u7"
+    vec = snap.users[snap.user_pos[user]]
+    matrix = snap.queries.cosine.unit[:, : snap.queries.cosine.size].T
+    cosine = matrix @ (vec / np.linalg.norm(vec))
     url, h = f"/v1/users/{user}/query-suggestions", {"X-API-Key": "dpgcn_r1_s"}
     try:
         client = TestClient(app)
-        body = client.get(url, headers=h).json()
-        assert body["personalized"] is True and body["queries"][0]["query_id"] == "q1"
-        np.testing.assert_array_equal(asked[0], snap.users[snap.user_pos[user]])
-        off = serving.UserState(exists=True, consent=False, vector=asked[0], recent=())
+        body = client.get(url, params={"k": 6}, headers=h).json()
+        assert body["personalized"] is True and body["model_version"] == "v1"
+        want = np.argsort(-cosine, kind="stable")[:6]
+        assert [q["query_id"] for q in body["queries"]] == [f"q{r}" for r in want]
+        np.testing.assert_allclose(
+            [q["score"] for q in body["queries"]], (1 + cosine[want]) / 2, atol=1e-6
+        )
+        assert body["queries"][0]["text"] == snap.queries.texts[want[0]]
+        completed = client.get(url, params={"k": 50, "prefix": " RAC"}, headers=h).json()
+        racing = [r for r in range(90) if r % 9 and r % 3 == 0]
+        assert completed["prefix"] == "rac"
+        assert {q["query_id"] for q in completed["queries"]} == {f"q{r}" for r in racing}
+        scores = [q["score"] for q in completed["queries"]]
+        assert scores == sorted(scores, reverse=True)
+        none = client.get(url, params={"prefix": "zzz"}, headers=h).json()
+        assert none["personalized"] is True and none["queries"] == []
+        off = serving.UserState(exists=True, consent=False, vector=vec, recent=())
         monkeypatch.setattr(serving, "get_user_state", lambda *a, **k: off)
         rec.changes.mark(user)
         body = client.get(url, headers=h).json()
         assert body["personalized"] is False and body["queries"][0]["query_id"] == "q2"
-        assert len(asked) == 1
+    finally:
+        rec.scorer.stop()
+
+
+def test_similar_items_are_ranked_from_the_item_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Similar items: exact cosine over the snapshot's item matrix, the item itself left out, no
+    vector-index read; an item not in the matrix: 404 when it does not exist, else empty."""
+    from fastapi.testclient import TestClient
+
+    from api.snapshot import Snapshot
+    from graphstore import serving
+
+    app, rec = _stub_app(monkeypatch)
+    monkeypatch.setattr(serving, "get_similar_items", lambda *a, **k: pytest.fail("index read"))
+    snap: Snapshot = rec.scorer.snapshot
+    matrix = snap.items.matrix / np.linalg.norm(snap.items.matrix, axis=1, keepdims=True)
+    cosine = matrix @ matrix[5]
+    cosine[5] = -np.inf
+    want = np.argsort(-cosine, kind="stable")[:7]
+    h = {"X-API-Key": "dpgcn_r1_s"}
+    exists = {"i-no-vector"}
+    monkeypatch.setattr(serving, "item_exists", lambda driver, i, db="neo4j": i in exists)
+    try:
+        client = TestClient(app)
+        body = client.get("/v1/items/i5/similar", params={"k": 7}, headers=h).json()
+        assert body["item_id"] == "i5" and body["model_version"] == "v1"
+        assert [i["item_id"] for i in body["items"]] == [f"i{r}" for r in want]
+        assert body["items"][0]["title"] == f"T{want[0]}"
+        np.testing.assert_allclose(
+            [i["score"] for i in body["items"]], (1 + cosine[want]) / 2, atol=1e-6
+        )
+        assert client.get("/v1/items/nope/similar", headers=h).status_code == 404
+        empty = client.get("/v1/items/i-no-vector/similar", headers=h)
+        assert empty.status_code == 200 and empty.json()["items"] == []
     finally:
         rec.scorer.stop()
 
