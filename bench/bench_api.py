@@ -1,9 +1,10 @@
 """Load benchmark of the recommendation API: top-10 for random users of a large catalogue.
 
-Setup (synthetic; no training): ``--users`` users (1M) with static features and
-``--events-per-user`` random clicks each, ``--items`` items (100k) in 50 categories, loaded
+Setup (synthetic; no training): ``--users`` users (1M) with static features,
+``--events-per-user`` random clicks and ``--searches-per-user`` searches each (Zipf-drawn),
+``--items`` items (100k) in 50 categories and ``--queries`` search queries (50k), loaded
 with ``graphstore.ingest.load_source``; random-but-valid embeddings (``N(0, 1/D)``, D=64):
-items through ``graphstore.writeback.write_embeddings``, users through the same write
+items and queries through ``graphstore.writeback.write_embeddings``, users through the same write
 statement (``writeback/set_embeddings``) with the user vector index dropped first (serving
 never queries it; it made most of the write's cost); then complete/activate, and a random DDPG
 policy saved with ``graphstore.policies.save_policy`` so the product path runs the policy
@@ -64,6 +65,8 @@ from fastapi import FastAPI  # noqa: E402
 
 GENDERS = ("F", "M")
 OCCUPATIONS = ("student", "engineer", "artist", "teacher", "manager", "retired", "other")
+#: First words of the benchmark's query texts ("racing 17", …).
+TOPICS = ("racing", "puzzle", "strategy", "shooter", "sports", "tv", "phone", "laptop", "camera")
 
 # ----------------------------------------------------------------------------- baseline app
 
@@ -120,7 +123,9 @@ def baseline_app() -> FastAPI:
 # ----------------------------------------------------------------------------- data
 
 
-def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
+def load_graph(
+    users: int, items: int, dim: int, events: int, seed: int, queries: int = 0, searches: int = 0
+) -> str:
     """Load the synthetic catalogue and activate random embeddings; returns the version."""
     import torch
 
@@ -133,6 +138,8 @@ def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
     from training.policy import DDPGPolicy
 
     version = f"bench-api-{users}-{items}-{dim}-{events}-{seed}"
+    if queries:
+        version += f"-q{queries}-{searches}"
     conn = neo4j_connection(get_settings())
     with connect(conn.uri, conn.user, conn.password) as driver:
         active = writeback.get_active(driver)
@@ -171,12 +178,30 @@ def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
             }
             for n, i in enumerate(pop)
         ]
+        query_rows = [
+            {"id": f"q{j}", "text": f"{TOPICS[j % len(TOPICS)]} {j}"} for j in range(queries)
+        ]
+        searched = rng.zipf(1.3, users * searches) % max(queries, 1) if queries else []
+        search_rows = [
+            {
+                "user": f"u{n // searches}",
+                "target": f"q{int(q)}",
+                "count": 1,
+                "ts": 1.7e9 + n,
+                "weight": 1.0,
+            }
+            for n, q in enumerate(searched)
+        ]
+        interactions = {model.CLICKED: clicks}
+        if search_rows:
+            interactions[model.SEARCHED] = search_rows
         source = GraphSource(
             name="bench-api",
             users=user_rows,
             items=item_rows,
+            queries=query_rows,
             categories=cats,
-            interactions={model.CLICKED: clicks},
+            interactions=interactions,
             item_categories=[{"item": f"i{i}", "category": f"c{i % 50}"} for i in range(items)],
         )
         ingest.load_source(driver, source, batch_size=10_000)
@@ -194,6 +219,16 @@ def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
             batch_size=5000,
         )
         print(f"wrote {items} Item vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
+        if queries:
+            writeback.write_embeddings(
+                driver,
+                version,
+                model.QUERY,
+                [f"q{j}" for j in range(queries)],
+                rng.normal(0, 1 / np.sqrt(dim), (queries, dim)),
+                batch_size=5000,
+            )
+            print(f"wrote {queries} Query vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
         # Users: production's write statement (writeback/set_embeddings) without the user
         # vector index, which serving never queries and which would cost most of the write.
         execute(
@@ -216,7 +251,8 @@ def load_graph(users: int, items: int, dim: int, events: int, seed: int) -> str:
             if (start // 10_000) % 10 == 9:
                 print(f"  {start + n} User vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
         print(f"wrote {users} User vectors ({time.perf_counter() - t1:.0f}s)", flush=True)
-        writeback.complete_version(driver, version, {"User": users, "Item": items}, {})
+        counts = {"User": users, "Item": items} | ({"Query": queries} if queries else {})
+        writeback.complete_version(driver, version, counts, {})
         writeback.activate_version(driver, version)
         policy = DDPGPolicy(2 * dim, dim, DDPGConfig(), seed=seed, alpha=0.5, scale=1.0)
         buf = io.BytesIO()
@@ -749,6 +785,8 @@ def main() -> None:
     p.add_argument("--items", type=int, default=100_000)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--events-per-user", type=int, default=2)
+    p.add_argument("--queries", type=int, default=50_000, help="Query nodes with vectors")
+    p.add_argument("--searches-per-user", type=int, default=2)
     p.add_argument("--duration", type=int, default=60)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--port", type=int, default=int(os.environ.get("DPGCN_API_PORT", 8000)) + 50)
@@ -774,7 +812,15 @@ def main() -> None:
         return
     if args.profile:
         print(f"load average before: {os.getloadavg()}", flush=True)
-        load_graph(args.users, args.items, args.dim, args.events_per_user, args.seed)
+        load_graph(
+            args.users,
+            args.items,
+            args.dim,
+            args.events_per_user,
+            args.seed,
+            args.queries,
+            args.searches_per_user,
+        )
         profile(args.users, args.profile, args.seed)
         print(f"load average after: {os.getloadavg()}", flush=True)
         return
@@ -793,7 +839,15 @@ def main() -> None:
             )
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    load_graph(args.users, args.items, args.dim, args.events_per_user, args.seed)
+    load_graph(
+        args.users,
+        args.items,
+        args.dim,
+        args.events_per_user,
+        args.seed,
+        args.queries,
+        args.searches_per_user,
+    )
     key = create_key()
     env = {**os.environ, "DPGCN_LOG_LEVEL": "WARNING"}
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
