@@ -105,9 +105,14 @@ def build_reports(out_dir: Path, settings: dict[str, Any], context: dict[str, An
         for metric in CI_COLUMNS:
             vec = user_vectors(rs, metric)
             if vec and metric in summary[m]:
-                lo, hi = bootstrap_ci(list(vec.values()))
+                values = list(vec.values())
+                lo, hi = bootstrap_ci(values)
                 summary[m][metric]["lo"], summary[m][metric]["hi"] = lo, hi
                 summary[m][metric]["users"] = float(len(vec))
+                # The interval's own centre: the mean over users. It differs from the mean
+                # over seeds when the seeds test different users (cold-item: each seed holds
+                # out other items, so other users), and is what the interval is shown with.
+                summary[m][metric]["user_mean"] = float(np.mean(values))
     tests = paired_tests(by_model, summary)
     models = [m for m in [*MODEL_REGISTRY, ORACLE] if m in by_model]
     curves = {m: rs[0].get("history", []) for m, rs in by_model.items() if rs}

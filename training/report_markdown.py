@@ -49,9 +49,12 @@ PROTOCOL_TEXT = {
 
 
 def _fmt_ci(cell: dict[str, float] | None) -> str:
+    """``mean over users [lo, hi]``: the interval with its own centre (the mean over seeds
+    for reports written before ``user_mean`` existed)."""
     if cell is None or "lo" not in cell:
         return "–"
-    return f"{cell['mean']:.4f} [{cell['lo']:.4f}, {cell['hi']:.4f}]"
+    centre = cell.get("user_mean", cell["mean"])
+    return f"{centre:.4f} [{cell['lo']:.4f}, {cell['hi']:.4f}]"
 
 
 # ------------------------------------------------------------------------- run files -> report
@@ -252,6 +255,10 @@ def write_markdown(
         _table(summary, models, TOPK_COLUMNS, na=na),
         "",
         "### 95% bootstrap intervals over users",
+        "Mean over users [95% interval]: each user's value averaged over the seeds that "
+        "tested the user, then averaged over users. It equals the mean over seeds above when "
+        "every seed tests the same users; under cold-item each seed holds out other items, "
+        "hence other users, and the two can differ.",
         "",
         _ci_table(summary, models, CI_COLUMNS, na),
         "",

@@ -85,3 +85,35 @@ def test_every_id_only_and_count_model_has_a_reason() -> None:
     assert set(COLD_NA_WHY) <= set(MODEL_REGISTRY)
     for name in ("popularity", "itemknn", "lightgcn", "lightgcn_pyg", "gcn"):
         assert name in COLD_NA_WHY
+
+
+def test_interval_is_shown_with_its_own_centre_when_seeds_test_other_users(
+    tmp_path: Path,
+) -> None:
+    """Seed 0 tests users 0–3 (NDCG 1), seed 1 only user 4 (NDCG 0): the mean over seeds is
+    0.5, the mean over users 0.8; the interval (over users) is shown around 0.8, not 0.5."""
+    import json
+
+    from training.report import build_reports
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for seed, users, value in ((0, [0, 1, 2, 3], 1.0), (1, [4], 0.0)):
+        run = {
+            "model": "dpgcn",
+            "seed": seed,
+            "settings": {"protocol": "cold-item"},
+            "metrics": {"ndcg@10": value, "best_epoch": 1.0, "last_epoch": 1.0},
+            "per_user": {"users": users, "ndcg@10": [value] * len(users)},
+            "history": [],
+        }
+        (runs / f"dpgcn.seed{seed}.json").write_text(json.dumps(run))
+    context = {"dataset": "synthetic-cold", "protocol": "cold-item"}
+    summary = build_reports(tmp_path, {"protocol": "cold-item"}, context)
+    cell = summary["dpgcn"]["ndcg@10"]
+    assert cell["mean"] == 0.5 and cell["user_mean"] == 0.8
+    assert cell["lo"] <= cell["user_mean"] <= cell["hi"]
+    text = (tmp_path / "results.md").read_text()
+    ci = _section(text, "### 95% bootstrap intervals over users")
+    assert "| DP-GCN | 0.8000 [" in ci
+    assert "| DP-GCN | 0.5000 [" not in ci
