@@ -16,6 +16,11 @@ per epoch with validation. Results go to ``--out`` as JSON; the table is printed
 ``--summarize A.json B.json`` prints the seeds of earlier result files together (mean of the
 seeds, intervals over users of the seed-averaged per-user values, paired difference).
 
+``--epoch-of DIR [DIR ...]`` times one mini-batch epoch (the optimisation steps only) on each
+export directory, e.g. the scale run's exports (``.state/bench/artifacts/runs/*/export``), and
+prints the steps and seconds per step; run it from two source trees in one sitting for a
+before/after figure.
+
 ``--scaling 2000,8000`` instead times one epoch of each path on random exports of that many
 users (``--per-user`` interactions each, a quarter as many items; clustered as in the unit
 tests' ``export_factory``), to see where mini-batches become the faster path
@@ -144,6 +149,22 @@ def run_scaling(users: int, per_user: int, base: TrainConfig, tmp: Path) -> dict
     return out
 
 
+def time_epoch(export: Path, base: TrainConfig) -> dict[str, Any]:
+    """One mini-batch epoch of ``base`` on ``export``: its training seconds and steps."""
+    config = base.replace(batching="minibatch", epochs=1, patience=0, eval_max_users=500)
+    split = split_for(load_export(export), config)
+    result = fit(split, config)
+    steps = -(-len(split.train) // config.batch_size)
+    seconds = result.epoch_train_seconds[0]
+    return {
+        "export": str(export),
+        "train_interactions": len(split.train),
+        "steps": steps,
+        "epoch_s": seconds,
+        "s_per_step": seconds / steps,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--export", type=Path, help="export directory")
@@ -155,6 +176,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--scaling", help="comma-separated user counts: epoch times only")
     parser.add_argument("--per-user", type=int, default=50, help="interactions per user")
+    parser.add_argument("--epoch-of", nargs="+", type=Path, help="exports: one mini-batch epoch")
     parser.add_argument("--summarize", nargs="+", type=Path, help="result files: seeds together")
     parser.add_argument(
         "--set",
@@ -178,6 +200,21 @@ def main() -> None:
         name, _, value = item.partition("=")
         loaded = json.loads(value)
         base = base.replace(**{name: tuple(loaded) if isinstance(loaded, list) else loaded})
+    if args.epoch_of:
+        print("| export | training interactions | steps | epoch s | s/step |")
+        print("|---|---|---|---|---|")
+        timed = []
+        for export in args.epoch_of:
+            r = time_epoch(export, base)
+            timed.append(r)
+            print(
+                f"| {export} | {r['train_interactions']} | {r['steps']} | {r['epoch_s']:.1f} "
+                f"| {r['s_per_step']:.3f} |",
+                flush=True,
+            )
+        if args.out:
+            args.out.write_text(json.dumps({"threads": torch.get_num_threads(), "epochs": timed}))
+        return
     if args.scaling:
         with tempfile.TemporaryDirectory() as tmp:
             print("| users | training interactions | full-batch s/epoch | mini-batch s/epoch |")
