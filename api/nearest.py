@@ -7,17 +7,22 @@ cosine vector index, ``(1 + cosine) / 2``, so answers read as they did when the 
 answered (the index was approximate: it could miss a neighbour, this cannot).
 
 * **Similar items** (``GET /v1/items/{id}/similar``): the item's vector against the item
-  matrix, the item itself left out. The matrix is the serving snapshot's (else the active
-  version's item index, read once per version); items whose vectors were written after
-  activation are in it once the version's ``refreshed_at`` was read (within ``refresh_s``
-  plus the item read). An item not in the matrix costs one Neo4j read: 404 when no such item
-  exists, else an empty list (an item without a vector of the version).
+  matrix, the item itself left out. The matrix is the serving snapshot's while it is of the
+  active version and read after its ``refreshed_at`` (as last read), else the active
+  version's item index (:meth:`api.recommender.Recommender.index`, read once per version and
+  ``refreshed_at``): items whose vectors were written after activation are in it once the
+  new ``refreshed_at`` was read, within ``refresh_s`` plus the item read. An item not in the
+  matrix costs a Neo4j read of ``refreshed_at`` (moved: the version and its items are read
+  again at once, so a refreshed item is answered on its first request) and one of the item:
+  404 when no such item exists, else an empty list (no vector of the version).
 * **Query suggestions** (``GET /v1/users/{id}/query-suggestions``): the user's vector against
   the version's query vectors (read in pages with the snapshot, and again with the items on a
-  refresh); with ``prefix``, the queries whose text starts with it, all of them scored, best
-  first, ties by text. The user's vector comes from the snapshot when it holds the user
-  unchanged, else from the graph. Users without a vector of the version, with personalization
-  off, or a version without query vectors get the most searched queries (cached).
+  refresh; the active version's query index, read once per version and ``refreshed_at``,
+  while the snapshot is not current); with ``prefix``, the queries whose text starts with
+  it, all of them scored, best first, ties by text. The user's vector comes from the
+  snapshot when it is current and holds the user unchanged, else from the graph. Users
+  without a vector of the version, with personalization off, or a version without query
+  vectors get the most searched queries (cached).
 """
 
 from __future__ import annotations
@@ -57,21 +62,37 @@ def _active_items(recommender: Recommender) -> tuple[str, ItemIndex]:
     return active.version, recommender.index(active)
 
 
+def _look_again(
+    recommender: Recommender, database: str, item_id: str, version: str
+) -> tuple[str, ItemIndex, bool]:
+    """For an item not in ``version``'s matrix: ``(version, items, exists)`` after reading
+    the active version and its items again if ``refreshed_at`` moved (vectors written since)."""
+    recommender.refreshed_since(version)
+    version, items = _active_items(recommender)
+    if item_id in items.position:
+        return version, items, True
+    return version, items, serving.item_exists(recommender.driver, item_id, database)
+
+
 async def similar_items(
     recommender: Recommender, database: str, item_id: str, k: int
 ) -> SimilarItems:
     """The ``k`` items nearest to ``item_id`` (see the module docstring)."""
-    snap = recommender.snapshot
+    snap = recommender.current_snapshot()
     if snap is not None:
         version, items = snap.version, snap.items
     else:
         version, items = await run_in_threadpool(_active_items, recommender)
     row = items.position.get(item_id)
     if row is None:
-        exists = await run_in_threadpool(serving.item_exists, recommender.driver, item_id, database)
+        version, items, exists = await run_in_threadpool(
+            _look_again, recommender, database, item_id, version
+        )
         if not exists:
             raise ApiError(404, f"unknown item {item_id!r}")
-        return SimilarItems(item_id=item_id, model_version=version, items=[])
+        row = items.position.get(item_id)
+        if row is None:
+            return SimilarItems(item_id=item_id, model_version=version, items=[])
     rows, scores = await rank_nearest(recommender, items.cosine, items.matrix[row], k, row)
     return SimilarItems(
         item_id=item_id,
@@ -108,7 +129,7 @@ async def suggest_queries(
 ) -> QuerySuggestions:
     """The query suggestions for ``user_id`` (see the module docstring); ``prefix`` is
     normalized ('' for none)."""
-    snap = recommender.snapshot
+    snap = recommender.current_snapshot()
     scorer = recommender.scorer
     queries: QueryIndex | None
     if snap is not None and snap.queries is not None and scorer and scorer.holds(snap, user_id):

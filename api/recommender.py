@@ -171,6 +171,23 @@ class Recommender:
         self._checked = 0.0
         self._wake.set()
 
+    def current_snapshot(self) -> Snapshot | None:
+        """The snapshot when it is of the active version and was read after its
+        ``refreshed_at``, as last read (no read here), else None."""
+        snap, active = self.snapshot, self._active
+        if snap is None or active is None or snap.version != active.version:
+            return None
+        return snap if snap.refreshed_at == self._refreshed_at else None
+
+    def refreshed_since(self, version: str) -> bool:
+        """Whether ``version``'s ``refreshed_at`` in the graph differs from the one last read
+        (one read); then the active version is re-read with the next :meth:`active`."""
+        moved = serving.get_model_refreshed_at(self.driver, version, self.database)
+        if moved != self._refreshed_at:
+            self.invalidate()
+            return True
+        return False
+
     # ---------------------------------------------------------------- serving snapshot
     def start(self) -> None:
         """Start the snapshot's scoring thread and the refresher that loads a snapshot of

@@ -451,6 +451,7 @@ def _stub_app(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     rec.scorer.start()
     active = writeback.ActiveModel("v1", "a", 8, "dpgcn", {})
     monkeypatch.setattr(rec, "active", lambda: active)
+    rec._active = active  # as read by the refresher: the snapshot is of the active version
     app.state.recommender = rec
     app.state.driver = None
     app.state.redis = None
@@ -644,6 +645,8 @@ def test_similar_items_are_ranked_from_the_item_matrix(monkeypatch: pytest.Monke
     h = {"X-API-Key": "dpgcn_r1_s"}
     exists = {"i-no-vector"}
     monkeypatch.setattr(serving, "item_exists", lambda driver, i, db="neo4j": i in exists)
+    # an item not in the matrix: refreshed_at read again (unchanged here), then the item
+    monkeypatch.setattr(serving, "get_model_refreshed_at", lambda *a, **k: None)
     try:
         client = TestClient(app)
         body = client.get("/v1/items/i5/similar", params={"k": 7}, headers=h).json()
