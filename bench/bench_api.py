@@ -805,13 +805,8 @@ def main() -> None:
     p.add_argument("--scoring-items", type=int, default=100_000)
     p.add_argument("--scoring-seconds", type=float, default=0.0)
     args = p.parse_args()
-    if args.asgi:
-        print(f"load average before: {os.getloadavg()}", flush=True)
-        asgi_profile(args.asgi, args.concurrency)
-        print(f"load average after: {os.getloadavg()}", flush=True)
-        return
-    if args.profile:
-        print(f"load average before: {os.getloadavg()}", flush=True)
+
+    def load_graph_of(args: argparse.Namespace) -> None:
         load_graph(
             args.users,
             args.items,
@@ -821,6 +816,15 @@ def main() -> None:
             args.queries,
             args.searches_per_user,
         )
+
+    if args.asgi:
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        asgi_profile(args.asgi, args.concurrency)
+        print(f"load average after: {os.getloadavg()}", flush=True)
+        return
+    if args.profile:
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        load_graph_of(args)
         profile(args.users, args.profile, args.seed)
         print(f"load average after: {os.getloadavg()}", flush=True)
         return
@@ -839,15 +843,7 @@ def main() -> None:
             )
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    load_graph(
-        args.users,
-        args.items,
-        args.dim,
-        args.events_per_user,
-        args.seed,
-        args.queries,
-        args.searches_per_user,
-    )
+    load_graph_of(args)
     key = create_key()
     env = {**os.environ, "DPGCN_LOG_LEVEL": "WARNING"}
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
