@@ -368,6 +368,28 @@ def item_exists(driver: Driver, item_id: str, database: str = "neo4j") -> bool:
     )
 
 
+def _pages(
+    driver: Driver, statement: str, params: dict[str, Any], active: ActiveModel, database: str
+) -> Iterator[Any]:
+    """The one record of each page of a paged serving statement (``$after``: the last id of
+    the page before; the record's ``last``: this page's, null once the pages are over)."""
+    after = ""
+    while True:
+        records = execute(
+            driver,
+            statement,
+            {**params, "after": after},
+            database=database,
+            read=True,
+            property=active.property,
+        )
+        r = records[0] if records else None
+        if r is None or r["last"] is None:
+            return
+        yield r
+        after = str(r["last"])
+
+
 @dataclass(frozen=True)
 class QueryVectors:
     """The queries of one model version: ``ids[k]`` has ``matrix[k]`` and ``texts[k]`` (None
@@ -386,24 +408,12 @@ def get_query_vectors(
     ids: list[str] = []
     texts: list[str | None] = []
     chunks: list[np.ndarray] = []
-    after = ""
-    while True:
-        records = execute(
-            driver,
-            "serving/get_query_vectors_page",
-            {"after": after, "page": page, "version": active.version},
-            database=database,
-            read=True,
-            property=active.property,
-        )
-        r = records[0] if records else None
-        if r is None or r["last"] is None:
-            break
+    params = {"page": page, "version": active.version}
+    for r in _pages(driver, "serving/get_query_vectors_page", params, active, database):
         if r["ids"]:
             ids += [str(i) for i in r["ids"]]
             texts += [t if isinstance(t, str) else None for t in r["texts"]]
             chunks.append(np.asarray(r["vecs"], dtype=np.float32).reshape(len(r["ids"]), -1))
-        after = str(r["last"])
     matrix = np.concatenate(chunks) if chunks else np.zeros((0, active.dim), np.float32)
     return QueryVectors(ids, texts, matrix)
 
@@ -429,19 +439,8 @@ def iter_user_snapshot(
 ) -> Iterator[UserPage]:
     """Every consenting user holding a vector of ``active``'s version, with the items seen,
     in pages of at most ``page`` users read column-wise (one record per page), by id."""
-    after = ""
-    while True:
-        records = execute(
-            driver,
-            "serving/get_user_snapshot_page",
-            {"after": after, "page": page, "version": active.version, "searches": SEARCHES},
-            database=database,
-            read=True,
-            property=active.property,
-        )
-        r = records[0] if records else None
-        if r is None or r["last"] is None:
-            return
+    params = {"page": page, "version": active.version, "searches": SEARCHES}
+    for r in _pages(driver, "serving/get_user_snapshot_page", params, active, database):
         ids = [str(i) for i in r["ids"]]
         vecs = (
             np.asarray(r["vecs"], dtype=np.float32)
@@ -457,4 +456,3 @@ def iter_user_snapshot(
             [list(q) for q in r["searches"]],
             [str(s) for s in r["segments"]],
         )
-        after = str(r["last"])
