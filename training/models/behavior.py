@@ -4,10 +4,18 @@ As in the DIN paper's base model: a candidate item is its id embedding plus the 
 of its categories; a user is their static profile features (projected to ``D``) and their
 behaviour sequence — the last ``L`` training items. No user-id embedding (the base models
 represent users by profile and behaviour only).
+
+The pooled behaviour of a (user, candidate) pair is the mean of the user's history without the
+candidate, computed from the user's history sum (one sparse product per step) instead of
+gathering ``L`` vectors per pair. A full ranking (:func:`rank_all_items`) splits the MLP's
+first layer into a user part and an item part, each computed once, and adds them for a block
+of users × every item; only the pairs whose candidate is in the user's history (at most ``L``
+per user) go through :meth:`~training.models.base.RecModel.score`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +32,8 @@ class BehaviorEncoding:
     item: Tensor
     #: ``[U, D]`` projected profile features (zeros without features).
     profile: Tensor
+    #: ``[U, D]`` sum of the item vectors of each user's behaviour sequence.
+    history_sum: Tensor
 
 
 class BehaviorInput(nn.Module):
@@ -58,6 +68,16 @@ class BehaviorInput(nn.Module):
                 data.item_categories.flip(0), n_cat, data.n_items, "mean"
             )
         self.profile = nn.Linear(max(self.feature_dim, 1), dim)
+        valid = self.history != data.n_items
+        #: ``[U, I]`` how often each item is in each user's behaviour sequence.
+        self.history_adj = Adjacency.from_edge_index(
+            torch.stack([self.history[valid], valid.nonzero()[:, 0]]),
+            data.n_items,
+            self.history.shape[0],
+            "none",
+        )
+        #: ``[U, 1]`` length of each user's behaviour sequence (padding excluded).
+        self.history_len = valid.sum(1, keepdim=True).float()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -76,7 +96,8 @@ class BehaviorInput(nn.Module):
             profile = self.profile(self.user_x)
         else:
             profile = self.profile.bias.expand(self.user_x.shape[0], -1)
-        return BehaviorEncoding(item=item, profile=profile)
+        history_sum = spmm(self.history_adj, item[: self.n_items])
+        return BehaviorEncoding(item=item, profile=profile, history_sum=history_sum)
 
     def behaviour(
         self, enc: BehaviorEncoding, users: Tensor, items: Tensor
@@ -85,7 +106,57 @@ class BehaviorInput(nn.Module):
         mask = (hist != self.n_items) & (hist != items[:, None])
         return rows(enc.item, hist), mask
 
-    @staticmethod
-    def mean_pool(vectors: Tensor, mask: Tensor) -> Tensor:
-        m = mask.unsqueeze(-1).to(vectors.dtype)
-        return (vectors * m).sum(1) / m.sum(1).clamp(min=1.0)
+    def pooled(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
+        r"""``[B, D]`` mean of each user's behaviour vectors without the candidate item (every
+        occurrence of it; zeros for an empty sequence):
+        :math:`(\mathbf{S}_u - c_{ui}\mathbf{e}_i) / \max(n_u - c_{ui}, 1)` with the history sum
+        :math:`\mathbf{S}_u`, its length :math:`n_u` and :math:`c_{ui}` occurrences of ``i``."""
+        same = (self.history[users] == items[:, None]).sum(1, keepdim=True).to(enc.item.dtype)
+        total = rows(enc.history_sum, users) - same * rows(enc.item, items)
+        return total / (rows(self.history_len, users) - same).clamp(min=1.0)
+
+    def user_mean(self, enc: BehaviorEncoding, users: Tensor) -> Tensor:
+        """``[B, D]`` mean of each user's whole behaviour sequence: :meth:`pooled` for every
+        candidate outside the sequence."""
+        return rows(enc.history_sum, users) / rows(self.history_len, users).clamp(min=1.0)
+
+    def history_pairs(self, users: Tensor) -> tuple[Tensor, Tensor]:
+        """``(b, item)``: each distinct item of the behaviour sequence of ``users[b]``."""
+        hist = self.history[users]
+        b = torch.arange(len(users), device=hist.device)[:, None].expand_as(hist)
+        keep = hist != self.n_items
+        key = torch.unique(b[keep] * self.n_items + hist[keep])
+        return key // self.n_items, key % self.n_items
+
+
+def first_layer(layer: nn.Linear, *sizes: int) -> list[Tensor]:
+    """The weight of ``layer`` split by input columns into blocks of ``sizes``."""
+    return list(layer.weight.split(list(sizes), dim=1))
+
+
+def rank_all_items(
+    behavior: BehaviorInput,
+    enc: BehaviorEncoding,
+    users: Tensor,
+    pair_chunk: int,
+    block_scores: Callable[[Tensor], Tensor],
+    score: Callable[[Tensor, Tensor], Tensor],
+) -> Tensor:
+    """``[B, I]`` logits of every item for ``users`` in blocks of about ``pair_chunk`` pairs.
+
+    ``block_scores(users)`` gives a block's ``[b, I]`` logits computed with each user's whole
+    sequence as the pooled behaviour (:meth:`BehaviorInput.user_mean`); the pairs whose
+    candidate is in the sequence (:meth:`BehaviorInput.history_pairs`) are then scored again by
+    ``score(users, items)`` (the pairwise path, which leaves the candidate out), so every entry
+    equals ``score`` of its pair."""
+    n_items = behavior.n_items
+    chunk = max(1, pair_chunk // max(n_items, 1))
+    out = []
+    for start in range(0, len(users), chunk):
+        block = users[start : start + chunk]
+        s = block_scores(block)
+        b, i = behavior.history_pairs(block)
+        if len(b):
+            s[b, i] = score(block[b], i).to(s.dtype)
+        out.append(s)
+    return torch.cat(out) if out else enc.item.new_zeros(0, n_items)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from training.dataset import GraphData
 from training.models.base import RecModel, mlp, reset_mlp, rows, suggest_training
-from training.models.behavior import BehaviorEncoding, BehaviorInput
+from training.models.behavior import BehaviorEncoding, BehaviorInput, first_layer
 
 if TYPE_CHECKING:
     import optuna
@@ -44,6 +44,8 @@ class DIN(RecModel):
 
     #: Attention over the sequence makes each pair ~L times larger: score fewer at once.
     pair_chunk = 16_384
+    #: Activation-unit inputs (user × item × behaviour × hidden unit) of one ranking block.
+    rank_block = 1 << 23
 
     def __init__(
         self,
@@ -80,6 +82,53 @@ class DIN(RecModel):
         interest = (weights.unsqueeze(-1) * hist).sum(1)
         x = torch.cat([rows(enc.profile, users), interest, rows(enc.item, items)], dim=-1)
         return self.mlp(x).squeeze(-1)
+
+    def score_all(self, enc: BehaviorEncoding, users: Tensor) -> Tensor:
+        r"""Every item for each user, a block of users at a time. The activation unit's first
+        layer is split by its inputs: :math:`(\mathbf{A}_1 + \mathbf{A}_3)\mathbf{e}_j` per
+        behaviour, :math:`(\mathbf{A}_2 - \mathbf{A}_3)\mathbf{e}_i` per item and the
+        :math:`\mathbf{A}_4(\mathbf{e}_j \odot \mathbf{e}_i)` term as one matrix product of
+        the items with the behaviours scaled by each hidden unit's weights; the output MLP's
+        first layer likewise (profile, interest and item parts)."""
+        first = self.attention[0]
+        assert isinstance(first, nn.Linear)
+        d = enc.item.shape[1]
+        a_hist, a_item, a_diff, a_prod = first_layer(first, d, d, d, d)
+        item = enc.item[:-1]
+        per_item = item @ (a_item - a_diff).t()  # [I, A]
+        head = self.mlp[0]
+        assert isinstance(head, nn.Linear)
+        w_p, w_v, w_i = first_layer(head, d, d, d)
+        head_item = item @ w_i.t()  # [I, H]
+        ids = torch.arange(self.n_items, device=users.device)
+        # [block, I, L, A] floats at once
+        chunk = max(1, self.rank_block // max(self.n_items * hist_width(self), 1))
+        out = []
+        for start in range(0, len(users), chunk):
+            u = users[start : start + chunk]
+            seq = self.input.history[u]  # [B, L]
+            hist = rows(enc.item, seq)  # [B, L, D]
+            per_hist = hist @ (a_hist + a_diff).t() + first.bias  # [B, L, A]
+            scaled = hist[:, :, None, :] * a_prod[None, None]  # [B, L, A, D]
+            cross = (item @ scaled.flatten(1, 2).transpose(1, 2)).view(
+                len(u), self.n_items, *per_hist.shape[1:]
+            )  # [B, I, L, A]
+            pre = cross + per_hist[:, None] + per_item[None, :, None]
+            weights = self.attention[1:](pre).squeeze(-1)  # [B, I, L]
+            mask = (seq != self.n_items)[:, None, :] & (seq[:, None, :] != ids[None, :, None])
+            weights = weights * mask.to(weights.dtype)
+            interest = weights @ hist  # [B, I, D]
+            user = rows(enc.profile, u) @ w_p.t() + head.bias
+            h = user[:, None] + interest @ w_v.t() + head_item[None]
+            out.append(self.mlp[1:](h).squeeze(-1))
+        return torch.cat(out) if out else item.new_zeros(0, self.n_items)
+
+
+def hist_width(model: DIN) -> int:
+    """Behaviour positions × attention units: the size of one pair's activation input."""
+    first = model.attention[0]
+    assert isinstance(first, nn.Linear)
+    return int(model.input.history.shape[1]) * first.out_features
 
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from training.dataset import GraphData
 from training.models.base import RecModel, mlp, reset_mlp, rows, suggest_training
-from training.models.behavior import BehaviorEncoding, BehaviorInput
+from training.models.behavior import BehaviorEncoding, BehaviorInput, first_layer, rank_all_items
 
 if TYPE_CHECKING:
     import optuna
@@ -48,12 +48,37 @@ class EmbeddingMLP(RecModel):
         return self.input()
 
     def score(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
-        hist, mask = self.input.behaviour(enc, users, items)
         x = torch.cat(
-            [rows(enc.profile, users), BehaviorInput.mean_pool(hist, mask), rows(enc.item, items)],
+            [rows(enc.profile, users), self.input.pooled(enc, users, items), rows(enc.item, items)],
             dim=-1,
         )
         return self.mlp(x).squeeze(-1)
+
+    def score_all(self, enc: BehaviorEncoding, users: Tensor) -> Tensor:
+        """Every item for each user: the MLP's first layer as a user part plus an item part
+        (each computed once), the rest of the MLP on their broadcast sum."""
+        return rank_all_items(
+            self.input,
+            enc,
+            users,
+            self.pair_chunk,
+            lambda u: deep_scores(self.mlp, enc, self.input, u),
+            lambda u, i: self.score(enc, u, i),
+        )
+
+
+def deep_scores(
+    net: torch.nn.Sequential, enc: BehaviorEncoding, behavior: BehaviorInput, users: Tensor
+) -> Tensor:
+    """``[B, I]`` logits of ``net`` over ``[p_u ‖ mean history_u ‖ e_i]`` for every item,
+    the first linear layer split into ``W_u [p_u ‖ h_u] + b`` and ``W_i e_i``."""
+    first = net[0]
+    assert isinstance(first, torch.nn.Linear)
+    d = enc.item.shape[1]
+    w_user, w_item = first_layer(first, 2 * d, d)
+    user = torch.cat([rows(enc.profile, users), behavior.user_mean(enc, users)], -1)
+    pre = (user @ w_user.t() + first.bias)[:, None, :] + (enc.item[:-1] @ w_item.t())[None]
+    return net[1:](pre).squeeze(-1)
 
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from training.dataset import GraphData
 from training.models.base import RecModel, mlp, reset_mlp, rows, suggest_training
-from training.models.behavior import BehaviorEncoding, BehaviorInput
+from training.models.behavior import BehaviorEncoding, BehaviorInput, rank_all_items
+from training.models.embedding_mlp import deep_scores
 from training.sparse import spmm
 
 if TYPE_CHECKING:
@@ -69,16 +70,13 @@ class WideDeep(RecModel):
 
     def score(self, enc: tuple[BehaviorEncoding, Tensor], users: Tensor, items: Tensor) -> Tensor:
         b, wide_item = enc
-        hist, mask = self.input.behaviour(b, users, items)
         deep = self.deep(
             torch.cat(
-                [rows(b.profile, users), BehaviorInput.mean_pool(hist, mask), rows(b.item, items)],
+                [rows(b.profile, users), self.input.pooled(b, users, items), rows(b.item, items)],
                 -1,
             )
         ).squeeze(-1)
-        x = self.input.user_x[users]
-        if x.shape[1] == 0:
-            x = x.new_zeros(len(users), 1)
+        x = self._user_x(users)
         w = rows(wide_item, items)
         wide = (
             self.item_bias(items).squeeze(-1)
@@ -87,6 +85,29 @@ class WideDeep(RecModel):
             + (x * w[:, 1:]).sum(-1)
         )
         return wide + deep
+
+    def score_all(self, enc: tuple[BehaviorEncoding, Tensor], users: Tensor) -> Tensor:
+        """Every item for each user: the deep part as Embedding&MLP's ranking, the wide part
+        as one ``[B, I]`` matrix product plus per-user and per-item terms."""
+        b, wide_item = enc
+        return rank_all_items(
+            self.input,
+            b,
+            users,
+            self.pair_chunk,
+            lambda u: deep_scores(self.deep, b, self.input, u) + self._wide_block(wide_item, u),
+            lambda u, i: self.score(enc, u, i),
+        )
+
+    def _user_x(self, users: Tensor) -> Tensor:
+        x = self.input.user_x[users]
+        return x.new_zeros(len(users), 1) if x.shape[1] == 0 else x
+
+    def _wide_block(self, wide_item: Tensor, users: Tensor) -> Tensor:
+        x = self._user_x(users)
+        w = wide_item[:-1]
+        per_item = self.item_bias.weight[:-1, 0] + w[:, 0]
+        return per_item[None, :] + self.user_linear(x) + x @ w[:, 1:].t()
 
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:
