@@ -37,7 +37,7 @@ from training.query_task import (
     query_task_metrics,
     validation_rows,
 )
-from training.report import Summary, build_reports
+from training.report import Summary, build_reports, same_settings
 from training.train import evaluate_fit, evaluate_scorer
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def _load_run(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
         run = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    return run if run.get("settings") == settings else None
+    return run if same_settings(run.get("settings"), settings) else None
 
 
 def _write_run(path: Path, run: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from training.config import TrainConfig
 from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
 from training.models import MODEL_REGISTRY
 from training.report_figures import Summary, write_figures
@@ -49,6 +50,19 @@ def aggregate(per_seed: dict[str, list[dict[str, float]]]) -> Summary:
     return out
 
 
+def same_settings(stored: dict[str, Any] | None, current: dict[str, Any]) -> bool:
+    """Whether a stored run was made with the current settings: the same values, a
+    ``TrainConfig`` field that one side lacks (added to or removed from the code since)
+    counting as its default value, as ``dpgcn tune`` compares its stored studies."""
+    if stored is None:
+        return False
+    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
+    return all(
+        stored.get(key, defaults.get(key)) == current.get(key, defaults.get(key))
+        for key in stored.keys() | current.keys()
+    )
+
+
 def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
     """Every run file under ``out_dir/runs`` made with ``settings``, in registry order."""
     runs = []
@@ -58,7 +72,7 @@ def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             logger.warning("skipping unreadable run file %s", path)
             continue
-        if run.get("settings") == settings:
+        if same_settings(run.get("settings"), settings):
             runs.append(run)
         else:
             logger.info("skipping %s: made with other settings", path)
