@@ -190,22 +190,24 @@ def paired_tests(
     by_model: dict[str, list[dict[str, Any]]], summary: Summary
 ) -> list[dict[str, Any]]:
     """DP-GCN against the best baseline by NDCG@10 (and against DP-GCN w/o DDPG): paired
-    bootstrap over the users both ranked, per metric of :data:`CI_COLUMNS`."""
+    bootstrap over the users both ranked, per metric of :data:`CI_COLUMNS`; against every
+    other baseline on NDCG@10 alone (role ``"baseline"``), so a report can say whether DP-GCN
+    is at least every baseline's equal."""
     if TARGET not in by_model or TARGET not in summary:
         return []
     baselines = [
         m for m in by_model if m not in (*OURS, ORACLE) and "ndcg@10" in summary.get(m, {})
     ]
-    rivals = []
+    baselines.sort(key=lambda m: -summary[m]["ndcg@10"]["mean"])
+    rivals: list[tuple[str, str, tuple[str, ...]]] = []
     if baselines:
-        rivals.append(
-            (max(baselines, key=lambda m: summary[m]["ndcg@10"]["mean"]), "best baseline")
-        )
+        rivals.append((baselines[0], "best baseline", CI_COLUMNS))
     if "dpgcn_no_ddpg" in summary:
-        rivals.append(("dpgcn_no_ddpg", "ablation"))
+        rivals.append(("dpgcn_no_ddpg", "ablation", CI_COLUMNS))
+    rivals.extend((m, "baseline", ("ndcg@10",)) for m in baselines[1:])
     out = []
-    for rival, role in rivals:
-        for metric in CI_COLUMNS:
+    for rival, role, metrics in rivals:
+        for metric in metrics:
             a = user_vectors(by_model[TARGET], metric)
             b = user_vectors(by_model[rival], metric)
             common = sorted(set(a) & set(b))

@@ -265,7 +265,8 @@ def write_markdown(
         "### DP-GCN: paired bootstrap tests",
         "Per user, DP-GCN's metric minus the rival's (both averaged over the seeds), users "
         "resampled 2,000 times; **tie** where the 95% interval of the mean difference covers "
-        "0. The best baseline is the non-DP-GCN model with the highest mean NDCG@10.",
+        "0. The best baseline is the non-DP-GCN model with the highest mean NDCG@10; every "
+        "other baseline is compared on NDCG@10 only.",
         "",
         _paired_table(context.get("paired") or [], na),
         "",

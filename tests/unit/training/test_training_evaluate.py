@@ -34,7 +34,11 @@ def test_evaluate_writes_reports(
         assert lo <= mean <= hi
     assert "query_mrr" in data["popularity"]
     tests = data["_report"]["paired_tests"]
-    assert {t["role"] for t in tests} == {"best baseline"}
+    assert {t["role"] for t in tests} == {"best baseline", "baseline"}
+    best = {t["rival"] for t in tests if t["role"] == "best baseline"}
+    others = {t["rival"]: t["metric"] for t in tests if t["role"] == "baseline"}
+    assert len(best) == 1 and set(others) == {"popularity", "embedding_mlp", "lightgcn"} - best
+    assert set(others.values()) == {"ndcg@10"}
     assert all(t["verdict"] in ("tie", "win", "loss") for t in tests)
     # RelaImpr is computed from the same seed's AUCs
     runs = json.loads((tmp_path / "runs.json").read_text())["per_seed"]
