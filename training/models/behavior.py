@@ -48,8 +48,8 @@ class BehaviorInput(nn.Module):
         dim (int): Embedding size :math:`D`.
 
     Shapes:
-        - **output of** :meth:`behaviour`: history vectors :math:`(B, L, D)` and mask
-          :math:`(B, L)` (the candidate item itself is masked out of its own history).
+        - **output of** :meth:`pooled`: :math:`(B, D)`, each pair's mean behaviour vector with
+          the candidate item left out of its own history.
     """
 
     def __init__(self, data: GraphData, dim: int) -> None:
@@ -98,13 +98,6 @@ class BehaviorInput(nn.Module):
             profile = self.profile.bias.expand(self.user_x.shape[0], -1)
         history_sum = spmm(self.history_adj, item[: self.n_items])
         return BehaviorEncoding(item=item, profile=profile, history_sum=history_sum)
-
-    def behaviour(
-        self, enc: BehaviorEncoding, users: Tensor, items: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        hist = self.history[users]
-        mask = (hist != self.n_items) & (hist != items[:, None])
-        return rows(enc.item, hist), mask
 
     def pooled(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
         r"""``[B, D]`` mean of each user's behaviour vectors without the candidate item (every

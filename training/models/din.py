@@ -75,12 +75,24 @@ class DIN(RecModel):
         return self.input()
 
     def score(self, enc: BehaviorEncoding, users: Tensor, items: Tensor) -> Tensor:
-        hist, mask = self.input.behaviour(enc, users, items)
-        cand = rows(enc.item, items).unsqueeze(1).expand_as(hist)
-        weights = self.attention(torch.cat([hist, cand, hist - cand, hist * cand], -1))
-        weights = weights.squeeze(-1) * mask.to(hist.dtype)
+        r"""Pairs, with the activation unit's first layer split as in :meth:`score_all`: the
+        behaviour and candidate parts are per-item tables (computed once per call and
+        gathered), only the :math:`\mathbf{e}_j \odot \mathbf{e}_i` term is per behaviour and
+        pair (a quarter of the concatenated input's products)."""
+        first = self.attention[0]
+        assert isinstance(first, nn.Linear)
+        d = enc.item.shape[1]
+        a_hist, a_item, a_diff, a_prod = first_layer(first, d, d, d, d)
+        seq = self.input.history[users]
+        mask = (seq != self.n_items) & (seq != items[:, None])
+        hist = rows(enc.item, seq)  # [P, L, D]
+        cand = rows(enc.item, items)  # [P, D]
+        per_hist = rows(enc.item @ (a_hist + a_diff).t(), seq)  # [P, L, A]
+        per_item = cand @ (a_item - a_diff).t() + first.bias  # [P, A]
+        pre = per_hist + per_item[:, None] + (hist * cand[:, None]) @ a_prod.t()
+        weights = self.attention[1:](pre).squeeze(-1) * mask.to(hist.dtype)
         interest = (weights.unsqueeze(-1) * hist).sum(1)
-        x = torch.cat([rows(enc.profile, users), interest, rows(enc.item, items)], dim=-1)
+        x = torch.cat([rows(enc.profile, users), interest, cand], dim=-1)
         return self.mlp(x).squeeze(-1)
 
     def score_all(self, enc: BehaviorEncoding, users: Tensor) -> Tensor:
