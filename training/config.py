@@ -28,6 +28,10 @@ DEFAULT_REWARDS: tuple[tuple[str, float], ...] = (
 #: Values of :attr:`TrainConfig.batching`.
 BATCHING = ("auto", "full", "minibatch")
 
+#: Default :attr:`TrainConfig.cold_simulation`: share of the trained items DP-GCN computes as
+#: cold items at each training step (docs/model.md, "Cold-start simulation").
+COLD_SIMULATION = 0.0
+
 
 @dataclass(frozen=True)
 class DDPGConfig:
@@ -131,6 +135,11 @@ class TrainConfig:
     word2vec_terms: bool = False
     #: Neighbours averaged by the static-feature k-NN cold-start rule.
     cold_start_k: int = 10
+    #: DP-GCN's cold-start simulation (DropoutNet on the graph): the share of the trained
+    #: items that lose their ID vector and their interaction edges at each training step, so
+    #: that the model learns to score an item without interactions on the warm items' scale
+    #: (0: off; :class:`training.models.dpgcn.DPGCN`).
+    cold_simulation: float = COLD_SIMULATION
     #: How an epoch visits the graph: ``"full"`` (every step propagates over the whole
     #: training graph, :func:`training.train.train_epoch`), ``"minibatch"`` (each step sees the
     #: neighbourhood PyG's ``LinkNeighborLoader`` samples around a batch of interactions,
@@ -184,6 +193,10 @@ class TrainConfig:
             )
         if not 0.0 < self.cold_share < 0.5:
             raise ConfigError("TrainConfig.cold_share must be in (0, 0.5)")
+        if not 0.0 <= self.cold_simulation < 1.0:
+            raise ConfigError(
+                f"TrainConfig.cold_simulation must be in [0, 1), got {self.cold_simulation!r}"
+            )
         if self.ddpg.noise not in ("gaussian", "ou"):
             raise ConfigError(f"unknown DDPG noise {self.ddpg.noise!r}")
         if not 0.0 < self.ddpg.tau <= 1.0:

@@ -35,6 +35,7 @@ def _dpgcn(use_fusion: bool, use_policy: bool) -> ModelBuilder:
             use_fusion=use_fusion,
             use_policy=use_policy,
             pretrained=pretrained,
+            cold_simulation=config.cold_simulation,
         )
 
     return build

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch_geometric.utils import bipartite_subgraph
 
-from training.data import ITEM, QUERY, USER
+from training.config import COLD_SIMULATION
+from training.data import ITEM, QUERY, USER, EdgeType
 from training.dataset import GraphData, message_passing_edges, side_token_keys
 from training.models.base import DotEncoding, DotProductModel, suggest_training
 from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
 from training.models.node_embedding import NodeEmbedding
 from training.models.score_head import ScoreHead
-from training.sparse import RelationStack
+from training.sparse import Adjacency, RelationStack
 
 if TYPE_CHECKING:
     import optuna
@@ -31,6 +34,13 @@ class DPGCN(DotProductModel):
        items and queries without training interactions use a learned "unknown" vector
        instead of their untrained ID vector, and ID dropout trains that path, so the model
        scores items and users it has not seen in training (``inductive``).
+       *Cold-start simulation* (DropoutNet, Volkovs et al. 2017, on a graph): at every
+       training step a share ``cold_simulation`` of the trained items is computed exactly as
+       an item without training interactions: their ID vector is swapped for the unknown
+       vector **and** their interaction edges (user→item of every type, query→item, and the
+       reverses) are left out of that step's propagation, keeping their category and term
+       edges. ID dropout alone keeps the edges, so a dropped item still hears its users and
+       the unknown path never learns to score a cold item on the warm items' scale.
     2. :class:`~training.models.feature_fusion.FeatureFusion` fuses the user's static
        features into the user's input vector, before propagation: one learned vector per
        feature value, summed in, :math:`\mathbf{x}^{(0)}_u = \mathbf{x}_u + \mathbf{W}\mathbf{s}_u`
@@ -71,6 +81,9 @@ class DPGCN(DotProductModel):
             input vectors. (default: :obj:`True`)
         id_dropout (float, optional): Probability of replacing a node's ID vector by its
             type's unknown vector at each training step. (default: :obj:`0.1`)
+        cold_simulation (float, optional): Share of the trained items computed as cold items
+            at each training step (ID vector and interaction edges dropped together; ``0``:
+            off). (default: :obj:`COLD_SIMULATION`)
 
     Shapes:
         - **output of** :meth:`encode`: user :math:`(|U|, D)`, item :math:`(|I|, D)`, query
@@ -95,8 +108,14 @@ class DPGCN(DotProductModel):
         pretrained: dict[str, Tensor] | None = None,
         use_side_features: bool = True,
         id_dropout: float = 0.1,
+        cold_simulation: float = COLD_SIMULATION,
     ) -> None:
         super().__init__(data)
+        if not 0.0 <= cold_simulation < 1.0:
+            raise ValueError(f"cold_simulation must be in [0, 1), got {cold_simulation}")
+        #: Share of the trained items computed as cold at each training step (needs the side
+        #: information: without it a cold item has nothing but the unknown vector).
+        self.cold_simulation = cold_simulation if use_side_features else 0.0
         self.inductive = use_side_features
         self.has_policy = use_policy
         self.use_fusion = use_fusion
@@ -115,9 +134,9 @@ class DPGCN(DotProductModel):
         )
         node_types = list(self.embedding.num_nodes)
         outputs = [t for t in (USER, ITEM, QUERY) if t in node_types]
-        self.stack = RelationStack.build(
-            message_passing_edges(data), num_nodes, node_types, head_types=outputs
-        )
+        self._edges = message_passing_edges(data)
+        self.stack = RelationStack.build(self._edges, num_nodes, node_types, head_types=outputs)
+        self._cold_stack: ColdStartStack | None = None
         self.gcn = HeteroGCN(
             node_types,
             [et for rels in self.stack.relations.values() for et in rels],
@@ -131,12 +150,14 @@ class DPGCN(DotProductModel):
         self.reset_parameters()
 
     def use_graph(self, data: GraphData) -> None:
+        self._edges = message_passing_edges(data)
         self.stack = RelationStack.build(
-            message_passing_edges(data),
+            self._edges,
             self._num_nodes,
             self.stack.node_types,
             head_types=list(self.stack.head_types),
         )
+        self._cold_stack = None
         self.user_x = data.user_x
 
     def reset_parameters(self) -> None:
@@ -145,12 +166,15 @@ class DPGCN(DotProductModel):
             self.fusion.reset_parameters()
         self.head.reset_parameters()
 
-    def inputs(self, n_id: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def inputs(
+        self, n_id: dict[str, Tensor] | None = None, cold: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """The layer-0 vectors of every node type: :class:`NodeEmbedding`'s, with the static
         user features fused into the users' (steps 1–2). With ``n_id`` (node type → row ids:
         a mini-batch's ``batch[t].n_id``, :mod:`training.minibatch`) only those rows, in that
-        order, computed for those rows alone (``inputs()[t][n_id[t]]``)."""
-        x = self.embedding(n_id)
+        order, computed for those rows alone (``inputs()[t][n_id[t]]``). ``cold`` (bool per
+        returned item row) gives those items the unknown vector (:meth:`sample_cold`)."""
+        x = self.embedding(n_id, None if cold is None else {ITEM: cold})
         if self.fusion is None or USER not in x:
             return x
         if n_id is not None:
@@ -161,9 +185,150 @@ class DPGCN(DotProductModel):
             fused = torch.cat([fused, user[self.n_users :]])
         return {**x, USER: fused}
 
+    def sample_cold(self, items: Tensor | None = None) -> Tensor | None:
+        """The items of one training step computed as cold (bool per item row, or per entry
+        of ``items``, the rows of a mini-batch): each trained item with probability
+        :attr:`cold_simulation`; ``None`` in eval mode or when the share is 0."""
+        trained = self.embedding.trained_mask(ITEM)
+        if not self.training or self.cold_simulation <= 0 or trained is None:
+            return None
+        if items is not None:
+            trained = trained[items]
+        return trained & (torch.rand(len(trained), device=trained.device) < self.cold_simulation)
+
     def encode(self) -> DotEncoding:
-        h = self.gcn(self.inputs(), self.stack)
+        """Whole-graph vectors; in training mode with cold-start simulation, the step's
+        sampled items lose their ID vector and interaction edges (:meth:`sample_cold`)."""
+        cold = self.sample_cold()
+        stack = self.stack
+        if cold is not None:
+            if self._cold_stack is None:
+                self._cold_stack = ColdStartStack(self._edges, self._num_nodes, self.stack)
+            stack = self._cold_stack.without(cold)
+        h = self.gcn(self.inputs(cold=cold), stack)
         return self.head(_first(h[USER], self.n_users), _first(h[ITEM], self.n_items), h.get(QUERY))
+
+    def encode_batch(
+        self, n_id: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor]
+    ) -> DotEncoding:
+        """The vectors of a sampled mini-batch (node type → ``batch[t].n_id``, the batch's
+        batch-local ``edge_index_dict``): input rows of the batch's nodes only, cold-start
+        simulation over the batch's items in training mode, propagation over the subgraph."""
+        cold = self.sample_cold(n_id[ITEM]) if ITEM in n_id else None
+        if cold is not None:
+            sizes = {t: len(v) for t, v in n_id.items()}
+            edge_index_dict = drop_interactions(edge_index_dict, ~cold, sizes)
+        h = self.gcn(self.inputs(n_id, cold), edge_index_dict)
+        return self.head(h[USER], h[ITEM], h.get(QUERY))
+
+
+class ColdStartStack:
+    r"""The whole graph's :class:`~training.sparse.RelationStack` with the interaction edges
+    of chosen items switched off, one step at a time, at the cost of a few ``index_add_`` over
+    the edges: the sparsity pattern (the coalesced entries of the stack and of its transpose)
+    is computed once, and a step recomputes the entries' values only, with the stack's
+    normalisation :math:`1 / (R_t\,d_r(v))` over the remaining edges (a dropped edge keeps its
+    entry with value 0). The result equals ``RelationStack.build`` of
+    :func:`drop_interactions`'s edges with the whole graph's :math:`R_t`, which re-sorts and
+    coalesces every entry at each call (a unit test compares the two).
+
+    Args:
+        edges (dict): The typed edges of the stack (``message_passing_edges``).
+        num_nodes (dict[str, int]): Rows per node type.
+        stack (RelationStack): ``RelationStack.build`` of ``edges`` (node order, head types
+            and relation counts are taken from it).
+    """
+
+    def __init__(
+        self, edges: dict[EdgeType, Tensor], num_nodes: dict[str, int], stack: RelationStack
+    ) -> None:
+        self.stack = stack
+        start = {t: s.start for t, s in stack.slices.items()}
+        n = max(sum(stack.sizes), 1)
+        rows, cols, degree_at, scale, item = [], [], [], [], []
+        base = 0
+        for dst, relations in stack.relations.items():
+            for et in relations:
+                src, ei = et[0], edges[et]
+                rows.append(ei[1] + start[dst])
+                cols.append(ei[0] + start[src])
+                degree_at.append(ei[1] + base)  # one degree counter per (relation, node)
+                base += num_nodes[dst]
+                scale.append(torch.full_like(ei[1], len(relations), dtype=torch.float))
+                side = 0 if src == ITEM else 1
+                item.append(ei[side] if is_interaction(et) else torch.full_like(ei[1], -1))
+        device = stack.adjacency.matrix.device
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        row, col = torch.cat(rows or [empty]), torch.cat(cols or [empty])
+        self.degree_at, self.degrees = torch.cat(degree_at or [empty]), max(base, 1)
+        self.relation_count = torch.cat(scale or [empty.float()])
+        self.item = torch.cat(item or [empty])
+        # the coalesced entries in row-major (CSR) order, and each edge's entry
+        key, self.entry = torch.unique(row * n + col, return_inverse=True)
+        self.row, self.col = key // n, key % n
+        self.by_col = torch.argsort(self.col * n + self.row)  # entries of the transpose
+        self.n = n
+        self.n_head = sum(stack.sizes[: len(stack.head_types)]) if stack.head is not None else 0
+        head = int((self.row < self.n_head).sum())
+        self.head_by_col = torch.argsort(self.col[:head] * n + self.row[:head])
+
+    def without(self, cold: Tensor) -> RelationStack:
+        """The stack with every interaction edge of the items ``cold`` (bool per item row)
+        removed."""
+        gone = (self.item >= 0) & cold[self.item.clamp(min=0)]
+        kept = (~gone).float()
+        degree = torch.zeros(self.degrees, device=kept.device).index_add_(0, self.degree_at, kept)
+        value = kept / (degree[self.degree_at].clamp(min=1.0) * self.relation_count)
+        values = torch.zeros(len(self.row), device=kept.device).index_add_(0, self.entry, value)
+        adjacency = self._csr(self.row, self.col, values, self.by_col, self.n)
+        head = None
+        if self.n_head:
+            h = len(self.head_by_col)
+            head = self._csr(self.row[:h], self.col[:h], values[:h], self.head_by_col, self.n_head)
+        s = self.stack
+        return RelationStack(adjacency, s.node_types, s.slices, s.relations, head, s.head_types)
+
+    def _csr(self, row: Tensor, col: Tensor, values: Tensor, by_col: Tensor, m: int) -> Adjacency:
+        """``[m, n]`` CSR of row-major entries and its ``[n, m]`` transpose."""
+        return Adjacency(
+            _csr_matrix(row, col, values, (m, self.n)),
+            _csr_matrix(col[by_col], row[by_col], values[by_col], (self.n, m)),
+        )
+
+
+def _csr_matrix(row: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A CSR tensor of entries sorted by row (then column)."""
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.cumsum(torch.bincount(row, minlength=shape[0]), 0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+
+def is_interaction(et: EdgeType) -> bool:
+    """Whether relation ``et`` is an interaction edge of an item: user→item of any type,
+    query→item (``LED_TO``) or their reverses; an item's category and term edges are not."""
+    ends = {et[0], et[2]}
+    return ITEM in ends and bool(ends & {USER, QUERY})
+
+
+def drop_interactions(
+    edges: dict[EdgeType, Tensor], keep_item: Tensor, num_nodes: dict[str, int]
+) -> dict[EdgeType, Tensor]:
+    """``edges`` without the interaction edges (:func:`is_interaction`) of the items that
+    ``keep_item`` (bool per item row) marks False; other relations unchanged."""
+    out: dict[EdgeType, Tensor] = {}
+    for et, ei in edges.items():
+        if not is_interaction(et):
+            out[et] = ei
+            continue
+        src, _, dst = et
+        keep = (
+            keep_item if src == ITEM else ei.new_ones(num_nodes[src], dtype=torch.bool),
+            keep_item if dst == ITEM else ei.new_ones(num_nodes[dst], dtype=torch.bool),
+        )
+        out[et] = bipartite_subgraph(keep, ei, size=(num_nodes[src], num_nodes[dst]))[0]
+    return out
 
 
 def _first(x: Tensor, n: int) -> Tensor:
@@ -234,7 +399,9 @@ def transfer_state(
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for DP-GCN (and its variants D-GCN, DP-GCN w/o
-    DDPG): learning rate, weight decay, embedding size, layers per node type (1-3), dropout and
-    negatives per positive. ID dropout (``DPGCN(id_dropout=…)``) is not a TrainConfig field yet,
-    so it stays at its default."""
-    return suggest_training(trial, max_layers=3)
+    DDPG): learning rate, weight decay, embedding size, layers per node type (1-3), dropout,
+    negatives per positive and the cold-start simulation's share (0 to 0.7). ID dropout
+    (``DPGCN(id_dropout=…)``) is not a TrainConfig field yet, so it stays at its default."""
+    space = suggest_training(trial, max_layers=3)
+    space["cold_simulation"] = trial.suggest_float("cold_simulation", 0.0, 0.7)
+    return space

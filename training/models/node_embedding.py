@@ -6,6 +6,7 @@ from typing import cast
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from training.dataset import SideBag
 
@@ -83,7 +84,10 @@ class NodeEmbedding(nn.Module):
     training gets its vector from its category path, terms and graph neighbours. In training
     mode :math:`m_v` is also set to 0 with probability ``id_dropout`` (ID dropout, re-drawn at
     every call), so the unknown vector and the side path learn to stand in for the ID.
-    Types listed in neither ``trained`` nor ``side`` are plain tables, as before.
+    :meth:`forward`'s ``cold`` sets :math:`m_v = 0` for chosen nodes (the cold-start
+    simulation of :class:`~training.models.dpgcn.DPGCN`, which also drops their interaction
+    edges for that step). Types listed in neither ``trained`` nor ``side`` are plain tables,
+    as before.
 
     Tables listed in ``pretrained`` (e.g. Term vectors from :mod:`training.word2vec`) start
     from those vectors and stay trainable; the others start from :math:`\mathcal{N}(0, 0.1^2)`.
@@ -117,6 +121,9 @@ class NodeEmbedding(nn.Module):
         self.num_nodes = {t: n for t, n in num_nodes.items() if n > 0}
         self.dim = dim
         self.id_dropout = id_dropout
+        #: Gather the ID rows of :meth:`forward`'s ``n_id`` with a sparse gradient (only the
+        #: gathered rows, for ``torch.optim.SparseAdam``; set by the mini-batch training loop).
+        self.sparse = False
         self.pretrained = dict(pretrained or {})
         for t, v in self.pretrained.items():
             if t in self.num_nodes and tuple(v.shape) != (self.num_nodes[t], dim):
@@ -162,24 +169,30 @@ class NodeEmbedding(nn.Module):
             return None
         return cast(Tensor, getattr(self, f"trained_{node_type}"))
 
-    def forward(self, n_id: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def forward(
+        self, n_id: dict[str, Tensor] | None = None, cold: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """The input vectors of every node, or with ``n_id`` (node type → row ids, e.g. a
         mini-batch's ``batch[t].n_id``) those of the listed nodes only, in that order (types
         missing from ``n_id`` left out): ``forward()[t][n_id[t]]``, computed for those rows
-        alone (ID dropout drawn per listed row)."""
+        alone (ID dropout drawn per listed row). ``cold`` (node type → bool per returned row)
+        marks rows that take the unknown vector whatever their ``trained`` flag, in training
+        and in eval mode (types with a ``trained`` mask only)."""
         out: dict[str, Tensor] = {}
         for t, table in self.tables.items():
             rows = None if n_id is None else n_id.get(t)
             if n_id is not None and rows is None:
                 continue
             x = cast(nn.Embedding, table).weight
-            x = x if rows is None else x[rows]
+            x = x if rows is None else F.embedding(rows, x, sparse=self.sparse)
             mask = self.trained_mask(t)
             if mask is not None:
                 mask = mask if rows is None else mask[rows]
                 if self.training and self.id_dropout > 0:
                     keep = torch.rand(len(mask), device=mask.device) >= self.id_dropout
                     mask = mask & keep
+                if cold is not None and t in cold:
+                    mask = mask & ~cold[t]
                 x = torch.where(mask[:, None], x, self.unknown[t])
             if t in self.projections:
                 side = cast(SideProjection, self.projections[t])(self.side[t], rows)

@@ -70,7 +70,7 @@ def test_every_trainable_dot_and_network_model_has_a_space() -> None:
     # every space gives TrainConfig fields with valid values
     trial = optuna.trial.FixedTrial(
         {"lr": 1e-3, "weight_decay": 1e-6, "dim": 32, "num_layers": 2, "dropout": 0.1,
-         "num_negatives": 3}
+         "num_negatives": 3, "cold_simulation": 0.2}
     )  # fmt: skip
     for name in names:
         TrainConfig(model=name, **search_space_of(name)(trial))  # type: ignore[arg-type]
