@@ -30,7 +30,7 @@ BATCHING = ("auto", "full", "minibatch")
 
 #: Default :attr:`TrainConfig.cold_simulation`: share of the trained items DP-GCN computes as
 #: cold items at each training step (docs/model.md, "Cold-start simulation").
-COLD_SIMULATION = 0.0
+COLD_SIMULATION = 0.5
 
 
 @dataclass(frozen=True)
