@@ -19,7 +19,10 @@ seeds, intervals over users of the seed-averaged per-user values, paired differe
 ``--epoch-of DIR [DIR ...]`` times one mini-batch epoch (the optimisation steps only) on each
 export directory, e.g. the scale run's exports (``.state/bench/artifacts/runs/*/export``), and
 prints the steps and seconds per step; run it from two source trees in one sitting for a
-before/after figure.
+before/after figure. With ``--steps N`` it times only the first ``N`` steps of that epoch
+instead (after ``--warmup`` untimed ones), split into sampling, forward, backward and
+optimiser step, with the mean sampled nodes and edges per batch: a per-step figure of a large
+export in seconds, for before/after runs on the scale run's exports.
 
 ``--scaling 2000,8000`` instead times one epoch of each path on random exports of that many
 users (``--per-user`` interactions each, a quarter as many items; clustered as in the unit
@@ -165,6 +168,109 @@ def time_epoch(export: Path, base: TrainConfig) -> dict[str, Any]:
     }
 
 
+def profile_steps(
+    export: Path, base: TrainConfig, steps: int, warmup: int, fanout_per: str | None = None
+) -> dict[str, Any]:
+    """The first ``steps`` mini-batch steps of ``base`` on ``export`` (after ``warmup``
+    untimed ones), each split into its phases: sampling (the loader's next batch), forward
+    (:func:`~training.minibatch.minibatch_loss`), backward, optimiser step; with the mean
+    nodes and edges of a sampled batch and the epoch's step count."""
+    from training import loop, minibatch
+    from training.dataset import build_graph_data
+    from training.device import seed_everything
+    from training.models import build_model
+
+    config = base.replace(batching="minibatch", epochs=1, patience=0)
+    split = split_for(load_export(export), config)
+    seed_everything(config.seed)
+    device = torch.device("cpu")
+    data = build_graph_data(split, device, config.history_len)
+    model = build_model(config.model, data, config).to(device)
+    make = getattr(loop, "optimizer_for", None)  # the sparse/dense pair where it exists
+    if make is not None:
+        optimizer = make(model, config, minibatch=True)
+    else:
+        optimizer = loop.make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    extra = {} if fanout_per is None else {"fanout_per": fanout_per}
+    loader = minibatch.train_loader(split, config, loop.negative_pool(model, split), **extra)
+    edge_type = loader.input_data.input_type
+    phases = dict.fromkeys(("sample", "forward", "backward", "step"), 0.0)
+    nodes = edges = 0
+    model.train()
+    it = iter(loader)
+    for k in range(warmup + steps):
+        t0 = time.perf_counter()
+        batch = next(it)
+        t1 = time.perf_counter()
+        loss, _ = minibatch.minibatch_loss(model, batch, edge_type)
+        t2 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t3 = time.perf_counter()
+        optimizer.step()
+        t4 = time.perf_counter()
+        if k >= warmup:
+            for name, secs in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                phases[name] += secs
+            nodes += sum(int(batch[t].num_nodes) for t in batch.node_types)
+            edges += sum(int(batch[et].edge_index.shape[1]) for et in batch.edge_types)
+    total = sum(phases.values())
+    n_nodes = sum(int(n) for n in data.num_nodes.values()) if hasattr(data, "num_nodes") else 0
+    return {
+        "export": str(export),
+        "fanout_per": fanout_per,
+        "train_interactions": len(split.train),
+        "epoch_steps": -(-len(split.train) // config.batch_size),
+        "graph_nodes": n_nodes,
+        "timed_steps": steps,
+        "s_per_step": total / steps,
+        **{f"{name}_s": secs / steps for name, secs in phases.items()},
+        "batch_nodes": nodes / steps,
+        "batch_edges": edges / steps,
+    }
+
+
+def tile_export(export: Path, copies: int, out: Path) -> Path:
+    """A larger export from ``export``: ``copies`` disjoint copies of its users, items and
+    queries with their edges, sharing its terms and categories (as the scale generator keeps
+    its vocabulary and category tree at every fraction), written to ``out``. A stand-in for
+    a ``copies``× larger scale shop when loading one into Neo4j is too slow for a per-step
+    figure: the degree distribution per copy is the original's, so what grows with it is the
+    graph, not a batch's neighbourhood."""
+    meta = json.loads((export / "meta.json").read_text())
+    z = np.load(export / "graph.npz")
+    shared = {"Term", "Category"}
+    counts = {t: int(v["count"]) for t, v in meta["node_types"].items()}
+    arrays: dict[str, np.ndarray] = {}
+    for t, n in counts.items():
+        ids = z[f"{t}.ids"]
+        if t in shared:
+            arrays[f"{t}.ids"] = ids
+        else:
+            arrays[f"{t}.ids"] = np.concatenate([np.char.add(ids, f"~{c}") for c in range(copies)])
+            meta["node_types"][t]["count"] = n * copies
+        if f"{t}.x" in z.files:
+            arrays[f"{t}.x"] = np.concatenate([z[f"{t}.x"]] * (1 if t in shared else copies))
+    for src, rel, dst in meta["edge_types"]:
+        name = f"{src}__{rel}__{dst}"
+        ei = z[f"{name}.edge_index"]
+        if src in shared and dst in shared:
+            parts = [ei]
+        else:
+            step = np.array(
+                [[0 if src in shared else counts[src]], [0 if dst in shared else counts[dst]]]
+            )
+            parts = [ei + c * step for c in range(copies)]
+        k = len(parts)
+        arrays[f"{name}.edge_index"] = np.concatenate(parts, axis=1)
+        arrays[f"{name}.time"] = np.concatenate([z[f"{name}.time"]] * k)
+        arrays[f"{name}.weight"] = np.concatenate([z[f"{name}.weight"]] * k)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "graph.npz", **arrays)
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--export", type=Path, help="export directory")
@@ -177,6 +283,12 @@ def main() -> None:
     parser.add_argument("--scaling", help="comma-separated user counts: epoch times only")
     parser.add_argument("--per-user", type=int, default=50, help="interactions per user")
     parser.add_argument("--epoch-of", nargs="+", type=Path, help="exports: one mini-batch epoch")
+    parser.add_argument("--steps", type=int, default=0, help="with --epoch-of: time N steps")
+    parser.add_argument("--fanout-per", choices=("type", "relation"), help="with --steps")
+    parser.add_argument(
+        "--tile", default="", help="with --steps: comma-separated copies of each export"
+    )
+    parser.add_argument("--warmup", type=int, default=2, help="with --steps: untimed steps first")
     parser.add_argument("--summarize", nargs="+", type=Path, help="result files: seeds together")
     parser.add_argument(
         "--set",
@@ -200,6 +312,31 @@ def main() -> None:
         name, _, value = item.partition("=")
         loaded = json.loads(value)
         base = base.replace(**{name: tuple(loaded) if isinstance(loaded, list) else loaded})
+    if args.epoch_of and args.steps:
+        print(
+            "| export | steps/epoch | s/step | sample | forward | backward | step "
+            "| batch nodes | batch edges |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        profiled = []
+        tiles = [int(c) for c in args.tile.split(",")] if args.tile else [1]
+        for export, copies in ((e, c) for e in args.epoch_of for c in tiles):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = export if copies == 1 else tile_export(export, copies, Path(tmp))
+                r = profile_steps(path, base, args.steps, args.warmup, args.fanout_per)
+            r["export"], r["copies"] = str(export), copies
+            profiled.append(r)
+            export = Path(f"{export} ×{copies}") if copies > 1 else export
+            print(
+                f"| {export} | {r['epoch_steps']} | {r['s_per_step']:.3f} | {r['sample_s']:.3f} "
+                f"| {r['forward_s']:.3f} | {r['backward_s']:.3f} | {r['step_s']:.3f} "
+                f"| {r['batch_nodes']:.0f} | {r['batch_edges']:.0f} |",
+                flush=True,
+            )
+        if args.out:
+            out = {"threads": torch.get_num_threads(), "profiles": profiled}
+            args.out.write_text(json.dumps(out))
+        return
     if args.epoch_of:
         print("| export | training interactions | steps | epoch s | s/step |")
         print("|---|---|---|---|---|")
