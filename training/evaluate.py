@@ -75,14 +75,14 @@ def _settings(config: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(d))
 
 
-def _load_run(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+def _load_run(path: Path, settings: dict[str, Any], model: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
         run = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    return run if same_settings(run.get("settings"), settings) else None
+    return run if same_settings(run.get("settings"), settings, model) else None
 
 
 def _write_run(path: Path, run: dict[str, Any]) -> None:
@@ -150,7 +150,7 @@ def evaluate(
     for seed in seeds:
         split = split_for(graph, base, seed)
         if oracle is not None and (
-            not reuse or _load_run(run_path(out_dir, ORACLE, seed), settings) is None
+            not reuse or _load_run(run_path(out_dir, ORACLE, seed), settings, ORACLE) is None
         ):
             per_user: dict[str, Any] = {}
             metrics = evaluate_scorer(
@@ -170,7 +170,7 @@ def evaluate(
         task_parts = _query_task(Path(export_dir), split)
         for name in names:
             path = run_path(out_dir, name, seed)
-            if reuse and _load_run(path, settings) is not None:
+            if reuse and _load_run(path, settings, name) is not None:
                 done += 1
                 logger.info("seed %d %s: kept the stored run %s", seed, name, path)
                 if progress is not None:

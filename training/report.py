@@ -50,17 +50,24 @@ def aggregate(per_seed: dict[str, list[dict[str, float]]]) -> Summary:
     return out
 
 
-def same_settings(stored: dict[str, Any] | None, current: dict[str, Any]) -> bool:
-    """Whether a stored run was made with the current settings: the same values, a
-    ``TrainConfig`` field that one side lacks (added to or removed from the code since)
-    counting as its default value, as ``dpgcn tune`` compares its stored studies."""
+def same_settings(
+    stored: dict[str, Any] | None, current: dict[str, Any], model: str | None = None
+) -> bool:
+    """Whether a stored run of ``model`` was made with the current settings: the same values,
+    a ``TrainConfig`` field that one side lacks (added to or removed from the code since)
+    counting as its default value, as ``dpgcn tune`` compares its stored studies. Of the tuned
+    configurations (``"tuned"``: model → changes) only ``model``'s own entry counts, so a
+    model tuned again does not invalidate the stored runs of the others."""
     if stored is None:
         return False
     defaults = json.loads(json.dumps(TrainConfig().to_dict()))
-    return all(
-        stored.get(key, defaults.get(key)) == current.get(key, defaults.get(key))
-        for key in stored.keys() | current.keys()
-    )
+    for key in stored.keys() | current.keys():
+        if key == "tuned":
+            if (stored.get(key) or {}).get(model) != (current.get(key) or {}).get(model):
+                return False
+        elif stored.get(key, defaults.get(key)) != current.get(key, defaults.get(key)):
+            return False
+    return True
 
 
 def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -72,7 +79,7 @@ def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             logger.warning("skipping unreadable run file %s", path)
             continue
-        if same_settings(run.get("settings"), settings):
+        if same_settings(run.get("settings"), settings, run.get("model")):
             runs.append(run)
         else:
             logger.info("skipping %s: made with other settings", path)

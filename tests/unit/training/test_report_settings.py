@@ -22,5 +22,15 @@ def test_another_value_or_no_settings_is_not_the_same() -> None:
     assert not same_settings(_settings(TrainConfig(epochs=15)), current)
     assert not same_settings(None, current)
     tuned = {**current, "tuned": {"dpgcn": {"lr": 0.02}}}
-    assert not same_settings(current, tuned)
-    assert same_settings(json.loads(json.dumps(tuned)), tuned)
+    assert not same_settings(current, tuned, "dpgcn")
+    assert same_settings(json.loads(json.dumps(tuned)), tuned, "dpgcn")
+
+
+def test_only_the_runs_own_tuned_entry_counts() -> None:
+    base = _settings(TrainConfig())
+    stored = {**base, "tuned": {"dpgcn": {"lr": 0.02}, "lightgcn": {"dim": 32}}}
+    retuned = {**base, "tuned": {"dpgcn": {"lr": 0.01}, "lightgcn": {"dim": 32}}}
+    assert same_settings(stored, retuned, "pnn")  # untuned in both: the same run
+    assert same_settings(stored, retuned, "lightgcn")
+    assert not same_settings(stored, retuned, "dpgcn")
+    assert not same_settings(stored, base, "dpgcn")
