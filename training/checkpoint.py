@@ -179,7 +179,13 @@ class Checkpointer:
                 f"this run {self.fingerprint}); use another directory or remove it"
             )
         trainer.model.load_state_dict(payload["model"])
-        trainer.optimizer.load_state_dict(payload["optimizer"])
+        try:  # e.g. Adam's state for the mini-batch path's SparseDenseAdam (older checkpoints)
+            trainer.optimizer.load_state_dict(payload["optimizer"])
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(
+                f"{self.path}: its optimiser state does not fit this run's optimiser "
+                f"({type(trainer.optimizer).__name__}: {e}); use another directory or remove it"
+            ) from e
         if payload["scaler"] and trainer.scaler.is_enabled():
             trainer.scaler.load_state_dict(payload["scaler"])
         set_rng_states(payload["rng"], trainer.rng)
