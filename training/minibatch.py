@@ -3,10 +3,11 @@
 Full-batch training (:func:`training.train.train_epoch`) propagates over the whole graph at
 every step; here each step sees only the sampled neighbourhood of a batch of training
 interactions: :func:`make_link_loader` builds a ``LinkNeighborLoader`` over
-:func:`training.hetero.train_graph` (fan-out per hop, negatives drawn by the loader,
-``NegativeSampling("binary")``), and :func:`minibatch_epoch` runs DP-GCN's encoder on each
-sampled subgraph (:class:`~training.models.hetero_gcn.HeteroGCN` takes the batch's
-``edge_index_dict``) and scores the batch's labelled pairs. :func:`use_minibatch` is the
+:func:`training.hetero.train_graph` (fan-out per hop, counted per destination node type by
+:func:`fanout_by_relation`; negatives drawn by the loader), and :func:`minibatch_epoch`
+runs DP-GCN's encoder on each sampled subgraph
+(:class:`~training.models.hetero_gcn.HeteroGCN` takes the batch's ``edge_index_dict``) and
+scores the batch's labelled pairs. :func:`use_minibatch` is the
 switch :func:`training.train.fit` asks (``TrainConfig.batching``, ``minibatch_min_edges``) and
 :func:`train_loader` the loader it trains on.
 
@@ -32,7 +33,7 @@ from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling, NeighborSampler
 
 from training.config import TrainConfig
-from training.data import ITEM, QUERY, USER, EdgeType
+from training.data import ITEM, USER, EdgeType
 from training.device import autocast
 from training.errors import ConfigError, TrainingError
 from training.hetero import hetero_data_from_split, train_graph
@@ -151,7 +152,7 @@ def _pick(colptr: Tensor, dst: Tensor, k: int) -> tuple[Tensor, Tensor]:
 def make_link_loader(
     graph: HeteroData,
     edge_type: EdgeType,
-    num_neighbors: list[int],
+    num_neighbors: list[int] | dict[EdgeType, list[int]],
     batch_size: int,
     num_negatives: int = 4,
     shuffle: bool = True,
@@ -229,19 +230,49 @@ def structure(graph: HeteroData) -> HeteroData:
     return out
 
 
+def fanout_by_relation(
+    graph: HeteroData, fanout: list[int], per: str = "type"
+) -> dict[EdgeType, list[int]]:
+    """PyG's ``num_neighbors`` per relation of ``graph`` for ``fanout[h]`` neighbours at hop
+    ``h``: ``per="relation"`` gives each relation ``fanout[h]``; ``per="type"`` shares
+    ``fanout[h]`` among the relations into a node type, ``ceil(fanout[h] / R_t)`` each (at
+    least one per relation), so a node draws about ``fanout[h]`` neighbours whatever the
+    number of relations reaching it (``-1``, all, stays ``-1``).
+
+    Per relation, a hop from a user of the shop graph (4 relations in) draws up to 4 × the
+    fan-out and one from an item (6 relations in) 6 ×, so two hops from a batch reach a field
+    of up to ``seeds × 60 × 30`` edges: most of the graph up to 1/8 of the full-scale shop,
+    and a per-step cost that grows with the graph until then. Per type the field is about
+    ``seeds × fanout[0] × fanout[1]`` edges, a bound independent of the graph."""
+    if per not in ("type", "relation"):
+        raise ConfigError(f"fan-out is counted per 'type' or per 'relation', not {per!r}")
+    into: dict[str, int] = {}
+    for et in graph.edge_types:
+        into[et[2]] = into.get(et[2], 0) + 1
+    out: dict[EdgeType, list[int]] = {}
+    for et in graph.edge_types:
+        share = into[et[2]] if per == "type" else 1
+        out[et] = [k if k < 0 else max(1, -(-k // share)) for k in fanout]
+    return out
+
+
 def train_loader(
     split: Split,
     config: TrainConfig,
     negative_pool: np.ndarray | None = None,
     positions: np.ndarray | None = None,
+    fanout_per: str | None = None,
 ) -> LinkNeighborLoader:
     """The mini-batch loader of ``split``: a ``LinkNeighborLoader`` over its training graph
     (validation and test edges left out), positives the harness's unique training pairs
     (``split.train``, every interaction type), ``config.num_negatives`` negative items per
     positive for the positive's own user (triplet sampling) drawn from ``negative_pool``
     (item rows; default every item) and
-    :meth:`TrainConfig.fanout_per_layer` neighbours per hop. ``positions`` (rows of
-    ``split.train``) keeps only those positives: one rank's shard in distributed training."""
+    :meth:`TrainConfig.fanout_per_layer` neighbours per hop, counted per destination node type
+    (:func:`fanout_by_relation`; ``fanout_per="relation"``, or a config's ``fanout_per``, for
+    per relation). ``positions`` (rows of ``split.train``) keeps only those positives: one
+    rank's shard in distributed training."""
+    per = fanout_per if fanout_per is not None else str(getattr(config, "fanout_per", "type"))
     graph = structure(train_graph(hetero_data_from_split(split)))
     edge_type = next((et for et in graph.edge_types if et[0] == USER and et[2] == ITEM), None)
     if edge_type is None:
@@ -257,7 +288,7 @@ def train_loader(
     return make_link_loader(
         graph,
         edge_type,
-        config.fanout_per_layer(),
+        fanout_by_relation(graph, config.fanout_per_layer(), per),
         config.batch_size,
         config.num_negatives,
         label_index=pairs,
@@ -283,15 +314,14 @@ def _labelled_pairs(batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Ten
 
 
 def minibatch_loss(model: DPGCN, batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Tensor]:
-    """The loss of one sampled batch and its labels: DP-GCN's input vectors (static user
-    features fused) computed for the batch's nodes only (``DPGCN.inputs(n_id)``: the cost of
-    a step does not grow with the graph's node count), the propagation over the batch's
-    subgraph, the score head on its users and items, BCE over its labelled pairs (positives and the
-    loader's negatives, binary or triplet sampling) plus the model's ``penalty`` of those
-    pairs."""
-    x = model.inputs({t: batch[t].n_id for t in batch.node_types})
-    h = model.gcn(x, batch.edge_index_dict)
-    enc = model.head(h[USER], h[ITEM], h.get(QUERY))
+    """The loss of one sampled batch and its labels: DP-GCN's vectors of the batch
+    (``DPGCN.encode_batch``: input vectors, static user features fused, computed for the
+    batch's nodes only, so the cost of a step does not grow with the graph's node count; the
+    model's cold-start simulation over the batch's items in training mode; the propagation
+    over the batch's subgraph), the score head on its users and items, BCE over its labelled
+    pairs (positives and the loader's negatives, binary or triplet sampling) plus the model's
+    ``penalty`` of those pairs."""
+    enc = model.encode_batch({t: batch[t].n_id for t in batch.node_types}, batch.edge_index_dict)
     pairs, labels = _labelled_pairs(batch, edge_type)
     logits = model.score(enc, pairs[0], pairs[1])
     loss = F.binary_cross_entropy_with_logits(logits.float(), labels)

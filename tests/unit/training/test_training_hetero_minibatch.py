@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import cast
 
 import numpy as np
+import pytest
 import torch
 
 from training.config import TrainConfig
 from training.data import ITEM, USER
 from training.dataset import GraphData
+from training.errors import ConfigError
 from training.hetero import hetero_data_from_split, train_graph
 from training.minibatch import (
     TorchNeighborSampler,
+    fanout_by_relation,
     make_link_loader,
     minibatch_epoch,
     train_loader,
@@ -140,3 +143,33 @@ def test_training_loader_draws_each_positives_negatives_for_its_own_user(
     assert set(pairs) <= train
     seeds = batch[USER].n_id[: len(src.unique())]  # the sampler's seed users come first
     assert set(seeds.tolist()) == set(batch[USER].n_id[src].tolist())
+
+
+def test_fanout_is_shared_among_the_relations_into_a_type(
+    data: GraphData, tiny_config: TrainConfig
+) -> None:
+    graph = train_graph(hetero_data_from_split(data.split))
+    into: dict[str, int] = {}
+    for et in graph.edge_types:
+        into[et[2]] = into.get(et[2], 0) + 1
+    assert max(into.values()) >= 3  # several relations reach a type in this graph
+    per_type = fanout_by_relation(graph, [6, 2, -1])
+    per_relation = fanout_by_relation(graph, [6, 2, -1], per="relation")
+    for et in graph.edge_types:
+        r = into[et[2]]
+        assert per_type[et] == [-(-6 // r), -(-2 // r), -1], et
+        assert per_relation[et] == [6, 2, -1], et
+    with pytest.raises(ConfigError, match="per 'type' or per 'relation'"):
+        fanout_by_relation(graph, [6], per="node")
+    # the training loader draws per type: a node keeps at most ceil(k / R_t) per relation
+    torch.manual_seed(0)
+    config = tiny_config.replace(batch_size=32, fanout=(6, 2), num_layers=2)
+    batch = next(iter(train_loader(data.split, config)))
+    for et in batch.edge_types:
+        ei = batch[et].edge_index
+        if ei.numel():
+            assert int(torch.bincount(ei[1]).max()) <= -(-6 // into[et[2]]), et
+    wide = next(iter(train_loader(data.split, config, fanout_per="relation")))
+    assert sum(wide[et].edge_index.shape[1] for et in wide.edge_types) > sum(
+        batch[et].edge_index.shape[1] for et in batch.edge_types
+    )
