@@ -191,8 +191,9 @@ def profile_steps(
         optimizer = make(model, config, minibatch=True)
     else:
         optimizer = loop.make_optimizer(model.parameters(), config.lr, config.weight_decay)
-    extra = {} if fanout_per is None else {"fanout_per": fanout_per}
-    loader = minibatch.train_loader(split, config, loop.negative_pool(model, split), **extra)
+    if fanout_per is not None:
+        config = config.replace(fanout_per=fanout_per)
+    loader = minibatch.train_loader(split, config, loop.negative_pool(model, split))
     edge_type = loader.input_data.input_type
     phases = dict.fromkeys(("sample", "forward", "backward", "step"), 0.0)
     nodes = edges = 0

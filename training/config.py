@@ -28,6 +28,9 @@ DEFAULT_REWARDS: tuple[tuple[str, float], ...] = (
 #: Values of :attr:`TrainConfig.batching`.
 BATCHING = ("auto", "full", "minibatch")
 
+#: Values of :attr:`TrainConfig.fanout_per`.
+FANOUT_PER = ("type", "relation")
+
 #: Default :attr:`TrainConfig.cold_simulation`: share of the trained items DP-GCN computes as
 #: cold items at each training step. Off by default: it costs validation NDCG@10 where every
 #: evaluated item is warm; set it (or tune it) where items without interactions must rank
@@ -155,6 +158,9 @@ class TrainConfig:
     #: Sampled neighbours per relation at each hop of a mini-batch (``-1``: all), one value per
     #: graph layer; the last value repeats for layers beyond the tuple.
     fanout: tuple[int, ...] = (10, 5)
+    #: What a hop's ``fanout`` counts: ``"type"`` (a node draws about k neighbours in all,
+    #: split over the relations that reach its type) or ``"relation"`` (k per relation).
+    fanout_per: str = "type"
     #: Seconds between training checkpoints when a checkpoint directory is given (written at
     #: the end of the first epoch after the interval has passed; 0: after every epoch).
     checkpoint_interval_s: float = 60.0
@@ -213,6 +219,11 @@ class TrainConfig:
             raise ConfigError(
                 f"TrainConfig.fanout must hold positive neighbour counts or -1 (all) per hop, "
                 f"got {self.fanout!r}"
+            )
+        if self.fanout_per not in FANOUT_PER:
+            raise ConfigError(
+                f"unknown TrainConfig.fanout_per {self.fanout_per!r}; "
+                f"known: {', '.join(FANOUT_PER)}"
             )
         if not self.checkpoint_interval_s >= 0:
             raise ConfigError("TrainConfig.checkpoint_interval_s must be >= 0")

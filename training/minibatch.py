@@ -261,7 +261,6 @@ def train_loader(
     config: TrainConfig,
     negative_pool: np.ndarray | None = None,
     positions: np.ndarray | None = None,
-    fanout_per: str | None = None,
 ) -> LinkNeighborLoader:
     """The mini-batch loader of ``split``: a ``LinkNeighborLoader`` over its training graph
     (validation and test edges left out), positives the harness's unique training pairs
@@ -269,10 +268,9 @@ def train_loader(
     positive for the positive's own user (triplet sampling) drawn from ``negative_pool``
     (item rows; default every item) and
     :meth:`TrainConfig.fanout_per_layer` neighbours per hop, counted per destination node type
-    (:func:`fanout_by_relation`; ``fanout_per="relation"``, or a config's ``fanout_per``, for
-    per relation). ``positions`` (rows of ``split.train``) keeps only those positives: one
+    (:func:`fanout_by_relation`; ``config.fanout_per="relation"`` for per relation).
+    ``positions`` (rows of ``split.train``) keeps only those positives: one
     rank's shard in distributed training."""
-    per = fanout_per if fanout_per is not None else str(getattr(config, "fanout_per", "type"))
     graph = structure(train_graph(hetero_data_from_split(split)))
     edge_type = next((et for et in graph.edge_types if et[0] == USER and et[2] == ITEM), None)
     if edge_type is None:
@@ -288,7 +286,7 @@ def train_loader(
     return make_link_loader(
         graph,
         edge_type,
-        fanout_by_relation(graph, config.fanout_per_layer(), per),
+        fanout_by_relation(graph, config.fanout_per_layer(), config.fanout_per),
         config.batch_size,
         config.num_negatives,
         label_index=pairs,

@@ -169,7 +169,7 @@ def test_fanout_is_shared_among_the_relations_into_a_type(
         ei = batch[et].edge_index
         if ei.numel():
             assert int(torch.bincount(ei[1]).max()) <= -(-6 // into[et[2]]), et
-    wide = next(iter(train_loader(data.split, config, fanout_per="relation")))
+    wide = next(iter(train_loader(data.split, config.replace(fanout_per="relation"))))
     assert sum(wide[et].edge_index.shape[1] for et in wide.edge_types) > sum(
         batch[et].edge_index.shape[1] for et in batch.edge_types
     )
