@@ -187,6 +187,16 @@ def train(
             "interactions), full or minibatch (neighbour-sampled, DP-GCN models)."
         ),
     ] = None,
+    cold_simulation: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="DP-GCN: share of the trained items computed as new items (no ID vector, "
+            "no interaction edges) at each training step, for catalogues where many items "
+            "arrive between trainings; 0 (the default) is off (docs/model.md).",
+        ),
+    ] = None,
     processes: Annotated[
         int | None,
         typer.Option(
@@ -216,6 +226,8 @@ def train(
         if batching not in BATCHING:
             fail(f"unknown --batching {batching!r} (valid: {', '.join(BATCHING)})", code=2)
         config["batching"] = batching
+    if cold_simulation is not None:
+        config["cold_simulation"] = cold_simulation
     if processes is not None:
         config["processes"] = processes
     run_id = runs.new_run_id()

@@ -82,3 +82,17 @@ def test_train_passes_batching(monkeypatch: pytest.MonkeyPatch) -> None:
     assert submitted == [{"model": "dpgcn", "epochs": 2, "batching": "minibatch"}]
     bad = CliRunner().invoke(app, ["train", "--batching", "sometimes"])
     assert bad.exit_code == 2 and "full, minibatch" in bad.output
+
+
+def test_train_passes_the_cold_start_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers import runs
+
+    submitted: list[dict[str, Any]] = []
+    monkeypatch.setattr(pipeline, "submit_pipeline", lambda run_id, cfg: submitted.append(cfg))
+    monkeypatch.setattr(runs, "new_run_id", lambda: "r1")
+    result = CliRunner().invoke(app, ["train", "--cold-simulation", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert submitted == [{"model": "dpgcn", "cold_simulation": 0.3}]
+    assert pipeline.train_config(submitted[0]).cold_simulation == 0.3
+    bad = CliRunner().invoke(app, ["train", "--cold-simulation", "1.5"])
+    assert bad.exit_code == 2 and len(submitted) == 1
