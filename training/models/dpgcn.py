@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
 from training.models.node_embedding import NodeEmbedding
 from training.models.score_head import ScoreHead
-from training.sparse import Adjacency, RelationStack
+from training.sparse import Adjacency, RelationStack, csr_of
 
 if TYPE_CHECKING:
     import optuna
@@ -291,18 +290,9 @@ class ColdStartStack:
     def _csr(self, row: Tensor, col: Tensor, values: Tensor, by_col: Tensor, m: int) -> Adjacency:
         """``[m, n]`` CSR of row-major entries and its ``[n, m]`` transpose."""
         return Adjacency(
-            _csr_matrix(row, col, values, (m, self.n)),
-            _csr_matrix(col[by_col], row[by_col], values[by_col], (self.n, m)),
+            csr_of(row, col, values, (m, self.n)),
+            csr_of(col[by_col], row[by_col], values[by_col], (self.n, m)),
         )
-
-
-def _csr_matrix(row: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
-    """A CSR tensor of entries sorted by row (then column)."""
-    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.cumsum(torch.bincount(row, minlength=shape[0]), 0)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
 def is_interaction(et: EdgeType) -> bool:
