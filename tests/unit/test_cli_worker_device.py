@@ -71,28 +71,26 @@ def test_auto_picks_cuda_when_the_machine_has_it(monkeypatch: pytest.MonkeyPatch
         select_device("cuda:1")
 
 
-def test_train_passes_batching(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers import runs
-
-    submitted: list[dict[str, Any]] = []
-    monkeypatch.setattr(pipeline, "submit_pipeline", lambda run_id, cfg: submitted.append(cfg))
-    monkeypatch.setattr(runs, "new_run_id", lambda: "r1")
+def test_train_passes_batching(submitted_runs: list[dict[str, Any]]) -> None:
     result = CliRunner().invoke(app, ["train", "--batching", "minibatch", "--epochs", "2"])
     assert result.exit_code == 0, result.output
-    assert submitted == [{"model": "dpgcn", "epochs": 2, "batching": "minibatch"}]
+    assert submitted_runs == [{"model": "dpgcn", "epochs": 2, "batching": "minibatch"}]
     bad = CliRunner().invoke(app, ["train", "--batching", "sometimes"])
     assert bad.exit_code == 2 and "full, minibatch" in bad.output
 
 
-def test_train_passes_the_cold_start_share(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers import runs
-
-    submitted: list[dict[str, Any]] = []
-    monkeypatch.setattr(pipeline, "submit_pipeline", lambda run_id, cfg: submitted.append(cfg))
-    monkeypatch.setattr(runs, "new_run_id", lambda: "r1")
+def test_train_passes_the_cold_start_share(submitted_runs: list[dict[str, Any]]) -> None:
     result = CliRunner().invoke(app, ["train", "--cold-simulation", "0.3"])
     assert result.exit_code == 0, result.output
-    assert submitted == [{"model": "dpgcn", "cold_simulation": 0.3}]
-    assert pipeline.train_config(submitted[0]).cold_simulation == 0.3
+    assert submitted_runs == [{"model": "dpgcn", "cold_simulation": 0.3}]
+    assert pipeline.train_config(submitted_runs[0]).cold_simulation == 0.3
     bad = CliRunner().invoke(app, ["train", "--cold-simulation", "1.5"])
-    assert bad.exit_code == 2 and len(submitted) == 1
+    assert bad.exit_code == 2 and len(submitted_runs) == 1
+
+
+def test_train_passes_processes(submitted_runs: list[dict[str, Any]]) -> None:
+    result = CliRunner().invoke(app, ["train", "--processes", "2"])
+    assert result.exit_code == 0, result.output
+    assert submitted_runs == [{"model": "dpgcn", "processes": 2}]
+    assert pipeline.train_config(submitted_runs[0]).processes == 2
+    assert CliRunner().invoke(app, ["train", "--processes", "0"]).exit_code == 2

@@ -128,22 +128,6 @@ def test_train_from_export_runs_the_processes_of_its_config(
     assert (tmp_path / "model" / "embeddings.npz").is_file()
 
 
-def test_dpgcn_train_passes_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
-    from dpgcn.cli import app
-    from workers import pipeline, runs
-
-    submitted: list[dict[str, Any]] = []
-    monkeypatch.setattr(pipeline, "submit_pipeline", lambda run_id, cfg: submitted.append(cfg))
-    monkeypatch.setattr(runs, "new_run_id", lambda: "r1")
-    result = CliRunner().invoke(app, ["train", "--processes", "2"])
-    assert result.exit_code == 0, result.output
-    assert submitted == [{"model": "dpgcn", "processes": 2}]
-    assert pipeline.train_config(submitted[0]).processes == 2
-    assert CliRunner().invoke(app, ["train", "--processes", "0"]).exit_code == 2
-
-
 def test_a_rank_whose_peers_never_join_times_out(
     split: Split, tiny_config: TrainConfig, tmp_path: Path
 ) -> None:
