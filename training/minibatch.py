@@ -30,7 +30,12 @@ import torch_geometric.typing
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
-from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling, NeighborSampler
+from torch_geometric.sampler import (
+    EdgeSamplerInput,
+    HeteroSamplerOutput,
+    NegativeSampling,
+    NeighborSampler,
+)
 
 from training.config import TrainConfig
 from training.data import ITEM, USER, EdgeType
@@ -44,7 +49,79 @@ from training.splits import Split
 logger = logging.getLogger(__name__)
 
 
-class TorchNeighborSampler(NeighborSampler):
+class TrainingNegatives(NegativeSampling):
+    """Triplet negatives (PyG's ``"triplet"`` mode) of one batch that avoid each positive's
+    user's training items, as the full-batch epoch's ``training.data.sample_negatives`` does:
+    a draw that is one of the user's training pairs is drawn again, up to ``max_tries``
+    rounds (the few left after that are kept). PyG's own negative sampling draws uniformly
+    ("TODO: Do not sample false negatives"); on a dense catalogue such as ML-100K about 12 %
+    of those negatives are items the user has rated, trained as non-interactions.
+
+    Args:
+        base: The loader's negative sampling (``amount`` per positive, ``dst_weight``).
+        users: The batch's positives' users (global rows), in the loader's order.
+        positives: Sorted unique keys ``user * n_items + item`` of the training pairs.
+        n_items: Items (the key's base).
+    """
+
+    def __init__(
+        self,
+        base: NegativeSampling,
+        users: Tensor,
+        positives: Tensor,
+        n_items: int,
+        max_tries: int = 10,
+    ) -> None:
+        super().__init__("triplet", base.amount, dst_weight=base.dst_weight)
+        self.users, self.positives = users.long(), positives
+        self.n_items, self.max_tries = n_items, max_tries
+
+    def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
+        """Whether each ``(users[k], items[k])`` is a training pair."""
+        if len(self.positives) == 0:
+            return torch.zeros(len(users), dtype=torch.bool)
+        key = users * self.n_items + items
+        at = torch.searchsorted(self.positives, key).clamp(max=len(self.positives) - 1)
+        return self.positives[at] == key
+
+    def sample(  # type: ignore[override]
+        self, num_samples: int, endpoint: str, num_nodes: int | None = None
+    ) -> Tensor:
+        out = super().sample(num_samples, endpoint, num_nodes)  # type: ignore[arg-type]
+        if endpoint != "dst" or num_samples != len(self.users) * self.amount:
+            return out
+        users = self.users.repeat_interleave(int(self.amount))  # negative k: positive k // amount
+        bad = self.is_positive(users, out)
+        for _ in range(self.max_tries):
+            idx = bad.nonzero().flatten()
+            if len(idx) == 0:
+                break
+            out[idx] = super().sample(len(idx), endpoint, num_nodes)  # type: ignore[arg-type]
+            bad[idx] = self.is_positive(users[idx], out[idx])
+        return out
+
+
+class TrainingSampler(NeighborSampler):
+    """PyG's :class:`~torch_geometric.sampler.NeighborSampler` whose triplet negatives avoid
+    the users' training items (:class:`TrainingNegatives`); ``positives`` (sorted keys
+    ``user * n_items + item``) is set by :func:`make_link_loader`, ``None``: PyG's uniform
+    negatives."""
+
+    positives: Tensor | None = None
+
+    def sample_from_edges(  # type: ignore[override]
+        self, inputs: EdgeSamplerInput, neg_sampling: NegativeSampling | None = None
+    ) -> HeteroSamplerOutput:
+        if neg_sampling is not None and neg_sampling.is_triplet() and self.positives is not None:
+            assert isinstance(inputs.input_type, tuple)
+            n_items = self.num_nodes[inputs.input_type[-1]]  # type: ignore[index]
+            neg_sampling = TrainingNegatives(neg_sampling, inputs.row, self.positives, n_items)
+        out = super().sample_from_edges(inputs, neg_sampling)
+        assert isinstance(out, HeteroSamplerOutput)
+        return out
+
+
+class TorchNeighborSampler(TrainingSampler):
     """PyG's :class:`~torch_geometric.sampler.NeighborSampler` (heterogeneous graphs,
     ``directional`` subgraphs) with its sampling step in torch, for installations without
     ``pyg-lib`` / ``torch-sparse``. Per hop and relation, each node reached in the previous hop
@@ -159,6 +236,7 @@ def make_link_loader(
     label_index: Tensor | None = None,
     negative_weight: Tensor | None = None,
     mode: str = "binary",
+    exclude: Tensor | None = None,
 ) -> LinkNeighborLoader:
     """A ``LinkNeighborLoader`` over the training interactions ``edge_type`` of ``graph`` (a
     :func:`training.hetero.train_graph`): ``num_neighbors[h]`` sampled neighbours per relation
@@ -171,12 +249,22 @@ def make_link_loader(
     ``mode`` is PyG's negative sampling mode: ``"binary"`` draws negative pairs with a random
     user *and* a random item (``edge_label_index`` / ``edge_label``); ``"triplet"`` draws the
     negative items for each positive's own user (``src_index``, ``dst_pos_index``,
-    ``dst_neg_index`` on the node stores), as the full-batch epoch does."""
-    sampler = None
-    if not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE):
+    ``dst_neg_index`` on the node stores), as the full-batch epoch does. ``exclude`` ``[2, P]``
+    (user, item) pairs, triplet mode only: a user's negatives are never among that user's
+    pairs there (:class:`TrainingNegatives`; the full-batch epoch excludes the training
+    pairs the same way)."""
+    if exclude is not None and mode != "triplet":
+        raise ConfigError("negatives avoid known pairs in triplet sampling only")
+    sampler: TrainingSampler
+    if torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE:
+        sampler = TrainingSampler(graph, num_neighbors=num_neighbors)
+    else:
         with warnings.catch_warnings():  # PyG's advice to install pyg-lib, answered here
             warnings.filterwarnings("ignore", message=".*without a 'pyg-lib' installation")
             sampler = TorchNeighborSampler(graph, num_neighbors=num_neighbors)
+    if exclude is not None:
+        n_items = graph[edge_type[-1]].num_nodes
+        sampler.positives = torch.unique(exclude[0].long() * n_items + exclude[1].long())
     return LinkNeighborLoader(
         graph,
         num_neighbors=num_neighbors,
@@ -266,7 +354,8 @@ def train_loader(
     (validation and test edges left out), positives the harness's unique training pairs
     (``split.train``, every interaction type), ``config.num_negatives`` negative items per
     positive for the positive's own user (triplet sampling) drawn from ``negative_pool``
-    (item rows; default every item) and
+    (item rows; default every item), none of them one of that user's training items (as in
+    the full-batch epoch: :class:`TrainingNegatives`), and
     :meth:`TrainConfig.fanout_per_layer` neighbours per hop, counted per destination node type
     (:func:`fanout_by_relation`; ``config.fanout_per="relation"`` for per relation).
     ``positions`` (rows of ``split.train``) keeps only those positives: one
@@ -275,10 +364,8 @@ def train_loader(
     edge_type = next((et for et in graph.edge_types if et[0] == USER and et[2] == ITEM), None)
     if edge_type is None:
         raise TrainingError("the export has no User → Item relation to train on")
-    rows, cols = split.train.row, split.train.col
-    if positions is not None:
-        rows, cols = rows[positions], cols[positions]
-    pairs = torch.as_tensor(np.stack([rows, cols]).astype(np.int64))
+    every = torch.as_tensor(np.stack([split.train.row, split.train.col]).astype(np.int64))
+    pairs = every if positions is None else every[:, torch.as_tensor(positions)]
     weight = None
     if negative_pool is not None:
         weight = torch.zeros(graph[ITEM].num_nodes)
@@ -292,6 +379,7 @@ def train_loader(
         label_index=pairs,
         negative_weight=weight,
         mode="triplet",
+        exclude=every,
     )
 
 
@@ -368,6 +456,8 @@ def minibatch_epoch(
 
 __all__ = [
     "TorchNeighborSampler",
+    "TrainingNegatives",
+    "TrainingSampler",
     "make_link_loader",
     "minibatch_epoch",
     "minibatch_loss",
