@@ -22,6 +22,13 @@ from training.sparse import Adjacency, RelationStack, csr_of
 if TYPE_CHECKING:
     import optuna
 
+#: ``DPGCN(relation_mean=…)`` and ``DPGCN(side_scale=…)`` when left unset and the cold-start
+#: simulation is on: a node averages the relations it has neighbours under (an item without
+#: interactions, category and term edges only, is then on the warm items' scale) and the side
+#: path learns 5 times faster than the ID vectors (docs/model.md, "Cold items on the warm
+#: items' scale"). With the simulation off the model is unchanged: ``"type"`` and ``1.0``.
+COLD_RELATION_MEAN, COLD_SIDE_SCALE = "node", 5.0
+
 
 class DPGCN(DotProductModel):
     r"""DP-GCN (paper §3.3): a multi-level fusion of heterogeneous graph convolutions, static
@@ -83,6 +90,13 @@ class DPGCN(DotProductModel):
         cold_simulation (float, optional): Share of the trained items computed as cold items
             at each training step (ID vector and interaction edges dropped together; ``0``:
             off). (default: :obj:`COLD_SIMULATION`)
+        relation_mean (str, optional): How :class:`HeteroGCN` averages the relations into a
+            node: ``"node"``, over those the node has neighbours under; ``"type"``, over every
+            relation into its type. (default: :obj:`"node"` when the cold-start simulation
+            is on, else :obj:`"type"`)
+        side_scale (float, optional): Learning-rate multiplier of the side-information token
+            vectors (:class:`~training.models.node_embedding.SideProjection`).
+            (default: :obj:`5.0` when the cold-start simulation is on, else :obj:`1.0`)
 
     Shapes:
         - **output of** :meth:`encode`: user :math:`(|U|, D)`, item :math:`(|I|, D)`, query
@@ -108,6 +122,8 @@ class DPGCN(DotProductModel):
         use_side_features: bool = True,
         id_dropout: float = 0.1,
         cold_simulation: float = COLD_SIMULATION,
+        relation_mean: str | None = None,
+        side_scale: float | None = None,
     ) -> None:
         super().__init__(data)
         if not 0.0 <= cold_simulation < 1.0:
@@ -115,6 +131,11 @@ class DPGCN(DotProductModel):
         #: Share of the trained items computed as cold at each training step (needs the side
         #: information: without it a cold item has nothing but the unknown vector).
         self.cold_simulation = cold_simulation if use_side_features else 0.0
+        cold = self.cold_simulation > 0
+        if relation_mean is None:
+            relation_mean = COLD_RELATION_MEAN if cold else "type"
+        if side_scale is None:
+            side_scale = COLD_SIDE_SCALE if cold else 1.0
         self.inductive = use_side_features
         self.has_policy = use_policy
         self.use_fusion = use_fusion
@@ -130,6 +151,7 @@ class DPGCN(DotProductModel):
             trained=data.trained,
             side=data.side if use_side_features else None,
             id_dropout=id_dropout,
+            side_scale=side_scale,
         )
         node_types = list(self.embedding.num_nodes)
         outputs = [t for t in (USER, ITEM, QUERY) if t in node_types]
@@ -143,6 +165,7 @@ class DPGCN(DotProductModel):
             num_layers,
             dropout,
             output_types=outputs,
+            relation_mean=relation_mean,
         )
         self.fusion = FeatureFusion(dim, data.user_feature_dim) if use_fusion else None
         self.head = ScoreHead()

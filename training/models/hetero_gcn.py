@@ -6,7 +6,10 @@ import torch
 from torch import Tensor, nn
 
 from training.data import EdgeType
-from training.sparse import RelationStack, spmm
+from training.sparse import Adjacency, RelationStack, spmm
+
+#: Values of ``HeteroGCN(relation_mean=…)``.
+RELATION_MEANS = ("node", "type")
 
 
 class HeteroGCN(nn.Module):
@@ -25,7 +28,13 @@ class HeteroGCN(nn.Module):
         \mathbf{h}^{(l+1)}_v = \frac{1}{R_{\tau(v)}}\sum_{r \,:\, d(r) = \tau(v)}
         \frac{1}{|\mathcal{N}_r(v)|}\sum_{w \in \mathcal{N}_r(v)} \mathbf{h}^{(l)}_w
 
-    with :math:`R_t` the relations into type :math:`t`. With one relation (user–item
+    with :math:`R_t` the relations into type :math:`t` (``relation_mean="type"``, the
+    default). With ``relation_mean="node"`` :math:`R_{\tau(v)}` is replaced by :math:`R(v)`,
+    the relations under which :math:`v` has at least one neighbour, so a node's message is
+    the mean of the relation means it actually receives: an item without interactions
+    (category and term neighbours only) gets the mean of its category and term messages,
+    not that sum divided by every relation an item can have, and sits on the same scale as
+    a warm item (docs/model.md, "Cold items on the warm items' scale"). With one relation (user–item
     interactions alone) this is LightGCN's propagation with mean instead of symmetric
     normalisation. It is PyG's ``HeteroConv({r: SimpleConv(aggr="mean")}, aggr="mean")``
     (a unit test checks it), computed as one sparse product over every relation. Node types
@@ -43,6 +52,10 @@ class HeteroGCN(nn.Module):
         dropout (float, optional): Dropout after each layer but the last. (default: :obj:`0.0`)
         output_types (list[str], optional): The node types whose representations are used
             downstream; the last layer computes only those (default: all).
+        relation_mean (str, optional): ``"node"``: average the relations a node has
+            neighbours under; ``"type"``: divide by every relation into its type (PyG's
+            ``HeteroConv(aggr="mean")``, where a relation without neighbours adds a zero).
+            (default: :obj:`"type"`)
 
     Shapes:
         - **input:** ``x_dict`` :math:`(|\mathcal{V}_t|, D)` per node type, the graph's
@@ -58,8 +71,14 @@ class HeteroGCN(nn.Module):
         num_layers: int,
         dropout: float = 0.0,
         output_types: list[str] | None = None,
+        relation_mean: str = "type",
     ) -> None:
         super().__init__()
+        if relation_mean not in RELATION_MEANS:
+            raise ValueError(
+                f"relation_mean must be one of {', '.join(RELATION_MEANS)}, got {relation_mean!r}"
+            )
+        self.relation_mean = relation_mean
         self.node_types = list(node_types)
         self.output_types = list(output_types) if output_types is not None else list(node_types)
         self.edge_types = list(edge_types)
@@ -103,6 +122,8 @@ class HeteroGCN(nn.Module):
             last = j == self.num_props - 1
             adj = stack.head if last and stack.head is not None else stack.adjacency
             m = spmm(adj, x)
+            if self.relation_mean == "node":
+                m = m / received_share(adj)
             x = m + (1 - receives[: len(m)]) * x[: len(m)]
             if not last:
                 x = self.dropout(x)
@@ -117,3 +138,17 @@ class HeteroGCN(nn.Module):
             f"{self.__class__.__name__}({len(self.edge_types)} relations, dim={self.dim}, "
             f"num_layers={self.num_layers})"
         )
+
+
+def received_share(adj: Adjacency) -> Tensor:
+    r"""``[n_dst, 1]``: the row sums of a :class:`~training.sparse.RelationStack` matrix.
+    Each relation under which node :math:`v` has neighbours contributes
+    :math:`d_r(v) \cdot 1 / (R_t\, d_r(v)) = 1 / R_t` to row :math:`v`, so the sum is
+    :math:`R(v) / R_t`, the share of its type's relations that reach the node; dividing the
+    row by it turns the mean over all :math:`R_t` relations into the mean over the
+    :math:`R(v)` present. Rows without any neighbour get 1 (their message stays 0). Also right
+    for the cold-start stacks, where a dropped edge keeps its entry with value 0."""
+    with torch.no_grad():
+        ones = torch.ones(adj.shape[1], 1, device=adj.matrix.device)
+        total = torch.sparse.mm(adj.matrix, ones)
+    return torch.where(total > 0, total, torch.ones_like(total))

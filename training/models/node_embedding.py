@@ -22,23 +22,35 @@ class SideProjection(nn.Module):
     (A user's static features are summed into its vector the same way, by
     :class:`~training.models.feature_fusion.FeatureFusion`.)
 
+    The token vectors are stored divided by ``scale`` and multiplied back in
+    :meth:`forward` (initial output :math:`\mathcal{N}(0, 0.1^2)` per token either way):
+    Adam's step is about the learning rate per parameter whatever the gradient's size, so the
+    side path moves ``scale`` times faster than the ID rows, the rate it needs when it alone
+    must score an item without interactions (docs/model.md, "Cold items on the warm items'
+    scale").
+
     Args:
         num_tokens (int): Size of the token vocabulary.
         dim (int): Output size :math:`D`.
+        scale (float, optional): Learning-rate multiplier of the token vectors (through the
+            parametrisation above). (default: :obj:`1.0`)
 
     Shapes:
         - **input:** a :class:`~training.dataset.SideBag` of :math:`N` nodes
         - **output:** :math:`(N, D)`
     """
 
-    def __init__(self, num_tokens: int, dim: int) -> None:
+    def __init__(self, num_tokens: int, dim: int, scale: float = 1.0) -> None:
         super().__init__()
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
         self.num_tokens = num_tokens
+        self.scale = scale
         self.bag = nn.EmbeddingBag(num_tokens, dim, mode="sum")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.bag.weight, std=0.1)
+        nn.init.normal_(self.bag.weight, std=0.1 / self.scale)
 
     def forward(self, bag: SideBag, rows: Tensor | None = None) -> Tensor:
         """The projection of every node of ``bag``, or of the nodes ``rows`` only (their
@@ -46,10 +58,11 @@ class SideProjection(nn.Module):
         tokens, offsets, weights = (
             (bag.tokens, bag.offsets, bag.weights) if rows is None else bag_rows(bag, rows)
         )
-        return cast(Tensor, self.bag(tokens, offsets, per_sample_weights=weights))
+        out = cast(Tensor, self.bag(tokens, offsets, per_sample_weights=weights))
+        return out * self.scale if self.scale != 1.0 else out
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(tokens={self.num_tokens})"
+        return f"{self.__class__.__name__}(tokens={self.num_tokens}, scale={self.scale})"
 
 
 def bag_rows(bag: SideBag, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -101,6 +114,8 @@ class NodeEmbedding(nn.Module):
         side (dict[str, SideBag], optional): Multi-hot side information per node type.
         id_dropout (float, optional): Probability of replacing a trained node's ID vector by
             the unknown vector in training mode. (default: :obj:`0.0`)
+        side_scale (float, optional): Learning-rate multiplier of the side-information
+            token vectors (:class:`SideProjection`'s ``scale``). (default: :obj:`1.0`)
 
     Shapes:
         - **output:** ``x_dict`` with :math:`(|\mathcal{V}_t|, D)` per node type :math:`t`.
@@ -114,6 +129,7 @@ class NodeEmbedding(nn.Module):
         trained: dict[str, Tensor] | None = None,
         side: dict[str, SideBag] | None = None,
         id_dropout: float = 0.0,
+        side_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if not 0.0 <= id_dropout < 1.0:
@@ -145,7 +161,7 @@ class NodeEmbedding(nn.Module):
             t: b for t, b in (side or {}).items() if t in self.num_nodes and b.num_tokens > 0
         }
         self.projections = nn.ModuleDict(
-            {t: SideProjection(self.side[t].num_tokens, dim) for t in sorted(self.side)}
+            {t: SideProjection(self.side[t].num_tokens, dim, side_scale) for t in sorted(self.side)}
         )
         self.reset_parameters()
 
