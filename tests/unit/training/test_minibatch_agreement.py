@@ -1,7 +1,8 @@
 """The mini-batch step computes the full-batch step when nothing is sampled away (issue 17:
 "both paths give the same NDCG@10"): with fan-out -1 and every training pair in one batch,
 ``DPGCN.encode_batch`` gives the seeds the vectors of ``DPGCN.encode`` and the batch's loss
-the gradient of the same pairs' full-batch loss."""
+the gradient of the same pairs' full-batch loss; and the loader's negatives follow the
+full-batch rule (never one of the user's training items)."""
 
 from __future__ import annotations
 
