@@ -135,6 +135,9 @@ def test_the_cold_simulation_turns_both_on(data: GraphData) -> None:
         data, dim=8, num_layers=2, cold_simulation=0.5, relation_mean="type", side_scale=2.0
     )
     assert off.gcn.relation_mean == "type"
+    small = DPGCN(data, dim=8, num_layers=2, cold_simulation=0.07)  # ML-100K's tuned share
+    assert small.gcn.relation_mean == "type"
+    assert {cast(SideProjection, p).scale for p in small.embedding.projections.values()} == {1.0}
     assert on.gcn.relation_mean == "node"
     assert explicit.gcn.relation_mean == "type"
     scales = {
