@@ -134,7 +134,7 @@ def load_graph(
     from graphstore import ingest, model, policies, writeback
     from graphstore.driver import QuietList, connect, delete_all, execute
     from graphstore.records import GraphSource
-    from training.config import DDPGConfig
+    from training.config import PolicyConfig
     from training.policy import DDPGPolicy
 
     version = f"bench-api-{users}-{items}-{dim}-{events}-{seed}"
@@ -254,7 +254,7 @@ def load_graph(
         counts = {"User": users, "Item": items} | ({"Query": queries} if queries else {})
         writeback.complete_version(driver, version, counts, {})
         writeback.activate_version(driver, version)
-        policy = DDPGPolicy(2 * dim, dim, DDPGConfig(), seed=seed, alpha=0.5, scale=1.0)
+        policy = DDPGPolicy(2 * dim, dim, PolicyConfig(), seed=seed, alpha=0.5, scale=1.0)
         buf = io.BytesIO()
         torch.save(policy.state_dict(), buf)
         policies.save_policy(driver, version, buf.getvalue(), {"source": "bench"})

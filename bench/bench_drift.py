@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphstore.sources import synthetic  # noqa: E402
-from training.config import DDPGConfig  # noqa: E402
+from training.config import PolicyConfig  # noqa: E402
 from training.inference import PolicyAdjuster, load_policy_adjuster_bytes  # noqa: E402
 from training.online import OnlineLearner  # noqa: E402
 from training.policy import DDPGPolicy  # noqa: E402
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     )
     shop = Shop(spec)
     d = shop.user_vecs.shape[1]
-    cfg = DDPGConfig(
+    cfg = PolicyConfig(
         actor_hidden=(64,),
         critic_hidden=(64,),
         batch_size=256,

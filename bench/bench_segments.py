@@ -64,7 +64,9 @@ def embeddings(
         source, truth = synthetic.generate(spec)
         export_source(source, root / "export")
         started = time.perf_counter()
-        config = TrainConfig(epochs=epochs, dim=dim, patience=0, device="cpu")
+        config = TrainConfig().replace(
+            {"optim.epochs": epochs, "model.dim": dim, "optim.patience": 0, "device": "cpu"}
+        )
         train_from_export(root / "export", root / "model", config)
         with np.load(root / "model" / "embeddings.npz", allow_pickle=False) as emb:
             ids = [str(u) for u in emb["User.ids"]]

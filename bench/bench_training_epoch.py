@@ -57,11 +57,11 @@ class Runner:
         self.device = select_device(config.device)
         seed_everything(config.seed)
         self.split = split_interactions(load_export(export), config.seed, config.reward_of())
-        self.data = build_graph_data(self.split, self.device, config.history_len)
-        self.config = config.replace(model=name)
+        self.data = build_graph_data(self.split, self.device, config.model.history_len)
+        self.config = config.replace({"model.name": name})
         seed_everything(config.seed)
-        self.model = build_model(self.config.model, self.data, self.config).to(self.device)
-        self.opt = make_optimizer(self.model.parameters(), self.config.lr)
+        self.model = build_model(self.config.model.name, self.data, self.config).to(self.device)
+        self.opt = make_optimizer(self.model.parameters(), self.config.optim.lr)
         self.rng = np.random.default_rng(0)
         self.scaler = make_grad_scaler(self.device, False)
 
@@ -92,8 +92,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--per-user", type=int, default=20, help="interactions per user")
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=TrainConfig().batch_size)
-    parser.add_argument("--dim", type=int, default=TrainConfig().dim)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig().optim.batch_size)
+    parser.add_argument("--dim", type=int, default=TrainConfig().model.dim)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
@@ -101,7 +101,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = TrainConfig(batch_size=args.batch_size, dim=args.dim, device=args.device)
+    config = TrainConfig().replace(
+        {"optim.batch_size": args.batch_size, "model.dim": args.dim, "device": args.device}
+    )
     names = [m for m in args.models.split(",") if m]
     with tempfile.TemporaryDirectory() as tmp:
         export = args.export

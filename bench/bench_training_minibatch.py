@@ -27,7 +27,7 @@ export in seconds, for before/after runs on the scale run's exports.
 ``--scaling 2000,8000`` instead times one epoch of each path on random exports of that many
 users (``--per-user`` interactions each, a quarter as many items; clustered as in the unit
 tests' ``export_factory``), to see where mini-batches become the faster path
-(``TrainConfig.minibatch_min_edges``).
+(``TrainConfig.optim.minibatch_min_edges``).
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ MODES = ("full", "minibatch")
 
 def run_seed(export: Path, base: TrainConfig, seed: int) -> dict[str, Any]:
     graph = load_export(export)
-    config = base.replace(seed=seed)
+    config = base.replace({"seed": seed})
     split = split_for(graph, config)
     out: dict[str, Any] = {"seed": seed, "train_interactions": len(split.train)}
     per_user: dict[str, dict[str, FloatVector]] = {}
     for mode in MODES:
         t0 = time.perf_counter()
-        result = fit(split, config.replace(batching=mode))
+        result = fit(split, config.replace({"optim.batching": mode}))
         wall = time.perf_counter() - t0
         users: dict[str, FloatVector] = {}
         test = evaluate_fit(result, "test", per_user=users)
@@ -143,21 +143,28 @@ def run_scaling(users: int, per_user: int, base: TrainConfig, tmp: Path) -> dict
         seed=0,
         clusters=max(4, users // 500),
     )
-    config = base.replace(epochs=1, patience=0, eval_max_users=500)
+    config = base.replace({"optim.epochs": 1, "optim.patience": 0, "eval.max_users": 500})
     split = split_for(load_export(export), config)
     out: dict[str, Any] = {"users": users, "train_interactions": len(split.train)}
     for mode in MODES:
-        result = fit(split, config.replace(batching=mode))
+        result = fit(split, config.replace({"optim.batching": mode}))
         out[mode] = result.epoch_train_seconds[0]
     return out
 
 
 def time_epoch(export: Path, base: TrainConfig) -> dict[str, Any]:
     """One mini-batch epoch of ``base`` on ``export``: its training seconds and steps."""
-    config = base.replace(batching="minibatch", epochs=1, patience=0, eval_max_users=500)
+    config = base.replace(
+        {
+            "optim.batching": "minibatch",
+            "optim.epochs": 1,
+            "optim.patience": 0,
+            "eval.max_users": 500,
+        }
+    )
     split = split_for(load_export(export), config)
     result = fit(split, config)
-    steps = -(-len(split.train) // config.batch_size)
+    steps = -(-len(split.train) // config.optim.batch_size)
     seconds = result.epoch_train_seconds[0]
     return {
         "export": str(export),
@@ -180,19 +187,21 @@ def profile_steps(
     from training.device import seed_everything
     from training.models import build_model
 
-    config = base.replace(batching="minibatch", epochs=1, patience=0)
+    config = base.replace({"optim.batching": "minibatch", "optim.epochs": 1, "optim.patience": 0})
     split = split_for(load_export(export), config)
     seed_everything(config.seed)
     device = torch.device("cpu")
-    data = build_graph_data(split, device, config.history_len)
-    model = build_model(config.model, data, config).to(device)
+    data = build_graph_data(split, device, config.model.history_len)
+    model = build_model(config.model.name, data, config).to(device)
     make = getattr(loop, "optimizer_for", None)  # the sparse/dense pair where it exists
     if make is not None:
         optimizer = make(model, config, minibatch=True)
     else:
-        optimizer = loop.make_optimizer(model.parameters(), config.lr, config.weight_decay)
+        optimizer = loop.make_optimizer(
+            model.parameters(), config.optim.lr, config.optim.weight_decay
+        )
     if fanout_per is not None:
-        config = config.replace(fanout_per=fanout_per)
+        config = config.replace({"optim.fanout_per": fanout_per})
     loader = minibatch.train_loader(split, config, loop.negative_pool(model, split))
     edge_type = loader.input_data.input_type
     phases = dict.fromkeys(("sample", "forward", "backward", "step"), 0.0)
@@ -221,7 +230,7 @@ def profile_steps(
         "export": str(export),
         "fanout_per": fanout_per,
         "train_interactions": len(split.train),
-        "epoch_steps": -(-len(split.train) // config.batch_size),
+        "epoch_steps": -(-len(split.train) // config.optim.batch_size),
         "graph_nodes": n_nodes,
         "timed_steps": steps,
         "s_per_step": total / steps,
@@ -295,8 +304,9 @@ def main() -> None:
         "--set",
         action="append",
         default=[],
-        metavar="FIELD=JSON",
-        help="another TrainConfig value for both paths, e.g. query_loss_weight=0 (repeatable)",
+        metavar="PATH=JSON",
+        help="another TrainConfig value for both paths by its dotted path, e.g. "
+        "model.query_loss_weight=0 (repeatable)",
     )
     args = parser.parse_args()
     if args.summarize:
@@ -304,15 +314,17 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    base = TrainConfig(
-        model=args.model,
-        fanout=tuple(int(k) for k in args.fanout.split(",")),
-        device="cpu",
+    base = TrainConfig().replace(
+        {
+            "model.name": args.model,
+            "optim.fanout": tuple(int(k) for k in args.fanout.split(",")),
+            "device": "cpu",
+        }
     )
     for item in args.set:
         name, _, value = item.partition("=")
         loaded = json.loads(value)
-        base = base.replace(**{name: tuple(loaded) if isinstance(loaded, list) else loaded})
+        base = base.replace({name: loaded})
     if args.epoch_of and args.steps:
         print(
             "| export | steps/epoch | s/step | sample | forward | backward | step "

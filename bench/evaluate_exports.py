@@ -40,10 +40,10 @@ def main() -> None:
     models = args.models.split(",") if args.models else None
     overrides: dict[str, object] = {}
     if args.epochs is not None:
-        overrides["epochs"] = args.epochs
+        overrides["optim.epochs"] = args.epochs
     if args.protocol is not None:
-        overrides["protocol"] = args.protocol
-    config = TrainConfig(**overrides)  # type: ignore[arg-type]
+        overrides["eval.protocol"] = args.protocol
+    config = TrainConfig().replace(overrides)
     evaluate(
         args.export_dir,
         args.out_dir,

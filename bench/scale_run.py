@@ -149,9 +149,9 @@ def run_pipeline(args: argparse.Namespace, settings: Any, neo4j_pid: Path) -> di
 
     apps.start_app(settings, "worker")
     config = {
-        "model": args.model,
-        "batching": "minibatch",
-        "epochs": args.epochs,
+        "model.name": args.model,
+        "optim.batching": "minibatch",
+        "optim.epochs": args.epochs,
         "device": "cpu",
     }
     run_id = runs.new_run_id()

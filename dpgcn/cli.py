@@ -183,7 +183,7 @@ def train(
     batching: Annotated[
         str | None,
         typer.Option(
-            help="auto (mini-batches from TrainConfig.minibatch_min_edges training "
+            help="auto (mini-batches from TrainConfig.optim.minibatch_min_edges training "
             "interactions), full or minibatch (neighbour-sampled, DP-GCN models)."
         ),
     ] = None,
@@ -215,28 +215,32 @@ def train(
 
     if model not in MODEL_REGISTRY:
         fail(f"unknown model {model!r} for --model (valid: {', '.join(MODEL_REGISTRY)})", code=2)
-    config: dict[str, object] = {"model": model}
-    if epochs is not None:
-        config["epochs"] = epochs
-    if dim is not None:
-        config["dim"] = dim
-    if batching is not None:
-        from training.config import BATCHING
+    from training.config import BATCHING, TrainConfig
+    from training.errors import ConfigError
 
+    # the run's TrainConfig changes by dotted path, as the Celery message carries them
+    config: dict[str, object] = {"model.name": model}
+    if epochs is not None:
+        config["optim.epochs"] = epochs
+    if dim is not None:
+        config["model.dim"] = dim
+    if batching is not None:
         if batching not in BATCHING:
             fail(f"unknown --batching {batching!r} (valid: {', '.join(BATCHING)})", code=2)
-        config["batching"] = batching
+        config["optim.batching"] = batching
     if cold_simulation is not None:
-        config["cold_simulation"] = cold_simulation
+        config["model.cold_simulation"] = cold_simulation
     if processes is not None:
-        config["processes"] = processes
+        config["optim.processes"] = processes
+    try:
+        TrainConfig().replace(config)
+    except ConfigError as e:
+        fail(str(e), code=2)
     run_id = runs.new_run_id()
     pipeline.submit_pipeline(run_id, config)
     typer.echo(f"run {run_id} queued")
     if wait:
-        from training.config import TrainConfig
-
-        record = _follow(run_id, timeout, epochs or TrainConfig().epochs)
+        record = _follow(run_id, timeout, epochs or TrainConfig().optim.epochs)
         if record.get("state") != "SUCCESS":
             fail(f"run {run_id} ended {record.get('state')}: {record.get('error', '')}")
         typer.echo(f"run {run_id} done: model version {run_id} is active")

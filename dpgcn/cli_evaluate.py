@@ -10,6 +10,7 @@ import typer
 from dpgcn.cli_common import fail
 from dpgcn.cli_load import EventsOption, ModeOption, synthetic_spec
 from dpgcn.settings import get_settings
+from training.models import MODEL_SPECS
 
 #: Where `dpgcn evaluate` looks for a dataset when --path is not given.
 DATASET_DIRS = {
@@ -25,13 +26,8 @@ QUERY_TASK_FILES = {"bestbuy": "labelled_split/test.csv"}
 
 
 PROTOCOLS = ("leave-last-out", "ratio-random", "ratio-temporal", "cold-item")
-#: The registry's names, as the --models help lists them (a unit test keeps them in step with
-#: ``training.models.MODEL_REGISTRY``; importing the registry here would load torch for every
-#: CLI call).
-MODEL_NAMES = (
-    "popularity, itemknn, query_frequency, embedding_mlp, wide_deep, pnn, din, lightgcn, "
-    "lightgcn_pyg, gcn, dgcn, dpgcn_no_ddpg, dpgcn"
-)
+#: The registry's names, as the --models help lists them (``training.models`` loads no torch).
+MODEL_NAMES = ", ".join(MODEL_SPECS)
 
 
 def _progress_bar(total: int) -> tuple[object, object]:
@@ -177,12 +173,12 @@ def evaluate(
         if export_only:
             typer.echo(f"export written to {target}")
             return
-        changes: dict[str, object] = {"protocol": protocol}
+        changes: dict[str, object] = {"eval.protocol": protocol}
         if epochs is not None:
-            changes["epochs"] = epochs
+            changes["optim.epochs"] = epochs
         if patience is not None:
-            changes["patience"] = patience
-        config = TrainConfig().replace(**changes)
+            changes["optim.patience"] = patience
+        config = TrainConfig().replace(changes)
         seed_values = (
             tuple(int(s) for s in seed_list.split(",")) if seed_list else tuple(range(seeds))
         )

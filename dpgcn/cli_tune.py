@@ -83,7 +83,7 @@ def tune(
     else:
         evaluate(dataset=dataset, path=path, export_dir=target, export_only=True)
     report_dir = out / dataset / protocol
-    config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
+    config = TrainConfig() if epochs is None else TrainConfig().replace({"optim.epochs": epochs})
 
     def progress(event: dict[str, object]) -> None:
         value = event.get("value")

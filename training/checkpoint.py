@@ -1,7 +1,7 @@
 """Interval checkpoints of a training run, and resuming from them.
 
 :func:`training.train.fit` given a checkpoint directory writes ``checkpoint.pt`` there at the
-end of the first epoch after ``TrainConfig.checkpoint_interval_s`` seconds have passed since
+end of the first epoch after ``TrainConfig.optim.checkpoint_interval_s`` seconds have passed since
 the last one, and once more when the epoch loop ends (early stop or the cap, marked
 ``done``). The file holds everything the loop depends on: the model and optimiser states, the
 gradient scaler, every random generator the epochs draw from (Python's, numpy's global one,
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.config import TrainConfig
+from training.config import TrainConfig, config_paths
 from training.errors import TrainingError
 from training.splits import Split
 
@@ -45,8 +45,8 @@ logger = logging.getLogger(__name__)
 #: File name of the checkpoint inside its directory.
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = 1
-#: Config fields that may differ between a checkpoint and the run resuming it.
-_FREE_FIELDS = ("device", "checkpoint_interval_s")
+#: Config settings (dotted paths) that may differ between a checkpoint and the run resuming it.
+_FREE_FIELDS = ("device", "optim.checkpoint_interval_s")
 
 
 class CheckpointError(TrainingError):
@@ -107,7 +107,7 @@ class Checkpointer:
         self.path = self.directory / CHECKPOINT_FILE
         self.config = config
         self.fingerprint = dict(fingerprint)
-        self.interval_s = config.checkpoint_interval_s
+        self.interval_s = config.optim.checkpoint_interval_s
         self._last = time.monotonic()
 
     def due(self) -> bool:
@@ -165,9 +165,10 @@ class Checkpointer:
             raise CheckpointError(f"{self.path}: unreadable checkpoint ({e})") from e
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise CheckpointError(f"{self.path}: not a format-{FORMAT} training checkpoint")
-        mine = json.dumps(_comparable(self.config), sort_keys=True)
-        if payload["config"] != mine:
-            theirs, ours = json.loads(payload["config"]), json.loads(mine)
+        # by dotted path: a checkpoint written before TrainConfig had sections (flat names)
+        # still resumes under the same settings
+        theirs, ours = config_paths(json.loads(payload["config"])), _comparable(self.config)
+        if theirs != ours:
             diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             raise CheckpointError(
                 f"{self.path}: checkpoint of another TrainConfig (fields differ: "
@@ -206,7 +207,7 @@ class Checkpointer:
         self._last = time.monotonic()
         logger.info(
             "checkpoint: resuming %s after epoch %d%s from %s",
-            self.config.model,
+            self.config.model.name,
             state.epoch,
             " (loop finished)" if state.done else "",
             self.path,
@@ -269,7 +270,7 @@ def set_rng_states(states: dict[str, Any], rng: np.random.Generator) -> None:
 
 
 def _comparable(config: TrainConfig) -> dict[str, Any]:
-    out = config.to_dict()
+    out = config.to_paths()
     for name in _FREE_FIELDS:
         out.pop(name, None)
     return out

@@ -1,16 +1,36 @@
-"""Experiment settings: one frozen :class:`TrainConfig`, saved next to every checkpoint.
+"""Experiment settings: one frozen :class:`TrainConfig` in sections, saved next to every
+checkpoint.
 
-Training never reads environment variables; everything that changes a run is a field here.
-``to_json()`` / ``from_json()`` round-trip exactly (tuples stay tuples, nested
-:class:`DDPGConfig` stays a dataclass).
+Training never reads environment variables; everything that changes a run is a setting here,
+in one of five sections plus the run's ``seed`` and ``device``:
+
+* ``model`` (:class:`ModelConfig`): which model (``model.name``) and its shape;
+* ``optim`` (:class:`OptimConfig`): the optimiser, the epochs and how an epoch is batched;
+* ``eval`` (:class:`EvalConfig`): the protocol, the split and the metrics;
+* ``policy`` (:class:`PolicyConfig`): the DDPG decision layer and its reward table;
+* ``serving`` (:class:`ServingConfig`): what the exported model uses when it is served.
+
+Every section is a frozen pydantic model that forbids unknown fields; a bad value raises a
+:class:`training.errors.ConfigError` naming the setting's path
+(``TrainConfig.optim.lr must be greater than 0, got 0.0``).
+
+One way to change settings: :meth:`TrainConfig.replace` with dotted paths,
+``config.replace({"optim.lr": 1e-3, "model.dim": 32})``. The CLI, ``dpgcn tune`` (a search
+space returns those paths, and ``tuned.json`` holds them), ``dpgcn evaluate --tuned``, Celery
+messages and the tests all use it.
+
+``to_json()`` / ``from_json()`` round-trip exactly. Settings written before the sections
+existed (one flat object: checkpoints, stored runs, ``tuned.json`` files, Celery messages in
+flight) are read through :func:`config_paths`, the one place that knows the old flat names.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from training.errors import ConfigError
 from training.splits import PROTOCOLS
@@ -24,41 +44,184 @@ DEFAULT_REWARDS: tuple[tuple[str, float], ...] = (
     ("PURCHASED", 5.0),
 )
 
+Batching = Literal["auto", "full", "minibatch"]
+FanoutPer = Literal["type", "relation"]
 
-#: Values of :attr:`TrainConfig.batching`.
-BATCHING = ("auto", "full", "minibatch")
+#: Values of :attr:`OptimConfig.batching`.
+BATCHING: tuple[str, ...] = get_args(Batching)
 
-#: Values of :attr:`TrainConfig.fanout_per`.
-FANOUT_PER = ("type", "relation")
+#: Values of :attr:`OptimConfig.fanout_per`.
+FANOUT_PER: tuple[str, ...] = get_args(FanoutPer)
 
-#: Default :attr:`TrainConfig.cold_simulation`: share of the trained items DP-GCN computes as
+#: Default :attr:`ModelConfig.cold_simulation`: share of the trained items DP-GCN computes as
 #: cold items at each training step. Off by default: it costs validation NDCG@10 where every
 #: evaluated item is warm; set it (or tune it) where items without interactions must rank
 #: among warm ones (docs/model.md, "Cold-start simulation").
 COLD_SIMULATION = 0.0
 
+_RANKING_SELECT = ("ndcg", "recall", "hr", "precision", "map")
 
-@dataclass(frozen=True)
-class DDPGConfig:
-    """Settings of the DDPG decision layer (see ``training/policy.py``)."""
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class ModelConfig(_Section):
+    """Which model is trained and its shape (the ``model`` section)."""
+
+    #: Registry name of the model (see ``training.models.MODEL_SPECS``).
+    name: str = Field(default="dpgcn", min_length=1)
+    #: Embedding dimension D (paper: 128).
+    dim: int = Field(default=64, gt=0)
+    #: Graph convolution layers per node type.
+    num_layers: int = Field(default=2, ge=0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    #: Hidden sizes of the MLPs (fusion layer, baselines' deep parts).
+    mlp_hidden: tuple[int, ...] = (64,)
+    #: Behaviour sequence length of the DIN-style baselines (the data keeps each user's
+    #: last ``history_len`` items for every model).
+    history_len: int = Field(default=20, ge=0)
+    #: Weight of the user → query BCE loss (query suggestion) next to the user → item loss,
+    #: for every model that scores queries.
+    query_loss_weight: float = Field(default=0.5, ge=0.0)
+    #: DP-GCN only: initialise term vectors from a skip-gram model trained on the export's own
+    #: term co-occurrences (queries' and items' terms); no download.
+    word2vec_terms: bool = False
+    #: DP-GCN only: the cold-start simulation (DropoutNet on the graph), the share of the
+    #: trained items that lose their ID vector and their interaction edges at each training
+    #: step, so that the model learns to score an item without interactions on the warm
+    #: items' scale (0: off; :class:`training.models.dpgcn.DPGCN`).
+    cold_simulation: float = Field(default=COLD_SIMULATION, ge=0.0, lt=1.0)
+
+
+class OptimConfig(_Section):
+    """How the model is optimised (the ``optim`` section)."""
+
+    #: Epoch cap. High enough that no model's best epoch sits at it on the published datasets
+    #: (the reports flag a run whose best epoch is the cap: "stopped at cap").
+    epochs: int = Field(default=200, gt=0)
+    lr: float = Field(default=5e-3, gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    batch_size: int = Field(default=2048, gt=0)
+    #: Sampled negative items per positive (paper eq. 7, the set S⁻).
+    num_negatives: int = Field(default=2, gt=0)
+    #: Stop when the validation ``eval.select_metric`` has not improved for this many epochs
+    #: (0 = never stop early).
+    patience: int = Field(default=10, ge=0)
+    #: How an epoch visits the graph: ``"full"`` (every step propagates over the whole
+    #: training graph, :func:`training.train.train_epoch`), ``"minibatch"`` (each step sees the
+    #: neighbourhood PyG's ``LinkNeighborLoader`` samples around a batch of interactions,
+    #: :mod:`training.minibatch`; DP-GCN models only) or ``"auto"``: mini-batch from
+    #: ``minibatch_min_edges`` training interactions on, for models that support it.
+    batching: Batching = "auto"
+    #: Training interactions from which ``batching="auto"`` picks mini-batches. A full-batch
+    #: epoch costs (interactions / batch_size) whole-graph propagations, so its time grows with
+    #: the square of the graph (docs/benchmarks-training.md).
+    minibatch_min_edges: int = Field(default=1_000_000, ge=0)
+    #: Sampled neighbours per relation at each hop of a mini-batch (``-1``: all), one value per
+    #: graph layer; the last value repeats for layers beyond the tuple.
+    fanout: tuple[int, ...] = (10, 5)
+    #: What a hop's ``fanout`` counts: ``"type"`` (a node draws about k neighbours in all,
+    #: split over the relations that reach its type) or ``"relation"`` (k per relation).
+    fanout_per: FanoutPer = "type"
+    #: Automatic mixed precision; only ever used on CUDA.
+    mixed_precision: bool = True
+    #: Deterministic kernels (``training.device.deterministic``): two runs of one seed agree.
+    deterministic: bool = True
+    #: Seconds between training checkpoints when a checkpoint directory is given (written at
+    #: the end of the first epoch after the interval has passed; 0: after every epoch).
+    checkpoint_interval_s: float = Field(default=60.0, ge=0.0)
+    #: Data-parallel ranks of ``train_from_export`` (``training.distributed``; one per GPU).
+    processes: int = Field(default=1, gt=0)
+
+    @field_validator("fanout")
+    @classmethod
+    def _fanout(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(k == 0 or k < -1 for k in value):
+            raise ValueError("must hold positive neighbour counts or -1 (all) per hop")
+        return value
+
+
+class EvalConfig(_Section):
+    """How validation and test interactions are held out and scored (the ``eval`` section)."""
+
+    #: How validation and test interactions are held out (``training.splits.PROTOCOLS``).
+    protocol: str = "leave-last-out"
+    #: Train / validation / test shares of each user's interactions (ratio protocols).
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    #: Share of the items held out for test (and as many for validation) by ``cold-item``.
+    cold_share: float = Field(default=0.1, gt=0.0, lt=0.5)
+    #: Users with fewer interactions keep all of them in training (no val/test item).
+    min_interactions: int = Field(default=3, ge=3)
+    #: Validation metric that picks the best epoch (and the DDPG α): a full-ranking metric
+    #: (``ndcg@K``, ``recall@K``, ``hr@K``, ``precision@K``, ``map@K``, ``mrr``) for
+    #: recommendation, ``auc`` (held-out item vs ``click_negatives`` samples) for click
+    #: prediction.
+    select_metric: str = "ndcg@10"
+    #: Cut-offs of the top-K metrics.
+    top_k: tuple[int, ...] = (5, 10, 20)
+    #: At most this many test users are ranked against all items (sampled with the seed).
+    max_users: int = Field(default=5000, gt=0)
+    #: Sampled negatives per positive in the click-prediction sets (DIN protocol).
+    click_negatives: int = Field(default=4, gt=0)
+    #: Candidate-set size (1 positive + n − 1 sampled negatives) of the sampled ranking protocol.
+    sampled_candidates: int = Field(default=100, ge=2)
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        if value not in PROTOCOLS:
+            raise ValueError(f"is not a known protocol ({', '.join(PROTOCOLS)})")
+        return value
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) <= 0 or abs(sum(value) - 1) > 1e-6:
+            raise ValueError("must be 3 positive shares summing to 1")
+        return value
+
+    @field_validator("select_metric")
+    @classmethod
+    def _select_metric(cls, value: str) -> str:
+        if value in ("auc", "mrr"):
+            return value
+        metric, _, k = value.partition("@")
+        if metric in _RANKING_SELECT and k.isdigit() and int(k) > 0:
+            return value
+        raise ValueError(
+            f"is not auc, mrr or <metric>@K with metric one of {', '.join(_RANKING_SELECT)}"
+        )
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or min(value) <= 0:
+            raise ValueError("must hold positive cut-offs")
+        return value
+
+
+class PolicyConfig(_Section):
+    """The DDPG decision layer (``training/policy.py``) and the rewards of its offline
+    environment (the ``policy`` section)."""
 
     #: Hidden layer sizes of the actor and critic MLPs.
     actor_hidden: tuple[int, ...] = (128, 64)
     critic_hidden: tuple[int, ...] = (128, 64)
-    actor_lr: float = 1e-4
-    critic_lr: float = 1e-3
+    actor_lr: float = Field(default=1e-4, gt=0.0)
+    critic_lr: float = Field(default=1e-3, gt=0.0)
     #: Discount factor γ of the critic target (paper eq. 4).
     gamma: float = 0.9
     #: Soft update rate τ of the target networks: θ' ← τθ + (1 − τ)θ'.
-    tau: float = 0.01
-    buffer_size: int = 50_000
-    batch_size: int = 256
+    tau: float = Field(default=0.01, gt=0.0, le=1.0)
+    buffer_size: int = Field(default=50_000, gt=0)
+    batch_size: int = Field(default=256, gt=0)
     #: Environment steps (each a batch of ``env_batch`` users) in offline training.
-    steps: int = 150
-    env_batch: int = 256
+    steps: int = Field(default=150, ge=0)
+    env_batch: int = Field(default=256, gt=0)
     updates_per_step: int = 1
     #: Exploration noise: "gaussian" or "ou" (Ornstein–Uhlenbeck).
-    noise: str = "gaussian"
+    noise: Literal["gaussian", "ou"] = "gaussian"
     noise_sigma: float = 0.2
     #: Number of most recent items averaged into the state.
     state_history: int = 5
@@ -71,192 +234,103 @@ class DDPGConfig:
     #: Strength α of the action: user vector u' = u + α · scale · action. The value used is
     #: chosen on the validation split from this grid (0 keeps the supervised model unchanged).
     alpha_grid: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0)
+    #: Reward per interaction type (offline environment of the DDPG layer).
+    rewards: tuple[tuple[str, float], ...] = DEFAULT_REWARDS
+
+    def reward_of(self) -> dict[str, float]:
+        """The reward table as a dict (relationship type → reward)."""
+        return dict(self.rewards)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class ServingConfig(_Section):
+    """What a served model uses beside its vectors (the ``serving`` section)."""
+
+    #: Neighbours averaged by the static-feature k-NN cold-start rule.
+    cold_start_k: int = Field(default=10, gt=0)
+
+
+#: The sections of :class:`TrainConfig`, by attribute name.
+SECTIONS: dict[str, type[_Section]] = {
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "eval": EvalConfig,
+    "policy": PolicyConfig,
+    "serving": ServingConfig,
+}
+
+
+class TrainConfig(BaseModel):
     """Everything one training run depends on.
 
     The defaults train the DP-GCN model on a demo graph (~2,000 users, 500 items, ~60k edges)
     in well under two minutes on two CPU cores.
     """
 
-    #: Registry name of the model (see ``training.models.MODEL_REGISTRY``).
-    model: str = "dpgcn"
-    #: Embedding dimension D (paper: 128).
-    dim: int = 64
-    #: Graph convolution layers per node type.
-    num_layers: int = 2
-    #: Epoch cap. High enough that no model's best epoch sits at it on the published datasets
-    #: (the reports flag a run whose best epoch is the cap: "stopped at cap").
-    epochs: int = 200
-    lr: float = 5e-3
-    weight_decay: float = 0.0
-    batch_size: int = 2048
-    #: Sampled negative items per positive (paper eq. 7, the set S⁻).
-    num_negatives: int = 2
-    dropout: float = 0.0
-    #: Hidden sizes of the MLPs (fusion layer, baselines' deep parts).
-    mlp_hidden: tuple[int, ...] = (64,)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    #: Seed of the split, the initialisation, the negatives and the evaluated users.
     seed: int = 0
     #: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
     device: str = "auto"
-    #: Automatic mixed precision; only ever used on CUDA.
-    mixed_precision: bool = True
-    #: Stop when the validation ``select_metric`` has not improved for this many epochs
-    #: (0 = never stop early).
-    patience: int = 10
-    #: Validation metric that picks the best epoch (and the DDPG α): a full-ranking metric
-    #: (``ndcg@K``, ``recall@K``, ``hr@K``, ``precision@K``, ``map@K``, ``mrr``) for
-    #: recommendation, ``auc`` (held-out item vs ``click_negatives`` samples) for click
-    #: prediction.
-    select_metric: str = "ndcg@10"
-    #: How validation and test interactions are held out (``training.splits.PROTOCOLS``).
-    protocol: str = "leave-last-out"
-    #: Train / validation / test shares of each user's interactions (ratio protocols).
-    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    #: Share of the items held out for test (and as many for validation) by ``cold-item``.
-    cold_share: float = 0.1
-    #: Deterministic kernels (``training.device.deterministic``): two runs of one seed agree.
-    deterministic: bool = True
-    #: Weight of the user → query BCE loss (query suggestion) next to the user → item loss.
-    query_loss_weight: float = 0.5
-    #: Behaviour sequence length of the DIN-style baselines.
-    history_len: int = 20
-    #: Users with fewer interactions keep all of them in training (no val/test item).
-    min_interactions: int = 3
-    #: Sampled negatives per positive in the click-prediction sets (DIN protocol).
-    click_negatives: int = 4
-    #: Candidate-set size (1 positive + n − 1 sampled negatives) of the sampled ranking protocol.
-    sampled_candidates: int = 100
-    #: Cut-offs of the top-K metrics.
-    top_k: tuple[int, ...] = (5, 10, 20)
-    #: At most this many test users are ranked against all items (sampled with the seed).
-    eval_max_users: int = 5000
-    #: Reward per interaction type (offline environment of the DDPG layer).
-    rewards: tuple[tuple[str, float], ...] = DEFAULT_REWARDS
-    #: Initialise term vectors from a skip-gram model trained on the export's own term
-    #: co-occurrences (queries' and items' terms); no download.
-    word2vec_terms: bool = False
-    #: Neighbours averaged by the static-feature k-NN cold-start rule.
-    cold_start_k: int = 10
-    #: DP-GCN's cold-start simulation (DropoutNet on the graph): the share of the trained
-    #: items that lose their ID vector and their interaction edges at each training step, so
-    #: that the model learns to score an item without interactions on the warm items' scale
-    #: (0: off; :class:`training.models.dpgcn.DPGCN`).
-    cold_simulation: float = COLD_SIMULATION
-    #: How an epoch visits the graph: ``"full"`` (every step propagates over the whole
-    #: training graph, :func:`training.train.train_epoch`), ``"minibatch"`` (each step sees the
-    #: neighbourhood PyG's ``LinkNeighborLoader`` samples around a batch of interactions,
-    #: :mod:`training.minibatch`; DP-GCN models only) or ``"auto"``: mini-batch from
-    #: ``minibatch_min_edges`` training interactions on, for models that support it.
-    batching: str = "auto"
-    #: Training interactions from which ``batching="auto"`` picks mini-batches. A full-batch
-    #: epoch costs (interactions / batch_size) whole-graph propagations, so its time grows with
-    #: the square of the graph (docs/benchmarks-training.md).
-    minibatch_min_edges: int = 1_000_000
-    #: Sampled neighbours per relation at each hop of a mini-batch (``-1``: all), one value per
-    #: graph layer; the last value repeats for layers beyond the tuple.
-    fanout: tuple[int, ...] = (10, 5)
-    #: What a hop's ``fanout`` counts: ``"type"`` (a node draws about k neighbours in all,
-    #: split over the relations that reach its type) or ``"relation"`` (k per relation).
-    fanout_per: str = "type"
-    #: Seconds between training checkpoints when a checkpoint directory is given (written at
-    #: the end of the first epoch after the interval has passed; 0: after every epoch).
-    checkpoint_interval_s: float = 60.0
-    #: Data-parallel ranks of ``train_from_export`` (``training.distributed``; one per GPU).
-    processes: int = 1
-    ddpg: DDPGConfig = field(default_factory=DDPGConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
-    def __post_init__(self) -> None:
-        positive = {
-            "dim": self.dim,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "num_negatives": self.num_negatives,
-            "click_negatives": self.click_negatives,
-            "sampled_candidates": self.sampled_candidates - 1,
-            "cold_start_k": self.cold_start_k,
-            "processes": self.processes,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"TrainConfig.{name} must be positive, got {value!r}")
-        if self.num_layers < 0:
-            raise ConfigError("TrainConfig.num_layers must be >= 0")
-        if self.lr <= 0:
-            raise ConfigError("TrainConfig.lr must be positive")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("TrainConfig.dropout must be in [0, 1)")
-        if not self.top_k or min(self.top_k) <= 0:
-            raise ConfigError("TrainConfig.top_k must hold positive cut-offs")
-        if self.min_interactions < 3:
-            raise ConfigError("TrainConfig.min_interactions must be >= 3 (train, val, test)")
-        _check_select_metric(self.select_metric)
-        if self.protocol not in PROTOCOLS:
-            raise ConfigError(f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)}")
-        if len(self.ratios) != 3 or min(self.ratios) <= 0 or abs(sum(self.ratios) - 1) > 1e-6:
-            raise ConfigError(
-                f"TrainConfig.ratios must be 3 positive shares summing to 1, got {self.ratios!r}"
-            )
-        if not 0.0 < self.cold_share < 0.5:
-            raise ConfigError("TrainConfig.cold_share must be in (0, 0.5)")
-        if not 0.0 <= self.cold_simulation < 1.0:
-            raise ConfigError(
-                f"TrainConfig.cold_simulation must be in [0, 1), got {self.cold_simulation!r}"
-            )
-        if self.ddpg.noise not in ("gaussian", "ou"):
-            raise ConfigError(f"unknown DDPG noise {self.ddpg.noise!r}")
-        if not 0.0 < self.ddpg.tau <= 1.0:
-            raise ConfigError("DDPGConfig.tau must be in (0, 1]")
-        if self.batching not in BATCHING:
-            raise ConfigError(
-                f"unknown TrainConfig.batching {self.batching!r}; known: {', '.join(BATCHING)}"
-            )
-        if self.minibatch_min_edges < 0:
-            raise ConfigError("TrainConfig.minibatch_min_edges must be >= 0")
-        if not self.fanout or any(k == 0 or k < -1 for k in self.fanout):
-            raise ConfigError(
-                f"TrainConfig.fanout must hold positive neighbour counts or -1 (all) per hop, "
-                f"got {self.fanout!r}"
-            )
-        if self.fanout_per not in FANOUT_PER:
-            raise ConfigError(
-                f"unknown TrainConfig.fanout_per {self.fanout_per!r}; "
-                f"known: {', '.join(FANOUT_PER)}"
-            )
-        if not self.checkpoint_interval_s >= 0:
-            raise ConfigError("TrainConfig.checkpoint_interval_s must be >= 0")
-        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise ConfigError(f"unknown device {self.device!r}")
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value not in ("auto", "cpu") and not value.startswith("cuda"):
+            raise ValueError("is not auto, cpu, cuda or cuda:N")
+        return value
 
     def fanout_per_layer(self) -> list[int]:
-        """The sampled neighbours per relation at each of the ``num_layers`` hops."""
-        return [self.fanout[min(h, len(self.fanout) - 1)] for h in range(self.num_layers)]
+        """The sampled neighbours per relation at each of the ``model.num_layers`` hops."""
+        fanout = self.optim.fanout
+        return [fanout[min(h, len(fanout) - 1)] for h in range(self.model.num_layers)]
 
     def reward_of(self) -> dict[str, float]:
         """The reward table as a dict (relationship type → reward)."""
-        return dict(self.rewards)
+        return self.policy.reward_of()
 
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (``dataclasses.replace``)."""
-        return dataclasses.replace(self, **changes)
+    def get(self, path: str) -> Any:
+        """The value of one setting by its dotted path (``"optim.lr"``)."""
+        section, key = _split_path(path)
+        value = getattr(self, section)
+        return value if key is None else getattr(value, key)
+
+    def replace(self, changes: Mapping[str, Any]) -> TrainConfig:
+        """A copy with the settings at the dotted paths of ``changes`` changed, validated:
+        ``config.replace({"optim.lr": 1e-3, "seed": 2})``. A section's path
+        (``"policy"``) takes a whole section (its model or a mapping; missing fields get
+        their defaults)."""
+        data = self.model_dump()
+        for path, value in changes.items():
+            section, key = _split_path(path)
+            if key is None:
+                data[section] = value.model_dump() if isinstance(value, BaseModel) else value
+            else:
+                data[section][key] = value
+        return _validated(data)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as JSON-ready nested dicts (sections as objects, tuples as lists)."""
+        return self.model_dump(mode="json")
+
+    def to_paths(self) -> dict[str, Any]:
+        """The settings as ``{dotted path: JSON value}`` (what stored runs are compared by)."""
+        return config_paths(self.to_dict())
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        data = dict(data)
-        ddpg = data.pop("ddpg", {})
-        if isinstance(ddpg, DDPGConfig):
-            ddpg_cfg = ddpg
-        else:
-            ddpg_cfg = DDPGConfig(**_coerce(DDPGConfig, ddpg, "DDPGConfig"))
-        return cls(ddpg=ddpg_cfg, **_coerce(cls, data, "TrainConfig"))
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Settings from their JSON form: sections as objects (missing ones and missing fields
+        get their defaults), dotted paths, or the flat form written before the sections
+        (:func:`config_paths`)."""
+        return TrainConfig().replace(config_paths(data))
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
@@ -269,30 +343,125 @@ class TrainConfig:
         return cls.from_dict(data)
 
 
-_RANKING_SELECT = ("ndcg", "recall", "hr", "precision", "map")
+#: The flat names written before :class:`TrainConfig` had sections → their paths now. Only
+#: :func:`config_paths` reads it.
+LEGACY_PATHS: dict[str, str] = {
+    **{
+        name: f"model.{name}"
+        for name in (
+            "dim",
+            "num_layers",
+            "dropout",
+            "mlp_hidden",
+            "history_len",
+            "query_loss_weight",
+            "word2vec_terms",
+            "cold_simulation",
+        )
+    },
+    **{
+        name: f"optim.{name}"
+        for name in (
+            "epochs",
+            "lr",
+            "weight_decay",
+            "batch_size",
+            "num_negatives",
+            "patience",
+            "batching",
+            "minibatch_min_edges",
+            "fanout",
+            "fanout_per",
+            "mixed_precision",
+            "deterministic",
+            "checkpoint_interval_s",
+            "processes",
+        )
+    },
+    **{
+        name: f"eval.{name}"
+        for name in (
+            "protocol",
+            "ratios",
+            "cold_share",
+            "min_interactions",
+            "select_metric",
+            "top_k",
+            "click_negatives",
+            "sampled_candidates",
+        )
+    },
+    "eval_max_users": "eval.max_users",
+    "rewards": "policy.rewards",
+    "cold_start_k": "serving.cold_start_k",
+}
 
 
-def _check_select_metric(name: str) -> None:
-    if name in ("auc", "mrr"):
-        return
-    metric, _, k = name.partition("@")
-    if metric in _RANKING_SELECT and k.isdigit() and int(k) > 0:
-        return
-    raise ConfigError(
-        f"TrainConfig.select_metric {name!r} is not auc, mrr or <metric>@K with metric one of "
-        f"{', '.join(_RANKING_SELECT)}"
-    )
-
-
-def _coerce(cls: type, data: dict[str, Any], name: str) -> dict[str, Any]:
-    """Check field names and turn JSON lists back into the tuples the dataclass holds."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown {name} field(s): {', '.join(unknown)}")
+def config_paths(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``{dotted path: value}`` of settings in any stored form: sections as objects
+    (``{"optim": {"lr": ...}}``), dotted paths (``{"optim.lr": ...}``), or the flat form of
+    settings written before the sections (``{"lr": ..., "model": "dpgcn", "ddpg": {...}}``:
+    checkpoints, stored runs, ``tuned.json`` files, Celery messages). Unknown names are kept
+    as they are (:meth:`TrainConfig.replace` rejects them; stored-run matching counts them as
+    differences)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        out[key] = value
+        if key in SECTIONS and isinstance(value, Mapping):
+            out.update((f"{key}.{k}", v) for k, v in value.items())
+        elif key == "ddpg" and isinstance(value, Mapping):
+            out.update((f"policy.{k}", v) for k, v in value.items())
+        elif key == "model":
+            out["model.name"] = value
+        else:
+            out[LEGACY_PATHS.get(key, key)] = value
     return out
+
+
+def _split_path(path: str) -> tuple[str, str | None]:
+    head, _, key = path.partition(".")
+    if head in SECTIONS:
+        if not key:
+            return head, None
+        if key in SECTIONS[head].model_fields:
+            return head, key
+    elif head in ("seed", "device") and not key:
+        return head, None
+    known = ", ".join(["seed", "device", *(f"{s}.*" for s in SECTIONS)])
+    raise ConfigError(f"unknown setting TrainConfig.{path} (known: {known})")
+
+
+def _validated(data: dict[str, Any]) -> TrainConfig:
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError("; ".join(_message(err) for err in e.errors())) from None
+
+
+def _message(err: Any) -> str:
+    path = ".".join(str(p) for p in err["loc"])
+    ctx = err.get("ctx") or {}
+    kind = err["type"]
+    if kind == "value_error":
+        text = str(ctx.get("error", err["msg"]))
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {
+            "greater_than": ">",
+            "greater_than_equal": ">=",
+            "less_than": "<",
+            "less_than_equal": "<=",
+        }[kind]
+        bound = next(iter(ctx.values()))
+        text = (
+            "must be positive"
+            if (kind, bound) == ("greater_than", 0)
+            else f"must be {words} {bound}"
+        )
+    elif kind == "extra_forbidden":
+        text = "is not a setting"
+    elif kind == "finite_number":
+        text = "must be a finite number"
+    else:
+        text = err["msg"][:1].lower() + err["msg"][1:]
+    got = err.get("input")
+    shown = "" if kind == "extra_forbidden" or isinstance(got, dict) else f", got {got!r}"
+    return f"TrainConfig.{path} {text}{shown}"

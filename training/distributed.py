@@ -144,7 +144,7 @@ def fit_distributed(
     workdir: Path | None = None,
     save_rank_states: bool = False,
 ) -> FitResult:
-    """Train ``config.model`` on ``split`` in ``processes`` data-parallel ranks (module
+    """Train ``config.model.name`` on ``split`` in ``processes`` data-parallel ranks (module
     docstring) and return the same :class:`FitResult` as :func:`training.loop.fit`.
 
     ``processes=1`` is :func:`training.loop.fit`. On CUDA the ranks use ``cuda:0`` …
@@ -195,7 +195,7 @@ def fit_distributed(
         save_rank_states=save_rank_states,
     )
     start = time.perf_counter()
-    logger.info("%s: %d ranks (%s)", config.model, processes, _backend(device))
+    logger.info("%s: %d ranks (%s)", config.model.name, processes, _backend(device))
     context = mp.start_processes(
         _rank_main, args=(job,), nprocs=processes, join=False, start_method="spawn"
     )
@@ -248,11 +248,11 @@ def _result(
 ) -> FitResult:
     """The calling process's :class:`FitResult` from rank 0's result file (and the DDPG
     stage, when the model has one)."""
-    with deterministic(config.deterministic):
+    with deterministic(config.optim.deterministic):
         payload = torch.load(path, map_location="cpu", weights_only=True)
         seed_everything(config.seed)
-        data = build_graph_data(split, device, config.history_len)
-        model = build_model(config.model, data, config).to(device)
+        data = build_graph_data(split, device, config.model.history_len)
+        model = build_model(config.model.name, data, config).to(device)
         model.load_state_dict(payload["state"])
         result = FitResult(model=model, data=data, config=config, device=device)
         for key in ("best_epoch", "last_epoch", "resumed_from_epoch"):
@@ -288,7 +288,7 @@ def _rank_main(rank: int, job: _Job) -> None:
             f"rank {rank}: the {job.world} ranks did not all join within {job.timeout_s:g} s ({e})"
         ) from e
     try:
-        with deterministic(job.config.deterministic):
+        with deterministic(job.config.optim.deterministic):
             _train_rank(rank, job, device)
         dist.barrier()
     finally:
@@ -298,17 +298,17 @@ def _rank_main(rank: int, job: _Job) -> None:
 def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
     split, config, world = job.split, job.config, job.world
     seed_everything(config.seed)
-    data = build_graph_data(split, device, config.history_len)
-    model = build_model(config.model, data, config).to(device)
+    data = build_graph_data(split, device, config.model.history_len)
+    model = build_model(config.model.name, data, config).to(device)
     if split.protocol == "cold-item" and not model.inductive:
         raise NotInductiveError(
-            f"{config.model} cannot score items without interactions (inductive = False)"
+            f"{config.model.name} cannot score items without interactions (inductive = False)"
         )
     if not model.trainable or not any(p.requires_grad for p in model.parameters()):
-        raise TrainingError(f"{config.model} has no trainable parameters to distribute")
-    amp = use_amp(device, config.mixed_precision)
+        raise TrainingError(f"{config.model.name} has no trainable parameters to distribute")
+    amp = use_amp(device, config.optim.mixed_precision)
     scaler = make_grad_scaler(device, amp)
-    optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    optimizer = make_optimizer(model.parameters(), config.optim.lr, config.optim.weight_decay)
     loader = None
     if use_minibatch(model, len(split.train), config):
         order = np.random.default_rng(config.seed).permutation(len(split.train))
@@ -331,7 +331,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
     validate = Validator(split, config) if rank == 0 else None
     train_seconds: list[float] = []
     progress = (job.workdir / PROGRESS_FILE).open("a") if rank == 0 else None
-    for epoch in range(state.epoch + 1, 0 if state.done else config.epochs + 1):
+    for epoch in range(state.epoch + 1, 0 if state.done else config.optim.epochs + 1):
         t0 = time.perf_counter()
         torch.manual_seed(epoch_seed(config.seed, epoch, rank))
         rank_rng = np.random.default_rng(epoch_seed(config.seed, epoch, rank))
@@ -354,7 +354,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
         if validate is not None:
             stop[0] = end_epoch(state, model, validate, config, device, loss, epoch, t0)[1]
             if progress is not None:
-                info = {"epoch": epoch, "epochs": config.epochs, "loss": loss}
+                info = {"epoch": epoch, "epochs": config.optim.epochs, "loss": loss}
                 info.update(state.history[-1])
                 progress.write(json.dumps(info) + "\n")
                 progress.flush()

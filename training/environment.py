@@ -9,7 +9,7 @@ Follows the log-replay simulators of LIRD (Zhao et al. 2018) and DRR (Liu et al.
   ``slate_size`` best-scored items among the candidates — the user's next ``env_window`` logged
   items plus ``env_candidates`` random items;
 * **reward** = Σ over the slate of the logged feedback of the item (click 1, purchase 5, …,
-  nothing 0, see ``TrainConfig.rewards``) discounted by ``1 / log2(rank + 1)``;
+  nothing 0, see ``TrainConfig.policy.rewards``) discounted by ``1 / log2(rank + 1)``;
 * **next state** appends the logged item ``i_t`` to the history (log replay); the episode ends
   after the user's last training interaction.
 
@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from training.config import DDPGConfig
+from training.config import PolicyConfig
 from training.inference import mean_history
 from training.policy import GaussianNoise, OUNoise, Transitions
 from training.splits import Split
@@ -40,7 +40,7 @@ class OfflineEnvironment:
         split: Split,
         user_vecs: NDArray[np.float32],
         item_vecs: NDArray[np.float32],
-        config: DDPGConfig,
+        config: PolicyConfig,
         scale: float,
         alpha: float,
         seed: int,

@@ -1,7 +1,7 @@
 """Evaluation runner: every model of the registry on the same splits, over several seeds.
 
 ``evaluate(export_dir, out_dir, models, seeds)`` trains each model once per seed on that seed's
-split of ``config.protocol`` (the same split for every model), under one training rule
+split of ``config.eval.protocol`` (the same split for every model), under one training rule
 (:func:`training.train.fit`: epoch cap, early stopping on the validation selection metric),
 evaluates the test protocols of :mod:`training.protocols`, and writes one run file per
 (model, seed) under ``out_dir/runs/`` (metrics, training curve, per-user ranking metrics).
@@ -67,12 +67,12 @@ def check_models(models: Sequence[str] | None) -> list[str]:
 
 
 def _settings(config: TrainConfig) -> dict[str, Any]:
-    """What a stored run must share with the current one to be reused (everything but the
-    model, the seed and the device)."""
-    d = config.to_dict()
-    for key in ("model", "seed", "device"):
+    """What a stored run must share with the current one to be reused (every setting by its
+    dotted path but the model's name, the seed and the device)."""
+    d = config.to_paths()
+    for key in ("model.name", "seed", "device"):
         d.pop(key)
-    return json.loads(json.dumps(d))
+    return d
 
 
 def _load_run(path: Path, settings: dict[str, Any], model: str) -> dict[str, Any] | None:
@@ -154,7 +154,7 @@ def evaluate(
         ):
             per_user: dict[str, Any] = {}
             metrics = evaluate_scorer(
-                oracle, split, base.replace(seed=seed), "test", logits=False, per_user=per_user
+                oracle, split, base.replace({"seed": seed}), "test", logits=False, per_user=per_user
             )
             _write_run(
                 run_path(out_dir, ORACLE, seed),
@@ -189,7 +189,7 @@ def evaluate(
                 progress(
                     {"seed": seed, "model": name, "run": done + 1, "runs": total, "start": True}
                 )
-            model_base = base.replace(**(tuned or {}).get(name, {}))
+            model_base = base.replace((tuned or {}).get(name, {}))
             run = _train_one(name, seed, split, model_base, settings, task_parts, progress)
             _write_run(path, run)
             done += 1
@@ -239,7 +239,7 @@ def _train_one(
     task_parts: tuple[Any, ...] | None,
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
-    cfg = base.replace(model=name, seed=seed)
+    cfg = base.replace({"model.name": name, "seed": seed})
 
     def on_epoch(event: dict[str, Any]) -> None:
         if progress is not None:
@@ -257,7 +257,7 @@ def _train_one(
     metrics["best_epoch"] = float(result.best_epoch)
     metrics["last_epoch"] = float(result.last_epoch)
     metrics["stopped_at_cap"] = float(result.stopped_at_cap)
-    metrics[f"val_{cfg.select_metric}"] = result.best_val
+    metrics[f"val_{cfg.eval.select_metric}"] = result.best_val
     if result.policy is not None:
         metrics["ddpg_alpha"] = result.policy.alpha
     if task_parts is not None:
@@ -300,16 +300,16 @@ def _context(
         "dataset": dataset or Path(export_dir).name,
         "export_dir": str(export_dir),
         "counts": counts,
-        "protocol": base.protocol,
-        "ratios": list(base.ratios),
-        "cold_share": base.cold_share,
-        "click_negatives": base.click_negatives,
-        "sampled_candidates": min(base.sampled_candidates, max(split.n_items, 1)),
-        "eval_max_users": base.eval_max_users,
-        "min_interactions": base.min_interactions,
-        "epochs": base.epochs,
-        "patience": base.patience,
-        "select_metric": base.select_metric,
+        "protocol": base.eval.protocol,
+        "ratios": list(base.eval.ratios),
+        "cold_share": base.eval.cold_share,
+        "click_negatives": base.eval.click_negatives,
+        "sampled_candidates": min(base.eval.sampled_candidates, max(split.n_items, 1)),
+        "eval_max_users": base.eval.max_users,
+        "min_interactions": base.eval.min_interactions,
+        "epochs": base.optim.epochs,
+        "patience": base.optim.patience,
+        "select_metric": base.eval.select_metric,
         "base_model": BASE_MODEL,
         "query_task": parts[-1] if parts is not None else {},
     }

@@ -75,12 +75,13 @@ class FitResult:
     best_epoch: int = 0
     #: The last epoch trained (early stop or the cap).
     last_epoch: int = 0
-    #: Validation ``config.select_metric`` of the best epoch, and the AUC of that epoch.
+    #: Validation ``config.eval.select_metric`` of the best epoch, and the AUC of that epoch.
     best_val: float = float("nan")
     best_val_auc: float = float("nan")
     train_seconds: float = 0.0
     policy: PolicyResult | None = None
-    #: ``"full"`` or ``"minibatch"``: how the epochs visited the graph (``TrainConfig.batching``).
+    #: ``"full"`` or ``"minibatch"``: how the epochs visited the graph
+    #: (``TrainConfig.optim.batching``).
     batching: str = "full"
     #: The checkpointed epoch the fit resumed after (0: it started from scratch).
     resumed_from_epoch: int = 0
@@ -91,7 +92,7 @@ class FitResult:
     @property
     def stopped_at_cap(self) -> bool:
         """The best epoch is the epoch cap: training longer might have helped."""
-        return self.config.epochs > 1 and self.best_epoch >= self.config.epochs
+        return self.config.optim.epochs > 1 and self.best_epoch >= self.config.optim.epochs
 
     def encoding(self) -> DotEncoding | None:
         """The trained model's dot-product vectors (``None`` for non dot-product models)."""
@@ -108,21 +109,21 @@ class FitResult:
             return ModelScorer(self.model, self.device)
         user, item, query = dot_vectors(enc, self.data)
         if self.policy is not None and self.policy.alpha != 0.0:
-            hist = recent_items(self.data.split, self.config.ddpg.state_history, which)
+            hist = recent_items(self.data.split, self.config.policy.state_history, which)
             user = policy_adjuster(self.policy.policy, self.policy.alpha).adjust(user, item, hist)
         return EmbeddingScorer(user, item, query)
 
 
 def split_for(graph: ExportGraph, config: TrainConfig, seed: int | None = None) -> Split:
-    """The split of ``config.protocol`` for ``seed`` (default ``config.seed``)."""
+    """The split of ``config.eval.protocol`` for ``seed`` (default ``config.seed``)."""
     return split_interactions(
         graph,
         config.seed if seed is None else seed,
         config.reward_of(),
-        config.min_interactions,
-        protocol=config.protocol,
-        ratios=config.ratios,
-        cold_share=config.cold_share,
+        config.eval.min_interactions,
+        protocol=config.eval.protocol,
+        ratios=config.eval.ratios,
+        cold_share=config.eval.cold_share,
     )
 
 
@@ -241,10 +242,10 @@ def optimizer_for(model: RecModel, config: TrainConfig, minibatch: bool) -> torc
     if isinstance(embedding, NodeEmbedding):
         embedding.sparse = bool(tables)
     if not tables:
-        return make_optimizer(model.parameters(), config.lr, config.weight_decay)
+        return make_optimizer(model.parameters(), config.optim.lr, config.optim.weight_decay)
     ids = {id(p) for p in tables}
     dense = [p for p in model.parameters() if id(p) not in ids]
-    return SparseDenseAdam(dense, tables, config.lr, config.weight_decay)
+    return SparseDenseAdam(dense, tables, config.optim.lr, config.optim.weight_decay)
 
 
 def _bce_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -290,29 +291,29 @@ def train_epoch(
     n = len(perm)
     total, count = 0.0, 0
     searches = split.train_search
-    n_batches = max(1, math.ceil(n / config.batch_size))
+    n_batches = max(1, math.ceil(n / config.optim.batch_size))
     q_batch = math.ceil(len(searches) / n_batches) if len(searches) else 0
     q_perm = rng.permutation(len(searches)) if q_batch else None
     pool = negative_pool(model, split)
     for b in range(n_batches):
-        idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
+        idx = perm[b * config.optim.batch_size : (b + 1) * config.optim.batch_size]
         users = split.train.row[idx]
         negs = sample_negatives(
-            rng, users, config.num_negatives, split.n_items, split.is_train, pool=pool
+            rng, users, config.optim.num_negatives, split.n_items, split.is_train, pool=pool
         )
         # Positives and their negatives are scored in one call (one gather of the user and
         # item vectors and one scatter in the backward, instead of two of each).
-        pair_u = np.concatenate([users, np.repeat(users, config.num_negatives)])
+        pair_u = np.concatenate([users, np.repeat(users, config.optim.num_negatives)])
         pair_i = np.concatenate([split.train.col[idx], negs.reshape(-1)])
         queries = None
-        if q_perm is not None and config.query_loss_weight > 0:
+        if q_perm is not None and config.model.query_loss_weight > 0:
             q_idx = q_perm[b * q_batch : (b + 1) * q_batch]
             if len(q_idx):
                 qu = searches.row[q_idx]
                 qn = rng.integers(0, split.n_queries, len(q_idx))
                 queries = (np.concatenate([qu, qu]), np.concatenate([searches.col[q_idx], qn]))
         with autocast(device, amp):
-            args = (pair_u, pair_i, len(idx), queries, config.query_loss_weight, device)
+            args = (pair_u, pair_i, len(idx), queries, config.model.query_loss_weight, device)
             loss = batch_loss(model, *args) if step is None else step(batch_loss, *args)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -360,29 +361,29 @@ def batch_loss(
 
 class Validator:
     """Validation of one split, computed the same way after every epoch of every model:
-    the click-prediction AUC and the full-ranking metrics of ``config.select_metric``."""
+    the click-prediction AUC and the full-ranking metrics of ``config.eval.select_metric``."""
 
     def __init__(self, split: Split, config: TrainConfig) -> None:
         self.config = config
-        self.users, self.pos, self.neg = eval_candidates(split, "val", config.click_negatives)
-        self.task: RankingTask = ranking_task(split, "val", config.eval_max_users, config.seed)
+        self.users, self.pos, self.neg = eval_candidates(split, "val", config.eval.click_negatives)
+        self.task: RankingTask = ranking_task(split, "val", config.eval.max_users, config.seed)
         self.split = split
-        sel = config.select_metric
+        sel = config.eval.select_metric
         extra = int(sel.partition("@")[2]) if "@" in sel else 0
-        self.ks = tuple(sorted({*config.top_k, *((extra,) if extra else ())}))
+        self.ks = tuple(sorted({*config.eval.top_k, *((extra,) if extra else ())}))
 
     def __call__(self, scorer: Scorer) -> dict[str, float]:
         out = {"val_auc": click_prediction(scorer, self.users, self.pos, self.neg)["auc"]}
-        if self.config.select_metric != "auc" and len(self.task):
+        if self.config.eval.select_metric != "auc" and len(self.task):
             ranks = rank_users(scorer, self.split, self.task, self.ks)
-            out[f"val_{self.config.select_metric}"] = float(
-                np.mean(ranks[self.config.select_metric])
+            out[f"val_{self.config.eval.select_metric}"] = float(
+                np.mean(ranks[self.config.eval.select_metric])
             )
         return out
 
     def score(self, values: dict[str, float]) -> float:
         """The selection value (``-inf`` when it could not be computed)."""
-        v = values.get(f"val_{self.config.select_metric}", float("nan"))
+        v = values.get(f"val_{self.config.eval.select_metric}", float("nan"))
         return v if math.isfinite(v) else -math.inf
 
 
@@ -393,12 +394,12 @@ def fit(
     device: torch.device | None = None,
     checkpoint_dir: Path | None = None,
 ) -> FitResult:
-    """Train ``config.model`` on ``split``: supervised epochs (full-batch or neighbour-sampled
-    mini-batches, ``config.batching``), then the DDPG stage if any. Deterministic for a seed
-    (``config.deterministic``): see ``docs/evaluation.md``. With ``checkpoint_dir`` the epoch
-    loop checkpoints there every ``config.checkpoint_interval_s`` seconds and resumes from a
+    """Train ``config.model.name`` on ``split``: supervised epochs (full-batch or neighbour-sampled
+    mini-batches, ``config.optim.batching``), then the DDPG stage if any. Deterministic for a seed
+    (``config.optim.deterministic``): see ``docs/evaluation.md``. With ``checkpoint_dir`` the epoch
+    loop checkpoints there every ``config.optim.checkpoint_interval_s`` seconds and resumes from a
     checkpoint it finds (:mod:`training.checkpoint`, ``docs/training.md``)."""
-    with deterministic(config.deterministic):
+    with deterministic(config.optim.deterministic):
         return _fit(split, config, progress, device, checkpoint_dir)
 
 
@@ -412,11 +413,11 @@ def _fit(
     device = device or select_device(config.device)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
-    data = build_graph_data(split, device, config.history_len)
-    model = build_model(config.model, data, config).to(device)
+    data = build_graph_data(split, device, config.model.history_len)
+    model = build_model(config.model.name, data, config).to(device)
     if split.protocol == "cold-item" and not model.inductive:
         raise NotInductiveError(
-            f"{config.model} cannot score items without interactions (inductive = False)"
+            f"{config.model.name} cannot score items without interactions (inductive = False)"
         )
     result = FitResult(model=model, data=data, config=config, device=device)
     start = time.perf_counter()
@@ -433,7 +434,7 @@ def _fit(
         result.train_seconds = time.perf_counter() - start
         return result
 
-    amp = use_amp(device, config.mixed_precision)
+    amp = use_amp(device, config.optim.mixed_precision)
     scaler = make_grad_scaler(device, amp)
     loader = None
     if use_minibatch(model, len(split.train), config):
@@ -441,7 +442,10 @@ def _fit(
     optimizer = optimizer_for(model, config, minibatch=loader is not None)
     result.batching = "minibatch" if loader is not None else "full"
     logger.info(
-        "%s: %s epochs (%d training interactions)", config.model, result.batching, len(split.train)
+        "%s: %s epochs (%d training interactions)",
+        config.model.name,
+        result.batching,
+        len(split.train),
     )
     trainer = Trainer(model, optimizer, scaler, rng)
     checkpoints = None
@@ -451,7 +455,7 @@ def _fit(
         state = checkpoints.restore(trainer, device) or state
         result.resumed_from_epoch = state.epoch
     result.history = state.history
-    for epoch in range(state.epoch + 1, 0 if state.done else config.epochs + 1):
+    for epoch in range(state.epoch + 1, 0 if state.done else config.optim.epochs + 1):
         t0 = time.perf_counter()
         if loader is not None:
             loss = minibatch_epoch(cast(DPGCN, model), loader, optimizer, device, scaler, amp)
@@ -461,7 +465,7 @@ def _fit(
         state.epoch = epoch
         val, stop = end_epoch(state, model, validate, config, device, loss, epoch, t0)
         if progress is not None:
-            progress({"epoch": epoch, "epochs": config.epochs, "loss": loss, **val})
+            progress({"epoch": epoch, "epochs": config.optim.epochs, "loss": loss, **val})
         if stop:
             break
         if checkpoints is not None and checkpoints.due():
@@ -477,9 +481,9 @@ def _fit(
     if result.stopped_at_cap:
         logger.warning(
             "%s: best epoch %d is the cap (epochs=%d); raise it",
-            config.model,
+            config.model.name,
             result.best_epoch,
-            config.epochs,
+            config.optim.epochs,
         )
     if model.has_policy:
         result.policy = train_policy(result, validate)
@@ -505,20 +509,20 @@ def end_epoch(
     state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
     logger.info(
         "%s epoch %d/%d loss=%.4f %s (%.1fs)",
-        config.model,
+        config.model.name,
         epoch,
-        config.epochs,
+        config.optim.epochs,
         loss,
         " ".join(f"{k}={v:.4f}" for k, v in val.items()),
         secs,
     )
     if not math.isfinite(loss):
-        raise TrainingError(f"{config.model}: loss became {loss} at epoch {epoch}")
+        raise TrainingError(f"{config.model.name}: loss became {loss} at epoch {epoch}")
     score = validate.score(val)
     if not math.isfinite(score):
         score = -loss
     improved = state.improve(score, epoch, val["val_auc"], model)
-    if not improved and config.patience and state.stale >= config.patience:
+    if not improved and config.optim.patience and state.stale >= config.optim.patience:
         logger.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
         return val, True
     return val, False
@@ -529,7 +533,7 @@ def train_policy(result: FitResult, validate: Validator) -> PolicyResult:
     dot-product vectors, α chosen on ``validate``'s selection metric."""
     enc = result.encoding()
     if enc is None:
-        raise TrainingError(f"{result.config.model} has a policy but no dot-product vectors")
+        raise TrainingError(f"{result.config.model.name} has a policy but no dot-product vectors")
     user, item, query = dot_vectors(enc, result.data)
     return fit_policy(
         result.data.split,

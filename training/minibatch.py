@@ -8,7 +8,7 @@ interactions: :func:`make_link_loader` builds a ``LinkNeighborLoader`` over
 runs DP-GCN's encoder on each sampled subgraph
 (:class:`~training.models.hetero_gcn.HeteroGCN` takes the batch's ``edge_index_dict``) and
 scores the batch's labelled pairs. :func:`use_minibatch` is the
-switch :func:`training.train.fit` asks (``TrainConfig.batching``, ``minibatch_min_edges``) and
+switch :func:`training.train.fit` asks (``TrainConfig.optim.batching``, ``minibatch_min_edges``) and
 :func:`train_loader` the loader it trains on.
 
 Neighbour sampling in PyG needs the compiled ``pyg-lib`` or ``torch-sparse``; where neither is
@@ -286,23 +286,23 @@ def supports_minibatch(model: RecModel) -> bool:
 
 
 def use_minibatch(model: RecModel, n_train: int, config: TrainConfig) -> bool:
-    """The switch between full-batch and mini-batch epochs (``TrainConfig.batching``):
+    """The switch between full-batch and mini-batch epochs (``TrainConfig.optim.batching``):
     ``"auto"`` picks mini-batches from ``minibatch_min_edges`` training interactions on, for
     models that support them.
 
     Raises:
         ConfigError: ``batching="minibatch"`` for a model that cannot train on mini-batches.
     """
-    if config.batching == "full":
+    if config.optim.batching == "full":
         return False
-    if config.batching == "minibatch":
+    if config.optim.batching == "minibatch":
         if not supports_minibatch(model):
             raise ConfigError(
-                f"TrainConfig.batching='minibatch' needs a DP-GCN model with graph layers; "
-                f"{config.model!r} trains full-batch only"
+                f"TrainConfig.optim.batching='minibatch' needs a DP-GCN model with graph layers; "
+                f"{config.model.name!r} trains full-batch only"
             )
         return True
-    return n_train >= config.minibatch_min_edges and supports_minibatch(model)
+    return n_train >= config.optim.minibatch_min_edges and supports_minibatch(model)
 
 
 def structure(graph: HeteroData) -> HeteroData:
@@ -352,12 +352,12 @@ def train_loader(
 ) -> LinkNeighborLoader:
     """The mini-batch loader of ``split``: a ``LinkNeighborLoader`` over its training graph
     (validation and test edges left out), positives the harness's unique training pairs
-    (``split.train``, every interaction type), ``config.num_negatives`` negative items per
+    (``split.train``, every interaction type), ``config.optim.num_negatives`` negative items per
     positive for the positive's own user (triplet sampling) drawn from ``negative_pool``
     (item rows; default every item), none of them one of that user's training items (as in
     the full-batch epoch: :class:`TrainingNegatives`), and
     :meth:`TrainConfig.fanout_per_layer` neighbours per hop, counted per destination node type
-    (:func:`fanout_by_relation`; ``config.fanout_per="relation"`` for per relation).
+    (:func:`fanout_by_relation`; ``config.optim.fanout_per="relation"`` for per relation).
     ``positions`` (rows of ``split.train``) keeps only those positives: one
     rank's shard in distributed training."""
     graph = structure(train_graph(hetero_data_from_split(split)))
@@ -373,9 +373,9 @@ def train_loader(
     return make_link_loader(
         graph,
         edge_type,
-        fanout_by_relation(graph, config.fanout_per_layer(), config.fanout_per),
-        config.batch_size,
-        config.num_negatives,
+        fanout_by_relation(graph, config.fanout_per_layer(), config.optim.fanout_per),
+        config.optim.batch_size,
+        config.optim.num_negatives,
         label_index=pairs,
         negative_weight=weight,
         mode="triplet",

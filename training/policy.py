@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from pydantic import ValidationError
 from torch import nn
 
-from training.config import DDPGConfig
+from training.config import PolicyConfig
 from training.errors import ModelDirError
 from training.models.actor import Actor
 from training.models.critic import Critic
@@ -162,7 +163,7 @@ class DDPGPolicy:
         self,
         state_dim: int,
         action_dim: int,
-        config: DDPGConfig,
+        config: PolicyConfig,
         seed: int = 0,
         device: torch.device | None = None,
         alpha: float = 1.0,
@@ -251,7 +252,7 @@ class DDPGPolicy:
             "action_dim": self.action_dim,
             "alpha": float(self.alpha),
             "scale": float(self.scale),
-            "config": dataclasses.asdict(self.config),
+            "config": self.config.model_dump(),
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
             "actor_target": self.actor_target.state_dict(),
@@ -273,12 +274,14 @@ class DDPGPolicy:
             raise ModelDirError(f"cannot load policy {path}: {e}") from e
         if payload.get("format") != POLICY_FORMAT:
             raise ModelDirError(f"{path}: unsupported policy format {payload.get('format')!r}")
-        cfg = payload["config"]
-        cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+        try:
+            config = PolicyConfig.model_validate(payload["config"])
+        except ValidationError as e:
+            raise ModelDirError(f"{path}: invalid policy settings: {e}") from e
         policy = cls(
             payload["state_dim"],
             payload["action_dim"],
-            DDPGConfig(**cfg),
+            config,
             seed=seed,
             device=device,
             alpha=payload["alpha"],

@@ -62,7 +62,7 @@ def fit_policy(
     user, item, query = vectors
     dim = user.shape[1]
     scale = float(np.linalg.norm(user, axis=1).mean() / math.sqrt(dim)) or 1.0
-    cfg = config.ddpg
+    cfg = config.policy
     train_alpha = max(cfg.alpha_grid) if max(cfg.alpha_grid) > 0 else 1.0
     policy = DDPGPolicy(
         2 * dim, dim, cfg, seed=config.seed, device=device, alpha=train_alpha, scale=scale
@@ -95,7 +95,7 @@ def fit_policy(
     logger.info(
         "DDPG alpha chosen on validation: %g (val %s by alpha %s)",
         best_alpha,
-        config.select_metric,
+        config.eval.select_metric,
         by_alpha,
     )
     return PolicyResult(policy=policy, alpha=best_alpha, val_by_alpha=by_alpha, history=history)

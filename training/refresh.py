@@ -16,7 +16,6 @@ fresh export and writes the result to the nodes (``docs/inductive.md``).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -101,20 +100,20 @@ def encode_nodes(
     config, state = load_checkpoint(model_dir / "model.pt")
     # The weights come from the checkpoint: an initialisation that trains word vectors first
     # (word2vec_terms) would only cost time.
-    config = dataclasses.replace(config, word2vec_terms=False, device="cpu")
+    config = config.replace({"model.word2vec_terms": False, "device": "cpu"})
     old_keys = load_node_keys(model_dir)
     graph = load_export(export_dir)
     # The complete graph, every interaction a training edge, as serving_encoding propagates.
     full = split_interactions(graph, config.seed, config.reward_of(), 2**62)
-    data = build_graph_data(full, torch.device("cpu"), config.history_len)
-    model = build_model(config.model, data, config)
+    data = build_graph_data(full, torch.device("cpu"), config.model.history_len)
+    model = build_model(config.model.name, data, config)
     if not getattr(model, "inductive", False):
         raise NotInductiveError(
-            f"model {config.model!r} of {model_dir} cannot score nodes it was not trained on"
+            f"model {config.model.name!r} of {model_dir} cannot score nodes it was not trained on"
         )
     new_keys = model.state_keys(data)
     if new_keys is None:
-        raise NotInductiveError(f"model {config.model!r} has no per-node rows to move")
+        raise NotInductiveError(f"model {config.model.name!r} has no per-node rows to move")
     try:
         model.load_state_dict(transfer_state(state, old_keys, new_keys))
     except (RuntimeError, ValueError) as e:
@@ -126,7 +125,7 @@ def encode_nodes(
     with torch.no_grad():
         enc = model.dot_encoding(model.encode())
     if enc is None:
-        raise TrainingError(f"model {config.model!r} is not a dot-product model")
+        raise TrainingError(f"model {config.model.name!r} is not a dot-product model")
     user, item, query = dot_vectors(enc, data)
     vectors = {USER: user, ITEM: item, QUERY: query}
     out: dict[str, NodeVectors] = {}
@@ -145,7 +144,7 @@ def encode_nodes(
     logger.info(
         "encoded %s new node(s) with %s of %s in %.2fs",
         {t: len(v) for t, v in out.items()},
-        config.model,
+        config.model.name,
         model_dir,
         time.perf_counter() - started,
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from training.config import TrainConfig
+from training.config import TrainConfig, config_paths
 from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
 from training.models import MODEL_REGISTRY
 from training.report_figures import Summary, write_figures
@@ -54,20 +54,28 @@ def same_settings(
     stored: dict[str, Any] | None, current: dict[str, Any], model: str | None = None
 ) -> bool:
     """Whether a stored run of ``model`` was made with the current settings: the same values,
-    a ``TrainConfig`` field that one side lacks (added to or removed from the code since)
-    counting as its default value, as ``dpgcn tune`` compares its stored studies. Of the tuned
+    a ``TrainConfig`` setting that one side lacks (added to or removed from the code since)
+    counting as its default value, as ``dpgcn tune`` compares its stored studies. Settings are
+    compared by dotted path (:func:`training.config.config_paths`), so a run stored before
+    TrainConfig had sections (flat names) matches the same settings today. Of the tuned
     configurations (``"tuned"``: model → changes) only ``model``'s own entry counts, so a
     model tuned again does not invalidate the stored runs of the others."""
     if stored is None:
         return False
-    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
-    for key in stored.keys() | current.keys():
-        if key == "tuned":
-            if (stored.get(key) or {}).get(model) != (current.get(key) or {}).get(model):
-                return False
-        elif stored.get(key, defaults.get(key)) != current.get(key, defaults.get(key)):
-            return False
-    return True
+    stored, current = dict(stored), dict(current)
+    old_tuned, new_tuned = stored.pop("tuned", None) or {}, current.pop("tuned", None) or {}
+    if _tuned_paths(old_tuned.get(model)) != _tuned_paths(new_tuned.get(model)):
+        return False
+    defaults = TrainConfig().to_paths()
+    old, new = config_paths(stored), config_paths(current)
+    return all(
+        old.get(key, defaults.get(key)) == new.get(key, defaults.get(key))
+        for key in old.keys() | new.keys()
+    )
+
+
+def _tuned_paths(changes: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if changes is None else json.loads(json.dumps(config_paths(changes)))
 
 
 def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 :func:`train_from_export` is the pipeline entry point: export dir in, model dir out
 (``docs/export-format.md``), written to a temporary directory and renamed into place; it
-trains with :func:`training.loop.fit`, or in ``TrainConfig.processes`` data-parallel ranks
+trains with :func:`training.loop.fit`, or in ``TrainConfig.optim.processes`` data-parallel ranks
 with :func:`training.distributed.fit_distributed`. The training loop
 (:func:`~training.loop.fit`, :class:`~training.loop.FitResult`, …) lives in
 :mod:`training.loop`.
@@ -78,21 +78,21 @@ def evaluate_scorer(
     one split. ``logits=False`` leaves out the log loss (scores that are not logits). When
     ``per_user`` is given it receives the full-ranking metrics per ranked user (key
     ``"users"``: the user rows), for bootstrap intervals."""
-    users, pos, negs = eval_candidates(split, which, config.sampled_candidates - 1)
+    users, pos, negs = eval_candidates(split, which, config.eval.sampled_candidates - 1)
     out: dict[str, float] = {}
-    out.update(click_prediction(scorer, users, pos, negs[:, : config.click_negatives]))
+    out.update(click_prediction(scorer, users, pos, negs[:, : config.eval.click_negatives]))
     if not logits:
         del out["logloss"]  # counts and similarities are not logits
-    sampled = sampled_ranking(scorer, users, pos, negs, config.top_k)
+    sampled = sampled_ranking(scorer, users, pos, negs, config.eval.top_k)
     out.update({f"sampled_{k}": v for k, v in sampled.items()})
-    task = ranking_task(split, which, config.eval_max_users, config.seed)
-    ranks = rank_users(scorer, split, task, config.top_k) if len(task) else {}
+    task = ranking_task(split, which, config.eval.max_users, config.seed)
+    ranks = rank_users(scorer, split, task, config.eval.top_k) if len(task) else {}
     out.update({k: float(np.mean(v)) for k, v in ranks.items()})
     out["ranked_users"] = float(len(task))
     if per_user is not None:
         per_user.update(ranks)
         per_user["users"] = task.users.astype(np.float64)
-    for k, v in query_suggestion(scorer, split, which, config.top_k).items():
+    for k, v in query_suggestion(scorer, split, which, config.eval.top_k).items():
         out[f"query_{k}"] = v
     return out
 
@@ -103,7 +103,7 @@ def write_model_dir(result: FitResult, out_dir: Path, metrics: dict[str, Any]) -
     enc = serving_encoding(result)
     if enc is None:
         raise TrainingError(
-            f"model {result.config.model!r} is not a dot-product model and cannot be served "
+            f"model {result.config.model.name!r} is not a dot-product model and cannot be served "
             "from embeddings; use training.evaluate for it"
         )
     graph, split = result.data.split.graph, result.data.split
@@ -135,14 +135,14 @@ def write_model_dir(result: FitResult, out_dir: Path, metrics: dict[str, Any]) -
         torch.save(
             {
                 "format": 1,
-                "model": result.config.model,
+                "model": result.config.model.name,
                 "config": result.config.to_dict(),
                 "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
             },
             tmp / "model.pt",
         )
         if result.policy is not None:
-            hist = recent_items(split, result.config.ddpg.state_history, "serve")
+            hist = recent_items(split, result.config.policy.state_history, "serve")
             result.policy.policy.save(
                 tmp / "policy.pt", extra={"user_history": torch.as_tensor(hist)}
             )
@@ -166,7 +166,7 @@ def serving_encoding(result: FitResult) -> DotEncoding | None:
         return None
     split = result.data.split
     full = split_interactions(split.graph, split.seed, result.config.reward_of(), 2**62)
-    result.model.use_graph(build_graph_data(full, result.device, result.config.history_len))
+    result.model.use_graph(build_graph_data(full, result.device, result.config.model.history_len))
     try:
         return result.encoding()
     finally:
@@ -204,11 +204,11 @@ def train_from_export(
     progress: ProgressFn | None = None,
     checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train ``config.model`` on an export directory and write a model directory.
+    """Train ``config.model.name`` on an export directory and write a model directory.
 
     With ``checkpoint_dir`` training checkpoints there and resumes from a checkpoint it finds
     (:func:`fit`); the checkpoint is deleted once the model directory is written. With
-    ``config.processes`` > 1 the epochs run in that many data-parallel ranks
+    ``config.optim.processes`` > 1 the epochs run in that many data-parallel ranks
     (:func:`training.distributed.fit_distributed`, one per GPU on CUDA).
 
     Calls ``progress({"epoch", "epochs", "loss", "val_auc"})`` after every epoch. Returns the
@@ -220,20 +220,20 @@ def train_from_export(
     split = split_for(graph, config)
     if len(split.train) == 0:
         raise TrainingError(f"{export_dir} has no User → Item interactions to train on")
-    if config.processes > 1:
-        result = fit_distributed(split, config, config.processes, progress, checkpoint_dir)
+    if config.optim.processes > 1:
+        result = fit_distributed(split, config, config.optim.processes, progress, checkpoint_dir)
     else:
         result = fit(split, config, progress, checkpoint_dir=checkpoint_dir)
     metrics: dict[str, Any] = {
-        "model": config.model,
+        "model": config.model.name,
         "device": str(result.device),
         "batching": result.batching,
-        "processes": config.processes,
+        "processes": config.optim.processes,
         "resumed_from_epoch": result.resumed_from_epoch,
         "best_epoch": result.best_epoch,
         "last_epoch": result.last_epoch,
         "stopped_at_cap": result.stopped_at_cap,
-        "select_metric": config.select_metric,
+        "select_metric": config.eval.select_metric,
         "val": evaluate_fit(result, "val"),
         "test": evaluate_fit(result, "test"),
         "history": result.history,
@@ -260,7 +260,7 @@ def train_from_export(
         Checkpointer(checkpoint_dir, config, fingerprint(split)).remove()
     logger.info(
         "trained %s in %.1fs: val auc %.4f, test auc %.4f -> %s",
-        config.model,
+        config.model.name,
         metrics["total_seconds"],
         metrics["val"].get("auc", float("nan")),
         metrics["test"].get("auc", float("nan")),

@@ -4,7 +4,7 @@
 trials: a seeded TPE sampler proposes a configuration from the model's own search space (the
 ``search_space(trial)`` function at the end of the model's module under ``training/models/``),
 :func:`training.train.fit` trains it under the project's one training rule, and the objective is
-the best validation selection metric (``TrainConfig.select_metric``, NDCG@10 by default) of the
+the best validation selection metric (``TrainConfig.eval.select_metric``, NDCG@10 by default) of the
 run. Every epoch's validation value is reported to the study so that a median pruner stops
 trials that trail the others at the same epoch. Test data is never looked at: the split is the
 chosen protocol's split for ``seed`` and only its validation part is scored.
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig
+from training.config import TrainConfig, config_paths
 from training.data import load_export
 from training.errors import ConfigError, TrainingError
 from training.loop import fit, split_for
@@ -34,7 +34,8 @@ from training.models import MODEL_SPECS
 logger = logging.getLogger(__name__)
 
 #: Model name → the module that declares its ``search_space(trial) -> dict`` (the TrainConfig
-#: fields a trial changes), from the registry. The three DP-GCN variants share DP-GCN's module.
+#: settings a trial changes, by their dotted paths: ``{"optim.lr": ...}``), from the registry.
+#: The three DP-GCN variants share DP-GCN's module.
 SEARCH_SPACE_MODULES: dict[str, str] = {
     name: spec.module for name, spec in MODEL_SPECS.items() if spec.module is not None
 }
@@ -114,19 +115,19 @@ def tune(
         raise ConfigError("trials must be >= 1")
     names = list(models) if models else tunable()
     spaces = {name: search_space_of(name) for name in names}
-    base = (config or TrainConfig()).replace(seed=seed, protocol=protocol)
+    base = (config or TrainConfig()).replace({"seed": seed, "eval.protocol": protocol})
     graph = load_export(Path(export_dir))
     split = split_for(graph, base, seed)
     if len(split.val) == 0:
         raise TrainingError(f"{export_dir}: the {protocol} split has no validation interactions")
-    metric = f"val_{base.select_metric}"
+    metric = f"val_{base.eval.select_metric}"
     out: dict[str, Any] = {
         "export_dir": str(export_dir),
         "protocol": protocol,
         "seed": seed,
         "trials": trials,
-        "select_metric": base.select_metric,
-        "models": _kept_entries(out_path, protocol, seed, trials, base.select_metric, names),
+        "select_metric": base.eval.select_metric,
+        "models": _kept_entries(out_path, protocol, seed, trials, base.eval.select_metric, names),
     }
     unfinished: list[str] = []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -135,7 +136,7 @@ def tune(
         space = spaces[name]
 
         def objective(trial: optuna.Trial, name: str = name, space: SearchSpace = space) -> float:
-            cfg = base.replace(model=name, **space(trial))
+            cfg = base.replace({"model.name": name, **space(trial)})
 
             def on_epoch(event: dict[str, Any]) -> None:
                 value = event.get(metric)
@@ -245,7 +246,7 @@ def _open_study(
     import optuna
 
     study_name = f"{name}.{protocol}.seed{seed}"
-    settings = {"config": base.replace(model=name).to_dict(), "export": export_key}
+    settings = {"config": base.replace({"model.name": name}).to_dict(), "export": export_key}
     if storage_dir is None:
         return optuna.create_study(direction="maximize", study_name=study_name)
     from optuna.storages import JournalStorage
@@ -258,6 +259,12 @@ def _open_study(
         direction="maximize", study_name=study_name, storage=storage, load_if_exists=True
     )
     stored = study.user_attrs.get("settings")
+    if stored is not None and isinstance((stored.get("config") or {}).get("model"), str):
+        raise ConfigError(
+            f"{path}: this study was stored before TrainConfig had sections (its trials' "
+            "parameters have the old flat names); use another --storage folder or delete the "
+            "file for a fresh study"
+        )
     if stored is None:
         study.set_user_attr("settings", json.loads(json.dumps(settings)))
     elif not _same_settings(stored, json.loads(json.dumps(settings))):
@@ -270,12 +277,12 @@ def _open_study(
 
 def _same_settings(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     """Whether a stored study's settings are the current ones: the same export and the same
-    ``TrainConfig`` values, a field that one side lacks (added to or removed from the code
+    ``TrainConfig`` values, a setting that one side lacks (added to or removed from the code
     since) counting as its default value."""
     if stored.get("export") != current["export"]:
         return False
-    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
-    old, new = stored.get("config") or {}, current["config"]
+    defaults = TrainConfig().to_paths()
+    old, new = config_paths(stored.get("config") or {}), config_paths(current["config"])
     return all(
         old.get(key, defaults.get(key)) == new.get(key, defaults.get(key))
         for key in old.keys() | new.keys()
@@ -362,7 +369,8 @@ def _kept_entries(
 
 
 def default_params(space: SearchSpace, config: TrainConfig) -> dict[str, Any]:
-    """``config``'s values of the parameters ``space`` suggests, clamped into their ranges
+    """``config``'s values of the settings ``space`` suggests (by their dotted paths), clamped
+    into their ranges
     (a weight decay of 0 becomes the log range's lower end); categorical values outside the
     choices are left to the sampler."""
     import optuna
@@ -371,9 +379,7 @@ def default_params(space: SearchSpace, config: TrainConfig) -> dict[str, Any]:
     space(probe)
     out: dict[str, Any] = {}
     for name, dist in probe.distributions.items():
-        value = getattr(config, name, None)
-        if value is None:
-            continue
+        value = config.get(name)
         if isinstance(dist, optuna.distributions.CategoricalDistribution):
             if value in dist.choices:
                 out[name] = value
@@ -393,8 +399,10 @@ def write_tuned(path: Path, tuned: dict[str, Any]) -> None:
 
 
 def load_tuned(path: Path) -> dict[str, dict[str, Any]]:
-    """Model → TrainConfig changes of a ``tuned.json``; each set is checked against
-    :class:`TrainConfig` (unknown fields or bad values raise a ConfigError naming the file)."""
+    """Model → TrainConfig changes of a ``tuned.json`` by dotted path (``{"optim.lr": ...}``;
+    a file written before TrainConfig had sections holds the old flat names, read through
+    :func:`training.config.config_paths`); each set is checked against :class:`TrainConfig`
+    (unknown settings or bad values raise a ConfigError naming the file)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -407,11 +415,12 @@ def load_tuned(path: Path) -> dict[str, dict[str, Any]]:
         params = entry.get("params") if isinstance(entry, dict) else None
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: model {name!r} has no 'params' object")
+        changes = config_paths(params)
         try:
-            TrainConfig.from_dict({"model": name, **params})
-        except (ConfigError, TypeError) as e:
+            TrainConfig().replace({"model.name": name, **changes})
+        except ConfigError as e:
             raise ConfigError(f"{path}: model {name!r}: {e}") from e
-        out[name] = params
+        out[name] = changes
     return out
 
 

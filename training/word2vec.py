@@ -3,7 +3,7 @@ Mikolov et al. 2013) over term co-occurrence.
 
 The "sentences" are the term sets of each query and each item (``Query/Item -HAS_TERM->
 Term``); every ordered pair of terms in a sentence is a (centre, context) example. Nothing is
-downloaded. Used to initialise DP-GCN's Term table when ``TrainConfig.word2vec_terms`` is set
+downloaded. Used to initialise DP-GCN's Term table when ``TrainConfig.model.word2vec_terms`` is set
 (the paper initialises textual components from Word2Vec).
 """
 

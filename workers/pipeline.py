@@ -53,12 +53,14 @@ def set_worker_device(name: str | None) -> None:
 
 
 def train_config(config: dict[str, Any]) -> TrainConfig:
-    """The run's TrainConfig, on this worker's device when the worker names one."""
+    """The run's TrainConfig from the message's changes (dotted paths; a message queued before
+    TrainConfig had sections holds the old flat names, read the same way), on this worker's
+    device when the worker names one."""
     from training.config import TrainConfig
 
-    cfg = TrainConfig.from_json(json.dumps(config)) if config else TrainConfig()
+    cfg = TrainConfig.from_dict(config)
     if _worker_device not in (None, "auto"):
-        cfg = cfg.replace(device=_worker_device)
+        cfg = cfg.replace({"device": _worker_device})
     return cfg
 
 
@@ -144,12 +146,14 @@ def write_back(self: Any, _previous: Any, run_id: str, attempt: int = 0) -> str:
         return run_id
     runs.step_started(run_id, "write_back")
     metrics = json.loads((p["model"] / "metrics.json").read_text())
-    config = json.loads((p["model"] / "train_config.json").read_text())
+    from training.config import TrainConfig
+
+    config = TrainConfig.from_json((p["model"] / "train_config.json").read_text())
     with np.load(p["model"] / "embeddings.npz", allow_pickle=False) as emb:
         labels = [lb for lb in model.EMBEDDED_LABELS if f"{lb}.embedding" in emb]
         dim = int(emb[f"{labels[0]}.embedding"].shape[1])
         writeback.begin_version(
-            driver(), run_id, dim, str(config.get("model", "dpgcn")), run_id=run_id, database=db
+            driver(), run_id, dim, config.model.name, run_id=run_id, database=db
         )
         from dpgcn.settings import get_settings
 

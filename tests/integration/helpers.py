@@ -11,7 +11,7 @@ from workers import runs
 #: The small synthetic shop the trained-model fixture loads and trains on.
 SMALL = synthetic.SyntheticSpec(users=300, items=120, events_per_user=12, seed=3)
 #: A quick DP-GCN configuration (seconds on 2 cores).
-FAST = {"model": "dpgcn", "epochs": 2, "dim": 16}
+FAST = {"model.name": "dpgcn", "optim.epochs": 2, "model.dim": 16}
 
 
 def control(command: str, *args: Any, **kwargs: Any) -> Any:

@@ -14,7 +14,7 @@ from neo4j import Driver
 
 from graphstore import apikeys, policies, serving, writeback
 from tests.integration.api_keys import api_client_fixture, api_keys_fixture, auth  # noqa: F401
-from training.config import DDPGConfig
+from training.config import PolicyConfig
 from training.policy import DDPGPolicy
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def _seen(driver: Driver, user: str) -> set[str]:
 
 
 def _policy_blob(dim: int, seed: int, alpha: float = 1.0) -> bytes:
-    policy = DDPGPolicy(2 * dim, dim, DDPGConfig(), seed=seed, alpha=alpha, scale=1.0)
+    policy = DDPGPolicy(2 * dim, dim, PolicyConfig(), seed=seed, alpha=alpha, scale=1.0)
     buf = io.BytesIO()
     torch.save(policy.state_dict(), buf)
     return buf.getvalue()

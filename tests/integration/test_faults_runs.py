@@ -140,7 +140,13 @@ def test_two_runs_in_flight_on_a_killed_worker_never_share_a_slot(
         ids = [runs.new_run_id() + f"{n}" for n in range(2)]
         for run_id in ids:
             pipeline.submit_pipeline(
-                run_id, {"model": "dpgcn", "epochs": 150, "dim": 16, "batch_size": 64}
+                run_id,
+                {
+                    "model.name": "dpgcn",
+                    "optim.epochs": 150,
+                    "model.dim": 16,
+                    "optim.batch_size": 64,
+                },
             )
         wait_for(lambda: all(_mid_training(r, 1) for r in ids), 300, "both runs training")
         os.killpg(first.pid, signal.SIGKILL)
@@ -268,7 +274,7 @@ def test_run_whose_task_died_under_a_live_worker_is_resumed(driver: Driver, tmp_
         assert len(beating) == 1, beating
         worker_id = beating[0].removeprefix(recovery.HEARTBEAT_PREFIX)
         run_id = runs.new_run_id()
-        runs.create(run_id, {"model": "dpgcn", "epochs": 2, "dim": 16})
+        runs.create(run_id, {"model.name": "dpgcn", "optim.epochs": 2, "model.dim": 16})
         assert runs.claim(run_id, "train", 0, worker_id, "stranded") == "claimed"
         runs.update(run_id, state="RUNNING", step="train")
         runs.client().delete(runs.lease_key(run_id))

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 NEW_ITEM, NEW_USER = "i-late", "u-late"
 #: DP-GCN trained long enough for items to cluster by category (2 epochs, FAST, leave the
 #: SMALL shop's item vectors about as mixed across categories as random ones).
-INDUCTIVE = {**FAST, "epochs": 15}
+INDUCTIVE = {**FAST, "optim.epochs": 15}
 #: How long the running API may take to recommend the refreshed item: its re-read interval
 #: (0.2 s here) plus reading the item matrix, with slack for a loaded machine.
 PICKUP_S = 30.0
@@ -146,7 +146,7 @@ def test_item_loaded_after_activation_is_served(
         user = _vector(driver, "User", NEW_USER, active)
         for node in (item, user):
             assert node["version"] == trained_model
-            assert len(node["vec"]) == FAST["dim"] and np.isfinite(node["vec"]).all()
+            assert len(node["vec"]) == FAST["model.dim"] and np.isfinite(node["vec"]).all()
         record = writeback.get_model(driver, trained_model)
         assert record is not None and record["refreshed_at"] == result["refreshed_at"]
         assert record["refreshed_nodes"] == 2

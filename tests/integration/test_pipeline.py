@@ -31,7 +31,7 @@ def test_pipeline_activates_a_version_with_embeddings(driver: Driver, trained_mo
         v=trained_model,
     ).records[0]
     assert users == SMALL.users
-    assert items["c"] == SMALL.items and items["dim"] == FAST["dim"]
+    assert items["c"] == SMALL.items and items["dim"] == FAST["model.dim"]
     indexes = {
         r["name"]
         for r in driver.execute_query("SHOW VECTOR INDEXES YIELD name RETURN name").records
@@ -122,7 +122,7 @@ def test_models_and_jobs_endpoints(trained_model: str, api_keys: dict[str, str])
     assert [m["version"] for m in active] == [trained_model]
     assert active[0]["status"] == "complete" and "val_auc" in active[0]["metrics"]
     assert job["state"] == "SUCCESS" and job["step"] == "done"
-    assert job["progress"]["epoch"] == FAST["epochs"]
+    assert job["progress"]["epoch"] == FAST["optim.epochs"]
     assert {"export_started_at", "train_finished_at", "activate_finished_at"} <= set(job["timings"])
     assert trained_model in {j["run_id"] for j in jobs}
     assert unknown.status_code == 404 and invalid.status_code == 422

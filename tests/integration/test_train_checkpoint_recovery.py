@@ -47,14 +47,20 @@ def test_recovered_run_resumes_training_from_its_checkpoint(
         # Small batches make each epoch many propagation steps, so the run is still training
         # when the test sees the epoch-2 checkpoint and kills the worker, on a fast machine too
         # (with the default batch all 12 epochs of this graph took less than one poll).
-        config = {"model": "dpgcn", "epochs": 20, "dim": 16, "patience": 0, "batch_size": 16}
-        pipeline.submit_pipeline(run_id, {**config, "checkpoint_interval_s": 0})
+        config = {
+            "model.name": "dpgcn",
+            "optim.epochs": 20,
+            "model.dim": 16,
+            "optim.patience": 0,
+            "optim.batch_size": 16,
+        }
+        pipeline.submit_pipeline(run_id, {**config, "optim.checkpoint_interval_s": 0})
         ckpt = pipeline.paths(run_id)["checkpoint"] / CHECKPOINT_FILE
         wait_for(lambda: checkpointed_epoch(ckpt) >= 2, 300, "a checkpoint of epoch 2")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         killed_at = checkpointed_epoch(ckpt)
-        assert 2 <= killed_at < config["epochs"]
+        assert 2 <= killed_at < config["optim.epochs"]
         model_dir = pipeline.paths(run_id)["model"]
         assert not (model_dir / "metrics.json").exists()
 
@@ -64,7 +70,9 @@ def test_recovered_run_resumes_training_from_its_checkpoint(
         assert record["recoveries"] == 1 and "ckpt-b" in record["train_worker"], record
         metrics = json.loads((model_dir / "metrics.json").read_text())
         assert metrics["resumed_from_epoch"] == killed_at
-        assert [h["epoch"] for h in metrics["history"]] == list(range(1, config["epochs"] + 1))
+        assert [h["epoch"] for h in metrics["history"]] == list(
+            range(1, config["optim.epochs"] + 1)
+        )
         assert record["metrics"]["resumed_from_epoch"] == killed_at
         assert f"resuming dpgcn after epoch {killed_at}" in (tmp_path / "b.log").read_text()
         assert not ckpt.exists()  # removed once the model directory was written

@@ -138,7 +138,8 @@ def test_killed_worker_run_is_resumed_once(
     try:
         run_id = runs.new_run_id()
         pipeline.submit_pipeline(
-            run_id, {"model": "dpgcn", "epochs": 25, "dim": 16, "batch_size": 16}
+            run_id,
+            {"model.name": "dpgcn", "optim.epochs": 25, "model.dim": 16, "optim.batch_size": 16},
         )
 
         def mid_training() -> bool:
@@ -198,7 +199,9 @@ def test_neo4j_outage_is_retried_until_it_is_back(
     try:
         assert neo4j_server.stop(services.neo4j_spec(settings))
         run_id = runs.new_run_id()
-        pipeline.submit_pipeline(run_id, {"model": "dpgcn", "epochs": 2, "dim": 16})
+        pipeline.submit_pipeline(
+            run_id, {"model.name": "dpgcn", "optim.epochs": 2, "model.dim": 16}
+        )
         wait_for(lambda: (runs.get(run_id) or {}).get("retries", 0) >= 2, 180, "two retries")
         down = runs.get(run_id) or {}
         assert down["state"] == "RETRYING" and "unavailable" in down["last_error"].lower(), down
@@ -221,7 +224,9 @@ def test_graph_and_training_workers_share_the_pipeline(
     training = start_worker("train-w", "training", tmp_path / "train.log")
     try:
         run_id = runs.new_run_id()
-        pipeline.submit_pipeline(run_id, {"model": "dpgcn", "epochs": 2, "dim": 16})
+        pipeline.submit_pipeline(
+            run_id, {"model.name": "dpgcn", "optim.epochs": 2, "model.dim": 16}
+        )
         record = wait_for_run(run_id, timeout=600)
         assert record["state"] == "SUCCESS", record
         assert "graph-w" in record["export_worker"]

@@ -17,7 +17,7 @@ from api.recommender import Cached
 from api.schemas import EventBatch, EventIn
 from graphstore import apikeys
 from graphstore.serving import Explanation
-from training.config import DDPGConfig
+from training.config import PolicyConfig
 from training.errors import ModelDirError
 from training.inference import load_policy_adjuster_bytes
 from training.policy import DDPGPolicy
@@ -59,7 +59,7 @@ def test_event_validation_messages() -> None:
 
 
 def test_policy_bytes_round_trip_and_garbage() -> None:
-    policy = DDPGPolicy(8, 4, DDPGConfig(), seed=0, alpha=0.5, scale=2.0)
+    policy = DDPGPolicy(8, 4, PolicyConfig(), seed=0, alpha=0.5, scale=2.0)
     buf = io.BytesIO()
     torch.save({**policy.state_dict(), "user_history": torch.zeros(3, 2, dtype=torch.long)}, buf)
     adjuster = load_policy_adjuster_bytes(buf.getvalue())
@@ -220,7 +220,7 @@ def test_snapshot_batch_ranks_like_brute_force() -> None:
 
     snap = _snapshot()
     assert isinstance(snap, Snapshot)
-    policy = DDPGPolicy(16, 8, DDPGConfig(), seed=0, alpha=0.5, scale=1.0)
+    policy = DDPGPolicy(16, 8, PolicyConfig(), seed=0, alpha=0.5, scale=1.0)
     buf = io.BytesIO()
     torch.save(policy.state_dict(), buf)
     adjuster = load_policy_adjuster_bytes(buf.getvalue(), with_history=False)

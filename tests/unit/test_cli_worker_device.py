@@ -29,8 +29,8 @@ def test_worker_device_reaches_the_training_config(started: list[list[str]]) -> 
     assert len(started) == 1 and "worker" in started[0]
     assert pipeline.train_config({}).device == "cpu"
     # the worker's device wins over the run's
-    assert pipeline.train_config({"device": "auto", "epochs": 3}).device == "cpu"
-    assert pipeline.train_config({"device": "auto", "epochs": 3}).epochs == 3
+    assert pipeline.train_config({"device": "auto", "optim.epochs": 3}).device == "cpu"
+    assert pipeline.train_config({"device": "auto", "optim.epochs": 3}).optim.epochs == 3
 
 
 def test_auto_leaves_the_run_config_alone(started: list[list[str]]) -> None:
@@ -74,16 +74,30 @@ def test_auto_picks_cuda_when_the_machine_has_it(monkeypatch: pytest.MonkeyPatch
 def test_train_passes_batching(submitted_runs: list[dict[str, Any]]) -> None:
     result = CliRunner().invoke(app, ["train", "--batching", "minibatch", "--epochs", "2"])
     assert result.exit_code == 0, result.output
-    assert submitted_runs == [{"model": "dpgcn", "epochs": 2, "batching": "minibatch"}]
+    assert submitted_runs == [
+        {"model.name": "dpgcn", "optim.epochs": 2, "optim.batching": "minibatch"}
+    ]
     bad = CliRunner().invoke(app, ["train", "--batching", "sometimes"])
     assert bad.exit_code == 2 and "full, minibatch" in bad.output
+
+
+def test_a_message_queued_with_flat_names_still_trains() -> None:
+    """Celery messages and run records written before TrainConfig had sections hold the old
+    flat names; the worker reads them through the one migration."""
+    cfg = pipeline.train_config({"model": "gcn", "epochs": 3, "dim": 16, "batch_size": 64})
+    assert (cfg.model.name, cfg.optim.epochs, cfg.model.dim, cfg.optim.batch_size) == (
+        "gcn",
+        3,
+        16,
+        64,
+    )
 
 
 def test_train_passes_the_cold_start_share(submitted_runs: list[dict[str, Any]]) -> None:
     result = CliRunner().invoke(app, ["train", "--cold-simulation", "0.3"])
     assert result.exit_code == 0, result.output
-    assert submitted_runs == [{"model": "dpgcn", "cold_simulation": 0.3}]
-    assert pipeline.train_config(submitted_runs[0]).cold_simulation == 0.3
+    assert submitted_runs == [{"model.name": "dpgcn", "model.cold_simulation": 0.3}]
+    assert pipeline.train_config(submitted_runs[0]).model.cold_simulation == 0.3
     bad = CliRunner().invoke(app, ["train", "--cold-simulation", "1.5"])
     assert bad.exit_code == 2 and len(submitted_runs) == 1
 
@@ -91,6 +105,6 @@ def test_train_passes_the_cold_start_share(submitted_runs: list[dict[str, Any]])
 def test_train_passes_processes(submitted_runs: list[dict[str, Any]]) -> None:
     result = CliRunner().invoke(app, ["train", "--processes", "2"])
     assert result.exit_code == 0, result.output
-    assert submitted_runs == [{"model": "dpgcn", "processes": 2}]
-    assert pipeline.train_config(submitted_runs[0]).processes == 2
+    assert submitted_runs == [{"model.name": "dpgcn", "optim.processes": 2}]
+    assert pipeline.train_config(submitted_runs[0]).optim.processes == 2
     assert CliRunner().invoke(app, ["train", "--processes", "0"]).exit_code == 2

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from training.config import DDPGConfig
+from training.config import PolicyConfig
 from training.inference import load_policy_adjuster_bytes
 from training.online import FeedbackEvent, OnlineLearner, item_actions
 from training.policy import DDPGPolicy
 
 D = 4
-CFG = DDPGConfig(actor_hidden=(16,), critic_hidden=(16,), batch_size=8, state_history=2)
+CFG = PolicyConfig(actor_hidden=(16,), critic_hidden=(16,), batch_size=8, state_history=2)
 
 
 def make_learner(seed: int = 0) -> OnlineLearner:

@@ -17,7 +17,9 @@ from training.segments import SegmentConfig, adjusted_rand, cluster_users, expor
 SPEC = synthetic.SyntheticSpec(users=400, items=150, events_per_user=30, n_segments=4, seed=3)
 # trained to convergence (early stopping on validation NDCG@10, as every harness run), not a
 # fixed number of epochs: the segments must be recovered from the model that is served
-CONFIG = TrainConfig(epochs=200, dim=32, patience=10, device="cpu")
+CONFIG = TrainConfig().replace(
+    {"optim.epochs": 200, "model.dim": 32, "optim.patience": 10, "device": "cpu"}
+)
 MIN_ARI = 0.8
 
 

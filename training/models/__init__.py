@@ -3,19 +3,25 @@ module of its search space). Every model here is trained and evaluated by the sa
 (:func:`training.train.fit`, :func:`training.evaluate.evaluate`) on the same splits.
 
 ``lightgcn_pyg`` is a library-made reference: PyG's own ``LightGCN`` module, beside the
-project's ``lightgcn`` (same arithmetic, a unit test checks it)."""
+project's ``lightgcn`` (same arithmetic, a unit test checks it).
+
+Importing this package is cheap (no torch: each builder imports its model's module when it
+is called), so the CLI reads the model names from :data:`MODEL_SPECS` too."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from training.config import TrainConfig
-from training.dataset import GraphData
 from training.errors import ConfigError
-from training.models.base import RecModel
 
-ModelBuilder = Callable[[GraphData, TrainConfig], RecModel]
+if TYPE_CHECKING:
+    from training.config import TrainConfig
+    from training.dataset import GraphData
+    from training.models.base import RecModel
+
+ModelBuilder = Callable[["GraphData", "TrainConfig"], "RecModel"]
 
 
 def _dpgcn(use_fusion: bool, use_policy: bool) -> ModelBuilder:
@@ -23,19 +29,19 @@ def _dpgcn(use_fusion: bool, use_policy: bool) -> ModelBuilder:
         from training.models.dpgcn import DPGCN
 
         pretrained = None
-        if config.word2vec_terms:
+        if config.model.word2vec_terms:
             from training.word2vec import term_vectors
 
-            pretrained = term_vectors(data, config.dim, config.seed)
+            pretrained = term_vectors(data, config.model.dim, config.seed)
         return DPGCN(
             data,
-            dim=config.dim,
-            num_layers=config.num_layers,
-            dropout=config.dropout,
+            dim=config.model.dim,
+            num_layers=config.model.num_layers,
+            dropout=config.model.dropout,
             use_fusion=use_fusion,
             use_policy=use_policy,
             pretrained=pretrained,
-            cold_simulation=config.cold_simulation,
+            cold_simulation=config.model.cold_simulation,
         )
 
     return build
@@ -44,43 +50,43 @@ def _dpgcn(use_fusion: bool, use_policy: bool) -> ModelBuilder:
 def _gcn(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.gcn import GCN
 
-    return GCN(data, config.dim, config.num_layers, config.dropout)
+    return GCN(data, config.model.dim, config.model.num_layers, config.model.dropout)
 
 
 def _lightgcn(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.lightgcn import LightGCN
 
-    return LightGCN(data, config.dim, config.num_layers)
+    return LightGCN(data, config.model.dim, config.model.num_layers)
 
 
 def _lightgcn_pyg(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.pyg_lightgcn import PyGLightGCN
 
-    return PyGLightGCN(data, config.dim, config.num_layers)
+    return PyGLightGCN(data, config.model.dim, config.model.num_layers)
 
 
 def _embedding_mlp(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.embedding_mlp import EmbeddingMLP
 
-    return EmbeddingMLP(data, config.dim, list(config.mlp_hidden), config.dropout)
+    return EmbeddingMLP(data, config.model.dim, list(config.model.mlp_hidden), config.model.dropout)
 
 
 def _wide_deep(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.wide_deep import WideDeep
 
-    return WideDeep(data, config.dim, list(config.mlp_hidden), config.dropout)
+    return WideDeep(data, config.model.dim, list(config.model.mlp_hidden), config.model.dropout)
 
 
 def _pnn(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.pnn import PNN
 
-    return PNN(data, config.dim, list(config.mlp_hidden), config.dropout)
+    return PNN(data, config.model.dim, list(config.model.mlp_hidden), config.model.dropout)
 
 
 def _din(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.din import DIN
 
-    return DIN(data, config.dim, list(config.mlp_hidden), config.dropout)
+    return DIN(data, config.model.dim, list(config.model.mlp_hidden), config.model.dropout)
 
 
 def _popularity(data: GraphData, config: TrainConfig) -> RecModel:
@@ -161,6 +167,5 @@ __all__ = [
     "MODEL_SPECS",
     "SERVABLE",
     "ModelSpec",
-    "RecModel",
     "build_model",
 ]

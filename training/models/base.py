@@ -165,15 +165,15 @@ def suggest_training(
     graph layers (1 to ``max_layers``, for models with layers), dropout (for models with
     dropout) and negatives per positive."""
     space: dict[str, object] = {
-        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
-        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
+        "optim.lr": trial.suggest_float("optim.lr", 1e-4, 3e-2, log=True),
+        "optim.weight_decay": trial.suggest_float("optim.weight_decay", 1e-8, 1e-3, log=True),
+        "model.dim": trial.suggest_categorical("model.dim", [32, 64, 128]),
     }
     if max_layers:
-        space["num_layers"] = trial.suggest_int("num_layers", 1, max_layers)
+        space["model.num_layers"] = trial.suggest_int("model.num_layers", 1, max_layers)
     if dropout:
-        space["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
+        space["model.dropout"] = trial.suggest_float("model.dropout", 0.0, 0.5)
     # Up to 32 negatives, log-scaled: with 1-8 the best DP-GCN trials sat at the bound (6-8),
     # and 16 negatives raised its validation NDCG@10 (docs/tuning.md).
-    space["num_negatives"] = trial.suggest_int("num_negatives", 1, 32, log=True)
+    space["optim.num_negatives"] = trial.suggest_int("optim.num_negatives", 1, 32, log=True)
     return space

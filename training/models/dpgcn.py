@@ -392,7 +392,7 @@ def transfer_state(
     and tokens are copied; new nodes get a zero ID row and ``trained = False`` (so the model
     uses the unknown vector plus their side information), new tokens a zero vector. The other
     weights do not depend on the node counts and are copied as they are. Load the result into
-    a model built on the new export (``build_model(config.model, new_data, config)``) and call
+    a model built on the new export (``build_model(config.model.name, new_data, config)``) and call
     ``encode()`` in eval mode: the new nodes' vectors come from their features and neighbours."""
     out: dict[str, Tensor] = {}
     for name, value in state.items():
@@ -421,5 +421,5 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
     negatives per positive and the cold-start simulation's share (0 to 0.7). ID dropout
     (``DPGCN(id_dropout=…)``) is not a TrainConfig field yet, so it stays at its default."""
     space = suggest_training(trial, max_layers=3)
-    space["cold_simulation"] = trial.suggest_float("cold_simulation", 0.0, 0.7)
+    space["model.cold_simulation"] = trial.suggest_float("model.cold_simulation", 0.0, 0.7)
     return space

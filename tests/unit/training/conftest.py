@@ -13,14 +13,16 @@ from training.data import ExportGraph, load_export
 from training.dataset import GraphData, build_graph_data
 from training.splits import Split, split_interactions
 
-TINY = TrainConfig(
-    dim=8,
-    epochs=2,
-    batch_size=64,
-    mlp_hidden=(16,),
-    history_len=5,
-    sampled_candidates=20,
-    top_k=(5, 10),
+TINY = TrainConfig().replace(
+    {
+        "model.dim": 8,
+        "optim.epochs": 2,
+        "optim.batch_size": 64,
+        "model.mlp_hidden": (16,),
+        "model.history_len": 5,
+        "eval.sampled_candidates": 20,
+        "eval.top_k": (5, 10),
+    }
 )
 
 
@@ -41,7 +43,7 @@ def split(graph: ExportGraph) -> Split:
 
 @pytest.fixture(scope="session")
 def data(split: Split) -> GraphData:
-    return build_graph_data(split, torch.device("cpu"), TINY.history_len)
+    return build_graph_data(split, torch.device("cpu"), TINY.model.history_len)
 
 
 @pytest.fixture(scope="session")

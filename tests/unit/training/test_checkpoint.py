@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError
-from training.config import DDPGConfig, TrainConfig
+from training.config import TrainConfig
 from training.dataset import GraphData
 from training.loop import fit
 from training.train import evaluate_fit, train_from_export
@@ -30,12 +30,16 @@ def _stop_at(epoch: int) -> Any:
 
 def _config(tiny_config: TrainConfig, batching: str) -> TrainConfig:
     return tiny_config.replace(
-        model="dpgcn",
-        epochs=6,
-        patience=0,
-        batching=batching,
-        checkpoint_interval_s=0.0,
-        ddpg=DDPGConfig(steps=5, env_batch=32, batch_size=32),
+        {
+            "model.name": "dpgcn",
+            "optim.epochs": 6,
+            "optim.patience": 0,
+            "optim.batching": batching,
+            "optim.checkpoint_interval_s": 0.0,
+            "policy.steps": 5,
+            "policy.env_batch": 32,
+            "policy.batch_size": 32,
+        }
     )
 
 
@@ -67,7 +71,7 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(
 def test_a_finished_loop_is_not_trained_again(
     data: GraphData, tiny_config: TrainConfig, tmp_path: Path
 ) -> None:
-    config = _config(tiny_config, "full").replace(epochs=3)
+    config = _config(tiny_config, "full").replace({"optim.epochs": 3})
     first = fit(data.split, config, checkpoint_dir=tmp_path)
     seen: list[int] = []
     again = fit(data.split, config, progress=lambda i: seen.append(i), checkpoint_dir=tmp_path)
@@ -79,12 +83,16 @@ def test_a_finished_loop_is_not_trained_again(
 def test_checkpoint_of_another_run_is_refused(
     data: GraphData, tiny_config: TrainConfig, tmp_path: Path
 ) -> None:
-    config = _config(tiny_config, "full").replace(epochs=2)
+    config = _config(tiny_config, "full").replace({"optim.epochs": 2})
     fit(data.split, config, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointError, match="lr"):
-        fit(data.split, config.replace(lr=0.1), checkpoint_dir=tmp_path)
+        fit(data.split, config.replace({"optim.lr": 0.1}), checkpoint_dir=tmp_path)
     # the device and the interval may change between the run and its resumption
-    fit(data.split, config.replace(device="cpu", checkpoint_interval_s=5), checkpoint_dir=tmp_path)
+    fit(
+        data.split,
+        config.replace({"device": "cpu", "optim.checkpoint_interval_s": 5}),
+        checkpoint_dir=tmp_path,
+    )
     (tmp_path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="unreadable"):
         fit(data.split, config, checkpoint_dir=tmp_path)
@@ -104,8 +112,12 @@ def test_interval_spaces_the_checkpoints(
         real(self, state, trainer)
 
     monkeypatch.setattr(checkpoint.Checkpointer, "save", save)
-    config = _config(tiny_config, "full").replace(epochs=3)
-    fit(data.split, config.replace(checkpoint_interval_s=3600), checkpoint_dir=tmp_path / "a")
+    config = _config(tiny_config, "full").replace({"optim.epochs": 3})
+    fit(
+        data.split,
+        config.replace({"optim.checkpoint_interval_s": 3600}),
+        checkpoint_dir=tmp_path / "a",
+    )
     assert saved == [3]
     saved.clear()
     fit(data.split, config, checkpoint_dir=tmp_path / "b")
@@ -115,7 +127,9 @@ def test_interval_spaces_the_checkpoints(
 def test_train_from_export_removes_its_checkpoint(
     export_dir: Path, tiny_config: TrainConfig, tmp_path: Path
 ) -> None:
-    config = _config(tiny_config, "full").replace(epochs=2, model="dpgcn_no_ddpg")
+    config = _config(tiny_config, "full").replace(
+        {"optim.epochs": 2, "model.name": "dpgcn_no_ddpg"}
+    )
     metrics = train_from_export(export_dir, tmp_path / "model", config, checkpoint_dir=tmp_path)
     assert metrics["resumed_from_epoch"] == 0 and metrics["batching"] == "full"
     assert (tmp_path / "model" / "metrics.json").is_file()

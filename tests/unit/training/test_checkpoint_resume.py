@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from training.checkpoint import CHECKPOINT_FILE
-from training.config import DDPGConfig, TrainConfig
+from training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,17 +55,21 @@ def _checkpoint_epoch(path: Path) -> int:
 
 
 def test_sigkilled_training_resumes_from_its_checkpoint(export_dir: Path, tmp_path: Path) -> None:
-    config = TrainConfig(
-        model="dpgcn",
-        dim=8,
-        epochs=8,
-        patience=0,
-        batch_size=64,
-        mlp_hidden=(16,),
-        top_k=(5, 10),
-        sampled_candidates=20,
-        checkpoint_interval_s=0.0,
-        ddpg=DDPGConfig(steps=5, env_batch=32, batch_size=32),
+    config = TrainConfig().replace(
+        {
+            "model.name": "dpgcn",
+            "model.dim": 8,
+            "optim.epochs": 8,
+            "optim.patience": 0,
+            "optim.batch_size": 64,
+            "model.mlp_hidden": (16,),
+            "eval.top_k": (5, 10),
+            "eval.sampled_candidates": 20,
+            "optim.checkpoint_interval_s": 0.0,
+            "policy.steps": 5,
+            "policy.env_batch": 32,
+            "policy.batch_size": 32,
+        }
     )
     config_file = tmp_path / "config.json"
     config_file.write_text(config.to_json())
@@ -87,7 +91,7 @@ def test_sigkilled_training_resumes_from_its_checkpoint(export_dir: Path, tmp_pa
         job.communicate()
     assert job.returncode == -signal.SIGKILL
     killed_at = _checkpoint_epoch(ckpt / CHECKPOINT_FILE)
-    assert 2 <= killed_at < config.epochs
+    assert 2 <= killed_at < config.optim.epochs
     assert not (tmp_path / "killed" / "metrics.json").exists()
 
     resumed = _start(export_dir, tmp_path / "resumed", config_file, str(ckpt), slow=0.0)
@@ -99,8 +103,8 @@ def test_sigkilled_training_resumes_from_its_checkpoint(export_dir: Path, tmp_pa
     got = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     want = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     assert got["resumed_from_epoch"] == killed_at  # it went on with epoch killed_at + 1 > 1
-    assert got["last_epoch"] == want["last_epoch"] == config.epochs
-    assert [h["epoch"] for h in got["history"]] == list(range(1, config.epochs + 1))
+    assert got["last_epoch"] == want["last_epoch"] == config.optim.epochs
+    assert [h["epoch"] for h in got["history"]] == list(range(1, config.optim.epochs + 1))
     assert [h["loss"] for h in got["history"]] == [h["loss"] for h in want["history"]]
     assert got["best_epoch"] == want["best_epoch"]
     assert got["val"] == want["val"] and got["test"] == want["test"]

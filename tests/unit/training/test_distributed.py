@@ -32,7 +32,13 @@ from training.train import train_from_export
 
 def _config(tiny_config: TrainConfig, batching: str, epochs: int = 4) -> TrainConfig:
     return tiny_config.replace(
-        model="dpgcn_no_ddpg", epochs=epochs, patience=0, batching=batching, device="cpu"
+        {
+            "model.name": "dpgcn_no_ddpg",
+            "optim.epochs": epochs,
+            "optim.patience": 0,
+            "optim.batching": batching,
+            "device": "cpu",
+        }
     )
 
 
@@ -115,11 +121,13 @@ def test_a_killed_rank_fails_the_job_without_hanging(
 def test_train_from_export_runs_the_processes_of_its_config(
     export_dir: Path, tiny_config: TrainConfig, tmp_path: Path
 ) -> None:
-    """The pipeline's entry point: ``TrainConfig.processes`` > 1 trains through the ranks
+    """The pipeline's entry point: ``TrainConfig.optim.processes`` > 1 trains through the ranks
     and writes the usual model directory (the DDPG stage runs in the calling process)."""
     import json
 
-    config = _config(tiny_config, "full", epochs=2).replace(model="dpgcn", processes=2)
+    config = _config(tiny_config, "full", epochs=2).replace(
+        {"model.name": "dpgcn", "optim.processes": 2}
+    )
     metrics = train_from_export(export_dir, tmp_path / "model", config)
     assert metrics["processes"] == 2 and metrics["last_epoch"] == 2
     assert "policy" in metrics

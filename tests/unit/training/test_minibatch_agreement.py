@@ -41,7 +41,13 @@ def _model(data: GraphData, config: TrainConfig) -> DPGCN:
 
 def _whole_batch(data: GraphData, config: TrainConfig):  # type: ignore[no-untyped-def]
     """One loader batch holding every training pair, every neighbour sampled."""
-    full = config.replace(fanout=(-1,), batch_size=len(data.split.train) + 1, num_negatives=2)
+    full = config.replace(
+        {
+            "optim.fanout": (-1,),
+            "optim.batch_size": len(data.split.train) + 1,
+            "optim.num_negatives": 2,
+        }
+    )
     torch.manual_seed(1)
     batches = list(train_loader(data.split, full))
     assert len(batches) == 1
@@ -52,7 +58,7 @@ def _whole_batch(data: GraphData, config: TrainConfig):  # type: ignore[no-untyp
 def test_whole_graph_batch_gives_the_full_batch_vectors(
     data: GraphData, tiny_config: TrainConfig, layers: int
 ) -> None:
-    config = tiny_config.replace(num_layers=layers, cold_simulation=0.0)
+    config = tiny_config.replace({"model.num_layers": layers, "model.cold_simulation": 0.0})
     model = _model(data, config)
     model.eval()
     batch = _whole_batch(data, config)
@@ -76,7 +82,9 @@ def test_whole_graph_batch_step_has_the_full_batch_gradient(
     """The same labelled pairs scored through ``minibatch_loss`` (batch-local rows) and
     through the full-batch ``batch_loss`` (global rows) give the same loss and the same
     gradient of every parameter (ID tables, side projections, the feature vectors)."""
-    config = tiny_config.replace(num_layers=2, cold_simulation=0.0, query_loss_weight=0.0)
+    config = tiny_config.replace(
+        {"model.num_layers": 2, "model.cold_simulation": 0.0, "model.query_loss_weight": 0.0}
+    )
     model = _model(data, config)
     model.eval()  # no dropout: both passes see the same network
     batch = _whole_batch(data, config)
@@ -118,7 +126,14 @@ def test_training_negatives_avoid_the_users_training_items(
     uniform triplet negatives do on this graph (a user has trained on a fifth of the items)."""
     split = data.split
     train = set(zip(split.train.row.tolist(), split.train.col.tolist(), strict=True))
-    config = tiny_config.replace(batch_size=32, num_negatives=4, fanout=(2,), num_layers=1)
+    config = tiny_config.replace(
+        {
+            "optim.batch_size": 32,
+            "optim.num_negatives": 4,
+            "optim.fanout": (2,),
+            "model.num_layers": 1,
+        }
+    )
     torch.manual_seed(0)
     drawn = _negative_pairs(train_loader(split, config))
     assert len(drawn) > len(train) // 2 and not drawn & train

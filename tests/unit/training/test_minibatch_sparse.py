@@ -38,7 +38,9 @@ def _one_step(model: DPGCN, optimizer: torch.optim.Optimizer, data: GraphData, c
 def test_a_minibatch_step_moves_only_the_gathered_rows(
     data: GraphData, tiny_config: TrainConfig
 ) -> None:
-    config = tiny_config.replace(batch_size=8, fanout=(2,), num_negatives=1)
+    config = tiny_config.replace(
+        {"optim.batch_size": 8, "optim.fanout": (2,), "optim.num_negatives": 1}
+    )
     model, optimizer = _setup(data, config, minibatch=True)
     assert isinstance(optimizer, SparseDenseAdam) and model.embedding.sparse
     before = {t: w.detach().clone() for t, w in _tables(model).items()}
@@ -62,10 +64,14 @@ def test_full_batch_keeps_dense_adam(data: GraphData, tiny_config: TrainConfig) 
 
 
 def test_weight_decay_reaches_the_gathered_rows(data: GraphData, tiny_config: TrainConfig) -> None:
-    config = tiny_config.replace(batch_size=8, fanout=(2,), num_negatives=1)
+    config = tiny_config.replace(
+        {"optim.batch_size": 8, "optim.fanout": (2,), "optim.num_negatives": 1}
+    )
     results = []
     for decay in (0.0, 0.5):
-        model, optimizer = _setup(data, config.replace(weight_decay=decay), minibatch=True)
+        model, optimizer = _setup(
+            data, config.replace({"optim.weight_decay": decay}), minibatch=True
+        )
         torch.manual_seed(1)
         _one_step(model, optimizer, data, config)
         optimizer.step()
@@ -76,7 +82,9 @@ def test_weight_decay_reaches_the_gathered_rows(data: GraphData, tiny_config: Tr
 def test_state_dict_round_trip_and_a_foreign_state_refused(
     data: GraphData, tiny_config: TrainConfig, tmp_path: Path
 ) -> None:
-    config = tiny_config.replace(batch_size=8, fanout=(2,), num_negatives=1)
+    config = tiny_config.replace(
+        {"optim.batch_size": 8, "optim.fanout": (2,), "optim.num_negatives": 1}
+    )
     model, optimizer = _setup(data, config, minibatch=True)
     _one_step(model, optimizer, data, config)
     optimizer.step()
@@ -86,7 +94,7 @@ def test_state_dict_round_trip_and_a_foreign_state_refused(
     again = SparseDenseAdam(
         [p for p in model.parameters() if all(p is not t for t in sparse_tables(model))],
         sparse_tables(model),
-        config.lr,
+        config.optim.lr,
     )
     again.load_state_dict(state)
     assert again.state_dict()["sparse"]["state"].keys() == state["sparse"]["state"].keys()

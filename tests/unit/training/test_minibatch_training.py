@@ -37,7 +37,9 @@ def test_switch_picks_the_path(
     n_train: int,
     expected: bool,
 ) -> None:
-    config = tiny_config.replace(batching=batching, minibatch_min_edges=threshold)
+    config = tiny_config.replace(
+        {"optim.batching": batching, "optim.minibatch_min_edges": threshold}
+    )
     model = build_model("dpgcn", data, config)
     assert use_minibatch(model, n_train, config) is expected
 
@@ -45,18 +47,22 @@ def test_switch_picks_the_path(
 def test_auto_keeps_full_batch_for_models_without_a_minibatch_path(
     data: GraphData, tiny_config: TrainConfig
 ) -> None:
-    config = tiny_config.replace(model="lightgcn", minibatch_min_edges=0)
+    config = tiny_config.replace({"model.name": "lightgcn", "optim.minibatch_min_edges": 0})
     model = build_model("lightgcn", data, config)
     assert not supports_minibatch(model)
     assert use_minibatch(model, 10**6, config) is False
     with pytest.raises(ConfigError, match="lightgcn"):
-        use_minibatch(model, 10, config.replace(batching="minibatch"))
+        use_minibatch(model, 10, config.replace({"optim.batching": "minibatch"}))
 
 
 def test_fit_reports_the_path_it_took(data: GraphData, tiny_config: TrainConfig) -> None:
-    config = tiny_config.replace(epochs=1, minibatch_min_edges=0, ddpg=tiny_config.ddpg)
-    mini = fit(data.split, config.replace(model="dpgcn_no_ddpg"))
-    full = fit(data.split, config.replace(model="dpgcn_no_ddpg", batching="full"))
+    config = tiny_config.replace(
+        {"optim.epochs": 1, "optim.minibatch_min_edges": 0, "policy": tiny_config.policy}
+    )
+    mini = fit(data.split, config.replace({"model.name": "dpgcn_no_ddpg"}))
+    full = fit(
+        data.split, config.replace({"model.name": "dpgcn_no_ddpg", "optim.batching": "full"})
+    )
     assert (mini.batching, full.batching) == ("minibatch", "full")
     assert len(mini.history) == len(full.history) == 1
 
@@ -76,7 +82,9 @@ def test_minibatch_epoch_adds_the_model_penalty(
         return torch.tensor(100.0)
 
     monkeypatch.setattr(DPGCN, "penalty", penalty)
-    config = tiny_config.replace(model="dpgcn_no_ddpg", epochs=1, batching="minibatch")
+    config = tiny_config.replace(
+        {"model.name": "dpgcn_no_ddpg", "optim.epochs": 1, "optim.batching": "minibatch"}
+    )
     result = fit(data.split, config)
     assert calls, "penalty never called"
     assert result.history[0]["loss"] > 100.0
@@ -89,24 +97,26 @@ def test_minibatch_fit_learns_a_planted_signal(tmp_path: Path) -> None:
         tmp_path / "planted", n_users=240, n_items=120, interactions_per_user=14, seed=5
     )
     graph = load_export(export)
-    config = TrainConfig(
-        dim=16,
-        epochs=12,
-        patience=0,
-        batch_size=256,
-        mlp_hidden=(16,),
-        protocol="ratio-random",
-        batching="minibatch",
-        fanout=(8, 4),
-        top_k=(10,),
-        select_metric="ndcg@10",
+    config = TrainConfig().replace(
+        {
+            "model.dim": 16,
+            "optim.epochs": 12,
+            "optim.patience": 0,
+            "optim.batch_size": 256,
+            "model.mlp_hidden": (16,),
+            "eval.protocol": "ratio-random",
+            "optim.batching": "minibatch",
+            "optim.fanout": (8, 4),
+            "eval.top_k": (10,),
+            "eval.select_metric": "ndcg@10",
+        }
     )
     split = split_interactions(
-        graph, 0, config.reward_of(), protocol=config.protocol, ratios=config.ratios
+        graph, 0, config.reward_of(), protocol=config.eval.protocol, ratios=config.eval.ratios
     )
     scores = {}
     for model in ("popularity", "dpgcn_no_ddpg"):
-        result = fit(split, config.replace(model=model))
+        result = fit(split, config.replace({"model.name": model}))
         scores[model] = evaluate_fit(result, "test")["ndcg@10"]
         if model == "dpgcn_no_ddpg":
             assert result.batching == "minibatch"

@@ -233,7 +233,7 @@ def test_evaluate_reports_the_smoothed_scorer(tmp_path: Path, tiny_config: Train
         tmp_path / "out",
         ["query_frequency", "lightgcn"],
         (0,),
-        config=tiny_config.replace(epochs=1),
+        config=tiny_config.replace({"optim.epochs": 1}),
     )
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     blend = ("smoothed_blend_map@5", "smoothed_blend_val_map@5", "smoothed_blend_lambda")

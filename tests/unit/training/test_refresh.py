@@ -4,7 +4,6 @@ items they clicked; known nodes keep their served vectors."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -132,9 +131,9 @@ def test_models_without_node_keys_are_refused(
 ) -> None:
     export, _, _ = trained
     model_dir = tmp_path / "lightgcn"
-    config = dataclasses.replace(CONFIG, model="lightgcn", epochs=1)
+    config = CONFIG.replace({"model.name": "lightgcn", "optim.epochs": 1})
     train_from_export(export, model_dir, config)
-    assert json.loads((model_dir / "train_config.json").read_text())["model"] == "lightgcn"
+    assert json.loads((model_dir / "train_config.json").read_text())["model"]["name"] == "lightgcn"
     reason = refresh_blocker(model_dir)
     assert reason is not None and "node_keys.npz" in reason
     with pytest.raises(NotInductiveError, match="node_keys"):

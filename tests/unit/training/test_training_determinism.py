@@ -15,7 +15,7 @@ import pytest
 import torch
 from export_factory import write_random_export
 
-from training.config import DDPGConfig, TrainConfig
+from training.config import TrainConfig
 from training.data import load_export
 from training.device import deterministic
 from training.loop import fit, split_for
@@ -34,15 +34,19 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(export: Path, model: str) -> tuple[list[dict[str, float]], dict[str, float]]:
-    cfg = TrainConfig(
-        model=model,
-        dim=64,
-        epochs=2,
-        patience=0,
-        batch_size=1024,
-        device="cpu",
-        mlp_hidden=(16,),
-        ddpg=DDPGConfig(steps=3, env_batch=64, batch_size=64),
+    cfg = TrainConfig().replace(
+        {
+            "model.name": model,
+            "model.dim": 64,
+            "optim.epochs": 2,
+            "optim.patience": 0,
+            "optim.batch_size": 1024,
+            "device": "cpu",
+            "model.mlp_hidden": (16,),
+            "policy.steps": 3,
+            "policy.env_batch": 64,
+            "policy.batch_size": 64,
+        }
     )
     split = split_for(load_export(export), cfg)
     result = fit(split, cfg)

@@ -20,7 +20,7 @@ def test_evaluate_writes_reports(
         models=["embedding_mlp", "popularity", "lightgcn", "dpgcn"],
         seeds=(0, 1),
         progress=events.append,
-        config=tiny_config.replace(epochs=2),
+        config=tiny_config.replace({"optim.epochs": 2}),
         dataset="movielens",
     )
     assert list(summary) == ["popularity", "embedding_mlp", "lightgcn", "dpgcn"]
@@ -61,7 +61,7 @@ def test_evaluate_writes_reports(
         models=["lightgcn", "itemknn"],
         seeds=(0,),
         progress=events.append,
-        config=tiny_config.replace(epochs=2),
+        config=tiny_config.replace({"optim.epochs": 2}),
         dataset="movielens",
     )
     kept = [e["model"] for e in events if e.get("kept")]
@@ -78,7 +78,9 @@ def test_cold_item_reports_na_for_models_that_cannot_score_cold_items(
         tmp_path,
         models=["popularity"],
         seeds=(0,),
-        config=tiny_config.replace(epochs=1, protocol="cold-item", cold_share=0.2),
+        config=tiny_config.replace(
+            {"optim.epochs": 1, "eval.protocol": "cold-item", "eval.cold_share": 0.2}
+        ),
     )
     text = (tmp_path / "results.md").read_text()
     assert "Popularity: n/a" in text

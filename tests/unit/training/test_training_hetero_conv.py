@@ -64,7 +64,7 @@ def test_dpgcn_encode_equals_reference(
 ) -> None:
     """Same weights, same outputs and same gradients as the relation-by-relation reference."""
     torch.manual_seed(0)
-    model = cast(DPGCN, build_model(name, data, tiny_config.replace(num_layers=2)))
+    model = cast(DPGCN, build_model(name, data, tiny_config.replace({"model.num_layers": 2})))
     model.eval()
     edges = message_passing_edges(data)
     enc = model.encode()
@@ -94,7 +94,7 @@ def test_hetero_layer_equals_pyg_heteroconv(data: GraphData, tiny_config: TrainC
     """One propagation layer is PyG's ``HeteroConv({r: SimpleConv(aggr="mean")},
     aggr="mean")``: each relation mean-aggregated, the relations into a type averaged."""
     torch.manual_seed(0)
-    model = cast(DPGCN, build_model("dgcn", data, tiny_config.replace(num_layers=1)))
+    model = cast(DPGCN, build_model("dgcn", data, tiny_config.replace({"model.num_layers": 1})))
     edges = message_passing_edges(data)
     gcn = model.gcn
     x = {t: torch.randn(n, 8) for t, n in model.embedding.num_nodes.items()}

@@ -130,7 +130,9 @@ def test_training_loader_draws_each_positives_negatives_for_its_own_user(
     """``train_loader`` samples triplets (PyG's ``"triplet"`` mode): a batch names each
     positive's user, its item and ``num_negatives`` items for that same user, and adds no
     random users as ``"binary"`` sampling would."""
-    config = tiny_config.replace(batching="minibatch", batch_size=16, num_negatives=3)
+    config = tiny_config.replace(
+        {"optim.batching": "minibatch", "optim.batch_size": 16, "optim.num_negatives": 3}
+    )
     torch.manual_seed(0)
     batch = next(iter(train_loader(data.split, config)))
     et = next(et for et in batch.edge_types if et[0] == USER and et[2] == ITEM)
@@ -163,13 +165,15 @@ def test_fanout_is_shared_among_the_relations_into_a_type(
         fanout_by_relation(graph, [6], per="node")
     # the training loader draws per type: a node keeps at most ceil(k / R_t) per relation
     torch.manual_seed(0)
-    config = tiny_config.replace(batch_size=32, fanout=(6, 2), num_layers=2)
+    config = tiny_config.replace(
+        {"optim.batch_size": 32, "optim.fanout": (6, 2), "model.num_layers": 2}
+    )
     batch = next(iter(train_loader(data.split, config)))
     for et in batch.edge_types:
         ei = batch[et].edge_index
         if ei.numel():
             assert int(torch.bincount(ei[1]).max()) <= -(-6 // into[et[2]]), et
-    wide = next(iter(train_loader(data.split, config.replace(fanout_per="relation"))))
+    wide = next(iter(train_loader(data.split, config.replace({"optim.fanout_per": "relation"}))))
     assert sum(wide[et].edge_index.shape[1] for et in wide.edge_types) > sum(
         batch[et].edge_index.shape[1] for et in batch.edge_types
     )

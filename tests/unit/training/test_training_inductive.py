@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import cast
@@ -67,15 +66,17 @@ def write_planted_export(path: Path, seed: int = 0) -> tuple[Path, np.ndarray, n
     return path, item_cat, user_group
 
 
-CONFIG = TrainConfig(
-    model="dpgcn_no_ddpg",
-    dim=16,
-    epochs=12,
-    patience=0,
-    batch_size=128,
-    mlp_hidden=(16,),
-    history_len=5,
-    device="cpu",
+CONFIG = TrainConfig().replace(
+    {
+        "model.name": "dpgcn_no_ddpg",
+        "model.dim": 16,
+        "optim.epochs": 12,
+        "optim.patience": 0,
+        "optim.batch_size": 128,
+        "model.mlp_hidden": (16,),
+        "model.history_len": 5,
+        "device": "cpu",
+    }
 )
 
 
@@ -184,7 +185,7 @@ def test_id_dropout_only_in_training_mode() -> None:
 def test_same_seed_same_training_output(planted: tuple[Path, np.ndarray, np.ndarray]) -> None:
     path, _, _ = planted
     split = split_interactions(load_export(path), 0, CONFIG.reward_of())
-    config = dataclasses.replace(CONFIG, epochs=2)
+    config = CONFIG.replace({"optim.epochs": 2})
     runs = []
     for _ in range(2):
         result = fit(split, config)
@@ -241,7 +242,7 @@ def test_transfer_state_scores_a_new_item_from_its_links(
     from training.models.dpgcn import node_keys, transfer_state
 
     path, item_cat, user_group = planted
-    config = dataclasses.replace(CONFIG, epochs=6)
+    config = CONFIG.replace({"optim.epochs": 6})
     result = fit(split_interactions(load_export(path), 0, CONFIG.reward_of()), config)
     model = result.model
     assert isinstance(model, DPGCN)
@@ -251,7 +252,7 @@ def test_transfer_state_scores_a_new_item_from_its_links(
     item_row, _ = _permuted_export_with_new_item(path, tmp_path / "new")
     new_split = split_interactions(load_export(tmp_path / "new"), 0, CONFIG.reward_of())
     new_data = build_graph_data(new_split, torch.device("cpu"), 5)
-    served = build_model(config.model, new_data, config)
+    served = build_model(config.model.name, new_data, config)
     state = transfer_state(model.state_dict(), node_keys(result.data), node_keys(new_data))
     served.load_state_dict(state)
     served.eval()

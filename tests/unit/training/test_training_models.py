@@ -62,10 +62,10 @@ def test_dot_product_models_export_vectors(
     model = build_model(name, data, tiny_config)
     enc = model.dot_encoding(model.encode())
     assert isinstance(enc, DotEncoding)
-    assert enc.user.shape == (data.n_users, tiny_config.dim)
-    assert enc.item.shape == (data.n_items, tiny_config.dim)
+    assert enc.user.shape == (data.n_users, tiny_config.model.dim)
+    assert enc.item.shape == (data.n_items, tiny_config.model.dim)
     if name.startswith("d"):
-        assert enc.query is not None and enc.query.shape == (data.n_queries, tiny_config.dim)
+        assert enc.query is not None and enc.query.shape == (data.n_queries, tiny_config.model.dim)
 
 
 def test_dpgcn_uses_graph_and_features(data: GraphData, tiny_config: TrainConfig) -> None:
@@ -122,7 +122,13 @@ def test_word2vec_term_vectors_group_cooccurring_terms(data: GraphData) -> None:
         [sim[a, b] for a in range(n) for b in range(n) if a != b and (a, b) not in seen]
     ).mean()
     assert together > apart
-    model = build_model("dpgcn", data, TrainConfig(dim=8, word2vec_terms=True, mlp_hidden=(8,)))
+    model = build_model(
+        "dpgcn",
+        data,
+        TrainConfig().replace(
+            {"model.dim": 8, "model.word2vec_terms": True, "model.mlp_hidden": (8,)}
+        ),
+    )
     default = term_vectors(data, 8, seed=0)
     assert default is not None
     table = model.embedding.tables["Term"]  # type: ignore[union-attr,index]

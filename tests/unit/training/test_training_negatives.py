@@ -35,7 +35,7 @@ def test_inductive_models_draw_only_trained_items(
     graph: ExportGraph, tiny_config: TrainConfig
 ) -> None:
     split = split_interactions(graph, 0, tiny_config.reward_of(), protocol="cold-item")
-    data = build_graph_data(split, torch.device("cpu"), tiny_config.history_len)
+    data = build_graph_data(split, torch.device("cpu"), tiny_config.model.history_len)
     trained = np.unique(split.train.col)
     assert 0 < len(trained) < split.n_items, "the cold-item split leaves items untrained"
     dpgcn = build_model("dpgcn", data, tiny_config)

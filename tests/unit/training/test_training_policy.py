@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.config import DDPGConfig
+from training.config import PolicyConfig
 from training.environment import OfflineEnvironment
 from training.inference import load_policy_adjuster, policy_states
 from training.policy import (
@@ -72,7 +72,7 @@ def test_noise_processes() -> None:
 
 def test_policy_learns_a_rewarded_direction(tmp_path: Path) -> None:
     """One-step bandit: reward = first action coordinate. The actor must learn to raise it."""
-    cfg = DDPGConfig(
+    cfg = PolicyConfig(
         actor_hidden=(16,),
         critic_hidden=(16,),
         actor_lr=1e-2,
@@ -106,7 +106,7 @@ def test_policy_learns_a_rewarded_direction(tmp_path: Path) -> None:
 
 
 def test_update_rejects_wrong_state_size() -> None:
-    policy = DDPGPolicy(4, 2, DDPGConfig(actor_hidden=(8,), critic_hidden=(8,)))
+    policy = DDPGPolicy(4, 2, PolicyConfig(actor_hidden=(8,), critic_hidden=(8,)))
     with pytest.raises(ValueError):
         policy.update(_transitions(3, s=5))
 
@@ -116,7 +116,7 @@ def test_environment_rewards_moving_towards_the_next_items(split: Split) -> None
     dim = 6
     users = rng.normal(size=(split.n_users, dim)).astype(np.float32)
     items = rng.normal(size=(split.n_items, dim)).astype(np.float32)
-    cfg = DDPGConfig(env_candidates=20, slate_size=3, env_window=2, state_history=3)
+    cfg = PolicyConfig(env_candidates=20, slate_size=3, env_window=2, state_history=3)
     env = OfflineEnvironment(split, users, items, cfg, scale=1.0, alpha=1.0, seed=0)
     pos, state = env.sample(256)
     assert state.shape == (256, 2 * dim)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.config import DDPGConfig, TrainConfig
+from training.config import TrainConfig
 from training.data import load_export
 from training.errors import ModelDirError
 from training.inference import Recommender, load_policy_adjuster_bytes
@@ -28,7 +28,9 @@ def trained_run(
     """A run directory like the pipeline's: export/, model/ and online/state.pt."""
     run = tmp_path_factory.mktemp("runs") / "v1"
     shutil.copytree(export_dir, run / "export")
-    cfg = tiny_config.replace(epochs=1, patience=0, ddpg=DDPGConfig(steps=3, env_batch=16))
+    cfg = tiny_config.replace(
+        {"optim.epochs": 1, "optim.patience": 0, "policy.steps": 3, "policy.env_batch": 16}
+    )
     train_from_export(run / "export", run / "model", cfg)
     learner = OnlineLearner.from_model_dir(run / "model")
     items = learner.item_ids.tolist()

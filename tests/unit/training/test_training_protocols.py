@@ -140,7 +140,14 @@ def test_relaimpr_not_defined_for_a_base_at_or_below_chance() -> None:
 
 
 def test_cold_item_refuses_models_that_cannot_score_cold_items(graph) -> None:  # type: ignore[no-untyped-def]
-    cfg = TrainConfig(model="popularity", protocol="cold-item", device="cpu", epochs=1)
+    cfg = TrainConfig().replace(
+        {
+            "model.name": "popularity",
+            "eval.protocol": "cold-item",
+            "device": "cpu",
+            "optim.epochs": 1,
+        }
+    )
     s = split_interactions(graph, 0, {}, protocol="cold-item")
     with pytest.raises(NotInductiveError):
         fit(s, cfg)

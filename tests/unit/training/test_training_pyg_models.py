@@ -95,7 +95,7 @@ def test_registry_pyg_lightgcn_is_pyg_module(data: GraphData, tiny_config: Train
     model = build_model("lightgcn_pyg", data, tiny_config)
     assert isinstance(model, PyGLightGCN)
     assert isinstance(model.lightgcn, PyGLightGCNModule)
-    ours = LightGCN(data, tiny_config.dim, tiny_config.num_layers)
+    ours = LightGCN(data, tiny_config.model.dim, tiny_config.model.num_layers)
     with torch.no_grad():
         ours.embedding.weight.copy_(model.lightgcn.embedding.weight)
     a, b = model.encode(), ours.encode()

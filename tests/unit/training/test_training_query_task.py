@@ -151,7 +151,7 @@ def test_evaluate_reports_competition_map(tmp_path: Path, tiny_config: TrainConf
         tmp_path / "out",
         ["popularity", "query_frequency", "embedding_mlp", "lightgcn"],
         (0, 1),
-        config=tiny_config.replace(epochs=1),
+        config=tiny_config.replace({"optim.epochs": 1}),
     )
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     qf = results["query_frequency"]["competition_map@5"]["mean"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.config import DDPGConfig, TrainConfig
+from training.config import TrainConfig
 from training.errors import TrainingError
 from training.inference import Recommender
 from training.train import load_checkpoint, train_from_export
@@ -32,7 +32,13 @@ def trained(
     out = tmp_path_factory.mktemp("model") / "m"
     events: list[dict[str, Any]] = []
     cfg = tiny_config.replace(
-        epochs=3, patience=0, ddpg=DDPGConfig(steps=5, env_batch=32, batch_size=32)
+        {
+            "optim.epochs": 3,
+            "optim.patience": 0,
+            "policy.steps": 5,
+            "policy.env_batch": 32,
+            "policy.batch_size": 32,
+        }
     )
     metrics = train_from_export(export_dir, out, cfg, progress=events.append)
     return out, metrics, events
@@ -108,11 +114,15 @@ def test_output_is_replaced_atomically(
     out = tmp_path / "model"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    cfg = tiny_config.replace(model="lightgcn", epochs=1)
+    cfg = tiny_config.replace({"model.name": "lightgcn", "optim.epochs": 1})
     train_from_export(export_dir, out, cfg)
     assert not (out / "stale.txt").exists() and (out / "embeddings.npz").exists()
     assert not (out / "policy.pt").exists()
     with pytest.raises(TrainingError, match="dot-product"):
-        train_from_export(export_dir, tmp_path / "din", tiny_config.replace(model="din", epochs=1))
+        train_from_export(
+            export_dir,
+            tmp_path / "din",
+            tiny_config.replace({"model.name": "din", "optim.epochs": 1}),
+        )
     assert not (tmp_path / "din").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]

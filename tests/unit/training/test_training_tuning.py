@@ -28,7 +28,7 @@ def test_every_model_gets_the_same_trials_inside_its_space(
         export_dir,
         ["lightgcn", "gcn"],
         trials=3,
-        config=tiny_config.replace(epochs=3, patience=0),
+        config=tiny_config.replace({"optim.epochs": 3, "optim.patience": 0}),
         out_path=tmp_path / TUNED_FILE,
         progress=events.append,
     )
@@ -37,14 +37,15 @@ def test_every_model_gets_the_same_trials_inside_its_space(
     assert [e["trial"] for e in events] == [1, 2, 3, 1, 2, 3]
     for name, entry in out["models"].items():
         params = entry["params"]
-        assert 1e-4 <= params["lr"] <= 3e-2 and 1e-8 <= params["weight_decay"] <= 1e-3
-        assert params["dim"] in (32, 64, 128) and 1 <= params["num_negatives"] <= 32
-        assert 1 <= params["num_layers"] <= (4 if name == "lightgcn" else 3)
-        assert ("dropout" in params) == (name == "gcn")
+        assert 1e-4 <= params["optim.lr"] <= 3e-2 and 1e-8 <= params["optim.weight_decay"] <= 1e-3
+        assert params["model.dim"] in (32, 64, 128) and 1 <= params["optim.num_negatives"] <= 32
+        assert 1 <= params["model.num_layers"] <= (4 if name == "lightgcn" else 3)
+        assert ("model.dropout" in params) == (name == "gcn")
         assert 0.0 <= entry["value"] <= 1.0
         # the first trial is the shared default configuration; the best is never below it
-        assert entry["default_params"]["lr"] == tiny_config.lr
-        assert entry["default_params"]["weight_decay"] == 1e-8  # 0 clamped into the log range
+        assert entry["default_params"]["optim.lr"] == tiny_config.optim.lr
+        # a weight decay of 0 is clamped into the log range
+        assert entry["default_params"]["optim.weight_decay"] == 1e-8
         assert entry["value"] >= entry["default_value"]
     assert json.loads((tmp_path / TUNED_FILE).read_text()) == json.loads(json.dumps(out))
 
@@ -54,7 +55,7 @@ def test_trials_trailing_the_median_are_pruned(export_dir: Path, tiny_config: Tr
         export_dir,
         ["lightgcn"],
         trials=8,
-        config=tiny_config.replace(epochs=6, patience=0),
+        config=tiny_config.replace({"optim.epochs": 6, "optim.patience": 0}),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
     entry = out["models"]["lightgcn"]
@@ -68,26 +69,40 @@ def test_every_trainable_dot_and_network_model_has_a_space() -> None:
         assert name in names
     with pytest.raises(ConfigError, match="declares no search space"):
         search_space_of("popularity")
-    # every space gives TrainConfig fields with valid values
+    # every space gives TrainConfig settings (dotted paths) with valid values
     trial = optuna.trial.FixedTrial(
-        {"lr": 1e-3, "weight_decay": 1e-6, "dim": 32, "num_layers": 2, "dropout": 0.1,
-         "num_negatives": 3, "cold_simulation": 0.2}
-    )  # fmt: skip
+        {
+            "optim.lr": 1e-3,
+            "optim.weight_decay": 1e-6,
+            "model.dim": 32,
+            "model.num_layers": 2,
+            "model.dropout": 0.1,
+            "optim.num_negatives": 3,
+            "model.cold_simulation": 0.2,
+        }
+    )
     for name in names:
-        TrainConfig(model=name, **search_space_of(name)(trial))  # type: ignore[arg-type]
+        TrainConfig().replace({"model.name": name, **search_space_of(name)(trial)})
 
 
 def test_negatives_range_reaches_past_eight() -> None:
     # 16 negatives per positive is inside every space (with the old 1-8 range Optuna warned
     # that it was out of range, and TPE could never propose it)
     trial = optuna.trial.FixedTrial(
-        {"lr": 1e-3, "weight_decay": 1e-6, "dim": 32, "num_layers": 2, "dropout": 0.1,
-         "cold_simulation": 0.5, "num_negatives": 16}
-    )  # fmt: skip
+        {
+            "optim.lr": 1e-3,
+            "optim.weight_decay": 1e-6,
+            "model.dim": 32,
+            "model.num_layers": 2,
+            "model.dropout": 0.1,
+            "model.cold_simulation": 0.5,
+            "optim.num_negatives": 16,
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for name in tunable():
-            assert search_space_of(name)(trial)["num_negatives"] == 16
+            assert search_space_of(name)(trial)["optim.num_negatives"] == 16
 
 
 def test_best_config_round_trips_into_evaluate(
@@ -98,7 +113,7 @@ def test_best_config_round_trips_into_evaluate(
         export_dir,
         ["lightgcn"],
         trials=2,
-        config=tiny_config.replace(epochs=2, patience=0),
+        config=tiny_config.replace({"optim.epochs": 2, "optim.patience": 0}),
         out_path=path,
     )
     configs = load_tuned(path)
@@ -116,13 +131,14 @@ def test_best_config_round_trips_into_evaluate(
         tmp_path / "reports",
         models=["lightgcn", "popularity"],
         seeds=(0,),
-        config=tiny_config.replace(epochs=2),
+        config=tiny_config.replace({"optim.epochs": 2}),
         tuned=configs,
     )
-    by_model = {c.model: c for c in seen}
+    by_model = {c.model.name: c for c in seen}
     for key, value in best.items():
-        assert getattr(by_model["lightgcn"], key) == value
-    assert by_model["popularity"].lr == tiny_config.lr  # no tuned entry: the shared settings
+        assert by_model["lightgcn"].get(key) == value
+    # no tuned entry: the shared settings
+    assert by_model["popularity"].optim.lr == tiny_config.optim.lr
     run = json.loads((tmp_path / "reports" / "runs" / "lightgcn.seed0.json").read_text())
     assert run["settings"]["tuned"] == {"lightgcn": best}
 
@@ -160,7 +176,7 @@ def test_a_stored_study_resumes_to_the_same_budget(
     export_dir: Path, tmp_path: Path, tiny_config: TrainConfig
 ) -> None:
     # dim 32 is one of the space's choices: the default trial fixes every parameter
-    config = tiny_config.replace(epochs=2, patience=0, dim=32)
+    config = tiny_config.replace({"optim.epochs": 2, "optim.patience": 0, "model.dim": 32})
     storage, path = tmp_path / "studies", tmp_path / TUNED_FILE
     events: list[dict[str, Any]] = []
 
@@ -193,7 +209,10 @@ def test_a_stored_study_resumes_to_the_same_budget(
     params = [t.params for t in study.trials]
     assert len(params) == 5
     # the default configuration ran once (first), and the resumed sampler drew new configs
-    assert sum(p["lr"] == tiny_config.lr for p in params) == 1 and params[0]["lr"] == tiny_config.lr
+    assert (
+        sum(p["optim.lr"] == tiny_config.optim.lr for p in params) == 1
+        and params[0]["optim.lr"] == tiny_config.optim.lr
+    )
     assert len({json.dumps(p, sort_keys=True) for p in params}) == 5
     assert entry["seconds"] == pytest.approx(
         sum(t.duration.total_seconds() for t in study.trials), abs=0.2
@@ -205,14 +224,16 @@ def test_a_stored_study_resumes_to_the_same_budget(
     with pytest.raises(ConfigError, match=r"5 trials.*6 trials"):
         tune(export_dir, ["gcn"], 6, config=config, storage_dir=storage, out_path=path)
     with pytest.raises(ConfigError, match="other settings"):
-        tune(export_dir, ["gcn"], 5, config=config.replace(epochs=3), storage_dir=storage)
+        tune(
+            export_dir, ["gcn"], 5, config=config.replace({"optim.epochs": 3}), storage_dir=storage
+        )
     # a study stored before a TrainConfig field existed resumes while the field is at its
     # default (the stored settings lack it)
     attrs = study.user_attrs["settings"]
-    del attrs["config"]["checkpoint_interval_s"]
+    del attrs["config"]["optim"]["checkpoint_interval_s"]
     study.set_user_attr("settings", attrs)
     out = tune(export_dir, ["lightgcn"], 5, config=config, storage_dir=storage)
     assert out["models"]["lightgcn"]["trials"] == 5
     with pytest.raises(ConfigError, match="other settings"):
-        tune(export_dir, ["lightgcn"], 5, config=config.replace(checkpoint_interval_s=1.0),
-             storage_dir=storage)  # fmt: skip
+        changed = config.replace({"optim.checkpoint_interval_s": 1.0})
+        tune(export_dir, ["lightgcn"], 5, config=changed, storage_dir=storage)
