@@ -40,11 +40,11 @@ from training.device import make_grad_scaler, seed_everything, select_device  # 
 from training.loop import (  # noqa: E402
     FitResult,
     Validator,
-    make_optimizer,
     train_epoch,
     train_policy,
 )
 from training.models import build_model  # noqa: E402
+from training.optim import make_optimizer  # noqa: E402
 from training.splits import split_interactions  # noqa: E402
 
 MODELS = ("lightgcn", "lightgcn_pyg", "dpgcn")

@@ -63,7 +63,6 @@ from training.loop import (
     Validator,
     end_epoch,
     fit,
-    make_optimizer,
     negative_pool,
     train_epoch,
     train_policy,
@@ -71,6 +70,7 @@ from training.loop import (
 from training.minibatch import minibatch_epoch, train_loader, use_minibatch
 from training.models import build_model
 from training.models.dpgcn import DPGCN
+from training.optim import make_optimizer
 from training.splits import Split
 
 logger = logging.getLogger(__name__)

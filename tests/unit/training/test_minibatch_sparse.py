@@ -12,10 +12,11 @@ from training.checkpoint import Checkpointer, CheckpointError, LoopState, Traine
 from training.config import TrainConfig
 from training.data import ITEM, USER
 from training.dataset import GraphData
-from training.loop import SparseDenseAdam, negative_pool, optimizer_for, sparse_tables
+from training.loop import negative_pool
 from training.minibatch import minibatch_loss, train_loader
 from training.models import build_model
 from training.models.dpgcn import DPGCN
+from training.optim import SparseDenseAdam, optimizer_for, sparse_tables
 
 
 def _setup(data: GraphData, config: TrainConfig, minibatch: bool):
