@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from training.data import ITEM, QUERY, SEARCHED, USER, Pairs, load_export
+from training.data import ITEM, QUERY, SEARCHED, USER, Pairs, in_sorted, load_export
 from training.dataset import reverse_type
 from training.splits import Split, split_interactions
 
@@ -46,14 +46,7 @@ def _pair_keys(pairs: Pairs, n_cols: int) -> NDArray[np.int64]:
 
 
 def _split_masks(keys: NDArray[np.int64], splits: tuple[NDArray[np.int64], ...]) -> list[Tensor]:
-    masks = []
-    for sorted_keys in splits:
-        if len(sorted_keys) == 0:
-            masks.append(torch.zeros(len(keys), dtype=torch.bool))
-            continue
-        pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-        masks.append(torch.from_numpy(sorted_keys[pos] == keys))
-    return masks
+    return [torch.from_numpy(in_sorted(keys, sorted_keys)) for sorted_keys in splits]
 
 
 def hetero_data_from_split(split: Split) -> HeteroData:

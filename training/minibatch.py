@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torch_geometric.typing
+from numpy.typing import NDArray
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
@@ -38,7 +39,7 @@ from torch_geometric.sampler import (
 )
 
 from training.config import TrainConfig
-from training.data import ITEM, USER, EdgeType
+from training.data import ITEM, USER, EdgeType, in_sorted
 from training.device import autocast
 from training.errors import ConfigError, TrainingError
 from training.hetero import hetero_data_from_split, train_graph
@@ -60,7 +61,8 @@ class TrainingNegatives(NegativeSampling):
     Args:
         base: The loader's negative sampling (``amount`` per positive, ``dst_weight``).
         users: The batch's positives' users (global rows), in the loader's order.
-        positives: Sorted unique keys ``user * n_items + item`` of the training pairs.
+        positives: Sorted keys ``user * n_items + item`` of the training pairs (numpy: the
+            membership test is :func:`training.data.in_sorted`).
         n_items: Items (the key's base).
     """
 
@@ -68,7 +70,7 @@ class TrainingNegatives(NegativeSampling):
         self,
         base: NegativeSampling,
         users: Tensor,
-        positives: Tensor,
+        positives: NDArray[np.int64],
         n_items: int,
         max_tries: int = 10,
     ) -> None:
@@ -78,11 +80,8 @@ class TrainingNegatives(NegativeSampling):
 
     def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
         """Whether each ``(users[k], items[k])`` is a training pair."""
-        if len(self.positives) == 0:
-            return torch.zeros(len(users), dtype=torch.bool)
-        key = users * self.n_items + items
-        at = torch.searchsorted(self.positives, key).clamp(max=len(self.positives) - 1)
-        return self.positives[at] == key
+        keys = (users.long() * self.n_items + items.long()).numpy()
+        return torch.from_numpy(in_sorted(keys, self.positives))
 
     def sample(  # type: ignore[override]
         self, num_samples: int, endpoint: str, num_nodes: int | None = None
@@ -104,10 +103,10 @@ class TrainingNegatives(NegativeSampling):
 class TrainingSampler(NeighborSampler):
     """PyG's :class:`~torch_geometric.sampler.NeighborSampler` whose triplet negatives avoid
     the users' training items (:class:`TrainingNegatives`); ``positives`` (sorted keys
-    ``user * n_items + item``) is set by :func:`make_link_loader`, ``None``: PyG's uniform
-    negatives."""
+    ``user * n_items + item``, numpy) is set by :func:`make_link_loader`, ``None``: PyG's
+    uniform negatives."""
 
-    positives: Tensor | None = None
+    positives: NDArray[np.int64] | None = None
 
     def sample_from_edges(  # type: ignore[override]
         self, inputs: EdgeSamplerInput, neg_sampling: NegativeSampling | None = None
@@ -264,7 +263,7 @@ def make_link_loader(
             sampler = TorchNeighborSampler(graph, num_neighbors=num_neighbors)
     if exclude is not None:
         n_items = graph[edge_type[-1]].num_nodes
-        sampler.positives = torch.unique(exclude[0].long() * n_items + exclude[1].long())
+        sampler.positives = np.unique((exclude[0].long() * n_items + exclude[1].long()).numpy())
     return LinkNeighborLoader(
         graph,
         num_neighbors=num_neighbors,

@@ -151,7 +151,7 @@ def test_training_negatives_keep_a_draw_when_nothing_else_is_left() -> None:
     """A user who has every item keeps the draws after ``max_tries`` rounds (no endless loop),
     and the negatives of the other users still avoid their pairs."""
     users = torch.tensor([0, 1])
-    positives = torch.tensor([0, 1, 2, 1 * 3 + 0])  # user 0 has items 0-2, user 1 item 0
+    positives = np.array([0, 1, 2, 1 * 3 + 0])  # user 0 has items 0-2, user 1 item 0
     negatives = TrainingNegatives(NegativeSampling("triplet", 3), users, positives, n_items=3)
     torch.manual_seed(0)
     out = negatives.sample(6, "dst", 3).reshape(2, 3)
