@@ -13,6 +13,10 @@ per epoch with validation. Results go to ``--out`` as JSON; the table is printed
         --seeds 0 --threads 2 --out /tmp/bench-minibatch.json
     .venv/bin/python bench/bench_training_minibatch.py --export DIR --seeds 0,1,2
 
+``--fanout=-1,-1`` (with ``=``: argparse reads a bare ``-1`` as an option) samples every
+neighbour, so the two paths differ only in how pairs and negatives are batched
+(``docs/benchmarks-training.md`` §4e).
+
 ``--summarize A.json B.json`` prints the seeds of earlier result files together (mean of the
 seeds, intervals over users of the seed-averaged per-user values, paired difference).
 
@@ -287,7 +291,7 @@ def main() -> None:
     parser.add_argument("--ml100k", type=Path, help="MovieLens-100K directory (u.data, ...)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--model", default="dpgcn_no_ddpg")
-    parser.add_argument("--fanout", default="10,5", help="neighbours per hop")
+    parser.add_argument("--fanout", default="10,5", help="neighbours per hop (all: --fanout=-1,-1)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--scaling", help="comma-separated user counts: epoch times only")
