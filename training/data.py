@@ -250,8 +250,8 @@ def in_sorted(keys: IntArray, sorted_keys: IntArray) -> NDArray[np.bool_]:
     """Whether each of ``keys`` is one of ``sorted_keys`` (sorted ascending, e.g. the pair keys
     ``row * n_cols + col`` of a split): ``numpy.searchsorted`` and one comparison per key.
     The one membership test of the training code (splits, ``HeteroData`` masks, the
-    mini-batch negatives' rejection); ``numpy.searchsorted`` rather than ``torch``'s, several
-    times slower over a large training set's keys (``docs/benchmarks-training.md`` §4d)."""
+    mini-batch negatives' rejection); numpy because those keys are numpy arrays everywhere
+    else in the training data."""
     if len(sorted_keys) == 0:
         return np.zeros(len(keys), dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
