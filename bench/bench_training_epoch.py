@@ -56,7 +56,7 @@ class Runner:
     def __init__(self, name: str, export: Path, config: TrainConfig) -> None:
         self.device = select_device(config.device)
         seed_everything(config.seed)
-        self.split = split_interactions(load_export(export), config.seed, config.reward_of())
+        self.split = split_interactions(load_export(export), config.seed, config.policy.reward_of())
         self.data = build_graph_data(self.split, self.device, config.model.history_len)
         self.config = config.replace({"model.name": name})
         seed_everything(config.seed)

@@ -14,7 +14,7 @@ import typer
 from dpgcn import services
 from dpgcn.cli_apikey import apikey_app
 from dpgcn.cli_backup import backup_app
-from dpgcn.cli_common import fail, graph_driver
+from dpgcn.cli_common import SetOption, fail, graph_driver, setting_changes
 from dpgcn.cli_evaluate import evaluate
 from dpgcn.cli_export import export
 from dpgcn.cli_load import load_app, load_synthetic
@@ -194,7 +194,9 @@ def train(
             max=0.9,
             help="DP-GCN: share of the trained items computed as new items (no ID vector, "
             "no interaction edges) at each training step, for catalogues where many items "
-            "arrive between trainings; 0 (the default) is off (docs/model.md).",
+            "arrive between trainings; 0 (the default) is off. Where many items are new, "
+            "also --set model.dpgcn.relation_mean=node --set model.dpgcn.side_scale=5 "
+            "(docs/model.md).",
         ),
     ] = None,
     processes: Annotated[
@@ -205,6 +207,7 @@ def train(
             "(at most the worker's GPUs), CPU processes sharing the cores otherwise.",
         ),
     ] = None,
+    settings_set: SetOption = None,
     wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
 ) -> None:
@@ -229,9 +232,10 @@ def train(
             fail(f"unknown --batching {batching!r} (valid: {', '.join(BATCHING)})", code=2)
         config["optim.batching"] = batching
     if cold_simulation is not None:
-        config["model.cold_simulation"] = cold_simulation
+        config["model.dpgcn.cold_simulation"] = cold_simulation
     if processes is not None:
         config["optim.processes"] = processes
+    config.update(setting_changes(settings_set))
     try:
         TrainConfig().replace(config)
     except ConfigError as e:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dpgcn.cli_common import fail
+from dpgcn.cli_common import SetOption, fail, setting_changes
 from dpgcn.cli_load import EventsOption, ModeOption, synthetic_spec
 from dpgcn.settings import get_settings
 from training.models import MODEL_SPECS
@@ -113,6 +113,7 @@ def evaluate(
     tuned_file: Annotated[
         Path | None, typer.Option(help="The tuned.json that --tuned applies.")
     ] = None,
+    settings_set: SetOption = None,
 ) -> None:
     """Train and compare DP-GCN and the baselines on a dataset; writes
     <out>/<dataset>/<protocol>/ (results.md, results.json, runs/, figures).
@@ -178,7 +179,7 @@ def evaluate(
             changes["optim.epochs"] = epochs
         if patience is not None:
             changes["optim.patience"] = patience
-        config = TrainConfig().replace(changes)
+        config = TrainConfig().replace({**changes, **setting_changes(settings_set)})
         seed_values = (
             tuple(int(s) for s in seed_list.split(",")) if seed_list else tuple(range(seeds))
         )

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from training.config import TrainConfig, config_paths
-from training.errors import TrainingError
+from training.errors import ConfigError, TrainingError
+from training.models import check_trained_settings
 from training.splits import Split
 
 logger = logging.getLogger(__name__)
@@ -165,9 +166,14 @@ class Checkpointer:
             raise CheckpointError(f"{self.path}: unreadable checkpoint ({e})") from e
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise CheckpointError(f"{self.path}: not a format-{FORMAT} training checkpoint")
+        stored = json.loads(payload["config"])
+        try:
+            check_trained_settings(self.config.model.name, stored, self.path)
+        except ConfigError as e:
+            raise CheckpointError(str(e)) from e
         # by dotted path: a checkpoint written before TrainConfig had sections (flat names)
         # still resumes under the same settings
-        theirs, ours = config_paths(json.loads(payload["config"])), _comparable(self.config)
+        theirs, ours = config_paths(stored), _comparable(self.config)
         if theirs != ours:
             diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             raise CheckpointError(

@@ -33,6 +33,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from training.errors import ConfigError
+from training.models.dpgcn_settings import DPGCNSettings
 from training.splits import PROTOCOLS
 
 #: Reward of one logged user → item interaction, by relationship type (click = 1, purchase = 5,
@@ -53,12 +54,6 @@ BATCHING: tuple[str, ...] = get_args(Batching)
 #: Values of :attr:`OptimConfig.fanout_per`.
 FANOUT_PER: tuple[str, ...] = get_args(FanoutPer)
 
-#: Default :attr:`ModelConfig.cold_simulation`: share of the trained items DP-GCN computes as
-#: cold items at each training step. Off by default: it costs validation NDCG@10 where every
-#: evaluated item is warm; set it (or tune it) where items without interactions must rank
-#: among warm ones (docs/model.md, "Cold-start simulation").
-COLD_SIMULATION = 0.0
-
 _RANKING_SELECT = ("ndcg", "recall", "hr", "precision", "map")
 
 
@@ -67,7 +62,21 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
-    """Which model is trained and its shape (the ``model`` section)."""
+    """Which model is trained, its shape, and each model family's own settings (the ``model``
+    section).
+
+    The fields at this level are common: every model of the harness reads them or is shaped by
+    them. ``dim``, ``num_layers`` and ``dropout`` are the shape every embedding model has (a
+    model without layers or dropout ignores them, and its search space leaves them out);
+    ``mlp_hidden`` sizes the MLP of every model that has one; ``query_loss_weight`` weighs the
+    query loss of every model that scores queries; ``history_len`` is common although only the
+    DIN family reads it, because the data, not the model, keeps each user's last
+    ``history_len`` items (``build_graph_data``), for every model alike.
+
+    A model family's own settings are a :class:`~training.models.settings.ModelSettings`
+    section here, declared next to the model and named by its ``ModelSpec.settings``:
+    ``model.dpgcn`` (:class:`~training.models.dpgcn_settings.DPGCNSettings`), read by DP-GCN,
+    D-GCN and DP-GCN w/o DDPG only."""
 
     #: Registry name of the model (see ``training.models.MODEL_SPECS``).
     name: str = Field(default="dpgcn", min_length=1)
@@ -84,14 +93,8 @@ class ModelConfig(_Section):
     #: Weight of the user → query BCE loss (query suggestion) next to the user → item loss,
     #: for every model that scores queries.
     query_loss_weight: float = Field(default=0.5, ge=0.0)
-    #: DP-GCN only: initialise term vectors from a skip-gram model trained on the export's own
-    #: term co-occurrences (queries' and items' terms); no download.
-    word2vec_terms: bool = False
-    #: DP-GCN only: the cold-start simulation (DropoutNet on the graph), the share of the
-    #: trained items that lose their ID vector and their interaction edges at each training
-    #: step, so that the model learns to score an item without interactions on the warm
-    #: items' scale (0: off; :class:`training.models.dpgcn.DPGCN`).
-    cold_simulation: float = Field(default=COLD_SIMULATION, ge=0.0, lt=1.0)
+    #: DP-GCN's own settings (DP-GCN, D-GCN, DP-GCN w/o DDPG).
+    dpgcn: DPGCNSettings = Field(default_factory=DPGCNSettings)
 
 
 class OptimConfig(_Section):
@@ -290,28 +293,26 @@ class TrainConfig(BaseModel):
         fanout = self.optim.fanout
         return [fanout[min(h, len(fanout) - 1)] for h in range(self.model.num_layers)]
 
-    def reward_of(self) -> dict[str, float]:
-        """The reward table as a dict (relationship type → reward)."""
-        return self.policy.reward_of()
-
     def get(self, path: str) -> Any:
-        """The value of one setting by its dotted path (``"optim.lr"``)."""
-        section, key = _split_path(path)
-        value = getattr(self, section)
-        return value if key is None else getattr(value, key)
+        """The value of one setting by its dotted path (``"optim.lr"``,
+        ``"model.dpgcn.cold_simulation"``)."""
+        value: Any = self
+        for part in _path_parts(path):
+            value = getattr(value, part)
+        return value
 
     def replace(self, changes: Mapping[str, Any]) -> TrainConfig:
         """A copy with the settings at the dotted paths of ``changes`` changed, validated:
         ``config.replace({"optim.lr": 1e-3, "seed": 2})``. A section's path
-        (``"policy"``) takes a whole section (its model or a mapping; missing fields get
-        their defaults)."""
+        (``"policy"``, ``"model.dpgcn"``) takes a whole section (its model or a mapping;
+        missing fields get their defaults)."""
         data = self.model_dump()
         for path, value in changes.items():
-            section, key = _split_path(path)
-            if key is None:
-                data[section] = value.model_dump() if isinstance(value, BaseModel) else value
-            else:
-                data[section][key] = value
+            *parents, last = _path_parts(path)
+            target = data
+            for part in parents:
+                target = target[part]
+            target[last] = value.model_dump() if isinstance(value, BaseModel) else value
         return _validated(data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -343,8 +344,8 @@ class TrainConfig(BaseModel):
         return cls.from_dict(data)
 
 
-#: The flat names written before :class:`TrainConfig` had sections → their paths now. Only
-#: :func:`config_paths` reads it.
+#: The flat names written before :class:`TrainConfig` had sections → their section paths then
+#: (:data:`MOVED_PATHS` takes them on to today's). Only :func:`config_paths` reads it.
 LEGACY_PATHS: dict[str, str] = {
     **{
         name: f"model.{name}"
@@ -396,38 +397,89 @@ LEGACY_PATHS: dict[str, str] = {
     "cold_start_k": "serving.cold_start_k",
 }
 
+#: Paths of settings that have moved since the sections → where they are now: DP-GCN's own
+#: settings went from the ``model`` section to ``model.dpgcn``. Only :func:`config_paths` reads it.
+MOVED_PATHS: dict[str, str] = {
+    "model.word2vec_terms": "model.dpgcn.word2vec_terms",
+    "model.cold_simulation": "model.dpgcn.cold_simulation",
+}
+
+#: Settings stored before ``model.dpgcn.relation_mean`` and ``model.dpgcn.side_scale`` existed
+#: (the code of ``d471da9``) got them from the cold-start share: ``"node"`` and ``5.0`` from a
+#: share of :data:`LEGACY_COLD_SCALE_SHARE` on, ``"type"`` and ``1.0`` below it.
+#: :func:`config_paths` gives such settings those values, so their runs still match and
+#: reproduce.
+LEGACY_COLD_SCALE_SHARE = 0.25
+
 
 def config_paths(data: Mapping[str, Any]) -> dict[str, Any]:
     """``{dotted path: value}`` of settings in any stored form: sections as objects
-    (``{"optim": {"lr": ...}}``), dotted paths (``{"optim.lr": ...}``), or the flat form of
-    settings written before the sections (``{"lr": ..., "model": "dpgcn", "ddpg": {...}}``:
-    checkpoints, stored runs, ``tuned.json`` files, Celery messages). Unknown names are kept
-    as they are (:meth:`TrainConfig.replace` rejects them; stored-run matching counts them as
-    differences)."""
+    (``{"optim": {"lr": ...}, "model": {"dpgcn": {...}}}``), dotted paths
+    (``{"optim.lr": ...}``), or a form written by older code: the flat form of before the
+    sections (``{"lr": ..., "model": "dpgcn", "ddpg": {...}}``: checkpoints, stored runs,
+    ``tuned.json`` files, Celery messages), and DP-GCN's settings in the ``model`` section
+    (:data:`MOVED_PATHS`), which then get the relation mean and side scale the code of the
+    time derived from the share (:data:`LEGACY_COLD_SCALE_SHARE`). Unknown names are kept as
+    they are (:meth:`TrainConfig.replace` rejects them; stored-run matching counts them as
+    differences). This is the one place that knows the older names."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in SECTIONS and isinstance(value, Mapping):
-            out.update((f"{key}.{k}", v) for k, v in value.items())
-        elif key == "ddpg" and isinstance(value, Mapping):
+        if key == "ddpg" and isinstance(value, Mapping):
             out.update((f"policy.{k}", v) for k, v in value.items())
-        elif key == "model":
+        elif key == "model" and not isinstance(value, Mapping):
             out["model.name"] = value
         else:
-            out[LEGACY_PATHS.get(key, key)] = value
+            _flatten(LEGACY_PATHS.get(key, key), value, out)
+    legacy_share = out.get("model.cold_simulation")
+    for old, new in MOVED_PATHS.items():
+        if old in out:
+            moved = out.pop(old)
+            out.setdefault(new, moved)
+    if legacy_share is not None:
+        cold = isinstance(legacy_share, int | float) and legacy_share >= LEGACY_COLD_SCALE_SHARE
+        out.setdefault("model.dpgcn.relation_mean", "node" if cold else "type")
+        out.setdefault("model.dpgcn.side_scale", 5.0 if cold else 1.0)
     return out
 
 
-def _split_path(path: str) -> tuple[str, str | None]:
-    head, _, key = path.partition(".")
-    if head in SECTIONS:
-        if not key:
-            return head, None
-        if key in SECTIONS[head].model_fields:
-            return head, key
-    elif head in ("seed", "device") and not key:
-        return head, None
-    known = ", ".join(["seed", "device", *(f"{s}.*" for s in SECTIONS)])
-    raise ConfigError(f"unknown setting TrainConfig.{path} (known: {known})")
+def _flatten(path: str, value: Any, out: dict[str, Any]) -> None:
+    """``out[path] = value``, or one entry per field when ``path`` names a section and
+    ``value`` is a mapping (recursively)."""
+    if isinstance(value, Mapping) and _section_at(path) is not None:
+        for k, v in value.items():
+            _flatten(f"{path}.{k}", v, out)
+    else:
+        out[path] = value
+
+
+def _section_at(path: str) -> type[BaseModel] | None:
+    """The settings class at ``path`` (``"model"``, ``"model.dpgcn"``), None when the path
+    is not a section."""
+    cls: type[BaseModel] | None = TrainConfig
+    for part in path.split("."):
+        if cls is None or part not in cls.model_fields:
+            return None
+        cls = _section_type(cls, part)
+    return cls
+
+
+def _section_type(cls: type[BaseModel], name: str) -> type[BaseModel] | None:
+    annotation = cls.model_fields[name].annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _path_parts(path: str) -> list[str]:
+    """The attribute names of a dotted path, checked against the settings classes."""
+    parts = path.split(".")
+    cls: type[BaseModel] | None = TrainConfig
+    for part in parts:
+        if cls is None or part not in cls.model_fields:
+            known = ", ".join(["seed", "device", *(f"{s}.*" for s in SECTIONS)])
+            raise ConfigError(f"unknown setting TrainConfig.{path} (known: {known})")
+        cls = _section_type(cls, part)
+    return parts
 
 
 def _validated(data: dict[str, Any]) -> TrainConfig:

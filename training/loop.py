@@ -119,7 +119,7 @@ def split_for(graph: ExportGraph, config: TrainConfig, seed: int | None = None) 
     return split_interactions(
         graph,
         config.seed if seed is None else seed,
-        config.reward_of(),
+        config.policy.reward_of(),
         config.eval.min_interactions,
         protocol=config.eval.protocol,
         ratios=config.eval.ratios,

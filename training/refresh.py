@@ -100,11 +100,11 @@ def encode_nodes(
     config, state = load_checkpoint(model_dir / "model.pt")
     # The weights come from the checkpoint: an initialisation that trains word vectors first
     # (word2vec_terms) would only cost time.
-    config = config.replace({"model.word2vec_terms": False, "device": "cpu"})
+    config = config.replace({"model.dpgcn.word2vec_terms": False, "device": "cpu"})
     old_keys = load_node_keys(model_dir)
     graph = load_export(export_dir)
     # The complete graph, every interaction a training edge, as serving_encoding propagates.
-    full = split_interactions(graph, config.seed, config.reward_of(), 2**62)
+    full = split_interactions(graph, config.seed, config.policy.reward_of(), 2**62)
     data = build_graph_data(full, torch.device("cpu"), config.model.history_len)
     model = build_model(config.model.name, data, config)
     if not getattr(model, "inductive", False):

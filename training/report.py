@@ -18,7 +18,7 @@ import numpy as np
 
 from training.config import TrainConfig, config_paths
 from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
-from training.models import MODEL_REGISTRY
+from training.models import MODEL_REGISTRY, others_settings
 from training.report_figures import Summary, write_figures
 from training.report_markdown import BASE_MODEL, CI_COLUMNS, title_of, write_markdown
 
@@ -57,25 +57,34 @@ def same_settings(
     a ``TrainConfig`` setting that one side lacks (added to or removed from the code since)
     counting as its default value, as ``dpgcn tune`` compares its stored studies. Settings are
     compared by dotted path (:func:`training.config.config_paths`), so a run stored before
-    TrainConfig had sections (flat names) matches the same settings today. Of the tuned
+    TrainConfig had sections (flat names) matches the same settings today. Another model
+    family's own settings (``model.dpgcn.*`` for LightGCN) are not compared: ``model`` does
+    not read them. Of the tuned
     configurations (``"tuned"``: model → changes) only ``model``'s own entry counts, so a
     model tuned again does not invalidate the stored runs of the others."""
     if stored is None:
         return False
     stored, current = dict(stored), dict(current)
     old_tuned, new_tuned = stored.pop("tuned", None) or {}, current.pop("tuned", None) or {}
-    if _tuned_paths(old_tuned.get(model)) != _tuned_paths(new_tuned.get(model)):
+    old_changes, new_changes = old_tuned.get(model), new_tuned.get(model)
+    if (old_changes is None) != (new_changes is None):
         return False
+    unread = others_settings(model)
+    if old_changes is not None and not _same_paths(old_changes, new_changes or {}, unread):
+        return False
+    return _same_paths(stored, current, unread)
+
+
+def _same_paths(old: dict[str, Any], new: dict[str, Any], unread: tuple[str, ...]) -> bool:
+    """Whether two sets of settings, in any stored form, have the same values by dotted path,
+    a setting missing from one side counting as its default, those under ``unread`` aside."""
     defaults = TrainConfig().to_paths()
-    old, new = config_paths(stored), config_paths(current)
+    a, b = (json.loads(json.dumps(config_paths(side))) for side in (old, new))
     return all(
-        old.get(key, defaults.get(key)) == new.get(key, defaults.get(key))
-        for key in old.keys() | new.keys()
+        a.get(key, defaults.get(key)) == b.get(key, defaults.get(key))
+        for key in a.keys() | b.keys()
+        if not key.startswith(unread)
     )
-
-
-def _tuned_paths(changes: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if changes is None else json.loads(json.dumps(config_paths(changes)))
 
 
 def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from training.loop import (
     split_for,
 )
 from training.metrics import FloatVector
+from training.models import check_trained_settings
 from training.models.base import DotEncoding
 from training.policy_stage import recent_items
 from training.protocols import (
@@ -165,7 +166,7 @@ def serving_encoding(result: FitResult) -> DotEncoding | None:
     if result.encoding() is None:
         return None
     split = result.data.split
-    full = split_interactions(split.graph, split.seed, result.config.reward_of(), 2**62)
+    full = split_interactions(split.graph, split.seed, result.config.policy.reward_of(), 2**62)
     result.model.use_graph(build_graph_data(full, result.device, result.config.model.history_len))
     try:
         return result.encoding()
@@ -192,9 +193,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def load_checkpoint(path: Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
-    """Read ``model.pt``: the TrainConfig it was trained with and its state dict."""
+    """Read ``model.pt``: the TrainConfig it was trained with and its state dict
+    (ConfigError for DP-GCN weights whose settings cannot say how the model was built:
+    :func:`training.models.check_trained_settings`)."""
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    return TrainConfig.from_dict(payload["config"]), payload["state_dict"]
+    config = TrainConfig.from_dict(payload["config"])
+    check_trained_settings(config.model.name, payload["config"], path)
+    return config, payload["state_dict"]
 
 
 def train_from_export(

@@ -3,8 +3,9 @@ Mikolov et al. 2013) over term co-occurrence.
 
 The "sentences" are the term sets of each query and each item (``Query/Item -HAS_TERM->
 Term``); every ordered pair of terms in a sentence is a (centre, context) example. Nothing is
-downloaded. Used to initialise DP-GCN's Term table when ``TrainConfig.model.word2vec_terms`` is set
-(the paper initialises textual components from Word2Vec).
+downloaded. Used to initialise DP-GCN's Term table when
+``TrainConfig.model.dpgcn.word2vec_terms`` is set (the paper initialises textual components
+from Word2Vec).
 """
 
 from __future__ import annotations

@@ -213,3 +213,18 @@ def test_jobs_line_shows_the_headline_metrics() -> None:
         "test_ndcg@10",
     ]
     assert _headline({"a": 1}) == {"a": 1}
+
+
+def test_evaluate_sets_any_setting_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.evaluate
+
+    seen: list[Any] = []
+    monkeypatch.setattr(training.evaluate, "evaluate", lambda *args, **kwargs: seen.append(args[5]))
+    (tmp_path / "graph.npz").write_bytes(b"")
+    base = ["evaluate", "--export-dir", str(tmp_path), "--reuse-export", "--out", str(tmp_path)]
+    cold = ["--set", "model.dpgcn.relation_mean=node", "--set", "model.dpgcn.side_scale=5"]
+    result = CliRunner().invoke(app, [*base, "--models", "dpgcn", *cold])
+    assert result.exit_code == 0, result.output
+    assert (seen[0].model.dpgcn.relation_mean, seen[0].model.dpgcn.side_scale) == ("node", 5.0)
+    bad = CliRunner().invoke(app, [*base, "--set", "model.dpgcn.relation_mean=sum"])
+    assert bad.exit_code == 1 and "model.dpgcn.relation_mean" in bad.output

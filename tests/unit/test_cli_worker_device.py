@@ -96,8 +96,8 @@ def test_a_message_queued_with_flat_names_still_trains() -> None:
 def test_train_passes_the_cold_start_share(submitted_runs: list[dict[str, Any]]) -> None:
     result = CliRunner().invoke(app, ["train", "--cold-simulation", "0.3"])
     assert result.exit_code == 0, result.output
-    assert submitted_runs == [{"model.name": "dpgcn", "model.cold_simulation": 0.3}]
-    assert pipeline.train_config(submitted_runs[0]).model.cold_simulation == 0.3
+    assert submitted_runs == [{"model.name": "dpgcn", "model.dpgcn.cold_simulation": 0.3}]
+    assert pipeline.train_config(submitted_runs[0]).model.dpgcn.cold_simulation == 0.3
     bad = CliRunner().invoke(app, ["train", "--cold-simulation", "1.5"])
     assert bad.exit_code == 2 and len(submitted_runs) == 1
 
@@ -108,3 +108,15 @@ def test_train_passes_processes(submitted_runs: list[dict[str, Any]]) -> None:
     assert submitted_runs == [{"model.name": "dpgcn", "optim.processes": 2}]
     assert pipeline.train_config(submitted_runs[0]).optim.processes == 2
     assert CliRunner().invoke(app, ["train", "--processes", "0"]).exit_code == 2
+
+
+def test_train_passes_any_setting_by_path(submitted_runs: list[dict[str, Any]]) -> None:
+    args = ["train", "--cold-simulation", "0.5", "--set", "model.dpgcn.relation_mean=node"]
+    result = CliRunner().invoke(app, [*args, "--set", "model.dpgcn.side_scale=5"])
+    assert result.exit_code == 0, result.output
+    cfg = pipeline.train_config(submitted_runs[0])
+    assert (cfg.model.dpgcn.relation_mean, cfg.model.dpgcn.side_scale) == ("node", 5.0)
+    for bad in ("model.dpgcn.side_scale", "model.dpgcn.side_scale=0.5", "optim.nope=1"):
+        refused = CliRunner().invoke(app, ["train", "--set", bad])
+        assert refused.exit_code == 2, (bad, refused.output)
+    assert len(submitted_runs) == 1

@@ -9,10 +9,10 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import bipartite_subgraph
 
-from training.config import COLD_SIMULATION
 from training.data import ITEM, QUERY, USER, EdgeType
 from training.dataset import GraphData, message_passing_edges, side_token_keys
 from training.models.base import DotEncoding, DotProductModel, suggest_training
+from training.models.dpgcn_settings import COLD_SIMULATION
 from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
 from training.models.node_embedding import NodeEmbedding
@@ -21,17 +21,6 @@ from training.sparse import Adjacency, RelationStack, csr_of
 
 if TYPE_CHECKING:
     import optuna
-
-#: ``DPGCN(relation_mean=…)`` and ``DPGCN(side_scale=…)`` when left unset and the cold-start
-#: share is at least :data:`COLD_SCALE_MIN_SHARE`: a node averages the relations it has
-#: neighbours under (an item without interactions, category and term edges only, is then on
-#: the warm items' scale) and the side path learns 5 times faster than the ID vectors
-#: (docs/model.md, "Cold items on the warm items' scale"). Below it the model is unchanged:
-#: ``"type"`` and ``1.0``.
-COLD_RELATION_MEAN, COLD_SIDE_SCALE = "node", 5.0
-#: The share from which the two switch on: they are for catalogues where many items are
-#: cold; at the small share the ML-100K tuner chose (0.07) they cost validation NDCG@10.
-COLD_SCALE_MIN_SHARE = 0.25
 
 
 class DPGCN(DotProductModel):
@@ -96,12 +85,15 @@ class DPGCN(DotProductModel):
             off). (default: :obj:`COLD_SIMULATION`)
         relation_mean (str, optional): How :class:`HeteroGCN` averages the relations into a
             node: ``"node"``, over those the node has neighbours under; ``"type"``, over every
-            relation into its type. (default: :obj:`"node"` when ``cold_simulation`` is at
-            least :data:`COLD_SCALE_MIN_SHARE`, else :obj:`"type"`)
+            relation into its type. (default: :obj:`"type"`)
         side_scale (float, optional): Learning-rate multiplier of the side-information token
             vectors (:class:`~training.models.node_embedding.SideProjection`).
-            (default: :obj:`5.0` when ``cold_simulation`` is at least
-            :data:`COLD_SCALE_MIN_SHARE`, else :obj:`1.0`)
+            (default: :obj:`1.0`)
+
+    With many cold items (the cold-item setting of docs/model.md, "Cold items on the warm
+    items' scale": ``cold_simulation=0.5``, ``relation_mean="node"``, ``side_scale=5.0``) the
+    last two put an item without interactions on the warm items' scale; they are settings
+    (``TrainConfig.model.dpgcn``), not derived from the share.
 
     Shapes:
         - **output of** :meth:`encode`: user :math:`(|U|, D)`, item :math:`(|I|, D)`, query
@@ -127,8 +119,8 @@ class DPGCN(DotProductModel):
         use_side_features: bool = True,
         id_dropout: float = 0.1,
         cold_simulation: float = COLD_SIMULATION,
-        relation_mean: str | None = None,
-        side_scale: float | None = None,
+        relation_mean: str = "type",
+        side_scale: float = 1.0,
     ) -> None:
         super().__init__(data)
         if not 0.0 <= cold_simulation < 1.0:
@@ -136,11 +128,6 @@ class DPGCN(DotProductModel):
         #: Share of the trained items computed as cold at each training step (needs the side
         #: information: without it a cold item has nothing but the unknown vector).
         self.cold_simulation = cold_simulation if use_side_features else 0.0
-        cold = self.cold_simulation >= COLD_SCALE_MIN_SHARE
-        if relation_mean is None:
-            relation_mean = COLD_RELATION_MEAN if cold else "type"
-        if side_scale is None:
-            side_scale = COLD_SIDE_SCALE if cold else 1.0
         self.inductive = use_side_features
         self.has_policy = use_policy
         self.use_fusion = use_fusion
@@ -417,9 +404,19 @@ def transfer_state(
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for DP-GCN (and its variants D-GCN, DP-GCN w/o
-    DDPG): learning rate, weight decay, embedding size, layers per node type (1-3), dropout,
-    negatives per positive and the cold-start simulation's share (0 to 0.7). ID dropout
-    (``DPGCN(id_dropout=…)``) is not a TrainConfig field yet, so it stays at its default."""
+    DDPG): the common ranges (learning rate, weight decay, embedding size, layers per node type
+    1-3, dropout, negatives per positive) and DP-GCN's own settings: the cold-start
+    simulation's share (0 to 0.7), the relation mean (``"type"`` or ``"node"``) and the side
+    path's learning-rate multiplier (1 to 10, log-scaled). ID dropout
+    (``DPGCN(id_dropout=…)``) is not a setting, so it stays at its default."""
     space = suggest_training(trial, max_layers=3)
-    space["model.cold_simulation"] = trial.suggest_float("model.cold_simulation", 0.0, 0.7)
+    space["model.dpgcn.cold_simulation"] = trial.suggest_float(
+        "model.dpgcn.cold_simulation", 0.0, 0.7
+    )
+    space["model.dpgcn.relation_mean"] = trial.suggest_categorical(
+        "model.dpgcn.relation_mean", ["type", "node"]
+    )
+    space["model.dpgcn.side_scale"] = trial.suggest_float(
+        "model.dpgcn.side_scale", 1.0, 10.0, log=True
+    )
     return space

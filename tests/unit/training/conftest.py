@@ -38,7 +38,7 @@ def graph(export_dir: Path) -> ExportGraph:
 
 @pytest.fixture(scope="session")
 def split(graph: ExportGraph) -> Split:
-    return split_interactions(graph, seed=0, rewards=TINY.reward_of())
+    return split_interactions(graph, seed=0, rewards=TINY.policy.reward_of())
 
 
 @pytest.fixture(scope="session")

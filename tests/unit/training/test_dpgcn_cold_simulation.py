@@ -152,13 +152,13 @@ def test_share_zero_gives_the_old_model(data: GraphData) -> None:
 
 def test_share_from_train_config(data: GraphData, tiny_config: TrainConfig) -> None:
     for name in ("dpgcn", "dpgcn_no_ddpg", "dgcn"):
-        model = build_model(name, data, tiny_config.replace({"model.cold_simulation": 0.25}))
+        model = build_model(name, data, tiny_config.replace({"model.dpgcn.cold_simulation": 0.25}))
         assert cast(DPGCN, model).cold_simulation == 0.25
     assert TrainConfig.from_json(
-        tiny_config.replace({"model.cold_simulation": 0.25}).to_json()
-    ) == (tiny_config.replace({"model.cold_simulation": 0.25}))
+        tiny_config.replace({"model.dpgcn.cold_simulation": 0.25}).to_json()
+    ) == (tiny_config.replace({"model.dpgcn.cold_simulation": 0.25}))
     with pytest.raises(ConfigError, match="cold_simulation"):
-        tiny_config.replace({"model.cold_simulation": 1.0})
+        tiny_config.replace({"model.dpgcn.cold_simulation": 1.0})
     with pytest.raises(ValueError, match="cold_simulation"):
         DPGCN(data, dim=8, num_layers=1, cold_simulation=-0.1)
 

@@ -58,7 +58,7 @@ def _whole_batch(data: GraphData, config: TrainConfig):  # type: ignore[no-untyp
 def test_whole_graph_batch_gives_the_full_batch_vectors(
     data: GraphData, tiny_config: TrainConfig, layers: int
 ) -> None:
-    config = tiny_config.replace({"model.num_layers": layers, "model.cold_simulation": 0.0})
+    config = tiny_config.replace({"model.num_layers": layers, "model.dpgcn.cold_simulation": 0.0})
     model = _model(data, config)
     model.eval()
     batch = _whole_batch(data, config)
@@ -83,7 +83,7 @@ def test_whole_graph_batch_step_has_the_full_batch_gradient(
     through the full-batch ``batch_loss`` (global rows) give the same loss and the same
     gradient of every parameter (ID tables, side projections, the feature vectors)."""
     config = tiny_config.replace(
-        {"model.num_layers": 2, "model.cold_simulation": 0.0, "model.query_loss_weight": 0.0}
+        {"model.num_layers": 2, "model.dpgcn.cold_simulation": 0.0, "model.query_loss_weight": 0.0}
     )
     model = _model(data, config)
     model.eval()  # no dropout: both passes see the same network

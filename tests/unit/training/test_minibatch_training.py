@@ -112,7 +112,11 @@ def test_minibatch_fit_learns_a_planted_signal(tmp_path: Path) -> None:
         }
     )
     split = split_interactions(
-        graph, 0, config.reward_of(), protocol=config.eval.protocol, ratios=config.eval.ratios
+        graph,
+        0,
+        config.policy.reward_of(),
+        protocol=config.eval.protocol,
+        ratios=config.eval.ratios,
     )
     scores = {}
     for model in ("popularity", "dpgcn_no_ddpg"):

@@ -199,7 +199,7 @@ def test_query_task_file_keeps_the_search_time(tmp_path: Path) -> None:
         "u1,i3,c,games,t,not a time\n"
     )
     export_query_task(csv, export)
-    split = split_interactions(load_export(export), 0, TrainConfig().reward_of())
+    split = split_interactions(load_export(export), 0, TrainConfig().policy.reward_of())
     rows = load_query_rows(export, split)
     assert rows is not None and rows.time is not None
     assert rows.time[0] == pytest.approx(1314968674.633)  # 2011-09-02T13:04:34.633Z
@@ -214,7 +214,7 @@ def test_query_task_file_keeps_the_search_time(tmp_path: Path) -> None:
 
 def test_evaluate_reports_the_smoothed_scorer(tmp_path: Path, tiny_config: TrainConfig) -> None:
     export = write_random_export(tmp_path / "e", seed=4)
-    split = split_interactions(load_export(export), 0, tiny_config.reward_of())
+    split = split_interactions(load_export(export), 0, tiny_config.policy.reward_of())
     e = split.train_edges[(QUERY, LED_TO, ITEM)]
     n = 30
     np.savez(

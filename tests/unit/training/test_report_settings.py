@@ -117,3 +117,35 @@ def test_a_flat_tuned_entry_matches_the_same_changes_by_path() -> None:
     current = {**base, "tuned": {"dpgcn": {"optim.lr": 0.02, "model.dim": 32}}}
     assert same_settings(stored, current, "dpgcn")
     assert not same_settings(stored, {**base, "tuned": {"dpgcn": {"optim.lr": 0.01}}}, "dpgcn")
+
+
+def test_the_published_cold_item_runs_match_the_cold_item_settings() -> None:
+    """The runs of docs/results/synthetic-cold/cold-item were stored with the flat names and
+    the share 0.5, when the code derived the relation mean ("node") and the side scale (5)
+    from it: they match the cold-item settings written explicitly, and not the share alone."""
+    stored = {**FLAT_SETTINGS, "protocol": "cold-item", "cold_simulation": 0.5}
+    cold = TrainConfig().replace({"eval.protocol": "cold-item", "model.dpgcn.cold_simulation": 0.5})
+    explicit = cold.replace({"model.dpgcn.relation_mean": "node", "model.dpgcn.side_scale": 5.0})
+    for model in ("dpgcn", "dgcn", "dpgcn_no_ddpg"):
+        assert same_settings(stored, _settings(explicit), model)
+        assert not same_settings(stored, _settings(cold), model)
+    # the ML-100K tuned share (0.07) was below the old threshold: plain, as stored
+    tuned = {**FLAT_SETTINGS, "tuned": {"dpgcn": {"cold_simulation": 0.07, "lr": 0.0046}}}
+    now = {
+        **_settings(TrainConfig()),
+        "tuned": {"dpgcn": {"model.dpgcn.cold_simulation": 0.07, "optim.lr": 0.0046}},
+    }
+    assert same_settings(tuned, now, "dpgcn")
+    scaled = {"model.dpgcn.side_scale": 5.0, "model.dpgcn.relation_mean": "node"}
+    assert not same_settings(
+        tuned, {**now, "tuned": {"dpgcn": {**now["tuned"]["dpgcn"], **scaled}}}, "dpgcn"
+    )
+
+
+def test_a_model_is_matched_on_the_settings_it_reads() -> None:
+    """LightGCN reads no DP-GCN setting: its stored run still matches when only those differ."""
+    stored = _settings(TrainConfig())
+    current = _settings(TrainConfig().replace({"model.dpgcn.cold_simulation": 0.5}))
+    assert same_settings(stored, current, "lightgcn")
+    assert not same_settings(stored, current, "dpgcn")
+    assert not same_settings(stored, current)

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from training.config import (
     LEGACY_PATHS,
+    MOVED_PATHS,
     SECTIONS,
     EvalConfig,
     ModelConfig,
@@ -71,7 +72,7 @@ def test_defaults_follow_the_contract() -> None:
         ({"optim.fanout_per": "node"}, "optim.fanout_per"),
         ({"optim.checkpoint_interval_s": -1.0}, "optim.checkpoint_interval_s"),
         ({"optim.checkpoint_interval_s": float("nan")}, "optim.checkpoint_interval_s"),
-        ({"model.cold_simulation": 1.0}, "model.cold_simulation"),
+        ({"model.dpgcn.cold_simulation": 1.0}, "model.dpgcn.cold_simulation"),
         ({"policy.noise": "pink"}, "policy.noise"),
         ({"policy.tau": 0.0}, "policy.tau"),
         ({"serving.cold_start_k": 0}, "serving.cold_start_k"),
@@ -159,7 +160,7 @@ def test_flat_json_of_before_the_sections_is_read_through_one_migration() -> Non
     assert cfg.eval.max_users == 300 and cfg.eval.top_k == (5, 10)
     assert cfg.policy.rewards == (("CLICKED", 1.0), ("PURCHASED", 3.0))
     assert (cfg.policy.steps, cfg.policy.alpha_grid, cfg.policy.noise) == (5, (0.0, 0.5), "ou")
-    assert cfg.serving.cold_start_k == 4 and cfg.model.cold_simulation == 0.25
+    assert cfg.serving.cold_start_k == 4 and cfg.model.dpgcn.cold_simulation == 0.25
     assert (cfg.seed, cfg.device) == (2, "cpu")
     # and it is the same configuration as the one written with sections today
     assert TrainConfig.from_json(cfg.to_json()) == cfg
@@ -172,7 +173,11 @@ def test_every_flat_name_has_a_path_today() -> None:
     defaults = TrainConfig()
     for name, path in LEGACY_PATHS.items():
         assert path.partition(".")[0] in SECTIONS, name
-        defaults.get(path)  # raises ConfigError for a path that does not exist
+        defaults.get(MOVED_PATHS.get(path, path))  # ConfigError for a path that does not exist
+    for old, new in MOVED_PATHS.items():
+        defaults.get(new)
+        with pytest.raises(ConfigError, match="unknown setting"):
+            defaults.get(old)
 
 
 def test_committed_tuned_files_still_load() -> None:

@@ -47,7 +47,7 @@ def test_query_task_rows_map_to_export_rows(tmp_path: Path) -> None:
     )
     counts = export_query_task(csv, export)
     assert counts == {"rows": 2, "known_user": 1, "known_query": 1, "known_item": 1}
-    split = split_interactions(graph, 0, TrainConfig().reward_of())
+    split = split_interactions(graph, 0, TrainConfig().policy.reward_of())
     rows = load_query_rows(export, split)
     assert rows is not None
     ids = {label: graph.ids[label].tolist() for label in ("User", "Item", "Query", "Term")}

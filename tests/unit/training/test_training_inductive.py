@@ -89,7 +89,7 @@ def test_side_bags_hold_category_path_and_terms(
     planted: tuple[Path, np.ndarray, np.ndarray],
 ) -> None:
     path, item_cat, _ = planted
-    split = split_interactions(load_export(path), 0, CONFIG.reward_of())
+    split = split_interactions(load_export(path), 0, CONFIG.policy.reward_of())
     data = build_graph_data(split, torch.device("cpu"), 5)
     bag = data.side[ITEM]
     assert set(bag.groups) == {"category", "term"}
@@ -110,7 +110,7 @@ def test_cold_item_ranks_with_its_category(
     planted: tuple[Path, np.ndarray, np.ndarray],
 ) -> None:
     path, item_cat, user_group = planted
-    split = split_interactions(load_export(path), 0, CONFIG.reward_of())
+    split = split_interactions(load_export(path), 0, CONFIG.policy.reward_of())
     result = fit(split, CONFIG)
     model = result.model
     assert isinstance(model, DPGCN) and model.inductive
@@ -184,7 +184,7 @@ def test_id_dropout_only_in_training_mode() -> None:
 
 def test_same_seed_same_training_output(planted: tuple[Path, np.ndarray, np.ndarray]) -> None:
     path, _, _ = planted
-    split = split_interactions(load_export(path), 0, CONFIG.reward_of())
+    split = split_interactions(load_export(path), 0, CONFIG.policy.reward_of())
     config = CONFIG.replace({"optim.epochs": 2})
     runs = []
     for _ in range(2):
@@ -198,7 +198,7 @@ def test_same_seed_same_training_output(planted: tuple[Path, np.ndarray, np.ndar
 
 def test_dpgcn_without_side_features(planted: tuple[Path, np.ndarray, np.ndarray]) -> None:
     path, _, _ = planted
-    split = split_interactions(load_export(path), 0, CONFIG.reward_of())
+    split = split_interactions(load_export(path), 0, CONFIG.policy.reward_of())
     data = build_graph_data(split, torch.device("cpu"), 5)
     model = DPGCN(data, 8, 2, use_side_features=False, id_dropout=0.0)
     assert not model.inductive and len(model.embedding.projections) == 0
@@ -243,14 +243,14 @@ def test_transfer_state_scores_a_new_item_from_its_links(
 
     path, item_cat, user_group = planted
     config = CONFIG.replace({"optim.epochs": 6})
-    result = fit(split_interactions(load_export(path), 0, CONFIG.reward_of()), config)
+    result = fit(split_interactions(load_export(path), 0, CONFIG.policy.reward_of()), config)
     model = result.model
     assert isinstance(model, DPGCN)
     model.eval()
     with torch.no_grad():
         before = model.encode()
     item_row, _ = _permuted_export_with_new_item(path, tmp_path / "new")
-    new_split = split_interactions(load_export(tmp_path / "new"), 0, CONFIG.reward_of())
+    new_split = split_interactions(load_export(tmp_path / "new"), 0, CONFIG.policy.reward_of())
     new_data = build_graph_data(new_split, torch.device("cpu"), 5)
     served = build_model(config.model.name, new_data, config)
     state = transfer_state(model.state_dict(), node_keys(result.data), node_keys(new_data))

@@ -32,7 +32,7 @@ def test_dpgcn_beats_popularity_on_ml100k(tmp_path: Path) -> None:
             "policy.steps": 10,
         }
     )
-    split = split_interactions(graph, 0, config.reward_of())
+    split = split_interactions(graph, 0, config.policy.reward_of())
     assert len(split.test) == 943
     scores = {}
     for name in ("popularity", "dpgcn"):

@@ -126,7 +126,7 @@ def test_word2vec_term_vectors_group_cooccurring_terms(data: GraphData) -> None:
         "dpgcn",
         data,
         TrainConfig().replace(
-            {"model.dim": 8, "model.word2vec_terms": True, "model.mlp_hidden": (8,)}
+            {"model.dim": 8, "model.dpgcn.word2vec_terms": True, "model.mlp_hidden": (8,)}
         ),
     )
     default = term_vectors(data, 8, seed=0)
@@ -144,7 +144,7 @@ def test_use_graph_switches_propagation(
     model = build_model(name, data, tiny_config)
     model.eval()
     before = model.encode().user.detach().clone()
-    full_split = split_interactions(data.split.graph, 0, tiny_config.reward_of(), 2**62)
+    full_split = split_interactions(data.split.graph, 0, tiny_config.policy.reward_of(), 2**62)
     assert len(full_split.val) == 0
     model.use_graph(build_graph_data(full_split, torch.device("cpu"), 5))
     full = model.encode().user.detach().clone()

@@ -34,7 +34,7 @@ def test_rejected_draws_stay_in_the_pool() -> None:
 def test_inductive_models_draw_only_trained_items(
     graph: ExportGraph, tiny_config: TrainConfig
 ) -> None:
-    split = split_interactions(graph, 0, tiny_config.reward_of(), protocol="cold-item")
+    split = split_interactions(graph, 0, tiny_config.policy.reward_of(), protocol="cold-item")
     data = build_graph_data(split, torch.device("cpu"), tiny_config.model.history_len)
     trained = np.unique(split.train.col)
     assert 0 < len(trained) < split.n_items, "the cold-item split leaves items untrained"

@@ -53,7 +53,9 @@ def test_oracle_is_evaluated_on_the_models_split(tmp_path: Path, tiny_config: Tr
     NDCG@10 = 1: it is only possible if it is scored on exactly the harness's split."""
     export = write_random_export(tmp_path / "e", seed=5)
     graph = load_export(export)
-    split = split_interactions(graph, 0, tiny_config.reward_of(), tiny_config.eval.min_interactions)
+    split = split_interactions(
+        graph, 0, tiny_config.policy.reward_of(), tiny_config.eval.min_interactions
+    )
     n_u, n_i = split.n_users, split.n_items
     user = np.zeros((n_u, n_i), np.float32)
     user[split.test.row, split.test.col] = 1.0  # one-hot "preference" for the test item

@@ -51,7 +51,7 @@ def _rows(user: list[int], query: list[int], terms: list[list[int]], item: list[
 @pytest.fixture(scope="module")
 def task_split(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, QueryTask]:
     export = write_random_export(tmp_path_factory.mktemp("qt") / "e", seed=2)
-    split = split_interactions(load_export(export), 0, TrainConfig().reward_of())
+    split = split_interactions(load_export(export), 0, TrainConfig().policy.reward_of())
     return export, QueryTask(split)
 
 
@@ -133,7 +133,7 @@ def test_load_query_rows_checks_ranges(task_split: tuple[Path, QueryTask], tmp_p
 def test_evaluate_reports_competition_map(tmp_path: Path, tiny_config: TrainConfig) -> None:
     export = write_random_export(tmp_path / "e", seed=4)
     graph = load_export(export)
-    split = split_interactions(graph, 0, tiny_config.reward_of())
+    split = split_interactions(graph, 0, tiny_config.policy.reward_of())
     e = split.train_edges[(QUERY, LED_TO, ITEM)]
     n = 30
     np.savez(

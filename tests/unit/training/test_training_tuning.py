@@ -78,7 +78,9 @@ def test_every_trainable_dot_and_network_model_has_a_space() -> None:
             "model.num_layers": 2,
             "model.dropout": 0.1,
             "optim.num_negatives": 3,
-            "model.cold_simulation": 0.2,
+            "model.dpgcn.cold_simulation": 0.2,
+            "model.dpgcn.relation_mean": "node",
+            "model.dpgcn.side_scale": 5.0,
         }
     )
     for name in names:
@@ -95,7 +97,9 @@ def test_negatives_range_reaches_past_eight() -> None:
             "model.dim": 32,
             "model.num_layers": 2,
             "model.dropout": 0.1,
-            "model.cold_simulation": 0.5,
+            "model.dpgcn.cold_simulation": 0.5,
+            "model.dpgcn.relation_mean": "type",
+            "model.dpgcn.side_scale": 1.0,
             "optim.num_negatives": 16,
         }
     )
