@@ -17,7 +17,7 @@ from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
 from training.models.node_embedding import NodeEmbedding
 from training.models.score_head import ScoreHead
-from training.sparse import Adjacency, RelationStack, csr_of
+from training.sparse import ColdStartStack, RelationStack, is_interaction
 
 if TYPE_CHECKING:
     import optuna
@@ -234,87 +234,6 @@ class DPGCN(DotProductModel):
             edge_index_dict = drop_interactions(edge_index_dict, ~cold, sizes)
         h = self.gcn(self.inputs(n_id, cold), edge_index_dict)
         return self.head(h[USER], h[ITEM], h.get(QUERY))
-
-
-class ColdStartStack:
-    r"""The whole graph's :class:`~training.sparse.RelationStack` with the interaction edges
-    of chosen items switched off, one step at a time, at the cost of a few ``index_add_`` over
-    the edges: the sparsity pattern (the coalesced entries of the stack and of its transpose)
-    is computed once, and a step recomputes the entries' values only, with the stack's
-    normalisation :math:`1 / (R_t\,d_r(v))` over the remaining edges (a dropped edge keeps its
-    entry with value 0). The result equals ``RelationStack.build`` of
-    :func:`drop_interactions`'s edges with the whole graph's :math:`R_t`, which re-sorts and
-    coalesces every entry at each call (a unit test compares the two).
-
-    Args:
-        edges (dict): The typed edges of the stack (``message_passing_edges``).
-        num_nodes (dict[str, int]): Rows per node type.
-        stack (RelationStack): ``RelationStack.build`` of ``edges`` (node order, head types
-            and relation counts are taken from it).
-    """
-
-    def __init__(
-        self, edges: dict[EdgeType, Tensor], num_nodes: dict[str, int], stack: RelationStack
-    ) -> None:
-        self.stack = stack
-        start = {t: s.start for t, s in stack.slices.items()}
-        n = max(sum(stack.sizes), 1)
-        rows, cols, degree_at, scale, item = [], [], [], [], []
-        base = 0
-        for dst, relations in stack.relations.items():
-            for et in relations:
-                src, ei = et[0], edges[et]
-                rows.append(ei[1] + start[dst])
-                cols.append(ei[0] + start[src])
-                degree_at.append(ei[1] + base)  # one degree counter per (relation, node)
-                base += num_nodes[dst]
-                scale.append(torch.full_like(ei[1], len(relations), dtype=torch.float))
-                side = 0 if src == ITEM else 1
-                item.append(ei[side] if is_interaction(et) else torch.full_like(ei[1], -1))
-        device = stack.adjacency.matrix.device
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        row, col = torch.cat(rows or [empty]), torch.cat(cols or [empty])
-        self.degree_at, self.degrees = torch.cat(degree_at or [empty]), max(base, 1)
-        self.relation_count = torch.cat(scale or [empty.float()])
-        self.item = torch.cat(item or [empty])
-        # the coalesced entries in row-major (CSR) order, and each edge's entry
-        key, self.entry = torch.unique(row * n + col, return_inverse=True)
-        self.row, self.col = key // n, key % n
-        self.by_col = torch.argsort(self.col * n + self.row)  # entries of the transpose
-        self.n = n
-        self.n_head = sum(stack.sizes[: len(stack.head_types)]) if stack.head is not None else 0
-        head = int((self.row < self.n_head).sum())
-        self.head_by_col = torch.argsort(self.col[:head] * n + self.row[:head])
-
-    def without(self, cold: Tensor) -> RelationStack:
-        """The stack with every interaction edge of the items ``cold`` (bool per item row)
-        removed."""
-        gone = (self.item >= 0) & cold[self.item.clamp(min=0)]
-        kept = (~gone).float()
-        degree = torch.zeros(self.degrees, device=kept.device).index_add_(0, self.degree_at, kept)
-        value = kept / (degree[self.degree_at].clamp(min=1.0) * self.relation_count)
-        values = torch.zeros(len(self.row), device=kept.device).index_add_(0, self.entry, value)
-        adjacency = self._csr(self.row, self.col, values, self.by_col, self.n)
-        head = None
-        if self.n_head:
-            h = len(self.head_by_col)
-            head = self._csr(self.row[:h], self.col[:h], values[:h], self.head_by_col, self.n_head)
-        s = self.stack
-        return RelationStack(adjacency, s.node_types, s.slices, s.relations, head, s.head_types)
-
-    def _csr(self, row: Tensor, col: Tensor, values: Tensor, by_col: Tensor, m: int) -> Adjacency:
-        """``[m, n]`` CSR of row-major entries and its ``[n, m]`` transpose."""
-        return Adjacency(
-            csr_of(row, col, values, (m, self.n)),
-            csr_of(col[by_col], row[by_col], values[by_col], (self.n, m)),
-        )
-
-
-def is_interaction(et: EdgeType) -> bool:
-    """Whether relation ``et`` is an interaction edge of an item: user→item of any type,
-    query→item (``LED_TO``) or their reverses; an item's category and term edges are not."""
-    ends = {et[0], et[2]}
-    return ITEM in ends and bool(ends & {USER, QUERY})
 
 
 def drop_interactions(

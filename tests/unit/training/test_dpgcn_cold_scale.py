@@ -157,7 +157,7 @@ def test_a_simulated_cold_item_is_computed_like_a_cold_item(data: GraphData) -> 
     cold = torch.zeros(model.n_items, dtype=torch.bool)
     cold[[0, 3]] = True
     x = model.inputs(cold=cold)
-    from training.models.dpgcn import ColdStartStack
+    from training.sparse import ColdStartStack
 
     stack = ColdStartStack(model._edges, model._num_nodes, model.stack).without(cold)
     got = model.gcn(x, stack)[ITEM]

@@ -14,8 +14,8 @@ from training.data import ITEM, USER
 from training.dataset import GraphData
 from training.errors import ConfigError
 from training.models import build_model
-from training.models.dpgcn import DPGCN, ColdStartStack, drop_interactions, is_interaction
-from training.sparse import RelationStack
+from training.models.dpgcn import DPGCN, drop_interactions
+from training.sparse import ColdStartStack, RelationStack, is_interaction
 
 
 def _model(data: GraphData, share: float, num_layers: int = 1) -> DPGCN:
