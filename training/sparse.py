@@ -125,8 +125,8 @@ def sorted_entries(
 ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """The entries ``(row, col, values)`` of a sparse matrix with ``n_cols`` columns in
     row-major order with repeated positions summed, as ``coalesce()`` leaves a COO tensor,
-    for one sort of ``row · n_cols + col`` (no COO tensor built: ``coalesce`` of a mini-batch's
-    stack cost about 10× the sort). ``order_only`` returns the sorting permutation alone (for
+    for one sort of ``row · n_cols + col`` (no COO tensor built; what ``coalesce`` cost instead:
+    docs/benchmarks-training.md, §4d). ``order_only`` returns the sorting permutation alone (for
     entries known to be unique, e.g. those this function returned)."""
     key, order = torch.sort(row * n_cols + col, stable=True)
     if order_only:

@@ -47,15 +47,9 @@ def test_each_settings_class_is_a_section_of_the_model_settings() -> None:
 
 def test_the_common_settings_hold_no_model_family_of_its_own() -> None:
     common = {k for k in ModelConfig.model_fields if k not in {s.key for s in MODEL_SETTINGS}}
-    assert common == {
-        "name",
-        "dim",
-        "num_layers",
-        "dropout",
-        "mlp_hidden",
-        "history_len",
-        "query_loss_weight",
-    }
+    assert common == set(
+        ["name", "dim", "num_layers", "dropout", "mlp_hidden", "history_len", "query_loss_weight"]
+    )
 
 
 @pytest.mark.parametrize("model", DPGCN_MODELS)
