@@ -344,53 +344,23 @@ class TrainConfig(BaseModel):
         return cls.from_dict(data)
 
 
+#: The flat names written before :class:`TrainConfig` had sections, by their section then.
+_FLAT_NAMES = {
+    "model": "dim num_layers dropout mlp_hidden history_len query_loss_weight word2vec_terms "
+    "cold_simulation",
+    "optim": "epochs lr weight_decay batch_size num_negatives patience batching "
+    "minibatch_min_edges fanout fanout_per mixed_precision deterministic checkpoint_interval_s "
+    "processes",
+    "eval": "protocol ratios cold_share min_interactions select_metric top_k click_negatives "
+    "sampled_candidates",
+}
 #: The flat names written before :class:`TrainConfig` had sections → their section paths then
 #: (:data:`MOVED_PATHS` takes them on to today's). Only :func:`config_paths` reads it.
 LEGACY_PATHS: dict[str, str] = {
     **{
-        name: f"model.{name}"
-        for name in (
-            "dim",
-            "num_layers",
-            "dropout",
-            "mlp_hidden",
-            "history_len",
-            "query_loss_weight",
-            "word2vec_terms",
-            "cold_simulation",
-        )
-    },
-    **{
-        name: f"optim.{name}"
-        for name in (
-            "epochs",
-            "lr",
-            "weight_decay",
-            "batch_size",
-            "num_negatives",
-            "patience",
-            "batching",
-            "minibatch_min_edges",
-            "fanout",
-            "fanout_per",
-            "mixed_precision",
-            "deterministic",
-            "checkpoint_interval_s",
-            "processes",
-        )
-    },
-    **{
-        name: f"eval.{name}"
-        for name in (
-            "protocol",
-            "ratios",
-            "cold_share",
-            "min_interactions",
-            "select_metric",
-            "top_k",
-            "click_negatives",
-            "sampled_candidates",
-        )
+        name: f"{section}.{name}"
+        for section, names in _FLAT_NAMES.items()
+        for name in names.split()
     },
     "eval_max_users": "eval.max_users",
     "rewards": "policy.rewards",
