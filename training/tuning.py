@@ -375,18 +375,27 @@ def default_params(space: SearchSpace, config: TrainConfig) -> dict[str, Any]:
     choices are left to the sampler."""
     import optuna
 
-    probe = optuna.create_study().ask()
-    space(probe)
     out: dict[str, Any] = {}
-    for name, dist in probe.distributions.items():
-        value = config.get(name)
-        if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            if value in dist.choices:
-                out[name] = value
-        elif isinstance(
-            dist, optuna.distributions.IntDistribution | optuna.distributions.FloatDistribution
-        ):
-            out[name] = min(max(value, dist.low), dist.high)
+    # A space may suggest a setting only under a condition (DP-GCN's dropout with 2 layers or
+    # more): each probe fixes the values found so far, until no new setting turns up.
+    for _ in range(4):
+        study = optuna.create_study()
+        study.enqueue_trial(out)
+        probe = study.ask()
+        space(probe)
+        found: dict[str, Any] = {}
+        for name, dist in probe.distributions.items():
+            value = config.get(name)
+            if isinstance(dist, optuna.distributions.CategoricalDistribution):
+                if value in dist.choices:
+                    found[name] = value
+            elif isinstance(
+                dist, optuna.distributions.IntDistribution | optuna.distributions.FloatDistribution
+            ):
+                found[name] = min(max(value, dist.low), dist.high)
+        if found == out:
+            break
+        out = found
     return out
 
 

@@ -48,6 +48,7 @@ def _dpgcn(use_fusion: bool, use_policy: bool) -> ModelBuilder:
             cold_simulation=own.cold_simulation,
             relation_mean=own.relation_mean,
             side_scale=own.side_scale,
+            id_dropout=own.id_dropout,
         )
 
     return build

@@ -324,11 +324,13 @@ def transfer_state(
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for DP-GCN (and its variants D-GCN, DP-GCN w/o
     DDPG): the common ranges (learning rate, weight decay, embedding size, layers per node type
-    1-3, dropout, negatives per positive) and DP-GCN's own settings: the cold-start
-    simulation's share (0 to 0.7), the relation mean (``"type"`` or ``"node"``) and the side
-    path's learning-rate multiplier (1 to 10, log-scaled). ID dropout
-    (``DPGCN(id_dropout=…)``) is not a setting, so it stays at its default."""
-    space = suggest_training(trial, max_layers=3)
+    1-3, negatives per positive; dropout 0 to 0.5 only with 2 layers or more, as
+    :class:`HeteroGCN` applies it between layers) and DP-GCN's own settings: the cold-start
+    simulation's share (0 to 0.7), the relation mean (``"type"`` or ``"node"``), the side
+    path's learning-rate multiplier (1 to 10, log-scaled) and ID dropout (0 to 0.5)."""
+    space = suggest_training(trial, max_layers=3, dropout=False)
+    if space["model.num_layers"] >= 2:  # type: ignore[operator]
+        space["model.dropout"] = trial.suggest_float("model.dropout", 0.0, 0.5)
     space["model.dpgcn.cold_simulation"] = trial.suggest_float(
         "model.dpgcn.cold_simulation", 0.0, 0.7
     )
@@ -338,4 +340,5 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
     space["model.dpgcn.side_scale"] = trial.suggest_float(
         "model.dpgcn.side_scale", 1.0, 10.0, log=True
     )
+    space["model.dpgcn.id_dropout"] = trial.suggest_float("model.dpgcn.id_dropout", 0.0, 0.5)
     return space

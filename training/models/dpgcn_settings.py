@@ -40,3 +40,8 @@ class DPGCNSettings(ModelSettings):
     #: (:class:`~training.models.node_embedding.SideProjection`; 1: plain). The cold-item
     #: setting of docs/model.md is 5 with ``relation_mean="node"`` and ``cold_simulation`` 0.5.
     side_scale: float = Field(default=1.0, ge=1.0)
+    #: ID dropout: the probability that a trained node's ID vector is replaced by its type's
+    #: unknown vector at a training step (``NodeEmbedding(id_dropout=…)``), so that the unknown
+    #: vector and the side path learn to stand in for the ID. 0.1 is what DP-GCN always used
+    #: before it was a setting, so stored runs without it match.
+    id_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)

@@ -23,7 +23,7 @@ from training.models.dpgcn import DPGCN
 from training.models.dpgcn_settings import DPGCNSettings
 from training.models.node_embedding import SideProjection
 from training.train import load_checkpoint
-from training.tuning import search_space_of, tunable
+from training.tuning import default_params, search_space_of, tunable
 
 DPGCN_MODELS = ("dgcn", "dpgcn_no_ddpg", "dpgcn")
 #: The cold-item setting of docs/model.md, written explicitly.
@@ -83,6 +83,7 @@ def test_sections_round_trip_and_take_a_whole_model_section() -> None:
         "model.dpgcn.cold_simulation",
         "model.dpgcn.relation_mean",
         "model.dpgcn.side_scale",
+        "model.dpgcn.id_dropout",
     }
 
 
@@ -133,7 +134,33 @@ def test_search_spaces_set_common_paths_and_their_own_settings_only() -> None:
             assert path.startswith(("model.", "optim.")), (name, path)
         TrainConfig().replace({"model.name": name, **space})
     dpgcn = search_space_of("dpgcn")(optuna.create_study().ask())
-    assert {"model.dpgcn.relation_mean", "model.dpgcn.side_scale"} <= set(dpgcn)
+    own = {"relation_mean", "side_scale", "cold_simulation", "id_dropout"}
+    assert {f"model.dpgcn.{k}" for k in own} <= set(dpgcn)
+
+
+@pytest.mark.parametrize(("layers", "tuned"), [(1, False), (2, True), (3, True)])
+def test_dpgcn_tunes_dropout_only_where_it_acts(layers: int, tuned: bool) -> None:
+    """HeteroGCN applies dropout between layers: with one layer it does nothing, and DP-GCN's
+    space leaves it out; the default trial still holds it for the default 2 layers."""
+    study = optuna.create_study()
+    study.enqueue_trial({"model.num_layers": layers})
+    space = search_space_of("dpgcn")(study.ask())
+    assert ("model.dropout" in space) is tuned
+    defaults = default_params(search_space_of("dpgcn"), TrainConfig())
+    assert defaults["model.num_layers"] == 2 and defaults["model.dropout"] == 0.0
+    assert defaults["model.dpgcn.id_dropout"] == 0.1
+    one = default_params(search_space_of("dpgcn"), TrainConfig().replace({"model.num_layers": 1}))
+    assert "model.dropout" not in one
+
+
+def test_id_dropout_is_a_dpgcn_setting(data: GraphData) -> None:
+    assert TrainConfig().model.dpgcn.id_dropout == 0.1  # what DPGCN always used
+    assert TrainConfig.from_dict({"cold_simulation": 0.5}).model.dpgcn.id_dropout == 0.1
+    cfg = TrainConfig().replace({"model.dim": 8, "model.dpgcn.id_dropout": 0.3})
+    model = cast(DPGCN, build_model("dpgcn", data, cfg))
+    assert model.embedding.id_dropout == 0.3
+    with pytest.raises(ConfigError, match=r"TrainConfig\.model\.dpgcn\.id_dropout"):
+        TrainConfig().replace({"model.dpgcn.id_dropout": 1.0})
 
 
 def _dpgcn_state(data: GraphData, **kwargs: object) -> dict[str, torch.Tensor]:

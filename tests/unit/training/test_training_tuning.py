@@ -81,6 +81,7 @@ def test_every_trainable_dot_and_network_model_has_a_space() -> None:
             "model.dpgcn.cold_simulation": 0.2,
             "model.dpgcn.relation_mean": "node",
             "model.dpgcn.side_scale": 5.0,
+            "model.dpgcn.id_dropout": 0.2,
         }
     )
     for name in names:
@@ -100,6 +101,7 @@ def test_negatives_range_reaches_past_eight() -> None:
             "model.dpgcn.cold_simulation": 0.5,
             "model.dpgcn.relation_mean": "type",
             "model.dpgcn.side_scale": 1.0,
+            "model.dpgcn.id_dropout": 0.1,
             "optim.num_negatives": 16,
         }
     )
