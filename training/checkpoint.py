@@ -172,8 +172,11 @@ class Checkpointer:
         except ConfigError as e:
             raise CheckpointError(str(e)) from e
         # by dotted path: a checkpoint written before TrainConfig had sections (flat names)
-        # still resumes under the same settings
-        theirs, ours = config_paths(stored), _comparable(self.config)
+        # still resumes under the same settings, and a setting added since counts as its
+        # default (as stored runs are matched: training.report.same_settings)
+        ours = _comparable(self.config)
+        defaults = {k: v for k, v in TrainConfig().to_paths().items() if k in ours}
+        theirs = {**defaults, **config_paths(stored)}
         if theirs != ours:
             diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             raise CheckpointError(

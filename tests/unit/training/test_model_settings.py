@@ -215,5 +215,30 @@ def test_a_flat_training_checkpoint_with_a_share_is_refused(
         checkpointer.restore(trainer, torch.device("cpu"))
 
 
+def test_a_checkpoint_of_before_model_dpgcn_resumes(data: GraphData, tmp_path: Path) -> None:
+    """A training checkpoint written with the session-13 sections (DP-GCN's share in the model
+    section, no relation mean, side scale or ID dropout) resumes under today's settings: the
+    moved share by its new path, the settings added since at their defaults."""
+    config = TrainConfig().replace({"model.dim": 8, "model.num_layers": 1})
+    model = build_model("dpgcn", data, config)
+    trainer = Trainer(
+        model,
+        torch.optim.Adam(model.parameters()),
+        torch.amp.GradScaler(enabled=False),
+        _rng(),
+    )
+    checkpointer = Checkpointer(tmp_path, config, {"users": 1})
+    checkpointer.save(LoopState(epoch=2), trainer)
+    payload = torch.load(checkpointer.path, weights_only=True)
+    stored = {k: v for k, v in json.loads(payload["config"]).items() if "dpgcn" not in k}
+    stored |= {"model.cold_simulation": 0.0, "model.word2vec_terms": False}
+    torch.save({**payload, "config": json.dumps(stored)}, checkpointer.path)
+    state = checkpointer.restore(trainer, torch.device("cpu"))
+    assert state is not None and state.epoch == 2
+    other = Checkpointer(tmp_path, config.replace({"model.dpgcn.id_dropout": 0.2}), {"users": 1})
+    with pytest.raises(CheckpointError, match=r"model\.dpgcn\.id_dropout"):
+        other.restore(trainer, torch.device("cpu"))
+
+
 def _rng() -> np.random.Generator:
     return np.random.default_rng(0)
