@@ -120,3 +120,14 @@ def test_train_passes_any_setting_by_path(submitted_runs: list[dict[str, Any]]) 
         refused = CliRunner().invoke(app, ["train", "--set", bad])
         assert refused.exit_code == 2, (bad, refused.output)
     assert len(submitted_runs) == 1
+
+
+def test_a_message_queued_before_model_dpgcn_trains_as_then() -> None:
+    """A Celery message queued by `dpgcn train --cold-simulation` before DP-GCN's settings
+    moved to model.dpgcn: the share by its new path, and the relation mean and side scale the
+    code of that time derived from it."""
+    cfg = pipeline.train_config({"model.name": "dpgcn", "model.cold_simulation": 0.5})
+    assert cfg.model.dpgcn.cold_simulation == 0.5
+    assert (cfg.model.dpgcn.relation_mean, cfg.model.dpgcn.side_scale) == ("node", 5.0)
+    low = pipeline.train_config({"model.name": "dpgcn", "model.cold_simulation": 0.1})
+    assert (low.model.dpgcn.relation_mean, low.model.dpgcn.side_scale) == ("type", 1.0)
