@@ -13,7 +13,7 @@ from dpgcn.settings import Settings, get_settings
 from workers.runs import RunRegistry
 
 # Dependencies are ``async`` when they never block: FastAPI runs a sync dependency in the
-# thread pool, one hop per dependency per request (measurable at a few hundred req/s).
+# thread pool, one hop per dependency per request.
 
 
 async def get_driver(request: Request) -> Driver:
