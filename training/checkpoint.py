@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.config import TrainConfig, config_paths
+from training.config import TrainConfig, settings_differ
 from training.errors import ConfigError, TrainingError
 from training.models import check_trained_settings
 from training.splits import Split
@@ -174,11 +174,8 @@ class Checkpointer:
         # by dotted path: a checkpoint written before TrainConfig had sections (flat names)
         # still resumes under the same settings, and a setting added since counts as its
         # default (as stored runs are matched: training.report.same_settings)
-        ours = _comparable(self.config)
-        defaults = {k: v for k, v in TrainConfig().to_paths().items() if k in ours}
-        theirs = {**defaults, **config_paths(stored)}
-        if theirs != ours:
-            diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        diff = settings_differ(stored, _comparable(self.config), _FREE_FIELDS)
+        if diff:
             raise CheckpointError(
                 f"{self.path}: checkpoint of another TrainConfig (fields differ: "
                 f"{', '.join(diff)}); use another directory or remove it"

@@ -382,6 +382,22 @@ MOVED_PATHS: dict[str, str] = {
 LEGACY_COLD_SCALE_SHARE = 0.25
 
 
+def settings_differ(
+    old: Mapping[str, Any], new: Mapping[str, Any], ignore: tuple[str, ...] = ()
+) -> list[str]:
+    """The dotted paths whose values differ between two sets of settings in any stored form
+    (:func:`config_paths`), a setting that one side lacks (added to or removed from the code
+    since) counting as its default value; paths starting with one of ``ignore`` aside. The one
+    comparison behind stored runs (``training.report.same_settings``), stored studies
+    (``dpgcn tune``) and resumed checkpoints."""
+    defaults = TrainConfig().to_paths()
+    a, b = (json.loads(json.dumps(config_paths(side))) for side in (old, new))
+    keys = (key for key in a.keys() | b.keys() if not key.startswith(ignore))
+    return sorted(
+        key for key in keys if a.get(key, defaults.get(key)) != b.get(key, defaults.get(key))
+    )
+
+
 def config_paths(data: Mapping[str, Any]) -> dict[str, Any]:
     """``{dotted path: value}`` of settings in any stored form: sections as objects
     (``{"optim": {"lr": ...}, "model": {"dpgcn": {...}}}``), dotted paths

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from training.config import TrainConfig, config_paths
+from training.config import settings_differ
 from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
 from training.models import MODEL_REGISTRY, others_settings
 from training.report_figures import Summary, write_figures
@@ -70,21 +70,9 @@ def same_settings(
     if (old_changes is None) != (new_changes is None):
         return False
     unread = others_settings(model)
-    if old_changes is not None and not _same_paths(old_changes, new_changes or {}, unread):
+    if old_changes is not None and settings_differ(old_changes, new_changes or {}, unread):
         return False
-    return _same_paths(stored, current, unread)
-
-
-def _same_paths(old: dict[str, Any], new: dict[str, Any], unread: tuple[str, ...]) -> bool:
-    """Whether two sets of settings, in any stored form, have the same values by dotted path,
-    a setting missing from one side counting as its default, those under ``unread`` aside."""
-    defaults = TrainConfig().to_paths()
-    a, b = (json.loads(json.dumps(config_paths(side))) for side in (old, new))
-    return all(
-        a.get(key, defaults.get(key)) == b.get(key, defaults.get(key))
-        for key in a.keys() | b.keys()
-        if not key.startswith(unread)
-    )
+    return not settings_differ(stored, current, unread)
 
 
 def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:

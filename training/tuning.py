@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig, config_paths
+from training.config import TrainConfig, config_paths, settings_differ
 from training.data import load_export
 from training.errors import ConfigError, TrainingError
 from training.loop import fit, split_for
@@ -281,12 +281,7 @@ def _same_settings(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     since) counting as its default value."""
     if stored.get("export") != current["export"]:
         return False
-    defaults = TrainConfig().to_paths()
-    old, new = config_paths(stored.get("config") or {}), config_paths(current["config"])
-    return all(
-        old.get(key, defaults.get(key)) == new.get(key, defaults.get(key))
-        for key in old.keys() | new.keys()
-    )
+    return not settings_differ(stored.get("config") or {}, current["config"])
 
 
 def _is_default(trial: Any, defaults: dict[str, Any]) -> bool:
