@@ -14,7 +14,12 @@ access). The choices are measured in ``bench/bench_segments.py`` and argued in
   :math:`[\hat u ; \hat n_u] / \sqrt 2` of its own direction and its neighbourhood's: one
   more propagation step over the user's own interactions, which averages out the noise of a
   single user vector (a user without interactions keeps only its own half).
-* **Clustering.** k-means (``n_init`` restarts, seeded) on those features.
+* **Clustering.** k-means (``n_init`` restarts, seeded) on those features. The candidate k
+  are fitted on at most ``fit_sample`` users (a seeded sample; all users when fewer, and the
+  result is then exactly the all-users one), the criterion picks k from those fits, and the
+  chosen k is fitted once on all users, started from the sample's centres for that k (one
+  Lloyd run, no restarts): the restarts and the candidates cost the sample's size, not the
+  users', and only one fit sees every user.
 * **Number of segments.** With ``SegmentConfig.k`` set, that many. Otherwise
   (``criterion="eigengap"``, the default) the symmetric ``knn``-nearest-neighbour graph of the
   features is built and :math:`k = \arg\max_{k \in [k_{min}, k_{max}]} (\lambda_{k+1} -
@@ -78,6 +83,10 @@ class SegmentConfig:
     silhouette_sample: int = 4000
     #: Users the eigengap is computed on (a seeded sample; a dense eigendecomposition).
     eigengap_sample: int = 2000
+    #: Users the candidate k (with their ``n_init`` restarts each) are fitted on (a seeded
+    #: sample, all users when fewer); the chosen k is then fitted once on all users from the
+    #: sample's centres.
+    fit_sample: int = 50_000
 
     def __post_init__(self) -> None:
         if self.k is not None and self.k < 2:
@@ -92,6 +101,12 @@ class SegmentConfig:
             raise SegmentError("eigengap_sample must be >= 20")
         if self.knn < 2:
             raise SegmentError(f"SegmentConfig.knn must be >= 2, got {self.knn}")
+        largest = self.k if self.k is not None else self.k_max
+        if self.fit_sample < 100 or self.fit_sample <= largest:
+            raise SegmentError(
+                f"SegmentConfig.fit_sample must be >= 100 and above the largest k ({largest}), "
+                f"got {self.fit_sample}"
+            )
 
 
 @dataclass
@@ -112,6 +127,9 @@ class Segmentation:
     #: Connected components of the eigengap criterion's kNN graph (0: not computed); when
     #: they are a candidate k, they are the segments.
     components: int = 0
+    #: Users the candidate k were fitted on (all users, or ``SegmentConfig.fit_sample``);
+    #: ``silhouette_by_k`` is of those fits, ``silhouette`` of the final fit on all users.
+    fit_users: int = 0
 
     def sizes(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=self.k)
@@ -262,10 +280,18 @@ def eigengaps(
     return {k: float(laplacian[k] - laplacian[k - 1]) for k in ks}
 
 
-def _kmeans(x: np.ndarray, k: int, config: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
+def _kmeans(
+    x: np.ndarray, k: int, config: SegmentConfig, init: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means of the rows of ``x``: ``config.n_init`` seeded k-means++ restarts, or, with
+    ``init`` (``[k, F]`` centres), one Lloyd run started from them."""
     from sklearn.cluster import KMeans
 
-    km = KMeans(n_clusters=k, n_init=config.n_init, random_state=config.seed).fit(x)
+    if init is None:
+        km = KMeans(n_clusters=k, n_init=config.n_init, random_state=config.seed)
+    else:
+        km = KMeans(n_clusters=k, init=init, n_init=1, random_state=config.seed)
+    km.fit(x)
     return km.labels_.astype(np.int64), km.cluster_centers_
 
 
@@ -275,7 +301,10 @@ def cluster_users(
     neighbourhood: np.ndarray | None = None,
 ) -> Segmentation:
     """Segment users by their embeddings ``[U, D]`` (and, when given, their neighbourhood
-    vectors ``[U, D']`` from :func:`neighbourhood_vectors`)."""
+    vectors ``[U, D']`` from :func:`neighbourhood_vectors`).
+
+    The candidate k are fitted on a seeded sample of ``config.fit_sample`` users (all users
+    when fewer); the chosen k is then fitted on all users from the sample's centres."""
     config = config or SegmentConfig()
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[1] == 0:
@@ -288,9 +317,13 @@ def cluster_users(
     ks = [k for k in ks if k < n]
     if not ks:
         raise SegmentError(f"{n} users are too few for {config.k or config.k_min} segments")
-    fits = {k: _kmeans(x, k, config) for k in ks}
+    # The candidates (and their restarts) on a sample; all users when fewer (exactly as before).
+    fit_rows = _sample(n, config.fit_sample, config.seed)
+    sampled = len(fit_rows) < n
+    fit_x = x[fit_rows] if sampled else x
+    fits = {k: _kmeans(fit_x, k, config) for k in ks}
     by_k = {
-        k: round(_silhouette(x, labels, config.silhouette_sample, config.seed), 4)
+        k: round(_silhouette(fit_x, labels, config.silhouette_sample, config.seed), 4)
         for k, (labels, _) in fits.items()
     }
     gaps: dict[int, float] = {}
@@ -307,14 +340,21 @@ def cluster_users(
         criterion = "eigengap"
     else:
         k, criterion = max(ks, key=lambda c: (by_k[c], -c)), "silhouette"
-    labels, centres = _order_by_size(*fits[k])
+    if sampled:  # the chosen k once on all users, from the sample's centres
+        final = _kmeans(x, k, config, init=fits[k][1])
+        silhouette = round(_silhouette(x, final[0], config.silhouette_sample, config.seed), 4)
+    else:
+        final, silhouette = fits[k], by_k[k]
+    labels, centres = _order_by_size(*final)
     logger.info(
-        "segmented %d users into %d segments (%s%s; silhouette %.3f)",
+        "segmented %d users into %d segments (%s%s; candidates fitted on %d users; "
+        "silhouette %.3f)",
         n,
         k,
         criterion,
         f", {components} kNN graph components" if components else "",
-        by_k[k],
+        len(fit_x),
+        silhouette,
     )
     return Segmentation(
         labels=labels,
@@ -322,11 +362,12 @@ def cluster_users(
         centres=centres,
         k=k,
         criterion=criterion,
-        silhouette=float(by_k[k]),
+        silhouette=float(silhouette),
         silhouette_by_k=by_k,
         eigengap_by_k=gaps,
         neighbourhood=neighbourhood is not None,
         components=components,
+        fit_users=len(fit_x),
     )
 
 
@@ -339,16 +380,30 @@ def _order_by_size(labels: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray,
     return remap[labels], centres[order]
 
 
-def membership_scores(x: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``1 - d_own / d_nearest_other`` per user, clipped to [0, 1] (1.0 with one segment)."""
-    d = np.linalg.norm(x[:, None, :] - centres[None, :, :], axis=2)
-    own = d[np.arange(len(x)), labels]
+#: Users per block of :func:`membership_scores` (a ``[block, k, F]`` float64 difference array:
+#: about 100 MB at k = 10, F = 128, whatever the number of users).
+SCORE_BLOCK = 10_000
+
+
+def membership_scores(
+    x: np.ndarray, centres: np.ndarray, labels: np.ndarray, block: int = SCORE_BLOCK
+) -> np.ndarray:
+    """``1 - d_own / d_nearest_other`` per user, clipped to [0, 1] (1.0 with one segment);
+    computed ``block`` users at a time, so memory stays bounded at any number of users."""
     if centres.shape[0] < 2:
         return np.ones(len(x))
-    d_other = d.copy()
-    d_other[np.arange(len(x)), labels] = np.inf
-    other = d_other.min(axis=1)
-    return np.clip(1.0 - own / np.maximum(other, 1e-12), 0.0, 1.0)
+    labels = np.asarray(labels)
+    out = np.empty(len(x))
+    for start in range(0, len(x), block):
+        rows = slice(start, start + block)
+        d = np.linalg.norm(x[rows, None, :] - centres[None, :, :], axis=2)
+        own_label = labels[rows]
+        index = np.arange(len(d))
+        own = d[index, own_label]
+        d[index, own_label] = np.inf
+        other = d.min(axis=1)
+        out[rows] = np.clip(1.0 - own / np.maximum(other, 1e-12), 0.0, 1.0)
+    return out
 
 
 def lift(counts: np.ndarray) -> np.ndarray:
