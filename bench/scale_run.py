@@ -26,8 +26,14 @@ run record (step start and finish), its peak RSS from one-second samples of the 
 process tree and of Neo4j within that window; the API's time to serve (snapshot loaded)
 and peak RSS are measured around its start and the wrk run. ``--json`` writes the figures.
 Every service this script started (Neo4j, Redis, the worker, the API) is stopped at the end.
+The shop has a planted truth (``--affinity``, the share of each user's item interactions
+drawn from a favourite category: :class:`graphstore.sources.synthetic_scale.ScaleSpec`). After
+a successful pipeline its oracle (``scale_oracle``) is written to the run's export directory
+as ``oracle.npz`` and evaluated on the test split the train step evaluated the model on (the
+run's ``train_config.json``: same protocol, seed and ranked users, the harness's
+``evaluate_scorer``), giving ``oracle_ndcg@10`` and ``ndcg@10_vs_oracle`` (model / oracle).
 ``--summarize A.json B.json …`` prints the runs' stages side by side with each stage's
-log-log slope of wall time against relationships::
+log-log slope of wall time against relationships, and the oracle ratios::
 
     .venv/bin/python bench/scale_run.py --scale 0.0625 --path bulk --pipeline --epochs 1
 
@@ -142,7 +148,43 @@ class RssWatch:
 STEPS = ("export", "train", "write_back", "segments", "activate")
 
 
-def run_pipeline(args: argparse.Namespace, settings: Any, neo4j_pid: Path) -> dict[str, Any]:
+def oracle_ratio(spec: Any, run_id: str, model_ndcg: float | None) -> dict[str, Any]:
+    """Write the shop's planted oracle into the run's export directory and evaluate it on the
+    train step's own test split (its saved TrainConfig: protocol, seed, ``eval.max_users``),
+    with the harness's metrics; the model's test NDCG@10 over the oracle's."""
+    from graphstore.export_format import write_oracle
+    from graphstore.sources.synthetic_scale import scale_oracle
+    from training.config import TrainConfig
+    from training.data import load_export
+    from training.loop import split_for
+    from training.oracle import load_oracle
+    from training.train import evaluate_scorer
+    from workers.context import paths
+
+    started = time.perf_counter()
+    p = paths(run_id)
+    write_oracle(p["export"], *scale_oracle(spec))
+    config = TrainConfig.from_json((p["model"] / "train_config.json").read_text())
+    graph = load_export(p["export"])
+    split = split_for(graph, config)
+    scorer = load_oracle(p["export"], graph)
+    if scorer is None:
+        raise RuntimeError(f"no oracle.npz in {p['export']} after writing it")
+    metrics = evaluate_scorer(scorer, split, config, "test", logits=False)
+    oracle = float(metrics["ndcg@10"])
+    return {
+        "affinity": spec.affinity,
+        "oracle_ndcg@10": oracle,
+        "ndcg@10_vs_oracle": None if model_ndcg is None or oracle <= 0 else model_ndcg / oracle,
+        "oracle_ranked_users": metrics.get("ranked_users"),
+        "oracle_hr@10": metrics.get("hr@10"),
+        "oracle_seconds": time.perf_counter() - started,
+    }
+
+
+def run_pipeline(
+    args: argparse.Namespace, settings: Any, neo4j_pid: Path, spec: Any
+) -> dict[str, Any]:
     """The product's pipeline on a real worker, then the API serving its version."""
     from dpgcn import apps
     from workers import pipeline, runs
@@ -190,6 +232,11 @@ def run_pipeline(args: argparse.Namespace, settings: Any, neo4j_pid: Path) -> di
     }
     apps.stop_app(settings, "worker")
     out["serve"] = serve(args, settings)
+    ndcg = metrics.get("test_ndcg@10")
+    try:  # after the timed stages: the figures above stay those of the product alone
+        out.update(oracle_ratio(spec, run_id, None if ndcg is None else float(ndcg)))
+    except Exception as e:  # the stage figures are still worth writing
+        out["oracle_error"] = f"{type(e).__name__}: {e}"
     return out
 
 
@@ -244,6 +291,23 @@ def print_pipeline(result: dict[str, Any]) -> None:
         f"ms, p99 {s['p99_ms']:.1f} ms, errors {s['errors']}",
         flush=True,
     )
+    print(oracle_line(result), flush=True)
+
+
+def oracle_line(pipe: dict[str, Any]) -> str:
+    """The planted oracle's NDCG@10 and the model's share of it, as one line."""
+    if "oracle_error" in pipe:
+        return f"oracle: not evaluated ({pipe['oracle_error']})"
+    if "oracle_ndcg@10" not in pipe:
+        return "oracle: not evaluated"
+    model = (pipe.get("train_metrics") or {}).get("test_ndcg@10")
+    ratio = pipe.get("ndcg@10_vs_oracle")
+    return (
+        f"oracle (affinity {pipe['affinity']}): test NDCG@10 {pipe['oracle_ndcg@10']:.4f} over "
+        f"{pipe.get('oracle_ranked_users', 0):.0f} users; model "
+        f"{'n/a' if model is None else f'{model:.4f}'} = "
+        f"{'n/a' if ratio is None else f'{ratio:.3f}'} x oracle"
+    )
 
 
 def summarize(files: list[Path]) -> None:
@@ -278,6 +342,8 @@ def summarize(files: list[Path]) -> None:
             y = np.log([v[1] for v in values])
             slope = f"{np.polyfit(x, y, 1)[0]:.2f}"
         print(f"| {stage} | {cells} | {slope} |")
+    for r in runs:
+        print(f"1/{round(1 / r['scale'])}: {oracle_line(r.get('pipeline') or {})}")
 
 
 def main() -> None:
@@ -290,6 +356,12 @@ def main() -> None:
     parser.add_argument("--pipeline", action="store_true", help="export, train, ..., serve")
     parser.add_argument("--model", default="dpgcn")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument(
+        "--affinity",
+        type=float,
+        default=0.5,
+        help="planted share of each user's item interactions from a favourite category",
+    )
     parser.add_argument("--pipeline-timeout", type=float, default=3600.0)
     parser.add_argument("--serve-seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
@@ -326,8 +398,12 @@ def load_and_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         items=round(200_000 * args.scale),
         rels_per_user=args.rels_per_user,
         seed=7,
+        affinity=args.affinity,
     )
-    print(f"scale {args.scale}: {spec.users:,} users, {spec.items:,} items", flush=True)
+    print(
+        f"scale {args.scale}: {spec.users:,} users, {spec.items:,} items, affinity {spec.affinity}",
+        flush=True,
+    )
     if args.path == "online":  # the bulk import replaces the store anyway
         driver = connect(conn.uri, conn.user, conn.password)
         delete_all(driver)
@@ -356,6 +432,7 @@ def load_and_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         seconds = time.perf_counter() - started
     figures: dict[str, Any] = {
         "scale": args.scale,
+        "affinity": spec.affinity,
         "users": spec.users,
         "items": spec.items,
         "nodes": summary.nodes,
@@ -379,7 +456,7 @@ def load_and_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     )
     if args.pipeline:
         driver.close()
-        figures["pipeline"] = run_pipeline(args, settings, server.pid_file)
+        figures["pipeline"] = run_pipeline(args, settings, server.pid_file, spec)
         print_pipeline(figures["pipeline"])
     elif not args.no_export:
         out = Path(tempfile.mkdtemp(prefix="scale-export-")) / "graph"
