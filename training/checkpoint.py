@@ -1,16 +1,18 @@
 """Interval checkpoints of a training run, and resuming from them.
 
 :func:`training.train.fit` given a checkpoint directory writes ``checkpoint.pt`` there at the
-end of the first epoch after ``TrainConfig.optim.checkpoint_interval_s`` seconds have passed since
-the last one, and once more when the epoch loop ends (early stop or the cap, marked
-``done``). The file holds everything the loop depends on: the model and optimiser states, the
-gradient scaler, every random generator the epochs draw from (Python's, numpy's global one,
-the loop's ``numpy.random.Generator``, torch's CPU and CUDA generators), the epoch reached,
-the best-so-far weights, selection value and epoch, the early-stopping counter and the
-history. A fit started with the same directory loads it and continues with the next epoch,
-so on one machine and thread count a resumed run ends with the same weights and metrics as
-an uninterrupted one (``tests/unit/training/test_checkpoint_resume.py`` kills a training
-process with SIGKILL and checks it).
+end of the first epoch after ``TrainConfig.optim.checkpoint_interval_s`` seconds have passed
+since the last one, and once more when the epoch loop ends (early stop, the cap or the time
+budget, marked ``done``). The file holds everything the loop depends on: the model and
+optimiser states, the gradient scaler, every random generator the epochs draw from (Python's,
+numpy's global one, the loop's ``numpy.random.Generator``, torch's CPU and CUDA generators),
+the epoch reached, the best-so-far weights, selection value and epoch, the early-stopping
+counter, the history, and the seconds spent in the epoch loop so far (the time budget,
+``TrainConfig.optim.max_train_seconds``, counts them after a resume). A fit started with the
+same directory loads it and continues with the next epoch, so on one machine and thread count a
+resumed run ends with the same weights and metrics as an uninterrupted one
+(``tests/unit/training/test_checkpoint_resume.py`` kills a training process with SIGKILL and
+checks it).
 
 Writes are atomic: a temporary file in the same directory, flushed and ``fsync``-ed, then
 renamed over ``checkpoint.pt``, so a kill at any moment leaves the previous checkpoint or the
@@ -66,8 +68,14 @@ class LoopState:
     best_val_auc: float = float("nan")
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
-    #: The loop has ended (early stop or the cap); a resumed fit trains no more epochs.
+    #: The loop has ended (early stop, the cap or the time budget); a resumed fit trains no
+    #: more epochs.
     done: bool = False
+    #: Seconds spent in the epoch loop, by this process and (up to their last checkpoint) the
+    #: processes it resumed from: what ``TrainConfig.optim.max_train_seconds`` bounds.
+    elapsed_s: float = 0.0
+    #: The time budget ended the loop (the next epoch would not have fitted in it).
+    stopped_at_budget: bool = False
 
     def improve(self, score: float, epoch: int, val_auc: float, model: torch.nn.Module) -> bool:
         """Record an epoch's selection value; ``True`` when it is the best so far (its weights
@@ -129,6 +137,8 @@ class Checkpointer:
                 "best_val_auc": state.best_val_auc,
                 "history": state.history,
                 "done": state.done,
+                "elapsed_s": state.elapsed_s,
+                "stopped_at_budget": state.stopped_at_budget,
             },
             "best_state": None if state.best_state is None else _cpu(state.best_state),
             "model": _cpu(trainer.model.state_dict()),
@@ -209,12 +219,16 @@ class Checkpointer:
             else {k: v.to(device) for k, v in best_state.items()},
             history=list(loop["history"]),
             done=bool(loop["done"]),
+            # checkpoints written before the time budget have neither: no time counted
+            elapsed_s=float(loop.get("elapsed_s", 0.0)),
+            stopped_at_budget=bool(loop.get("stopped_at_budget", False)),
         )
         self._last = time.monotonic()
         logger.info(
-            "checkpoint: resuming %s after epoch %d%s from %s",
+            "checkpoint: resuming %s after epoch %d (%.1fs of training)%s from %s",
             self.config.model.name,
             state.epoch,
+            state.elapsed_s,
             " (loop finished)" if state.done else "",
             self.path,
         )

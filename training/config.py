@@ -136,6 +136,12 @@ class OptimConfig(_Section):
     checkpoint_interval_s: float = Field(default=60.0, ge=0.0)
     #: Data-parallel ranks of ``train_from_export`` (``training.distributed``; one per GPU).
     processes: int = Field(default=1, gt=0)
+    #: Time budget of the epoch loop in seconds (0 = no limit): an epoch starts only if the
+    #: seconds already spent in the loop plus the longest epoch so far (training and
+    #: validation) fit in it; the first epoch always runs, and the best validated epoch is kept
+    #: as with early stopping. Time before a checkpoint resume counts. The DDPG stage and
+    #: what follows it are not bounded (docs/training.md, "A time budget").
+    max_train_seconds: float = Field(default=0.0, ge=0.0)
 
     @field_validator("fanout")
     @classmethod

@@ -20,7 +20,9 @@ random draw is a function of ``(seed, epoch, rank)``, so a run is reproducible f
 a number of processes, and a resumed run continues exactly.
 
 Rank 0 alone validates after each epoch (the same :class:`~training.loop.Validator` as
-:func:`~training.loop.fit`), decides early stopping and broadcasts the decision, writes the
+:func:`~training.loop.fit`), decides early stopping and, before each epoch, whether the epoch
+fits in the time budget (``optim.max_train_seconds``, :class:`~training.loop.TimeBudget`, the
+same rule as :func:`~training.loop.fit`), and broadcasts the decisions, writes the
 interval checkpoints (:mod:`training.checkpoint`; every rank resumes from the same file) and
 reports progress. The calling process then loads rank 0's best weights and returns the same
 :class:`~training.loop.FitResult` as :func:`~training.loop.fit` (running the DDPG stage, if
@@ -51,6 +53,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from training import loop
 from training.checkpoint import Checkpointer, LoopState, Trainer, fingerprint
 from training.config import TrainConfig
 from training.dataset import build_graph_data
@@ -60,6 +63,7 @@ from training.loop import (
     FitResult,
     NotInductiveError,
     ProgressFn,
+    TimeBudget,
     Validator,
     end_epoch,
     fit,
@@ -257,6 +261,7 @@ def _result(
         result = FitResult(model=model, data=data, config=config, device=device)
         for key in ("best_epoch", "last_epoch", "resumed_from_epoch"):
             setattr(result, key, int(payload[key]))
+        result.stopped_at_budget = bool(payload.get("stopped_at_budget", False))
         result.best_val = float(payload["best_val"])
         result.best_val_auc = float(payload["best_val_auc"])
         result.batching = str(payload["batching"])
@@ -331,8 +336,14 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
     validate = Validator(split, config) if rank == 0 else None
     train_seconds: list[float] = []
     progress = (job.workdir / PROGRESS_FILE).open("a") if rank == 0 else None
+    budget = TimeBudget(state, config)
     for epoch in range(state.epoch + 1, 0 if state.done else config.optim.epochs + 1):
-        t0 = time.perf_counter()
+        if config.optim.max_train_seconds > 0:  # rank 0 decides, as for early stopping
+            fits = [budget.allows_next_epoch() if rank == 0 else True]
+            dist.broadcast_object_list(fits, src=0)
+            if not fits[0]:
+                break
+        t0 = loop.loop_clock()
         torch.manual_seed(epoch_seed(config.seed, epoch, rank))
         rank_rng = np.random.default_rng(epoch_seed(config.seed, epoch, rank))
         if loader is not None:
@@ -348,7 +359,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
         total = torch.tensor([loss], dtype=torch.float64, device=device)
         dist.all_reduce(total)
         loss = float(total) / world
-        train_seconds.append(time.perf_counter() - t0)
+        train_seconds.append(loop.loop_clock() - t0)
         state.epoch = epoch
         stop = [False]
         if validate is not None:
@@ -359,6 +370,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
                 progress.write(json.dumps(info) + "\n")
                 progress.flush()
             if checkpoints is not None and checkpoints.due() and not stop[0]:
+                budget.update()
                 checkpoints.save(state, trainer)
         dist.broadcast_object_list(stop, src=0)
         if stop[0]:
@@ -366,6 +378,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
     if rank == 0:
         if checkpoints is not None and not state.done:
             state.done = True
+            budget.update()
             checkpoints.save(state, trainer)
         best = state.best_state if state.best_state is not None else model.state_dict()
         torch.save(
@@ -379,6 +392,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
                 "batching": "minibatch" if loader is not None else "full",
                 "resumed_from_epoch": resumed_from,
                 "epoch_train_seconds": train_seconds,
+                "stopped_at_budget": state.stopped_at_budget,
             },
             job.workdir / RESULT_FILE,
         )

@@ -257,6 +257,7 @@ def _train_one(
     metrics["best_epoch"] = float(result.best_epoch)
     metrics["last_epoch"] = float(result.last_epoch)
     metrics["stopped_at_cap"] = float(result.stopped_at_cap)
+    metrics["stopped_at_budget"] = float(result.stopped_at_budget)
     metrics[f"val_{cfg.eval.select_metric}"] = result.best_val
     if result.policy is not None:
         metrics["ddpg_alpha"] = result.policy.alpha

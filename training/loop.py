@@ -1,11 +1,11 @@
 """The training loop and the DDPG stage.
 
 :func:`fit` trains any registry model on one :class:`~training.splits.Split` (binary
-cross-entropy over positives and sampled negatives, paper eq. 7; validation after every
-epoch; the best epoch's weights are kept, early stopping on validation — test data is never
-looked at), full-batch (:func:`train_epoch`) or in neighbour-sampled mini-batches
-(:mod:`training.minibatch`). Models with a decision layer then train their
-:class:`~training.policy.DDPGPolicy` in the offline environment
+cross-entropy over positives and sampled negatives, paper eq. 7; validation after every epoch; the
+best epoch's weights are kept, early stopping on validation — test data is never looked at —
+and an optional time budget, :class:`TimeBudget`), full-batch (:func:`train_epoch`) or in
+neighbour-sampled mini-batches (:mod:`training.minibatch`). Models with a decision layer then
+train their :class:`~training.policy.DDPGPolicy` in the offline environment
 (:mod:`training.environment`) and choose the action strength α on validation.
 :mod:`training.distributed` runs the same epochs in several data-parallel processes.
 """
@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
+#: The clock of the epoch loop: epoch seconds and the time budget (tests replace it).
+loop_clock: Callable[[], float] = time.perf_counter
+
 
 class NotInductiveError(TrainingError):
     """The model cannot score items it never saw in training (cold-item protocol)."""
@@ -88,6 +91,9 @@ class FitResult:
     #: Seconds of each epoch's optimisation steps (validation excluded), epochs of this
     #: process only (a resumed fit has none for the epochs before its checkpoint).
     epoch_train_seconds: list[float] = field(default_factory=list)
+    #: The time budget (``config.optim.max_train_seconds``) ended the epoch loop: the next
+    #: epoch would not have fitted in it.
+    stopped_at_budget: bool = False
 
     @property
     def stopped_at_cap(self) -> bool:
@@ -295,7 +301,9 @@ def fit(
     mini-batches, ``config.optim.batching``), then the DDPG stage if any. Deterministic for a seed
     (``config.optim.deterministic``): see ``docs/evaluation.md``. With ``checkpoint_dir`` the epoch
     loop checkpoints there every ``config.optim.checkpoint_interval_s`` seconds and resumes from a
-    checkpoint it finds (:mod:`training.checkpoint`, ``docs/training.md``)."""
+    checkpoint it finds (:mod:`training.checkpoint`, ``docs/training.md``). With
+    ``config.optim.max_train_seconds`` the epoch loop keeps to that budget (:class:`TimeBudget`;
+    ``FitResult.stopped_at_budget`` says whether it ended the loop)."""
     with deterministic(config.optim.deterministic):
         return _fit(split, config, progress, device, checkpoint_dir)
 
@@ -352,13 +360,16 @@ def _fit(
         state = checkpoints.restore(trainer, device) or state
         result.resumed_from_epoch = state.epoch
     result.history = state.history
+    budget = TimeBudget(state, config)
     for epoch in range(state.epoch + 1, 0 if state.done else config.optim.epochs + 1):
-        t0 = time.perf_counter()
+        if not budget.allows_next_epoch():
+            break
+        t0 = loop_clock()
         if loader is not None:
             loss = minibatch_epoch(cast(DPGCN, model), loader, optimizer, device, scaler, amp)
         else:
             loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
-        result.epoch_train_seconds.append(time.perf_counter() - t0)
+        result.epoch_train_seconds.append(loop_clock() - t0)
         state.epoch = epoch
         val, stop = end_epoch(state, model, validate, config, device, loss, epoch, t0)
         if progress is not None:
@@ -366,11 +377,14 @@ def _fit(
         if stop:
             break
         if checkpoints is not None and checkpoints.due():
+            budget.update()
             checkpoints.save(state, trainer)
     if checkpoints is not None and not state.done:
         state.done = True
+        budget.update()
         checkpoints.save(state, trainer)  # a kill from here on trains no epoch again
     result.last_epoch, result.best_epoch = state.epoch, state.best_epoch
+    result.stopped_at_budget = state.stopped_at_budget
     result.best_val_auc = state.best_val_auc
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
@@ -402,7 +416,7 @@ def end_epoch(
     history row, the log line, the best weights so far. Returns the validation metrics and
     ``True`` when early stopping ends the training."""
     val = validate(ModelScorer(model, device))
-    secs = time.perf_counter() - t0
+    secs = loop_clock() - t0
     state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
     logger.info(
         "%s epoch %d/%d loss=%.4f %s (%.1fs)",
@@ -423,6 +437,53 @@ def end_epoch(
         logger.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
         return val, True
     return val, False
+
+
+class TimeBudget:
+    """``config.optim.max_train_seconds`` over one epoch loop (``docs/training.md``, "A time
+    budget"): an epoch starts only if the loop's seconds so far plus the longest epoch so far
+    (training and validation, the history's ``seconds``) fit in the budget; the first epoch
+    of a run always starts. The loop's seconds are kept in ``state.elapsed_s``, seconds of the
+    processes before a checkpoint resume included (up to their last checkpoint), so a killed
+    and resumed run keeps to the same budget."""
+
+    def __init__(self, state: LoopState, config: TrainConfig) -> None:
+        self.state = state
+        self.seconds = config.optim.max_train_seconds
+        self.name = config.model.name
+        self._before = state.elapsed_s
+        self._start = loop_clock()
+
+    def update(self) -> float:
+        """Bring ``state.elapsed_s`` up to now (before a checkpoint is written); returns it."""
+        self.state.elapsed_s = self._before + loop_clock() - self._start
+        return self.state.elapsed_s
+
+    def longest_epoch(self) -> float:
+        """The longest epoch so far, in seconds (0 before the first)."""
+        return max((float(h.get("seconds", 0.0)) for h in self.state.history), default=0.0)
+
+    def allows_next_epoch(self) -> bool:
+        """Whether the next epoch may start; when it may not, ``state.stopped_at_budget`` is
+        set and the stop is logged."""
+        elapsed = self.update()
+        if self.seconds <= 0 or self.state.epoch == 0:
+            return True
+        longest = self.longest_epoch()
+        if elapsed + longest <= self.seconds:
+            return True
+        self.state.stopped_at_budget = True
+        logger.info(
+            "%s: time budget stops training after epoch %d (%.1fs spent + longest epoch %.1fs "
+            "> optim.max_train_seconds=%g; best epoch %d)",
+            self.name,
+            self.state.epoch,
+            elapsed,
+            longest,
+            self.seconds,
+            self.state.best_epoch,
+        )
+        return False
 
 
 def train_policy(result: FitResult, validate: Validator) -> PolicyResult:

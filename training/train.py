@@ -238,6 +238,7 @@ def train_from_export(
         "best_epoch": result.best_epoch,
         "last_epoch": result.last_epoch,
         "stopped_at_cap": result.stopped_at_cap,
+        "stopped_at_budget": result.stopped_at_budget,
         "select_metric": config.eval.select_metric,
         "val": evaluate_fit(result, "val"),
         "test": evaluate_fit(result, "test"),
