@@ -112,9 +112,11 @@ def _train_view(
         if epochs is not None and epoch >= epochs:
             shown.append("evaluating")
     else:
-        best = _mapping(record.get("metrics")).get("best_epoch")
+        metrics = _mapping(record.get("metrics"))
+        best = metrics.get("best_epoch")
         if epochs is not None and 0 < epoch < epochs:
-            stop = f"early stop at epoch {epoch} of {epochs}" + (f", best {best}" if best else "")
+            why = "time budget reached" if metrics.get("stopped_at_budget") else "early stop"
+            stop = f"{why} at epoch {epoch} of {epochs}" + (f", best {best}" if best else "")
             shown.append(stop)
             total = epoch  # the run ends here: the bar is complete, not stalled
         elif best:
