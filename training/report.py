@@ -147,6 +147,7 @@ def build_reports(out_dir: Path, settings: dict[str, Any], context: dict[str, An
             "best": [int(_num(r["metrics"].get("best_epoch"))) for r in rs if r.get("metrics")],
             "last": [int(_num(r["metrics"].get("last_epoch"))) for r in rs if r.get("metrics")],
             "cap": [bool(r["metrics"].get("stopped_at_cap")) for r in rs if r.get("metrics")],
+            "budget": [bool(r["metrics"].get("stopped_at_budget")) for r in rs if r.get("metrics")],
         }
         for m, rs in by_model.items()
         if m != ORACLE and any(r.get("metrics") for r in rs)

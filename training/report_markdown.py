@@ -189,6 +189,8 @@ def _training_table(summary: Summary, models: list[str], per_model: dict[str, An
         if not info:
             continue
         cap = "**yes**" if any(info["cap"]) else "no"
+        if any(info.get("budget", ())):  # optim.max_train_seconds ended the epochs
+            cap += "; time budget: **yes**"
         secs = summary.get(m, {}).get("train_seconds")
         rows.append(
             f"| {DISPLAY_NAMES.get(m, m)} | {', '.join(str(e) for e in info['best'])} | "

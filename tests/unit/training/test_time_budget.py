@@ -228,3 +228,14 @@ def test_dpgcn_train_wait_names_the_budget(budget: bool, shown: str) -> None:
     lines = [" ".join(line.split()) for line in out.getvalue().splitlines()]
     done = [line for line in lines if line.startswith("train done")]
     assert len(done) == 1 and f"{shown}, best 2" in done[0], out.getvalue()
+
+
+def test_the_evaluation_report_flags_a_run_the_budget_stopped() -> None:
+    from training.report_markdown import _training_table
+
+    def table(budget: list[bool]) -> str:
+        info = {"best": [3, 2], "last": [3, 4], "cap": [False, False], "budget": budget}
+        return _training_table({}, ["dpgcn"], {"dpgcn": info}).splitlines()[-1]
+
+    assert "| no; time budget: **yes** |" in table([True, False])
+    assert "| no |" in table([False, False]) and "budget" not in table([False, False])
