@@ -13,6 +13,19 @@ trains again), so clustering methods are compared on identical vectors::
 
 Prints one line per graph (ARI at the planted k and with k chosen by the criterion, old and
 new, and the new criterion without the neighbourhood) and how many graphs reach ARI >= 0.8.
+
+``--scale USERS`` times :func:`training.segments.cluster_users` instead, at a realistic size:
+seeded random float32 user embeddings and neighbourhood vectors (``--scale-dim`` each, so
+features of twice that width, as the pipeline clusters them) around ``--scale-segments``
+planted centres; the default k range and criterion. ``--fit-sample N`` sets
+``SegmentConfig.fit_sample`` (0: all users, i.e. every candidate k fitted on everyone, the
+method before the sample). One setting per process, so each peak RSS is its own::
+
+    flock -o /tmp/dpgcn-heavy.lock .venv/bin/python bench/bench_segments.py --scale 250000 \
+        --fit-sample 0        # and without --fit-sample (the default, 50,000)
+
+Prints the wall time, the chosen k, the adjusted Rand index against the planted segments,
+the users the candidates were fitted on and the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -112,6 +125,50 @@ def old_method(x: np.ndarray, k: int | None, k_range: tuple[int, int]) -> tuple[
     return best[2], best[1]
 
 
+def planted_users(
+    users: int, dim: int, n_segments: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user embeddings [users, dim], neighbourhood vectors [users, dim], planted segment
+    [users]): unit centres plus Gaussian noise of norm about 1 (overlapping segments, as
+    trained embeddings are), float32 like the stored vectors."""
+    rng = np.random.default_rng(seed)
+    segment = rng.integers(0, n_segments, users)
+    spread = 1.0 / np.sqrt(dim)
+    own = rng.normal(0, 1, (n_segments, dim))
+    own /= np.linalg.norm(own, axis=1, keepdims=True)
+    near = rng.normal(0, 1, (n_segments, dim))
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    vectors = (own[segment] + rng.normal(0, spread, (users, dim))).astype(np.float32)
+    neighbourhood = (near[segment] + rng.normal(0, spread, (users, dim))).astype(np.float32)
+    return vectors, neighbourhood, segment
+
+
+def scale(users: int, dim: int, n_segments: int, fit_sample: int) -> None:
+    """One timed :func:`cluster_users` at ``users`` users (see the module docstring)."""
+    import resource
+
+    from training.segments import SegmentConfig, adjusted_rand, cluster_users
+
+    with open("/proc/loadavg", encoding="utf-8") as f:
+        print(f"load average at start: {f.read().strip()}")
+    vectors, neighbourhood, planted = planted_users(users, dim, n_segments)
+    config = SegmentConfig(fit_sample=users if fit_sample <= 0 else fit_sample)
+    started = time.perf_counter()
+    seg = cluster_users(vectors, config, neighbourhood)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ari = adjusted_rand(planted, seg.labels)
+    print(
+        f"users {users:,}, features {2 * dim}, planted {n_segments}: cluster_users "
+        f"{seconds:.1f} s, k {seg.k} ({seg.criterion}), ARI {ari:.4f}, "
+        f"candidates fitted on {seg.fit_users:,} users, silhouette {seg.silhouette:.4f}, "
+        f"peak RSS {peak:,.0f} MiB",
+        flush=True,
+    )
+    with open("/proc/loadavg", encoding="utf-8") as f:
+        print(f"load average at end: {f.read().strip()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=15)
@@ -120,7 +177,14 @@ def main() -> None:
     parser.add_argument("--k-max", type=int, default=10)
     parser.add_argument("--graphs", default=",".join(GRAPHS))
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--scale", type=int, default=0, help="time cluster_users at N users")
+    parser.add_argument("--scale-dim", type=int, default=64)
+    parser.add_argument("--scale-segments", type=int, default=6)
+    parser.add_argument("--fit-sample", type=int, default=50_000, help="0: all users")
     args = parser.parse_args()
+    if args.scale:
+        scale(args.scale, args.scale_dim, args.scale_segments, args.fit_sample)
+        return
 
     from training.segments import SegmentConfig, adjusted_rand, cluster_users
 
