@@ -37,13 +37,14 @@ tests' ``export_factory``), to see where mini-batches become the faster path
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -185,11 +186,14 @@ def profile_steps(
     """The first ``steps`` mini-batch steps of ``base`` on ``export`` (after ``warmup``
     untimed ones), each split into its phases: sampling (the loader's next batch), forward
     (:func:`~training.minibatch.minibatch_loss`), backward, optimiser step; with the mean
-    nodes and edges of a sampled batch and the epoch's step count."""
+    nodes and edges of a sampled batch and the epoch's step count. The steps run inside
+    ``minibatch.large_blocks_reused`` as in ``minibatch_epoch``."""
     from training import loop, minibatch
     from training.dataset import build_graph_data
     from training.device import seed_everything
     from training.models import build_model
+    from training.models.dpgcn import DPGCN
+    from training.optim import optimizer_for
 
     config = base.replace({"optim.batching": "minibatch", "optim.epochs": 1, "optim.patience": 0})
     split = split_for(load_export(export), config)
@@ -197,13 +201,7 @@ def profile_steps(
     device = torch.device("cpu")
     data = build_graph_data(split, device, config.model.history_len)
     model = build_model(config.model.name, data, config).to(device)
-    make = getattr(loop, "optimizer_for", None)  # the sparse/dense pair where it exists
-    if make is not None:
-        optimizer = make(model, config, minibatch=True)
-    else:
-        optimizer = loop.make_optimizer(
-            model.parameters(), config.optim.lr, config.optim.weight_decay
-        )
+    optimizer = optimizer_for(model, config, minibatch=True)
     if fanout_per is not None:
         config = config.replace({"optim.fanout_per": fanout_per})
     loader = minibatch.train_loader(split, config, loop.negative_pool(model, split))
@@ -212,22 +210,24 @@ def profile_steps(
     nodes = edges = 0
     model.train()
     it = iter(loader)
-    for k in range(warmup + steps):
-        t0 = time.perf_counter()
-        batch = next(it)
-        t1 = time.perf_counter()
-        loss, _ = minibatch.minibatch_loss(model, batch, edge_type)
-        t2 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        t3 = time.perf_counter()
-        optimizer.step()
-        t4 = time.perf_counter()
-        if k >= warmup:
-            for name, secs in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-                phases[name] += secs
-            nodes += sum(int(batch[t].num_nodes) for t in batch.node_types)
-            edges += sum(int(batch[et].edge_index.shape[1]) for et in batch.edge_types)
+    reused = getattr(minibatch, "large_blocks_reused", contextlib.nullcontext)
+    with reused():  # as minibatch_epoch runs its steps (where the tree has it)
+        for k in range(warmup + steps):
+            t0 = time.perf_counter()
+            batch = next(it)
+            t1 = time.perf_counter()
+            loss, _ = minibatch.minibatch_loss(cast(DPGCN, model), batch, edge_type)
+            t2 = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            t3 = time.perf_counter()
+            optimizer.step()
+            t4 = time.perf_counter()
+            if k >= warmup:
+                for name, secs in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                    phases[name] += secs
+                nodes += sum(int(batch[t].num_nodes) for t in batch.node_types)
+                edges += sum(int(batch[et].edge_index.shape[1]) for et in batch.edge_types)
     total = sum(phases.values())
     n_nodes = sum(int(n) for n in data.num_nodes.values()) if hasattr(data, "num_nodes") else 0
     return {
@@ -280,7 +280,7 @@ def tile_export(export: Path, copies: int, out: Path) -> Path:
         arrays[f"{name}.time"] = np.concatenate([z[f"{name}.time"]] * k)
         arrays[f"{name}.weight"] = np.concatenate([z[f"{name}.weight"]] * k)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "graph.npz", **arrays)
+    np.savez(out / "graph.npz", **arrays)  # type: ignore[arg-type]
     (out / "meta.json").write_text(json.dumps(meta))
     return out
 

@@ -18,9 +18,13 @@ sample with torch operations (uniform, ``directional`` subgraph; see :func:`_pic
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import platform
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -416,6 +420,56 @@ def minibatch_loss(model: DPGCN, batch: HeteroData, edge_type: EdgeType) -> tupl
     return loss, labels
 
 
+#: glibc ``mallopt`` parameters (``malloc.h``) and their defaults, restored after an epoch.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+#: Freed memory at the top of the heap that an epoch keeps for its next step's tensors.
+HEAP_KEEP = 1 << 30
+
+
+def _glibc() -> Any | None:
+    """The process's C library when it is glibc (``mallopt``, ``malloc_trim``), else None."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):  # pragma: no cover - a static or unusual libc
+        return None
+    return libc
+
+
+@contextmanager
+def large_blocks_reused() -> Iterator[bool]:
+    """Within the block, tensors of 32 MiB and more are allocated from the heap and their
+    memory reused step after step, instead of a fresh ``mmap`` each (yields whether the
+    setting applies: glibc only).
+
+    glibc serves every allocation above its mmap threshold (dynamic, at most 32 MiB) with a
+    new ``mmap``, which the kernel fills with zeroed pages one page fault at a time when it is
+    first written, and ``munmap``s it when freed. A mini-batch step allocates tens of
+    ``[batch nodes, D]`` float tensors (the stacked inputs, the products, their gradients);
+    once a batch's field passes ``32 MiB / (4 D)`` nodes (131k at ``D = 64``: the shop graph
+    from about 1/2 scale on) each of them costs its page faults, and a step cost 2.3 times
+    more for a batch 21 % larger (``docs/benchmarks-training.md`` §5f). Here ``mmap`` is
+    switched off (``M_MMAP_MAX = 0``) and up to :data:`HEAP_KEEP` of freed memory is kept at
+    the top of the heap (``M_TRIM_THRESHOLD``); on exit glibc's defaults come back and
+    ``malloc_trim`` returns what is kept to the system, so evaluation and the rest of the
+    process allocate as before."""
+    libc = _glibc()
+    applied = libc is not None and bool(
+        libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP)
+    )
+    try:
+        yield applied
+    finally:
+        if libc is not None:
+            libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+            libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+            libc.malloc_trim(0)
+
+
 def minibatch_epoch(
     model: DPGCN,
     loader: LinkNeighborLoader,
@@ -429,26 +483,28 @@ def minibatch_epoch(
     (:func:`minibatch_loss`). Batches move to ``device`` (default: the model's); ``amp`` runs
     the forward pass under CUDA autocast with ``scaler``. ``step(minibatch_loss, batch,
     edge_type)`` computes the loss instead of calling it directly (distributed training
-    passes its ``DistributedDataParallel`` wrapper). Returns the mean BCE per pair."""
+    passes its ``DistributedDataParallel`` wrapper). The steps run with
+    :func:`large_blocks_reused`. Returns the mean BCE per pair."""
     model.train()
     edge_type = loader.input_data.input_type
     assert isinstance(edge_type, tuple), "a loader over a heterogeneous graph's relation"
     device = device or model.head.bias.device
     scaler = scaler or torch.amp.GradScaler("cuda", enabled=False)
     total, count = 0.0, 0
-    for batch in loader:
-        batch = batch.to(device)
-        with autocast(device, amp):
-            if step is None:
-                loss, labels = minibatch_loss(model, batch, edge_type)
-            else:
-                loss, labels = step(minibatch_loss, batch, edge_type)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        total += float(loss.detach()) * len(labels)
-        count += len(labels)
+    with large_blocks_reused():
+        for batch in loader:
+            batch = batch.to(device)
+            with autocast(device, amp):
+                if step is None:
+                    loss, labels = minibatch_loss(model, batch, edge_type)
+                else:
+                    loss, labels = step(minibatch_loss, batch, edge_type)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += float(loss.detach()) * len(labels)
+            count += len(labels)
     logger.debug("mini-batch epoch: %d pairs, loss %.4f", count, total / max(count, 1))
     return total / max(count, 1)
 
@@ -457,6 +513,7 @@ __all__ = [
     "TorchNeighborSampler",
     "TrainingNegatives",
     "TrainingSampler",
+    "large_blocks_reused",
     "make_link_loader",
     "minibatch_epoch",
     "minibatch_loss",
