@@ -169,7 +169,8 @@ class EvalConfig(_Section):
     select_metric: str = "ndcg@10"
     #: Cut-offs of the top-K metrics.
     top_k: tuple[int, ...] = (5, 10, 20)
-    #: At most this many test users are ranked against all items (sampled with the seed).
+    #: At most this many test users are ranked against all items, and at most this many
+    #: users' held-out searches against all queries (each sampled with the seed).
     max_users: int = Field(default=5000, gt=0)
     #: Sampled negatives per positive in the click-prediction sets (DIN protocol).
     click_negatives: int = Field(default=4, gt=0)

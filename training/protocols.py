@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from training.data import IntArray
+from training.data import IntArray, in_sorted
 from training.metrics import FloatVector, auc, gauc, log_loss, ranking_per_user, ranking_report
 from training.models.base import RecModel
 from training.splits import Split
@@ -274,13 +274,27 @@ def full_ranking(
 
 
 def query_suggestion(
-    scorer: Scorer, split: Split, which: str, ks: tuple[int, ...], batch_size: int = 256
+    scorer: Scorer,
+    split: Split,
+    which: str,
+    ks: tuple[int, ...],
+    max_users: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
 ) -> dict[str, float]:
     """MRR and NDCG@K of each user's held-out searched query among all queries not searched in
-    training; empty when the split has no held-out searches or the scorer cannot rank queries."""
+    training; empty when the split has no held-out searches or the scorer cannot rank queries.
+    Like :func:`ranking_task`, at most ``max_users`` users' searches are ranked (sampled with
+    ``seed``): each costs a score for every query, so all of a large graph's held-out
+    searches would cost users × queries."""
     held = split.val_search if which == "val" else split.test_search
     if len(held) == 0 or split.n_queries == 0:
         return {}
+    users = np.unique(held.row)
+    if max_users is not None and len(users) > max_users:
+        rng = np.random.default_rng([seed, 4243])
+        users = np.sort(rng.choice(users, max_users, replace=False))
+        held = held.subset(in_sorted(held.row, users))
     train = split.train_search
     seen: dict[int, list[int]] = {}
     for u, q in zip(train.row.tolist(), train.col.tolist(), strict=True):

@@ -93,7 +93,10 @@ def evaluate_scorer(
     if per_user is not None:
         per_user.update(ranks)
         per_user["users"] = task.users.astype(np.float64)
-    for k, v in query_suggestion(scorer, split, which, config.eval.top_k).items():
+    queries = query_suggestion(
+        scorer, split, which, config.eval.top_k, config.eval.max_users, config.seed
+    )
+    for k, v in queries.items():
         out[f"query_{k}"] = v
     return out
 

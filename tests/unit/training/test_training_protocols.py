@@ -151,3 +151,53 @@ def test_cold_item_refuses_models_that_cannot_score_cold_items(graph) -> None:  
     s = split_interactions(graph, 0, {}, protocol="cold-item")
     with pytest.raises(NotInductiveError):
         fit(s, cfg)
+
+
+def _search_split(n_users: int, n_queries: int):  # type: ignore[no-untyped-def]
+    """A stand-in split: user u searched query u % n_queries in training and query
+    (u + 1) % n_queries in the test."""
+    from types import SimpleNamespace
+
+    from training.data import Pairs
+
+    users = np.arange(n_users, dtype=np.int64)
+
+    def pairs(cols: np.ndarray) -> Pairs:
+        return Pairs(users, cols.astype(np.int64), np.zeros(n_users), np.ones(n_users, np.float32))
+
+    return SimpleNamespace(
+        n_queries=n_queries,
+        train_search=pairs(users % n_queries),
+        val_search=Pairs.empty(),
+        test_search=pairs((users + 1) % n_queries),
+    )
+
+
+class _QueryScorer:
+    """Scores query q for user u as -(q - u - 1) mod n: the held-out query ranks first."""
+
+    def __init__(self, n_queries: int) -> None:
+        self.n = n_queries
+        self.asked: list[int] = []
+
+    def queries(self, users: np.ndarray) -> np.ndarray:
+        self.asked.extend(users.tolist())
+        q = np.arange(self.n)
+        return -((q[None, :] - users[:, None] - 1) % self.n).astype(np.float64)
+
+
+def test_query_suggestion_ranks_at_most_max_users_users_searches() -> None:
+    from training.protocols import query_suggestion
+
+    split = _search_split(50, 7)
+    every = _QueryScorer(7)
+    assert query_suggestion(every, split, "test", (5,))["mrr"] == pytest.approx(1.0)
+    assert sorted(every.asked) == list(range(50))
+    capped = _QueryScorer(7)
+    out = query_suggestion(capped, split, "test", (5,), max_users=10, seed=3)
+    assert out["mrr"] == pytest.approx(1.0)
+    assert len(capped.asked) == 10 and len(set(capped.asked)) == 10
+    again = _QueryScorer(7)
+    query_suggestion(again, split, "test", (5,), max_users=10, seed=3)
+    assert again.asked == capped.asked  # the same users for the same seed
+    assert query_suggestion(_QueryScorer(7), split, "test", (5,), max_users=50)["mrr"] == 1.0
