@@ -187,7 +187,7 @@ def profile_steps(
     untimed ones), each split into its phases: sampling (the loader's next batch), forward
     (:func:`~training.minibatch.minibatch_loss`), backward, optimiser step; with the mean
     nodes and edges of a sampled batch and the epoch's step count. The steps run inside
-    ``minibatch.large_blocks_reused`` as in ``minibatch_epoch``."""
+    ``training.allocation.large_blocks_reused`` as in ``minibatch_epoch``."""
     from training import loop, minibatch
     from training.dataset import build_graph_data
     from training.device import seed_everything

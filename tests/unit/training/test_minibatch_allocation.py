@@ -1,4 +1,4 @@
-"""``training.minibatch.large_blocks_reused``: inside it, a tensor above glibc's mmap
+"""``training.allocation.large_blocks_reused``: inside it, a tensor above glibc's mmap
 threshold (32 MiB) reuses freed heap memory instead of a fresh, page-faulted mmap; on exit,
 even by an error, glibc's defaults are set again (docs/benchmarks-training.md §5f)."""
 
@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from training import minibatch
-from training.minibatch import large_blocks_reused
+from training import allocation
+from training.allocation import large_blocks_reused
 
 glibc_only = pytest.mark.skipif(
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc malloc only"
@@ -57,20 +57,20 @@ class _RecordingLibc:
 
 def test_defaults_come_back_after_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     libc = _RecordingLibc()
-    monkeypatch.setattr(minibatch, "_glibc", lambda: libc)
+    monkeypatch.setattr(allocation, "_glibc", lambda: libc)
     with pytest.raises(RuntimeError, match="boom"), large_blocks_reused() as applied:
         assert applied
         raise RuntimeError("boom")
     assert libc.calls == [
-        ("mallopt", minibatch._M_MMAP_MAX, 0),
-        ("mallopt", minibatch._M_TRIM_THRESHOLD, minibatch.HEAP_KEEP),
-        ("mallopt", minibatch._M_MMAP_MAX, minibatch._DEFAULT_MMAP_MAX),
-        ("mallopt", minibatch._M_TRIM_THRESHOLD, minibatch._DEFAULT_TRIM_THRESHOLD),
+        ("mallopt", allocation._M_MMAP_MAX, 0),
+        ("mallopt", allocation._M_TRIM_THRESHOLD, allocation.HEAP_KEEP),
+        ("mallopt", allocation._M_MMAP_MAX, allocation._DEFAULT_MMAP_MAX),
+        ("mallopt", allocation._M_TRIM_THRESHOLD, allocation._DEFAULT_TRIM_THRESHOLD),
         ("malloc_trim", 0, 0),
     ]
 
 
 def test_without_glibc_nothing_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(minibatch, "_glibc", lambda: None)
+    monkeypatch.setattr(allocation, "_glibc", lambda: None)
     with large_blocks_reused() as applied:
         assert not applied
