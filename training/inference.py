@@ -83,7 +83,21 @@ class PolicyAdjuster:
     ) -> FloatMatrix:
         if self.alpha == 0.0:
             return user_vecs
-        action = self.actor(policy_states(user_vecs, item_vecs, history))
+        return self.apply(user_vecs, self.action(user_vecs, item_vecs, history))
+
+    def action(
+        self, user_vecs: FloatMatrix, item_vecs: FloatMatrix, history: NDArray[np.int64]
+    ) -> FloatMatrix:
+        """The actor's action ``μ(s)`` ``[B, D]``; it does not depend on ``α``."""
+        return self.actor(policy_states(user_vecs, item_vecs, history))
+
+    def apply(self, user_vecs: FloatMatrix, action: FloatMatrix | None) -> FloatMatrix:
+        """``u + α · scale · action`` (``user_vecs`` itself when ``α = 0``; ``action`` may then
+        be ``None``)."""
+        if self.alpha == 0.0:
+            return user_vecs
+        if action is None:
+            raise ValueError("a non-zero alpha needs the actor's action")
         return (user_vecs + self.alpha * self.scale * action).astype(np.float32)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -82,11 +82,16 @@ def fit_policy(
         r_zero = env.step(pos, np.zeros((len(pos), dim), np.float32))[0].mean()
         logger.info("DDPG offline reward: policy %.4f vs no action %.4f", r_policy, r_zero)
         history.append({"eval_reward_policy": float(r_policy), "eval_reward_none": float(r_zero)})
-    hist = recent_items(split, cfg.state_history, "val")
+    alphas = sorted(set(cfg.alpha_grid) | {0.0})
+    adjuster = policy_adjuster(policy, 0.0)
+    # The action does not depend on α: the states and the actor run once for all candidates.
+    action = None
+    if any(alpha != 0.0 for alpha in alphas):
+        action = adjuster.action(user, item, recent_items(split, cfg.state_history, "val"))
     by_alpha: dict[str, float] = {}
     best_alpha, best = 0.0, -math.inf
-    for alpha in sorted(set(cfg.alpha_grid) | {0.0}):
-        adjusted = policy_adjuster(policy, alpha).adjust(user, item, hist)
+    for alpha in alphas:
+        adjusted = replace(adjuster, alpha=alpha).apply(user, action)
         value = score(EmbeddingScorer(adjusted, item, query))
         by_alpha[f"{alpha:g}"] = value
         if value > best + 1e-6:
