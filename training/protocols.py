@@ -189,6 +189,21 @@ def _grouped(rows: IntArray, cols: IntArray, users: IntArray) -> tuple[IntArray,
     return indptr, cols[take.astype(np.int64)].astype(np.int64)
 
 
+#: Random streams (``default_rng([seed, stream])``) of the users each capped protocol ranks.
+RANKING_STREAM = 4242
+QUERY_STREAM = 4243
+
+
+def capped_users(users: IntArray, max_users: int | None, seed: int, stream: int) -> IntArray:
+    """``users`` (sorted, distinct) when there are at most ``max_users`` of them, else
+    ``max_users`` of them drawn without replacement from ``default_rng([seed, stream])``,
+    sorted. The evaluation cap of :func:`ranking_task` and :func:`query_suggestion`."""
+    if max_users is None or len(users) <= max_users:
+        return users
+    rng = np.random.default_rng([seed, stream])
+    return np.sort(rng.choice(users, max_users, replace=False))
+
+
 def ranking_task(
     split: Split, which: str, max_users: int | None = None, seed: int = 0
 ) -> RankingTask:
@@ -196,10 +211,7 @@ def ranking_task(
     (at most ``max_users``, sampled with ``seed``), all their held-out items relevant; when
     testing, the user's validation items are known history and leave the candidates."""
     held = split.val if which == "val" else split.test
-    users = np.unique(held.row)
-    if max_users is not None and len(users) > max_users:
-        rng = np.random.default_rng([seed, 4242])
-        users = np.sort(rng.choice(users, max_users, replace=False))
+    users = capped_users(np.unique(held.row), max_users, seed, RANKING_STREAM)
     rel_ptr, rel = _grouped(held.row, held.col, users)
     if which == "test":
         ex_ptr, ex = _grouped(split.val.row, split.val.col, users)
@@ -291,10 +303,9 @@ def query_suggestion(
     if len(held) == 0 or split.n_queries == 0:
         return {}
     users = np.unique(held.row)
-    if max_users is not None and len(users) > max_users:
-        rng = np.random.default_rng([seed, 4243])
-        users = np.sort(rng.choice(users, max_users, replace=False))
-        held = held.subset(in_sorted(held.row, users))
+    capped = capped_users(users, max_users, seed, QUERY_STREAM)
+    if len(capped) < len(users):
+        held = held.subset(in_sorted(held.row, capped))
     train = split.train_search
     seen: dict[int, list[int]] = {}
     for u, q in zip(train.row.tolist(), train.col.tolist(), strict=True):

@@ -201,3 +201,37 @@ def test_query_suggestion_ranks_at_most_max_users_users_searches() -> None:
     query_suggestion(again, split, "test", (5,), max_users=10, seed=3)
     assert again.asked == capped.asked  # the same users for the same seed
     assert query_suggestion(_QueryScorer(7), split, "test", (5,), max_users=50)["mrr"] == 1.0
+
+
+def test_capped_users_is_the_seeded_sample_both_capped_protocols_rank(graph) -> None:  # type: ignore[no-untyped-def]
+    from training.protocols import (
+        QUERY_STREAM,
+        RANKING_STREAM,
+        capped_users,
+        query_suggestion,
+        ranking_task,
+    )
+
+    users = np.arange(0, 200, 2, dtype=np.int64)
+    assert capped_users(users, None, 0, RANKING_STREAM) is users
+    assert capped_users(users, 100, 0, RANKING_STREAM) is users
+    picked = capped_users(users, 10, 3, RANKING_STREAM)
+    expected = np.sort(np.random.default_rng([3, 4242]).choice(users, 10, replace=False))
+    np.testing.assert_array_equal(picked, expected)  # the sample the protocols always drew
+    assert len(np.unique(picked)) == 10 and np.isin(picked, users).all()
+    assert (np.diff(picked) > 0).all()
+    np.testing.assert_array_equal(capped_users(users, 10, 3, RANKING_STREAM), picked)
+    assert not np.array_equal(capped_users(users, 10, 3, QUERY_STREAM), picked)
+    assert not np.array_equal(capped_users(users, 10, 4, RANKING_STREAM), picked)
+    # the callers rank exactly that sample
+    split = split_interactions(graph, 0, {})
+    task = ranking_task(split, "val", 7, seed=3)
+    np.testing.assert_array_equal(
+        task.users, capped_users(np.unique(split.val.row), 7, 3, RANKING_STREAM)
+    )
+    searches = _search_split(50, 7)
+    scorer = _QueryScorer(7)
+    query_suggestion(scorer, searches, "test", (5,), max_users=10, seed=3)
+    np.testing.assert_array_equal(
+        scorer.asked, capped_users(np.arange(50, dtype=np.int64), 10, 3, QUERY_STREAM)
+    )
