@@ -32,10 +32,19 @@ a successful pipeline its oracle (``scale_oracle``) is written to the run's expo
 as ``oracle.npz`` and evaluated on the test split the train step evaluated the model on (the
 run's ``train_config.json``: same protocol, seed and ranked users, the harness's
 ``evaluate_scorer``), giving ``oracle_ndcg@10`` and ``ndcg@10_vs_oracle`` (model / oracle).
-``--summarize A.json B.json …`` prints the runs' stages side by side with each stage's
-log-log slope of wall time against relationships, and the oracle ratios::
+A run at 1/16 scale, end to end::
 
-    .venv/bin/python bench/scale_run.py --scale 0.0625 --path bulk --pipeline --epochs 1
+    .venv/bin/python bench/scale_run.py --scale 0.0625 --path bulk --pipeline --epochs 1 \
+        --json scale_s16.json
+
+``--summarize A.json B.json …`` (``bench/scale_summary.py``; starts nothing) prints the runs'
+stages side by side with each stage's log-log slope of wall time against relationships, and
+the oracle ratios; ``--plot PATH.svg`` also writes them as a log-log figure: wall seconds
+against relationships, one line per stage (a stage a run lacks has no point there) with its
+fitted slope in the legend and a dashed slope-1 line through the smallest run's total, and a
+panel of the worker's, Neo4j's and the API's peak RSS::
+
+    .venv/bin/python bench/scale_run.py --summarize scale_s*.json --plot docs/scale_runs.svg
 
 Uses the benchmarks' state home and ports unless the environment names others, and wipes
 that graph.
@@ -56,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import benchenv  # noqa: F401  (sets the benchmarks' own state home and ports)
+from scale_summary import oracle_line, summarize
 
 
 def dir_size(path: Path) -> int:
@@ -294,58 +304,6 @@ def print_pipeline(result: dict[str, Any]) -> None:
     print(oracle_line(result), flush=True)
 
 
-def oracle_line(pipe: dict[str, Any]) -> str:
-    """The planted oracle's NDCG@10 and the model's share of it, as one line."""
-    if "oracle_error" in pipe:
-        return f"oracle: not evaluated ({pipe['oracle_error']})"
-    if "oracle_ndcg@10" not in pipe:
-        return "oracle: not evaluated"
-    model = (pipe.get("train_metrics") or {}).get("test_ndcg@10")
-    ratio = pipe.get("ndcg@10_vs_oracle")
-    return (
-        f"oracle (affinity {pipe['affinity']}): test NDCG@10 {pipe['oracle_ndcg@10']:.4f} over "
-        f"{pipe.get('oracle_ranked_users', 0):.0f} users; model "
-        f"{'n/a' if model is None else f'{model:.4f}'} = "
-        f"{'n/a' if ratio is None else f'{ratio:.3f}'} x oracle"
-    )
-
-
-def summarize(files: list[Path]) -> None:
-    """A table of several runs' ``--json`` figures by stage, and each stage's log-log slope
-    of wall time against the relationships loaded (least squares over the runs)."""
-    import numpy as np
-
-    runs = sorted((json.loads(f.read_text()) for f in files), key=lambda r: r["relationships"])
-    rows: dict[str, list[tuple[float, float, float]]] = {}
-    for r in runs:
-        rows.setdefault("load", []).append(
-            (r["relationships"], r["load"]["seconds"], r["load"]["neo4j_peak_rss_mib"])
-        )
-        pipe = r.get("pipeline") or {}
-        for step, v in (pipe.get("stages") or {}).items():
-            rows.setdefault(step, []).append(
-                (r["relationships"], v["seconds"], v["worker_peak_rss_mib"])
-            )
-        if "serve" in pipe:
-            serve = pipe["serve"]
-            rows.setdefault("serve (API ready)", []).append(
-                (r["relationships"], serve["ready_s"], serve["api_peak_rss_mib"])
-            )
-    scales = " | ".join(f"1/{round(1 / r['scale'])} ({r['relationships']:,} rels)" for r in runs)
-    print(f"| stage | {scales} | log-log slope |")
-    print("|---" * (len(runs) + 2) + "|")
-    for stage, values in rows.items():
-        cells = " | ".join(f"{sec:,.1f} s, {rss:,.0f} MiB" for _, sec, rss in values)
-        slope = "n/a"
-        if len(values) >= 2 and all(sec > 0 for _, sec, _ in values):
-            x = np.log([v[0] for v in values])
-            y = np.log([v[1] for v in values])
-            slope = f"{np.polyfit(x, y, 1)[0]:.2f}"
-        print(f"| {stage} | {cells} | {slope} |")
-    for r in runs:
-        print(f"1/{round(1 / r['scale'])}: {oracle_line(r.get('pipeline') or {})}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=0.05)
@@ -367,9 +325,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--summarize", nargs="+", type=Path, help="--json files: table, slopes")
+    parser.add_argument("--plot", type=Path, help="with --summarize: the log-log figure (SVG)")
     args = parser.parse_args()
+    if args.plot and not args.summarize:
+        parser.error("--plot needs --summarize")
     if args.summarize:
-        summarize(args.summarize)
+        summarize(args.summarize, args.plot)
         return
 
     from dpgcn.settings import get_settings
