@@ -19,13 +19,16 @@ Dry run at 1/20 scale (50k users / 10k items / ~1M relationships)::
 
 End to end (``--pipeline``): after the load, the product's pipeline runs on a real worker
 (``dpgcn worker``, started as the worker app): export → train (``--model``, mini-batch on
-the CPU, ``--epochs`` epochs) → write-back → segments → activate; then the API (``api.main``)
-starts on the trained version and ``wrk`` requests recommendations of random users for
-``--serve-seconds`` at ``--connections`` connections. Each stage's wall time comes from the
-run record (step start and finish), its peak RSS from one-second samples of the worker's
-process tree and of Neo4j within that window; the API's time to serve (snapshot loaded)
-and peak RSS are measured around its start and the wrk run. ``--json`` writes the figures.
-Every service this script started (Neo4j, Redis, the worker, the API) is stopped at the end.
+the CPU, ``--epochs`` epochs) → write-back → segments → activate; then the API
+(``api.main``) starts on the trained version and ``wrk`` sends the README's request
+(recommendations with explanations) for random users, 5 s of warm-up and then ``--serve-
+seconds`` at ``--connections`` connections. ``--serve-only`` repeats just that stage on the
+version a finished run activated in the same state home (``DPGCN_HOME``; give the run's
+``--scale``). Each stage's wall time comes from the run record (step start and finish), its
+peak RSS from one-second samples of the worker's process tree and of Neo4j within that
+window; the API's time to serve (snapshot loaded) and peak RSS are measured around its start
+and the wrk run. ``--json`` writes the figures. Every service this script started (Neo4j,
+Redis, the worker, the API) is stopped at the end.
 The shop has a planted truth (``--affinity``, the share of each user's item interactions
 drawn from a favourite category: :class:`graphstore.sources.synthetic_scale.ScaleSpec`). After
 a successful pipeline its oracle (``scale_oracle``) is written to the run's export directory
@@ -261,7 +264,7 @@ def serve(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     proc = bench_api.start_server("api.main:app", port, env, False)
     ready_s = time.perf_counter() - t0
-    path = "/v1/users/u%d/recommendations?k=10&explain=false"
+    path = "/v1/users/u%d/recommendations?k=10"  # the README's request (explanations on)
     users = round(1_000_000 * args.scale)
     try:
         with RssWatch(proc.pid, tree=True) as api:
@@ -321,6 +324,11 @@ def main() -> None:
         help="planted share of each user's item interactions from a favourite category",
     )
     parser.add_argument("--pipeline-timeout", type=float, default=3600.0)
+    parser.add_argument(
+        "--serve-only",
+        action="store_true",
+        help="no load or pipeline: the API and wrk on the state home's active version",
+    )
     parser.add_argument("--serve-seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -339,11 +347,25 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "up"], check=True)
     settings = get_settings()
     try:
-        figures = load_and_run(args, settings)
+        figures = serve_only(args, settings) if args.serve_only else load_and_run(args, settings)
     finally:
         subprocess.run([sys.executable, "-m", "dpgcn.cli", "services", "down"], check=False)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+
+
+def serve_only(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    """The serve stage alone, on the version a finished ``--pipeline`` run activated in this
+    state home (``--scale`` names the shop, so the users requested exist)."""
+    s = serve(args, settings)
+    print(
+        f"serve only (scale {args.scale}): API ready in {s['ready_s']:.1f} s, peak RSS "
+        f"{s['api_peak_rss_mib']:,.0f} MiB; wrk {args.serve_seconds} s, c={args.connections}: "
+        f"{s['rps']:.1f} req/s, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
+        f"errors {s['errors']}",
+        flush=True,
+    )
+    return {"scale": args.scale, "serve_only": s, "load_average_end": loadavg()}
 
 
 def load_and_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
