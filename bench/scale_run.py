@@ -22,8 +22,8 @@ End to end (``--pipeline``): after the load, the product's pipeline runs on a re
 the CPU, ``--epochs`` epochs) → write-back → segments → activate; then the API
 (``api.main``) starts on the trained version and ``wrk`` sends the README's request
 (recommendations with explanations) for random users, 5 s of warm-up and then
-``--serve-seconds`` at ``--connections`` connections. ``--serve-only`` repeats just that stage on the
-version a finished run activated in the same state home (``DPGCN_HOME``; give the run's
+``--serve-seconds`` at ``--connections`` connections. ``--serve-only`` repeats just that
+stage on the version a finished run activated in the same state home (``DPGCN_HOME``; give the run's
 ``--scale``). Each stage's wall time comes from the run record (step start and finish), its
 peak RSS from one-second samples of the worker's process tree and of Neo4j within that
 window; the API's time to serve (snapshot loaded) and peak RSS are measured around its start
