@@ -220,6 +220,26 @@ def ranking_task(
     return RankingTask(users.astype(np.int64), rel_ptr, rel, ex_ptr, ex)
 
 
+#: Relevant items of a user up to which :func:`rank_users` counts the candidates scored above
+#: each one by comparisons (one pass over the items each) instead of sorting the user's scores.
+COUNT_LIMIT = 32
+
+
+def _scored_above(row: np.ndarray, rel: IntArray, s_rel: np.ndarray) -> IntArray:
+    """For each relevant item (scores ``s_rel = row[rel]``), the non-relevant items scored at
+    least as high, a ``NaN`` score counting as the highest (as ``np.sort`` places it)."""
+    if len(rel) > COUNT_LIMIT:
+        is_rel = np.zeros(len(row), dtype=bool)
+        is_rel[rel] = True
+        others = np.sort(row[~is_rel])
+        return len(others) - np.searchsorted(others, s_rel, "left")
+    distinct = row[np.unique(rel)]
+    at_least = np.count_nonzero(row >= s_rel[:, None], axis=1)
+    relevant_at_least = np.count_nonzero(distinct >= s_rel[:, None], axis=1)
+    nan_others = np.count_nonzero(np.isnan(row)) - np.count_nonzero(np.isnan(distinct))
+    return (at_least - relevant_at_least + nan_others).astype(np.int64)
+
+
 def rank_users(
     scorer: Scorer, split: Split, task: RankingTask, ks: tuple[int, ...], batch_size: int = 256
 ) -> dict[str, FloatVector]:
@@ -235,20 +255,20 @@ def rank_users(
     n_rel = np.zeros(n, dtype=np.int64)
     first = np.full(n, np.inf)
     for s in _batches(n, batch_size):
-        scores = scorer.all_items(task.users[s]).astype(np.float64)
+        scores = scorer.all_items(task.users[s])
+        # each user's scores are copied into one buffer and masked there (the scorer's array
+        # stays as it was), in the scorer's precision: the comparisons need no more
+        row = np.empty(scores.shape[1], np.promote_types(scores.dtype, np.float32))
         for r in range(scores.shape[0]):
             b = s.start + r
-            row = scores[r]
+            row[:] = scores[r]
             row[split.user_history(int(task.users[b]))] = -np.inf
             row[task.exclude_of(b)] = -np.inf
             rel = task.relevant_of(b)
             if not len(rel):
                 continue
-            is_rel = np.zeros(len(row), dtype=bool)
-            is_rel[rel] = True
-            others = np.sort(row[~is_rel])
             s_rel = row[rel]
-            above = len(others) - np.searchsorted(others, s_rel, "left")
+            above = _scored_above(row, rel, s_rel)
             order = np.lexsort((rel, -s_rel))
             before = np.empty(len(rel), dtype=np.int64)
             before[order] = np.arange(len(rel))
