@@ -235,3 +235,22 @@ def test_capped_users_is_the_seeded_sample_both_capped_protocols_rank(graph) -> 
     np.testing.assert_array_equal(
         scorer.asked, capped_users(np.arange(50, dtype=np.int64), 10, 3, QUERY_STREAM)
     )
+
+
+def test_click_auc_is_click_predictions_auc() -> None:
+    from training.metrics import auc
+    from training.protocols import EmbeddingScorer, click_auc, click_prediction
+
+    rng = np.random.default_rng(2)
+    scorer = EmbeddingScorer(
+        rng.normal(size=(30, 4)).astype(np.float32), rng.normal(size=(50, 4)).astype(np.float32)
+    )
+    users = rng.integers(0, 30, 200)
+    pos, neg = rng.integers(0, 50, 200), rng.integers(0, 50, (200, 4))
+    value = click_auc(scorer, users, pos, neg)
+    assert value == click_prediction(scorer, users, pos, neg)["auc"]
+    s_pos = np.einsum("bd,bd->b", scorer.user[users], scorer.item[pos])
+    s_neg = np.einsum("bd,bcd->bc", scorer.user[users], scorer.item[neg])
+    labels = np.concatenate([np.ones(200, bool), np.zeros(800, bool)])
+    assert value == pytest.approx(auc(labels, np.concatenate([s_pos, s_neg.ravel()])))
+    assert math.isnan(click_auc(scorer, users[:0], pos[:0], neg[:0]))
