@@ -21,7 +21,7 @@ a number of processes, and a resumed run continues exactly.
 
 Rank 0 alone validates after each epoch (the same :class:`~training.loop.Validator` as
 :func:`~training.loop.fit`), decides early stopping and, before each epoch, whether the epoch
-fits in the time budget (``optim.max_train_seconds``, :class:`~training.loop.TimeBudget`, the
+fits in the time budget (``optim.max_train_seconds``, :class:`~training.budget.TimeBudget`, the
 same rule as :func:`~training.loop.fit`), and broadcasts the decisions, writes the
 interval checkpoints (:mod:`training.checkpoint`; every rank resumes from the same file) and
 reports progress. The calling process then loads rank 0's best weights and returns the same
@@ -54,6 +54,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from training import loop
+from training.budget import TimeBudget
 from training.checkpoint import Checkpointer, LoopState, Trainer, fingerprint
 from training.config import TrainConfig
 from training.dataset import build_graph_data
@@ -63,7 +64,6 @@ from training.loop import (
     FitResult,
     NotInductiveError,
     ProgressFn,
-    TimeBudget,
     Validator,
     end_epoch,
     fit,
@@ -336,7 +336,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
     validate = Validator(split, config) if rank == 0 else None
     train_seconds: list[float] = []
     progress = (job.workdir / PROGRESS_FILE).open("a") if rank == 0 else None
-    budget = TimeBudget(state, config)
+    budget = TimeBudget(state, config.optim.max_train_seconds, config.model.name, loop.loop_clock)
     for epoch in range(state.epoch + 1, 0 if state.done else config.optim.epochs + 1):
         if config.optim.max_train_seconds > 0:  # rank 0 decides, as for early stopping
             fits = [budget.allows_next_epoch() if rank == 0 else True]

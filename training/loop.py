@@ -3,10 +3,10 @@
 :func:`fit` trains any registry model on one :class:`~training.splits.Split` (binary
 cross-entropy over positives and sampled negatives, paper eq. 7; validation after every epoch; the
 best epoch's weights are kept, early stopping on validation — test data is never looked at —
-and an optional time budget, :class:`TimeBudget`), full-batch (:func:`train_epoch`) or in
-neighbour-sampled mini-batches (:mod:`training.minibatch`). Models with a decision layer then
-train their :class:`~training.policy.DDPGPolicy` in the offline environment
-(:mod:`training.environment`) and choose the action strength α on validation.
+and an optional time budget, :class:`~training.budget.TimeBudget`), full-batch
+(:func:`train_epoch`) or in neighbour-sampled mini-batches (:mod:`training.minibatch`). Models
+with a decision layer then train their :class:`~training.policy.DDPGPolicy` in the offline
+environment (:mod:`training.environment`) and choose the action strength α on validation.
 :mod:`training.distributed` runs the same epochs in several data-parallel processes.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from training.budget import TimeBudget
 from training.checkpoint import Checkpointer, LoopState, Trainer, fingerprint
 from training.config import TrainConfig
 from training.data import ITEM, LED_TO, QUERY, ExportGraph, sample_negatives
@@ -58,7 +59,8 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
-#: The clock of the epoch loop: epoch seconds and the time budget (tests replace it).
+#: The clock of the epoch loop: epoch seconds and the time budget (``fit``'s default; tests
+#: pass their own).
 loop_clock: Callable[[], float] = time.perf_counter
 
 
@@ -296,6 +298,7 @@ def fit(
     progress: ProgressFn | None = None,
     device: torch.device | None = None,
     checkpoint_dir: Path | None = None,
+    clock: Callable[[], float] = loop_clock,
 ) -> FitResult:
     """Train ``config.model.name`` on ``split``: supervised epochs (full-batch or neighbour-sampled
     mini-batches, ``config.optim.batching``), then the DDPG stage if any. Deterministic for a seed
@@ -303,9 +306,10 @@ def fit(
     loop checkpoints there every ``config.optim.checkpoint_interval_s`` seconds and resumes from a
     checkpoint it finds (:mod:`training.checkpoint`, ``docs/training.md``). With
     ``config.optim.max_train_seconds`` the epoch loop keeps to that budget (:class:`TimeBudget`;
-    ``FitResult.stopped_at_budget`` says whether it ended the loop)."""
+    ``FitResult.stopped_at_budget`` says whether it ended the loop), measured on ``clock``
+    (epoch seconds too)."""
     with deterministic(config.optim.deterministic):
-        return _fit(split, config, progress, device, checkpoint_dir)
+        return _fit(split, config, progress, device, checkpoint_dir, clock)
 
 
 def _fit(
@@ -314,6 +318,7 @@ def _fit(
     progress: ProgressFn | None,
     device: torch.device | None,
     checkpoint_dir: Path | None,
+    clock: Callable[[], float],
 ) -> FitResult:
     device = device or select_device(config.device)
     seed_everything(config.seed)
@@ -360,18 +365,18 @@ def _fit(
         state = checkpoints.restore(trainer, device) or state
         result.resumed_from_epoch = state.epoch
     result.history = state.history
-    budget = TimeBudget(state, config)
+    budget = TimeBudget(state, config.optim.max_train_seconds, config.model.name, clock)
     for epoch in range(state.epoch + 1, 0 if state.done else config.optim.epochs + 1):
         if not budget.allows_next_epoch():
             break
-        t0 = loop_clock()
+        t0 = clock()
         if loader is not None:
             loss = minibatch_epoch(cast(DPGCN, model), loader, optimizer, device, scaler, amp)
         else:
             loss = train_epoch(model, split, config, optimizer, rng, device, scaler, amp)
-        result.epoch_train_seconds.append(loop_clock() - t0)
+        result.epoch_train_seconds.append(clock() - t0)
         state.epoch = epoch
-        val, stop = end_epoch(state, model, validate, config, device, loss, epoch, t0)
+        val, stop = end_epoch(state, model, validate, config, device, loss, epoch, t0, clock)
         if progress is not None:
             progress({"epoch": epoch, "epochs": config.optim.epochs, "loss": loss, **val})
         if stop:
@@ -411,12 +416,13 @@ def end_epoch(
     loss: float,
     epoch: int,
     t0: float,
+    clock: Callable[[], float] = loop_clock,
 ) -> tuple[dict[str, float], bool]:
     """The end of a training epoch (one process, or rank 0 of several): validation, the
-    history row, the log line, the best weights so far. Returns the validation metrics and
-    ``True`` when early stopping ends the training."""
+    history row (``seconds``: ``clock`` since ``t0``), the log line, the best weights so far.
+    Returns the validation metrics and ``True`` when early stopping ends the training."""
     val = validate(ModelScorer(model, device))
-    secs = loop_clock() - t0
+    secs = clock() - t0
     state.history.append({"epoch": epoch, "loss": loss, **val, "seconds": secs})
     logger.info(
         "%s epoch %d/%d loss=%.4f %s (%.1fs)",
@@ -437,53 +443,6 @@ def end_epoch(
         logger.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
         return val, True
     return val, False
-
-
-class TimeBudget:
-    """``config.optim.max_train_seconds`` over one epoch loop (``docs/training.md``, "A time
-    budget"): an epoch starts only if the loop's seconds so far plus the longest epoch so far
-    (training and validation, the history's ``seconds``) fit in the budget; the first epoch
-    of a run always starts. The loop's seconds are kept in ``state.elapsed_s``, seconds of the
-    processes before a checkpoint resume included (up to their last checkpoint), so a killed
-    and resumed run keeps to the same budget."""
-
-    def __init__(self, state: LoopState, config: TrainConfig) -> None:
-        self.state = state
-        self.seconds = config.optim.max_train_seconds
-        self.name = config.model.name
-        self._before = state.elapsed_s
-        self._start = loop_clock()
-
-    def update(self) -> float:
-        """Bring ``state.elapsed_s`` up to now (before a checkpoint is written); returns it."""
-        self.state.elapsed_s = self._before + loop_clock() - self._start
-        return self.state.elapsed_s
-
-    def longest_epoch(self) -> float:
-        """The longest epoch so far, in seconds (0 before the first)."""
-        return max((float(h.get("seconds", 0.0)) for h in self.state.history), default=0.0)
-
-    def allows_next_epoch(self) -> bool:
-        """Whether the next epoch may start; when it may not, ``state.stopped_at_budget`` is
-        set and the stop is logged."""
-        elapsed = self.update()
-        if self.seconds <= 0 or self.state.epoch == 0:
-            return True
-        longest = self.longest_epoch()
-        if elapsed + longest <= self.seconds:
-            return True
-        self.state.stopped_at_budget = True
-        logger.info(
-            "%s: time budget stops training after epoch %d (%.1fs spent + longest epoch %.1fs "
-            "> optim.max_train_seconds=%g; best epoch %d)",
-            self.name,
-            self.state.epoch,
-            elapsed,
-            longest,
-            self.seconds,
-            self.state.best_epoch,
-        )
-        return False
 
 
 def train_policy(result: FitResult, validate: Validator) -> PolicyResult:
