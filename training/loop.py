@@ -49,7 +49,7 @@ from training.protocols import (
     ModelScorer,
     RankingTask,
     Scorer,
-    click_prediction,
+    click_auc,
     rank_users,
     ranking_task,
 )
@@ -278,7 +278,7 @@ class Validator:
         self.ks = tuple(sorted({*config.eval.top_k, *((extra,) if extra else ())}))
 
     def __call__(self, scorer: Scorer) -> dict[str, float]:
-        out = {"val_auc": click_prediction(scorer, self.users, self.pos, self.neg)["auc"]}
+        out = {"val_auc": click_auc(scorer, self.users, self.pos, self.neg)}
         if self.config.eval.select_metric != "auc" and len(self.task):
             ranks = rank_users(scorer, self.split, self.task, self.ks)
             out[f"val_{self.config.eval.select_metric}"] = float(
