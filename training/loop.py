@@ -278,13 +278,21 @@ class Validator:
         self.ks = tuple(sorted({*config.eval.top_k, *((extra,) if extra else ())}))
 
     def __call__(self, scorer: Scorer) -> dict[str, float]:
-        out = {"val_auc": click_auc(scorer, self.users, self.pos, self.neg)}
-        if self.config.eval.select_metric != "auc" and len(self.task):
-            ranks = rank_users(scorer, self.split, self.task, self.ks)
-            out[f"val_{self.config.eval.select_metric}"] = float(
-                np.mean(ranks[self.config.eval.select_metric])
-            )
-        return out
+        auc = click_auc(scorer, self.users, self.pos, self.neg)
+        return {"val_auc": auc, **self._ranked(scorer)}
+
+    def selection(self, scorer: Scorer) -> float:
+        """``score(self(scorer))`` without the metrics the selection does not read."""
+        if self.config.eval.select_metric == "auc":
+            return self.score({"val_auc": click_auc(scorer, self.users, self.pos, self.neg)})
+        return self.score(self._ranked(scorer))
+
+    def _ranked(self, scorer: Scorer) -> dict[str, float]:
+        sel = self.config.eval.select_metric
+        if sel == "auc" or not len(self.task):
+            return {}
+        ranks = rank_users(scorer, self.split, self.task, self.ks)
+        return {f"val_{sel}": float(np.mean(ranks[sel]))}
 
     def score(self, values: dict[str, float]) -> float:
         """The selection value (``-inf`` when it could not be computed)."""
@@ -457,5 +465,5 @@ def train_policy(result: FitResult, validate: Validator) -> PolicyResult:
         (user, item, query),
         result.config,
         result.device,
-        lambda scorer: validate.score(validate(scorer)),
+        validate.selection,
     )

@@ -98,3 +98,20 @@ def test_the_actor_runs_once_for_all_alphas(
     )
     assert counted == [split.n_users] * calls
     assert sorted(result.val_by_alpha) == sorted(f"{a:g}" for a in grid)
+
+
+@pytest.mark.parametrize("metric", ["ndcg@10", "auc"])
+def test_validator_selection_equals_the_full_validation_score(
+    split: Split, tiny_config: TrainConfig, metric: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import loop
+
+    config = tiny_config.replace({"eval.select_metric": metric})
+    validate = loop.Validator(split, config)
+    user, item, _ = _vectors(split)
+    scorer = EmbeddingScorer(user, item)
+    expected = validate.score(validate(scorer))
+    assert np.isfinite(expected)
+    if metric != "auc":  # choosing α on a ranking metric never computes the click AUC
+        monkeypatch.setattr(loop, "click_auc", lambda *a: pytest.fail("click AUC computed"))
+    assert validate.selection(scorer) == expected
