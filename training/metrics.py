@@ -8,7 +8,6 @@ relevant item must be filtered out by the caller.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -39,21 +38,40 @@ def auc(labels: ArrayLike, scores: ArrayLike) -> float:
 
 def gauc(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike) -> float:
     """Group AUC (DIN): per-group AUC weighted by the group's size, over groups with both
-    classes."""
+    classes. Each group's AUC is :func:`auc`'s (ties count one half), computed for all groups
+    at once from average ranks within ``(group, score)`` runs."""
     y = np.asarray(labels).astype(bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     g = np.asarray(groups).ravel()
-    order = np.argsort(g, kind="mergesort")
+    if len(g) == 0:
+        return float("nan")
+    order = np.lexsort((s, g))  # by group, then score (NaN last, as argsort places it)
     y, s, g = y[order], s[order], g[order]
-    _, starts = np.unique(g, return_index=True)
-    bounds = [*starts.tolist(), len(g)]
-    total, weight = 0.0, 0
-    for a, b in itertools.pairwise(bounds):
-        value = auc(y[a:b], s[a:b])
-        if not np.isnan(value):
-            total += value * (b - a)
-            weight += b - a
-    return total / weight if weight else float("nan")
+    n = len(g)
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = g[1:] != g[:-1]
+    same_score = np.zeros(n, dtype=bool)
+    same_score[1:] = (s[1:] == s[:-1]) | (np.isnan(s[1:]) & np.isnan(s[:-1]))
+    new_run = new_group | ~same_score
+    group_id = np.cumsum(new_group) - 1
+    group_start = np.flatnonzero(new_group)
+    run_id = np.cumsum(new_run) - 1
+    run_start = np.flatnonzero(new_run)
+    run_end = np.append(run_start[1:], n)  # runs never cross a group boundary
+    # average 1-based rank of each run within its group
+    run_rank = (run_start + run_end - 1) / 2.0 - group_start[group_id[run_start]] + 1.0
+    rank = run_rank[run_id]
+    size = np.bincount(group_id).astype(np.float64)
+    n_pos = np.bincount(group_id, weights=y).astype(np.float64)
+    n_neg = size - n_pos
+    rank_sum = np.bincount(group_id, weights=np.where(y, rank, 0.0))
+    both = (n_pos > 0) & (n_neg > 0)
+    if not both.any():
+        return float("nan")
+    per_group = (rank_sum[both] - n_pos[both] * (n_pos[both] + 1) / 2.0) / (
+        n_pos[both] * n_neg[both]
+    )
+    return float(np.sum(per_group * size[both]) / np.sum(size[both]))
 
 
 def log_loss(labels: ArrayLike, logits: ArrayLike) -> float:

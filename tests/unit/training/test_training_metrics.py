@@ -27,6 +27,28 @@ def test_gauc_weights_groups_by_size() -> None:
     assert M.gauc(y, s, g) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gauc_equals_the_size_weighted_mean_of_per_group_auc(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 3000
+    g = rng.choice(rng.permutation(10_000)[:400], size=n)  # uneven, unsorted group ids
+    y = rng.integers(0, 2, n)
+    s = np.round(rng.normal(size=n) + 0.5 * y, 1)  # many ties within groups
+    s[rng.random(n) < 0.02] = np.nan
+    total = weight = 0.0
+    for group in np.unique(g):
+        mask = g == group
+        value = M.auc(y[mask], s[mask])
+        if not math.isnan(value):
+            total, weight = total + value * mask.sum(), weight + mask.sum()
+    assert M.gauc(y, s, g) == pytest.approx(total / weight, abs=1e-12)
+    assert M.gauc(y[g == g[0]], s[g == g[0]], g[g == g[0]]) == pytest.approx(
+        M.auc(y[g == g[0]], s[g == g[0]]), nan_ok=True
+    )
+    assert math.isnan(M.gauc([1, 1, 0], [0.1, 0.2, 0.3], [0, 0, 1]))
+    assert math.isnan(M.gauc([], [], []))
+
+
 def test_log_loss_matches_sklearn() -> None:
     z = np.array([2.0, -1.0, 0.5, -3.0])
     y = np.array([1, 0, 0, 1])
