@@ -31,6 +31,15 @@ from training.loop import FitResult, fit
 from training.splits import Split
 from training.train import train_from_export
 
+#: (epoch seconds, the last repeating; budget; the epochs that start), for the rule alone and
+#: through ``fit``
+RULE_CASES = [
+    ([3.0], 10.0, [1, 2, 3]),  # after 3: 9 s spent + 3 > 10
+    ([2.0, 6.0, 1.0], 10.0, [1, 2]),  # after 2: 8 s spent + the longest, 6 > 10
+    ([5.0], 10.0, [1, 2]),  # after 1: 5 + 5 = 10 fits exactly; after 2: 10 + 5 does not
+    ([1.0, 4.0, 1.0, 1.0], 9.5, [1, 2, 3]),  # the longest epoch, not the last, counts
+]
+
 
 class Interrupt(Exception):
     pass
@@ -80,13 +89,7 @@ def _run_epochs(budget: TimeBudget, clock: FakeClock, seconds: list[float]) -> l
 
 @pytest.mark.parametrize(
     ("seconds", "limit", "started"),
-    [
-        ([3.0], 10.0, [1, 2, 3]),  # after 3: 9 s spent + 3 > 10
-        ([2.0, 6.0, 1.0], 10.0, [1, 2]),  # after 2: 8 s spent + the longest, 6 > 10
-        ([5.0], 10.0, [1, 2]),  # after 1: 5 + 5 = 10 fits exactly; after 2: 10 + 5 does not
-        ([1.0, 4.0, 1.0, 1.0], 9.5, [1, 2, 3]),  # the longest epoch, not the last, counts
-        ([50.0], 1.0, [1]),  # the first epoch always starts
-    ],
+    [*RULE_CASES, ([50.0], 1.0, [1])],  # the first epoch always starts
 )
 def test_the_budget_on_its_clock(
     seconds: list[float], limit: float, started: list[int], caplog: pytest.LogCaptureFixture
@@ -148,15 +151,7 @@ def _epochs(result: FitResult) -> list[int]:
     return [int(h["epoch"]) for h in result.history]
 
 
-@pytest.mark.parametrize(
-    ("seconds", "budget", "trained"),
-    [
-        ([3.0], 10.0, [1, 2, 3]),  # after 3: 9 s spent + 3 > 10
-        ([2.0, 6.0, 1.0], 10.0, [1, 2]),  # after 2: 8 s spent + the longest, 6 > 10
-        ([5.0], 10.0, [1, 2]),  # after 1: 5 + 5 = 10 fits exactly; after 2: 10 + 5 does not
-        ([1.0, 4.0, 1.0, 1.0], 9.5, [1, 2, 3]),  # the longest epoch, not the last, counts
-    ],
-)
+@pytest.mark.parametrize(("seconds", "budget", "trained"), RULE_CASES)
 def test_an_epoch_starts_only_if_it_fits(
     data: GraphData,
     tiny_config: TrainConfig,
