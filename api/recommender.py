@@ -20,10 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import numpy as np
-from cachetools import TTLCache
+from cachetools import TTLCache, cached
 from neo4j import Driver
 
 from api import metrics
@@ -58,31 +58,34 @@ class LoadedPolicy:
 
 class Cached(Generic[T]):
     """A thread-safe ``cachetools.TTLCache`` (least recently used dropped first) that counts
-    its hits and misses in the metrics."""
+    its hits and misses in the metrics. Concurrent misses of one key load it once: the others
+    wait for that load (``cachetools.cached``'s ``condition``) instead of each sending the same
+    query, so a burst of requests on an expired or cold key costs one query, not one each."""
 
     def __init__(self, name: str, ttl_s: float, size: int = 256) -> None:
         self.name = name
         self._data: TTLCache[Hashable, T] = TTLCache(size, ttl_s)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._load: Callable[[Hashable, Callable[[], T]], T] = cached(
+            self._data, key=lambda key, load: key, condition=self._lock
+        )(lambda key, load: load())
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
-        with self._lock:
-            found = self._data.get(key, _MISSING)
-        if found is not _MISSING:
-            metrics.cache_event(self.name, True)
-            return cast(T, found)
-        metrics.cache_event(self.name, False)
-        value = load()
-        with self._lock:
-            self._data[key] = value
+        loaded = False
+
+        def counted() -> T:
+            nonlocal loaded
+            loaded = True
+            return load()
+
+        value = self._load(key, counted)
+        metrics.cache_event(self.name, not loaded)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
 
-
-_MISSING = object()
 
 #: The cyclic garbage collector's thresholds while serving (``gc.set_threshold``). A young
 #: collection examines every tracked object allocated since the last one that is still alive,

@@ -4,7 +4,9 @@ explanations, caches."""
 from __future__ import annotations
 
 import io
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -113,6 +115,49 @@ def test_ttl_cache_expires_and_bounds() -> None:
     assert "a" not in cache._data and len(cache._data) == 2
     cache.clear()
     assert cache.get("b", load) == 5
+
+
+def test_concurrent_misses_of_one_key_load_it_once() -> None:
+    """A burst of requests on a cold key (the popular items at scale: a query of seconds) sends
+    one query; the others wait for it and get its value. Another key loads beside it."""
+
+    cache: Cached[str] = Cached("t", ttl_s=60.0)
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow(key: str) -> Callable[[], str]:
+        def load() -> str:
+            calls.append(key)
+            started.set()
+            release.wait(5)
+            return f"value of {key}"
+
+        return load
+
+    got: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(cache.get("p", slow("p")))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    assert started.wait(5)
+    assert cache.get("q", lambda: "other key") == "other key"  # not blocked by p's load
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert got == ["value of p"] * 8
+    assert calls == ["p"]
+
+
+def test_a_failed_load_is_not_cached_and_the_next_caller_retries() -> None:
+    cache: Cached[int] = Cached("t", ttl_s=60.0)
+
+    def fail() -> int:
+        raise RuntimeError("neo4j down")
+
+    with pytest.raises(RuntimeError):
+        cache.get("k", fail)
+    assert cache.get("k", lambda: 7) == 7
 
 
 # ------------------------------------------------------------------ serving snapshot
