@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.config import TrainConfig, settings_differ
+from training.config import TrainConfig
+from training.config_paths import settings_differ
 from training.errors import ConfigError, TrainingError
 from training.models import check_trained_settings
 from training.splits import Split
@@ -184,7 +185,7 @@ class Checkpointer:
         # by dotted path: a checkpoint written before TrainConfig had sections (flat names)
         # still resumes under the same settings, and a setting added since counts as its
         # default (as stored runs are matched: training.report.same_settings)
-        diff = settings_differ(stored, _comparable(self.config), _FREE_FIELDS)
+        diff = settings_differ(TrainConfig, stored, _comparable(self.config), _FREE_FIELDS)
         if diff:
             raise CheckpointError(
                 f"{self.path}: checkpoint of another TrainConfig (fields differ: "

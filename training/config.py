@@ -12,7 +12,7 @@ in one of five sections plus the run's ``seed`` and ``device``:
 
 Every section is a frozen pydantic model that forbids unknown fields; a bad value raises a
 :class:`training.errors.ConfigError` naming the setting's path
-(``TrainConfig.optim.lr must be greater than 0, got 0.0``).
+(``TrainConfig.optim.lr must be positive, got 0.0``; :mod:`training.config_paths`).
 
 One way to change settings: :meth:`TrainConfig.replace` with dotted paths,
 ``config.replace({"optim.lr": 1e-3, "model.dim": 32})``. The CLI, ``dpgcn tune`` (a search
@@ -21,7 +21,9 @@ messages and the tests all use it.
 
 ``to_json()`` / ``from_json()`` round-trip exactly. Settings written before the sections
 existed (one flat object: checkpoints, stored runs, ``tuned.json`` files, Celery messages in
-flight) are read through :func:`config_paths`, the one place that knows the old flat names.
+flight) are read through :func:`training.config_paths.config_paths`, the one place that knows
+the old flat names; :mod:`training.config_paths` also compares two sets of settings
+(``settings_differ``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from training.config_paths import config_paths, path_parts, validated
 from training.errors import ConfigError
 from training.models.dpgcn_settings import DPGCNSettings
 from training.splits import PROTOCOLS
@@ -304,7 +307,7 @@ class TrainConfig(BaseModel):
         """The value of one setting by its dotted path (``"optim.lr"``,
         ``"model.dpgcn.cold_simulation"``)."""
         value: Any = self
-        for part in _path_parts(path):
+        for part in path_parts(TrainConfig, path):
             value = getattr(value, part)
         return value
 
@@ -315,12 +318,12 @@ class TrainConfig(BaseModel):
         missing fields get their defaults)."""
         data = self.model_dump()
         for path, value in changes.items():
-            *parents, last = _path_parts(path)
+            *parents, last = path_parts(TrainConfig, path)
             target = data
             for part in parents:
                 target = target[part]
             target[last] = value.model_dump() if isinstance(value, BaseModel) else value
-        return _validated(data)
+        return validated(TrainConfig, data)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready nested dicts (sections as objects, tuples as lists)."""
@@ -328,7 +331,7 @@ class TrainConfig(BaseModel):
 
     def to_paths(self) -> dict[str, Any]:
         """The settings as ``{dotted path: JSON value}`` (what stored runs are compared by)."""
-        return config_paths(self.to_dict())
+        return config_paths(TrainConfig, self.to_dict())
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -337,8 +340,8 @@ class TrainConfig(BaseModel):
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Settings from their JSON form: sections as objects (missing ones and missing fields
         get their defaults), dotted paths, or the flat form written before the sections
-        (:func:`config_paths`)."""
-        return TrainConfig().replace(config_paths(data))
+        (:func:`training.config_paths.config_paths`)."""
+        return TrainConfig().replace(config_paths(TrainConfig, data))
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
@@ -349,164 +352,3 @@ class TrainConfig(BaseModel):
         if not isinstance(data, dict):
             raise ConfigError("TrainConfig JSON must be an object")
         return cls.from_dict(data)
-
-
-#: The flat names written before :class:`TrainConfig` had sections, by their section then.
-_FLAT_NAMES = {
-    "model": "dim num_layers dropout mlp_hidden history_len query_loss_weight word2vec_terms "
-    "cold_simulation",
-    "optim": "epochs lr weight_decay batch_size num_negatives patience batching "
-    "minibatch_min_edges fanout fanout_per mixed_precision deterministic checkpoint_interval_s "
-    "processes",
-    "eval": "protocol ratios cold_share min_interactions select_metric top_k click_negatives "
-    "sampled_candidates",
-}
-#: The flat names written before :class:`TrainConfig` had sections → their section paths then
-#: (:data:`MOVED_PATHS` takes them on to today's). Only :func:`config_paths` reads it.
-LEGACY_PATHS: dict[str, str] = {
-    **{
-        name: f"{section}.{name}"
-        for section, names in _FLAT_NAMES.items()
-        for name in names.split()
-    },
-    "eval_max_users": "eval.max_users",
-    "rewards": "policy.rewards",
-    "cold_start_k": "serving.cold_start_k",
-}
-
-#: Paths of settings that have moved since the sections → where they are now: DP-GCN's own
-#: settings went from the ``model`` section to ``model.dpgcn``. Only :func:`config_paths` reads it.
-MOVED_PATHS: dict[str, str] = {
-    "model.word2vec_terms": "model.dpgcn.word2vec_terms",
-    "model.cold_simulation": "model.dpgcn.cold_simulation",
-}
-
-#: Settings stored before ``model.dpgcn.relation_mean`` and ``model.dpgcn.side_scale`` existed
-#: (the code of ``d471da9``) got them from the cold-start share: ``"node"`` and ``5.0`` from a
-#: share of :data:`LEGACY_COLD_SCALE_SHARE` on, ``"type"`` and ``1.0`` below it.
-#: :func:`config_paths` gives such settings those values, so their runs still match and
-#: reproduce.
-LEGACY_COLD_SCALE_SHARE = 0.25
-
-
-def settings_differ(
-    old: Mapping[str, Any], new: Mapping[str, Any], ignore: tuple[str, ...] = ()
-) -> list[str]:
-    """The dotted paths whose values differ between two sets of settings in any stored form
-    (:func:`config_paths`), a setting that one side lacks (added to or removed from the code
-    since) counting as its default value; paths starting with one of ``ignore`` aside. The one
-    comparison behind stored runs (``training.report.same_settings``), stored studies
-    (``dpgcn tune``) and resumed checkpoints."""
-    defaults = TrainConfig().to_paths()
-    a, b = (json.loads(json.dumps(config_paths(side))) for side in (old, new))
-    keys = (key for key in a.keys() | b.keys() if not key.startswith(ignore))
-    return sorted(
-        key for key in keys if a.get(key, defaults.get(key)) != b.get(key, defaults.get(key))
-    )
-
-
-def config_paths(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``{dotted path: value}`` of settings in any stored form: sections as objects
-    (``{"optim": {"lr": ...}, "model": {"dpgcn": {...}}}``), dotted paths
-    (``{"optim.lr": ...}``), or a form written by older code: the flat form of before the
-    sections (``{"lr": ..., "model": "dpgcn", "ddpg": {...}}``: checkpoints, stored runs,
-    ``tuned.json`` files, Celery messages), and DP-GCN's settings in the ``model`` section
-    (:data:`MOVED_PATHS`), which then get the relation mean and side scale the code of the
-    time derived from the share (:data:`LEGACY_COLD_SCALE_SHARE`). Unknown names are kept as
-    they are (:meth:`TrainConfig.replace` rejects them; stored-run matching counts them as
-    differences). This is the one place that knows the older names."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "ddpg" and isinstance(value, Mapping):
-            out.update((f"policy.{k}", v) for k, v in value.items())
-        elif key == "model" and not isinstance(value, Mapping):
-            out["model.name"] = value
-        else:
-            _flatten(LEGACY_PATHS.get(key, key), value, out)
-    legacy_share = out.get("model.cold_simulation")
-    for old, new in MOVED_PATHS.items():
-        if old in out:
-            moved = out.pop(old)
-            out.setdefault(new, moved)
-    if legacy_share is not None:
-        cold = isinstance(legacy_share, int | float) and legacy_share >= LEGACY_COLD_SCALE_SHARE
-        out.setdefault("model.dpgcn.relation_mean", "node" if cold else "type")
-        out.setdefault("model.dpgcn.side_scale", 5.0 if cold else 1.0)
-    return out
-
-
-def _flatten(path: str, value: Any, out: dict[str, Any]) -> None:
-    """``out[path] = value``, or one entry per field when ``path`` names a section and
-    ``value`` is a mapping (recursively)."""
-    if isinstance(value, Mapping) and _section_at(path) is not None:
-        for k, v in value.items():
-            _flatten(f"{path}.{k}", v, out)
-    else:
-        out[path] = value
-
-
-def _section_at(path: str) -> type[BaseModel] | None:
-    """The settings class at ``path`` (``"model"``, ``"model.dpgcn"``), None when the path
-    is not a section."""
-    cls: type[BaseModel] | None = TrainConfig
-    for part in path.split("."):
-        if cls is None or part not in cls.model_fields:
-            return None
-        cls = _section_type(cls, part)
-    return cls
-
-
-def _section_type(cls: type[BaseModel], name: str) -> type[BaseModel] | None:
-    annotation = cls.model_fields[name].annotation
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
-
-
-def _path_parts(path: str) -> list[str]:
-    """The attribute names of a dotted path, checked against the settings classes."""
-    parts = path.split(".")
-    cls: type[BaseModel] | None = TrainConfig
-    for part in parts:
-        if cls is None or part not in cls.model_fields:
-            known = ", ".join(["seed", "device", *(f"{s}.*" for s in SECTIONS)])
-            raise ConfigError(f"unknown setting TrainConfig.{path} (known: {known})")
-        cls = _section_type(cls, part)
-    return parts
-
-
-def _validated(data: dict[str, Any]) -> TrainConfig:
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError("; ".join(_message(err) for err in e.errors())) from None
-
-
-def _message(err: Any) -> str:
-    path = ".".join(str(p) for p in err["loc"])
-    ctx = err.get("ctx") or {}
-    kind = err["type"]
-    if kind == "value_error":
-        text = str(ctx.get("error", err["msg"]))
-    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        words = {
-            "greater_than": ">",
-            "greater_than_equal": ">=",
-            "less_than": "<",
-            "less_than_equal": "<=",
-        }[kind]
-        bound = next(iter(ctx.values()))
-        text = (
-            "must be positive"
-            if (kind, bound) == ("greater_than", 0)
-            else f"must be {words} {bound}"
-        )
-    elif kind == "extra_forbidden":
-        text = "is not a setting"
-    elif kind == "finite_number":
-        text = "must be a finite number"
-    else:
-        text = err["msg"][:1].lower() + err["msg"][1:]
-    got = err.get("input")
-    shown = "" if kind == "extra_forbidden" or isinstance(got, dict) else f", got {got!r}"
-    return f"TrainConfig.{path} {text}{shown}"

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from training.config import config_paths
+from training.config import TrainConfig
+from training.config_paths import config_paths
 from training.errors import ModelDirError
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class Recommender:
             else None,
             policy=policy,
             user_features=features,
-            cold_start_k=int(config_paths(config).get("serving.cold_start_k", 10)),
+            cold_start_k=int(config_paths(TrainConfig, config).get("serving.cold_start_k", 10)),
             config=config,
         )
         logger.info(

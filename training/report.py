@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from training.config import settings_differ
+from training.config import TrainConfig
+from training.config_paths import settings_differ
 from training.metrics import bootstrap_ci, paired_bootstrap, relaimpr
 from training.models import MODEL_REGISTRY, others_settings
 from training.report_figures import Summary, write_figures
@@ -56,7 +57,7 @@ def same_settings(
     """Whether a stored run of ``model`` was made with the current settings: the same values,
     a ``TrainConfig`` setting that one side lacks (added to or removed from the code since)
     counting as its default value, as ``dpgcn tune`` compares its stored studies. Settings are
-    compared by dotted path (:func:`training.config.config_paths`), so a run stored before
+    compared by dotted path (:func:`training.config_paths.config_paths`), so a run stored before
     TrainConfig had sections (flat names) matches the same settings today. Another model
     family's own settings (``model.dpgcn.*`` for LightGCN) are not compared: ``model`` does
     not read them. Of the tuned
@@ -70,9 +71,11 @@ def same_settings(
     if (old_changes is None) != (new_changes is None):
         return False
     unread = others_settings(model)
-    if old_changes is not None and settings_differ(old_changes, new_changes or {}, unread):
+    if old_changes is not None and settings_differ(
+        TrainConfig, old_changes, new_changes or {}, unread
+    ):
         return False
-    return not settings_differ(stored, current, unread)
+    return not settings_differ(TrainConfig, stored, current, unread)
 
 
 def load_runs(out_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig, config_paths, settings_differ
+from training.config import TrainConfig
+from training.config_paths import config_paths, settings_differ
 from training.data import load_export
 from training.errors import ConfigError, TrainingError
 from training.loop import fit, split_for
@@ -281,7 +282,7 @@ def _same_settings(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     since) counting as its default value."""
     if stored.get("export") != current["export"]:
         return False
-    return not settings_differ(stored.get("config") or {}, current["config"])
+    return not settings_differ(TrainConfig, stored.get("config") or {}, current["config"])
 
 
 def _is_default(trial: Any, defaults: dict[str, Any]) -> bool:
@@ -405,7 +406,7 @@ def write_tuned(path: Path, tuned: dict[str, Any]) -> None:
 def load_tuned(path: Path) -> dict[str, dict[str, Any]]:
     """Model → TrainConfig changes of a ``tuned.json`` by dotted path (``{"optim.lr": ...}``;
     a file written before TrainConfig had sections holds the old flat names, read through
-    :func:`training.config.config_paths`); each set is checked against :class:`TrainConfig`
+    :func:`training.config_paths.config_paths`); each set is checked against :class:`TrainConfig`
     (unknown settings or bad values raise a ConfigError naming the file)."""
     path = Path(path)
     try:
@@ -419,7 +420,7 @@ def load_tuned(path: Path) -> dict[str, dict[str, Any]]:
         params = entry.get("params") if isinstance(entry, dict) else None
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: model {name!r} has no 'params' object")
-        changes = config_paths(params)
+        changes = config_paths(TrainConfig, params)
         try:
             TrainConfig().replace({"model.name": name, **changes})
         except ConfigError as e:

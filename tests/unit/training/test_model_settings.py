@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from training.checkpoint import Checkpointer, CheckpointError, LoopState, Trainer
-from training.config import ModelConfig, TrainConfig, config_paths
+from training.config import ModelConfig, TrainConfig
+from training.config_paths import config_paths
 from training.dataset import GraphData
 from training.errors import ConfigError
 from training.models import MODEL_SETTINGS, MODEL_SPECS, build_model, others_settings
@@ -109,7 +110,7 @@ def test_older_forms_get_the_relation_mean_and_scale_of_their_time(
 ) -> None:
     cfg = TrainConfig.from_dict(stored)
     assert (cfg.model.dpgcn.relation_mean, cfg.model.dpgcn.side_scale) == want
-    paths = config_paths(stored)
+    paths = config_paths(TrainConfig, stored)
     assert not {"cold_simulation", "model.cold_simulation", "model.word2vec_terms"} & set(paths)
 
 

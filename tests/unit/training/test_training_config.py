@@ -7,16 +7,14 @@ import pytest
 from pydantic import ValidationError
 
 from training.config import (
-    LEGACY_PATHS,
-    MOVED_PATHS,
     SECTIONS,
     EvalConfig,
     ModelConfig,
     OptimConfig,
     PolicyConfig,
     TrainConfig,
-    config_paths,
 )
+from training.config_paths import LEGACY_PATHS, MOVED_PATHS, config_paths
 from training.errors import ConfigError, TrainingError
 from training.tuning import load_tuned
 
@@ -164,8 +162,8 @@ def test_flat_json_of_before_the_sections_is_read_through_one_migration() -> Non
     assert (cfg.seed, cfg.device) == (2, "cpu")
     # and it is the same configuration as the one written with sections today
     assert TrainConfig.from_json(cfg.to_json()) == cfg
-    assert config_paths(FLAT) == {
-        k: v for k, v in cfg.to_paths().items() if k in config_paths(FLAT)
+    assert config_paths(TrainConfig, FLAT) == {
+        k: v for k, v in cfg.to_paths().items() if k in config_paths(TrainConfig, FLAT)
     }
 
 
