@@ -69,7 +69,11 @@ class NumpyActor:
 
 @dataclass
 class PolicyAdjuster:
-    """Applies the DDPG action to user vectors: ``u' = u + α · scale · μ(s)``."""
+    """Applies the DDPG action to user vectors: ``u' = u + α · scale · μ(s)``.
+
+    :meth:`adjust` does it all from the state inputs (the actor runs only when ``α ≠ 0``).
+    A caller that tries several ``α`` on the same users computes the action once
+    (:meth:`action`, which does not depend on ``α``) and applies it at each (:meth:`apply`)."""
 
     actor: NumpyActor
     alpha: float
@@ -82,6 +86,9 @@ class PolicyAdjuster:
     def adjust(
         self, user_vecs: FloatMatrix, item_vecs: FloatMatrix, history: NDArray[np.int64]
     ) -> FloatMatrix:
+        """The adjusted user vectors ``[B, D]`` from the users' vectors ``[B, D]``, the item
+        vectors ``[I, D]`` and each user's recent item rows ``[B, N]`` (``-1`` padded);
+        ``user_vecs`` itself when ``α = 0``."""
         if self.alpha == 0.0:
             return user_vecs
         return self.apply(user_vecs, self.action(user_vecs, item_vecs, history))
@@ -92,13 +99,11 @@ class PolicyAdjuster:
         """The actor's action ``μ(s)`` ``[B, D]``; it does not depend on ``α``."""
         return self.actor(policy_states(user_vecs, item_vecs, history))
 
-    def apply(self, user_vecs: FloatMatrix, action: FloatMatrix | None) -> FloatMatrix:
-        """``u + α · scale · action`` (``user_vecs`` itself when ``α = 0``; ``action`` may then
-        be ``None``)."""
+    def apply(self, user_vecs: FloatMatrix, action: FloatMatrix) -> FloatMatrix:
+        """``u + α · scale · action`` for the :meth:`action` of the same users (``user_vecs``
+        itself when ``α = 0``)."""
         if self.alpha == 0.0:
             return user_vecs
-        if action is None:
-            raise ValueError("a non-zero alpha needs the actor's action")
         return (user_vecs + self.alpha * self.scale * action).astype(np.float32)
 
 

@@ -84,14 +84,15 @@ def fit_policy(
         history.append({"eval_reward_policy": float(r_policy), "eval_reward_none": float(r_zero)})
     alphas = sorted(set(cfg.alpha_grid) | {0.0})
     adjuster = policy_adjuster(policy, 0.0)
-    # The action does not depend on α: the states and the actor run once for all candidates.
+    # The action does not depend on α: the states and the actor run once for all candidates,
+    # and not at all when α = 0 is the only one.
     action = None
-    if any(alpha != 0.0 for alpha in alphas):
+    if len(alphas) > 1:
         action = adjuster.action(user, item, recent_items(split, cfg.state_history, "val"))
     by_alpha: dict[str, float] = {}
     best_alpha, best = 0.0, -math.inf
     for alpha in alphas:
-        adjusted = replace(adjuster, alpha=alpha).apply(user, action)
+        adjusted = user if action is None else replace(adjuster, alpha=alpha).apply(user, action)
         value = score(EmbeddingScorer(adjusted, item, query))
         by_alpha[f"{alpha:g}"] = value
         if value > best + 1e-6:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -54,6 +55,27 @@ def test_policy_adjusts_the_user_vector() -> None:
         NumpyActor(layers), alpha=0.0, scale=2.0, state_history=3, user_history=hist
     )
     assert np.allclose(_rec(policy=off).user_vector("u0"), u)
+
+
+def test_one_action_applied_at_each_alpha_is_adjusting_afresh() -> None:
+    dim = 8
+    rng = np.random.default_rng(2)
+    layers = [
+        (rng.normal(size=(6, 2 * dim)).astype(np.float32), rng.normal(size=6).astype(np.float32)),
+        (rng.normal(size=(dim, 6)).astype(np.float32), np.zeros(dim, np.float32)),
+    ]
+    users = rng.normal(size=(20, dim)).astype(np.float32)
+    items = rng.normal(size=(30, dim)).astype(np.float32)
+    hist = rng.integers(-1, 30, size=(20, 4))
+    adjuster = PolicyAdjuster(NumpyActor(layers), alpha=0.0, scale=1.5, state_history=4)
+    action = adjuster.action(users, items, hist)
+    assert adjuster.apply(users, action) is users and adjuster.adjust(users, items, hist) is users
+    for alpha in (0.1, 0.5, 1.0):
+        at = replace(adjuster, alpha=alpha)
+        adjusted = at.apply(users, action)
+        np.testing.assert_array_equal(adjusted, at.adjust(users, items, hist))
+        np.testing.assert_allclose(adjusted, users + alpha * 1.5 * action, rtol=1e-6)
+        assert adjusted.dtype == np.float32 and not np.allclose(adjusted, users)
 
 
 def test_cold_start_uses_nearest_users_by_features() -> None:
