@@ -47,7 +47,7 @@ against relationships, one line per stage (a stage a run lacks has no point ther
 fitted slope in the legend and a dashed slope-1 line through the smallest run's total, and a
 panel of the worker's, Neo4j's and the API's peak RSS::
 
-    .venv/bin/python bench/scale_run.py --summarize scale_s*.json --plot docs/scale_runs.svg
+    .venv/bin/python bench/scale_run.py --summarize scale_s*.json --plot docs/images/scale-runs.svg
 
 Uses the benchmarks' state home and ports unless the environment names others, and wipes
 that graph.
