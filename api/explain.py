@@ -111,6 +111,6 @@ def describe(item_id: str, e: serving.Explanation | None, strategy: Strategy) ->
         )
     if strategy in ("popular", "segment"):
         bought = e.purchases if e is not None else 0
-        text = f"popular: bought {bought} times" if bought else "popular with shoppers"
+        text = f"popular: bought by {bought} users" if bought else "popular with shoppers"
         return Explanation(kind="popular", text=text, via=[item_id])
     return Explanation(kind="taste", text="matches your taste profile", via=[item_id])

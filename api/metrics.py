@@ -59,7 +59,13 @@ def child(metric: Any, *labels: str) -> Any:
 
 
 def cache_event(cache: str, hit: bool) -> None:
-    child(CACHE, cache, "hit" if hit else "miss").inc()
+    cache_result(cache, "hit" if hit else "miss")
+
+
+def cache_result(cache: str, result: str) -> None:
+    """One ``dpgcn_api_cache_total`` event: hit, miss, or (api.cache) stale, refresh,
+    refresh_failed."""
+    child(CACHE, cache, result).inc()
 
 
 #: Request ids: a random per-process prefix and a counter (unique per process, no system call

@@ -18,15 +18,14 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
-from cachetools import TTLCache, cached
 from neo4j import Driver
 
 from api import metrics
+from api.cache import Cached
 from api.changes import Changes
 from api.scoring import Scorer
 from api.snapshot import (
@@ -46,45 +45,12 @@ from training.inference import PolicyAdjuster, load_policy_adjuster_bytes
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class LoadedPolicy:
     model_version: str
     version: int
     adjuster: PolicyAdjuster | None  # None: the stored policy is unusable or off (α = 0)
-
-
-class Cached(Generic[T]):
-    """A thread-safe ``cachetools.TTLCache`` (least recently used dropped first) that counts
-    its hits and misses in the metrics. Concurrent misses of one key load it once: the others
-    wait for that load (``cachetools.cached``'s ``condition``) instead of each sending the same
-    query, so a burst of requests on an expired or cold key costs one query, not one each."""
-
-    def __init__(self, name: str, ttl_s: float, size: int = 256) -> None:
-        self.name = name
-        self._data: TTLCache[Hashable, T] = TTLCache(size, ttl_s)
-        self._lock = threading.Condition()
-        self._load: Callable[[Hashable, Callable[[], T]], T] = cached(
-            self._data, key=lambda key, load: key, condition=self._lock
-        )(lambda key, load: load())
-
-    def get(self, key: Hashable, load: Callable[[], T]) -> T:
-        loaded = False
-
-        def counted() -> T:
-            nonlocal loaded
-            loaded = True
-            return load()
-
-        value = self._load(key, counted)
-        metrics.cache_event(self.name, not loaded)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
 
 
 #: The cyclic garbage collector's thresholds while serving (``gc.set_threshold``). A young
@@ -232,6 +198,7 @@ class Recommender:
         return None if self.scorer is None else self.scorer.snapshot
 
     def _refresh_loop(self) -> None:
+        self._preload_popular()
         while not self._stop.is_set():
             try:
                 self.refresh_snapshot()
@@ -239,6 +206,13 @@ class Recommender:
                 logger.warning("snapshot refresh failed: %s", type(e).__name__)
             self._wake.wait(self.refresh_s)
             self._wake.clear()
+
+    def _preload_popular(self) -> None:
+        """Load the popular items (every unknown user's answer) before a request needs them."""
+        try:
+            self.popular_items(1, frozenset(), None)
+        except Exception as e:  # Neo4j away: the first request that needs them loads them
+            logger.warning("popular items not preloaded: %s", type(e).__name__)
 
     def refresh_snapshot(self) -> Snapshot | None:
         """Re-read the active version (when due) and load its snapshot if the served one is

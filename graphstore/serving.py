@@ -57,6 +57,7 @@ class Explanation:
     category: str | None
     segment: str | None
     segment_buyers: int
+    #: How many users bought the item.
     purchases: int
 
 

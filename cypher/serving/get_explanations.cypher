@@ -1,7 +1,8 @@
 // Purpose: why each recommended item fits the user, from the graph, in one read for the K
 //          items: the user's search that led to it, a search sharing a term with it, an item
 //          of the same category the user interacted with, how many users of the user's segment
-//          (of model version $version) bought it, and its purchase count.
+//          (of model version $version) bought it, and how many users bought it (from the
+//          degree store: no relationship is visited, however popular the item).
 // Parameters: $user_id, $item_ids (the recommended items), $version.
 // Example: $user_id = 'u42', $item_ids = ['i1', 'i7'], $version = 'v20261126-233000-1a2b3c'
 
@@ -42,8 +43,7 @@ CALL (u, i) {
            AS segment_buyers
 }
 CALL (i) {
-  OPTIONAL MATCH (i)<-[r:PURCHASED]-()
-  RETURN sum(coalesce(r.count, 1)) AS purchases
+  RETURN COUNT { (i)<-[:PURCHASED]-() } AS purchases
 }
 RETURN item_id, led_query, term_query, term, similar_id, similar_title, similar_how, category,
        segment, segment_buyers, purchases

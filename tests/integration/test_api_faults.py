@@ -11,10 +11,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-import os
 import re
 import secrets
-import signal
 import socket
 import statistics
 import subprocess
@@ -23,8 +21,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +35,7 @@ from api.main import create_app
 from dpgcn import neo4j_server, services
 from dpgcn.settings import get_settings
 from tests.integration.api_keys import api_keys_fixture, auth  # noqa: F401
-from tests.integration.conftest import DPGCN
+from tests.integration.api_process import Api, serve, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -47,84 +43,23 @@ Keys = dict[str, str]
 MB = 1 << 20
 #: The API process re-reads its key table this often (and at most this often for misses).
 KEY_PERIOD_S = 1.0
-
-
-@dataclass
-class Api:
-    url: str
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def rss_mib(self) -> float:
-        text = Path(f"/proc/{self.proc.pid}/status").read_text()
-        kib = re.search(r"VmRSS:\s+(\d+) kB", text)
-        assert kib is not None
-        return int(kib.group(1)) / 1024
-
-    def metric(self, name: str) -> float:
-        """The sum of a Prometheus metric's samples (0 when absent)."""
-        text = httpx.get(self.url + "/metrics", timeout=10).text
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(name + "{") or line.startswith(name + " ")
-        )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, timeout: float = 180.0) -> None:
-    """Until /ready is 200 and the snapshot holds the active version."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            r = httpx.get(url + "/ready", timeout=10)
-            body = r.json()
-            if r.status_code == 200 and (body.get("snapshot") or {}).get("ok"):
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        assert time.monotonic() < deadline, "the API did not become ready"
-        time.sleep(0.5)
+#: Seconds the API process's popular items stay fresh.
+POPULAR_S = 1.0
 
 
 @pytest.fixture(scope="module")
 def api(
     trained_model: str, api_keys: Keys, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
-    """``dpgcn serve`` as its own process on a free loopback port, logging to ``api.log``."""
-    port = _free_port()
+    """``dpgcn serve`` as its own process, logging to ``api.log``."""
     log = tmp_path_factory.mktemp("api") / "api.log"
-    env = {
-        **os.environ,
-        "DPGCN_API_KEY_CACHE_S": str(KEY_PERIOD_S),
-        "DPGCN_API_KEY_MISS_REFRESH_S": str(KEY_PERIOD_S),
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [DPGCN, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url)
-        yield Api(url, "127.0.0.1", port, proc, log)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    with serve(
+        log,
+        DPGCN_API_KEY_CACHE_S=str(KEY_PERIOD_S),
+        DPGCN_API_KEY_MISS_REFRESH_S=str(KEY_PERIOD_S),
+        DPGCN_API_POPULAR_CACHE_S=str(POPULAR_S),
+    ) as running:
+        yield running
 
 
 def _an_item(driver: Driver) -> str:
@@ -421,7 +356,64 @@ def test_known_keys_keep_working_through_a_neo4j_outage(api: Api, api_keys: Keys
             assert max(took) < 1.0 and unknown_s < 10.0
         finally:
             neo4j_server.start(spec)
-    _wait_ready(api.url)
+    wait_ready(api)
+
+
+# ------------------------------------------------------------------ unknown users, a burst
+
+
+def test_a_burst_of_unknown_users_costs_one_popular_query_per_expiry(
+    api: Api, api_keys: Keys
+) -> None:
+    """Each unknown user's answer is the popular list, an aggregation over the whole graph.
+    Under 16 concurrent clients for four of its POPULAR_S lifetimes, no request loads it
+    (each gets it fresh or stale), one background query per expiry refreshes it, and every
+    answer is the same list."""
+    read = auth(api_keys["read"])
+    path = "/v1/users/{}/recommendations?k=5&explain=false"
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        # an earlier test's erasure emptied the cache: this request loads the list again
+        warm = client.get(path.format("nobody-warm"), headers=read).json()
+    assert warm["strategy"] == "popular" and warm["items"], warm
+
+    def count(result: str) -> float:
+        return api.metric(f'dpgcn_api_cache_total{{cache="popular_items",result="{result}"}}')
+
+    before = {r: count(r) for r in ("miss", "stale", "refresh")}
+    answers: list[tuple[int, str | None, tuple[str, ...]]] = []
+    seconds = 4 * POPULAR_S
+
+    def client_loop(n: int) -> None:
+        with httpx.Client(base_url=api.url, timeout=30) as c:
+            end, i = time.monotonic() + seconds, 0
+            while time.monotonic() < end:
+                r = c.get(path.format(f"nobody-{n}-{i}"), headers=read)
+                body = r.json() if r.status_code == 200 else {}
+                items = tuple(x["item_id"] for x in body.get("items", []))
+                answers.append((r.status_code, body.get("strategy"), items))
+                i += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 60)
+    elapsed = time.monotonic() - t0
+    after = {r: count(r) for r in ("miss", "stale", "refresh")}
+    refreshes = after["refresh"] - before["refresh"]
+    print(
+        f"{len(answers)} unknown-user requests in {elapsed:.1f} s: "
+        f"{after['stale'] - before['stale']:.0f} served stale, {refreshes:.0f} refreshes, "
+        f"{after['miss'] - before['miss']:.0f} loads for a request"
+    )
+    assert {(status, strategy) for status, strategy, _ in answers} == {(200, "popular")}
+    assert len({items for _, _, items in answers}) == 1 and answers[0][2] == tuple(
+        x["item_id"] for x in warm["items"]
+    )
+    assert after["miss"] == before["miss"]
+    assert after["stale"] > before["stale"]
+    assert 2 <= refreshes <= elapsed / POPULAR_S + 2, refreshes
 
 
 # ------------------------------------------------------------------ #7 NaN

@@ -9,10 +9,6 @@ services are left up."""
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +23,8 @@ from dpgcn.settings import get_settings
 from dpgcn.streams import FEEDBACK_STREAM
 from graphstore import apikeys, statelog
 from tests.integration.api_keys import auth
-from tests.integration.conftest import DPGCN, run_cli
+from tests.integration.api_process import ready, serve
+from tests.integration.conftest import run_cli
 from workers import runs
 
 pytestmark = pytest.mark.integration
@@ -38,49 +35,13 @@ READY_WITHIN_S = 30.0
 TEST_STREAM = "dpgcn:test:backup"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def api_url(trained_model: str, tmp_path: Path) -> Iterator[str]:
     """``dpgcn serve`` on a free loopback port (key table re-read every second)."""
-    port = _free_port()
-    log = tmp_path / "api.log"
-    env = {**os.environ, "DPGCN_API_KEY_CACHE_S": "1", "DPGCN_API_KEY_MISS_REFRESH_S": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [DPGCN, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while not _ready(url, snapshot=True):
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the API did not become ready"
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _ready(url: str, snapshot: bool = False) -> bool:
-    try:
-        r = httpx.get(url + "/ready", timeout=5)
-        body = r.json()
-    except (httpx.HTTPError, ValueError):
-        return False
-    return r.status_code == 200 and (not snapshot or bool((body.get("snapshot") or {}).get("ok")))
+    with serve(
+        tmp_path / "api.log", DPGCN_API_KEY_CACHE_S="1", DPGCN_API_KEY_MISS_REFRESH_S="1"
+    ) as api:
+        yield api.url
 
 
 def _user_exists(driver: Driver, user_id: str) -> bool:
@@ -156,7 +117,7 @@ def test_restore_keeps_later_erasures_and_revocations(
 
     # the running API recovers by itself: /ready within 30 s, no other writes
     t0 = time.monotonic()
-    while not _ready(api_url):
+    while not ready(api_url):
         assert time.monotonic() - t0 < READY_WITHIN_S, "the API was not ready 30 s after restore"
         time.sleep(0.25)
     ready_s = time.monotonic() - t0
