@@ -59,8 +59,8 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
-#: The clock of the epoch loop: epoch seconds and the time budget (``fit``'s default; tests
-#: pass their own).
+#: ``training.distributed``'s epoch clock until it takes its own; ``fit`` and ``end_epoch``
+#: never read it (their clock is their ``clock`` parameter).
 loop_clock: Callable[[], float] = time.perf_counter
 
 
@@ -306,7 +306,7 @@ def fit(
     progress: ProgressFn | None = None,
     device: torch.device | None = None,
     checkpoint_dir: Path | None = None,
-    clock: Callable[[], float] = loop_clock,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> FitResult:
     """Train ``config.model.name`` on ``split``: supervised epochs (full-batch or neighbour-sampled
     mini-batches, ``config.optim.batching``), then the DDPG stage if any. Deterministic for a seed
@@ -424,7 +424,7 @@ def end_epoch(
     loss: float,
     epoch: int,
     t0: float,
-    clock: Callable[[], float] = loop_clock,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[dict[str, float], bool]:
     """The end of a training epoch (one process, or rank 0 of several): validation, the
     history row (``seconds``: ``clock`` since ``t0``), the log line, the best weights so far.

@@ -10,6 +10,7 @@ with a budget no epoch fits in."""
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import time
@@ -132,6 +133,13 @@ def test_a_resumed_budget_counts_the_seconds_in_the_state() -> None:
 
 def test_the_default_clock_is_monotonic() -> None:
     assert TimeBudget(LoopState(), 1.0).clock is time.monotonic
+
+
+def test_the_loop_measures_on_its_clock_parameter() -> None:
+    """One clock mechanism: ``fit`` and ``end_epoch`` take their clock as a parameter (the
+    tests below pass fake ones), ``time.perf_counter`` by default."""
+    for function in (loop.fit, loop.end_epoch):
+        assert inspect.signature(function).parameters["clock"].default is time.perf_counter
 
 
 def _config(tiny_config: TrainConfig, budget: float, epochs: int = 6) -> TrainConfig:
