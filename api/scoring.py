@@ -3,10 +3,11 @@
 Every personalized answer is ranked by :func:`rank` — users of the snapshot in batches by the
 :class:`Scorer` thread, users read from the graph (not in the snapshot, changed since, cold
 start) one at a time by the request's worker thread. For a batch: one policy-actor call, one
-product ``U @ Mᵀ`` against the item columns (the item matrix is read once per batch instead of
-once per request), seen items masked, then an exact top-k per row through block maxima (the
-top k items lie in the k blocks of 128 items with the largest maxima; see
-:func:`top_k_batch`).
+product ``M Uᵀ`` of the padded item rows with the batch's vectors (the item matrix is read
+once per batch instead of once per request; item-major, because BLAS streams a tall ``[I, D]``
+matrix against a few columns faster than the transposed product: docs/benchmarks-api.md), seen items
+masked, then an exact top-k per user through block maxima (the top k items lie in the k
+blocks of 128 items with the largest maxima; see :func:`top_k_batch`).
 
 Similar items and query suggestions are ranked by the same thread, in the same batches, by
 :func:`nearest`: cosine against the unit columns of the version's item or query vectors
@@ -33,38 +34,55 @@ from training.inference import PolicyAdjuster
 logger = logging.getLogger(__name__)
 
 
+def block_maxima(scores: np.ndarray) -> np.ndarray:
+    """``[N / BLOCK, B]``: the largest score of each block of :data:`BLOCK` consecutive items,
+    per column of ``scores`` ``[N, B]``, by halving: one vectorised maximum of two halves at
+    a time (numpy's ``max`` over the middle axis of ``[blocks, BLOCK, B]`` does not
+    vectorise; docs/benchmarks-api.md)."""
+    n, b = scores.shape
+    half = scores.reshape(n // BLOCK, BLOCK, b)
+    width = BLOCK // 2
+    half = np.maximum(half[:, :width], half[:, width:])
+    while width > 1:
+        width //= 2
+        np.maximum(half[:, :width], half[:, width : 2 * width], out=half[:, :width])
+    return half[:, 0]
+
+
 def top_k_batch(scores: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
-    """Per row of ``scores`` ``[B, N]``, the columns of its ``k`` largest finite scores, best
-    first (fewer when fewer are finite). Exact: with ``N`` a multiple of :data:`BLOCK`, the k
-    best items of a row lie in the k blocks with the largest maxima (a block holding one of
-    them has a maximum at least the k-th best score, and at most k blocks can)."""
-    b, n = scores.shape
+    """Per column ``r`` of ``scores`` ``[N, B]`` (item-major: the layout of the product of the
+    padded item rows with the batch's vectors), the rows of its ``ks[r]`` largest finite
+    scores, best first (fewer when fewer are finite). Exact: with ``N`` a multiple of
+    :data:`BLOCK`, the k best items of a column lie in the k blocks with the largest maxima
+    (a block holding one of them has a maximum at least the k-th best score, and at most k
+    blocks can)."""
+    n, b = scores.shape
     out: list[np.ndarray] = []
     if n == 0:
         return [np.zeros(0, np.int64) for _ in ks]
     blocks = n // BLOCK if n % BLOCK == 0 else 0
-    maxima = scores.reshape(b, blocks, BLOCK).max(axis=2) if blocks else None
+    maxima = block_maxima(scores).T if blocks else None  # [B, blocks]
     offsets = np.arange(BLOCK)
     ks = list(ks)
     if maxima is not None and b > 1 and len(set(ks)) == 1 and ks[0] < blocks // 4:
-        k = ks[0]  # the usual case, one k for the whole batch: no loop over the rows
+        k = ks[0]  # the usual case, one k for the whole batch: no loop over the columns
         best = np.argpartition(-maxima, k - 1, axis=1)[:, :k]
-        cols = (best[:, :, None] * BLOCK + offsets).reshape(b, -1)
-        sub = np.take_along_axis(scores, cols, axis=1)
+        rows = (best[:, :, None] * BLOCK + offsets).reshape(b, -1)
+        sub = scores[rows, np.arange(b)[:, None]]
         top = np.argpartition(-sub, k - 1, axis=1)[:, :k]
         top_scores = np.take_along_axis(sub, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
-        chosen = np.take_along_axis(cols, np.take_along_axis(top, order, axis=1), axis=1)
+        chosen = np.take_along_axis(rows, np.take_along_axis(top, order, axis=1), axis=1)
         finite = np.isfinite(np.take_along_axis(top_scores, order, axis=1))
         return [chosen[r][finite[r]] for r in range(b)]
     for r, k in enumerate(ks):
-        row = scores[r]
+        column = scores[:, r]
         if maxima is not None and k < blocks // 4:
             best = np.argpartition(-maxima[r], k - 1)[:k]
             candidates = (best[:, None] * BLOCK + offsets).ravel()
         else:
             candidates = np.arange(n)
-        part = row[candidates]
+        part = column[candidates]
         kk = min(k, len(candidates))
         pick = np.argpartition(-part, kk - 1)[:kk]
         pick = pick[np.argsort(-part[pick], kind="stable")]
@@ -80,14 +98,14 @@ def nearest(
     Neo4j's cosine vector index and ``vector.similarity.cosine``: ``(1 + cosine) / 2``."""
     vecs = np.asarray(vecs, dtype=np.float32)
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-    sims = (vecs / np.where(norms > 0, norms, 1.0)) @ target.unit
-    sims[:, target.size :] = -np.inf
-    sims[:, target.zero] = -np.inf
+    sims = target.unit @ np.ascontiguousarray((vecs / np.where(norms > 0, norms, 1.0)).T)
+    sims[target.size :] = -np.inf
+    sims[target.zero] = -np.inf
     skip = np.asarray(exclude, dtype=np.int64)
     at = np.flatnonzero(skip >= 0)
-    sims[at, skip[at]] = -np.inf
+    sims[skip[at], at] = -np.inf
     tops = top_k_batch(sims, ks)
-    return [(top, (1.0 + sims[r, top]) / 2.0) for r, top in enumerate(tops)]
+    return [(top, (1.0 + sims[top, r]) / 2.0) for r, top in enumerate(tops)]
 
 
 def nearest_among(
@@ -97,7 +115,7 @@ def nearest_among(
     the order of ``rows``; scores as :func:`nearest`'s."""
     vec = np.asarray(vec, dtype=np.float32)
     norm = float(np.linalg.norm(vec))
-    sims = (vec / (norm if norm > 0 else 1.0)) @ target.unit[:, rows]
+    sims = target.unit[rows] @ (vec / (norm if norm > 0 else 1.0))
     sims[np.isin(rows, target.zero)] = -np.inf
     order = np.argsort(-sims, kind="stable")[:k]
     order = order[np.isfinite(sims[order])]
@@ -149,23 +167,23 @@ def rank(
     out: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64), np.zeros(0))] * len(wants)
     plain = [j for j, w in enumerate(wants) if w.rows is None]
     if plain:
-        scores = vecs[plain] @ items.columns
-        scores[:, n_items:] = -np.inf
+        scores = items.padded @ np.ascontiguousarray(vecs[plain].T)  # [I', B]
+        scores[n_items:] = -np.inf
         at = np.full(len(wants), -1, np.int64)
         at[plain] = np.arange(len(plain))
         masked = at[owner] >= 0
         excluding = np.asarray([w.exclude_seen for w in wants], bool)[owner] & masked
-        scores[at[owner[excluding]], item[excluding]] = -np.inf
+        scores[item[excluding], at[owner[excluding]]] = -np.inf
         tops = top_k_batch(scores, [wants[j].k for j in plain])
         for i, j in enumerate(plain):
-            out[j] = (tops[i], scores[i, tops[i]])
+            out[j] = (tops[i], scores[tops[i], i])
     for j, w in enumerate(wants):
         if w.rows is None:
             continue
         s = items.matrix[w.rows] @ vecs[j]
         if w.exclude_seen:
             s[np.isin(w.rows, item[owner == j])] = -np.inf
-        top = top_k_batch(s[None], [w.k])[0]
+        top = top_k_batch(s[:, None], [w.k])[0]
         out[j] = (w.rows[top], s[top])
     return out
 

@@ -49,19 +49,19 @@ TOPLISTS = 50_000
 
 @dataclass(frozen=True)
 class Cosine:
-    """Vectors ranked by cosine (:func:`api.scoring.nearest`): ``unit`` ``[D, N']`` holds the
-    ``size`` vectors scaled to unit length as columns, padded like :func:`item_columns`;
-    ``zero`` the rows whose vector is zero (no cosine: never ranked)."""
+    """Vectors ranked by cosine (:func:`api.scoring.nearest`): ``unit`` ``[N', D]`` holds the
+    ``size`` vectors scaled to unit length, padded like :func:`padded_rows`; ``zero`` the rows
+    whose vector is zero (no cosine: never ranked)."""
 
     size: int
     unit: np.ndarray
     zero: np.ndarray
 
 
-def cosine_columns(matrix: np.ndarray) -> Cosine:
+def cosine_rows(matrix: np.ndarray) -> Cosine:
     norms = np.linalg.norm(matrix, axis=1)
     unit = matrix / np.where(norms > 0, norms, 1.0)[:, None]
-    return Cosine(len(matrix), item_columns(unit), np.flatnonzero(norms == 0))
+    return Cosine(len(matrix), padded_rows(unit), np.flatnonzero(norms == 0))
 
 
 @dataclass(frozen=True)
@@ -73,22 +73,22 @@ class ItemIndex:
     titles: list[str | None]
     matrix: np.ndarray  # [I, D]
     position: dict[str, int]
-    #: ``matrix`` transposed, ``[D, I']`` C-contiguous, ``I'`` rounded up to a multiple of
-    #: :data:`BLOCK` with zero columns (see :func:`item_columns`).
-    columns: np.ndarray
+    #: ``matrix`` with zero rows added up to a multiple of :data:`BLOCK`, ``[I', D]``
+    #: C-contiguous (see :func:`padded_rows`).
+    padded: np.ndarray
     categories: list[tuple[str, ...]]
     terms: list[frozenset[str]]
     #: ``matrix`` for similar items.
     cosine: Cosine
 
 
-def item_columns(matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` ``[N, D]`` as the scoring product wants it: transposed and contiguous,
-    padded with zero columns to a multiple of :data:`BLOCK` for the block top-k."""
+def padded_rows(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` ``[N, D]`` as the scoring product wants it: float32, C-contiguous, padded
+    with zero rows to a multiple of :data:`BLOCK` for the block top-k."""
     n, dim = matrix.shape
-    columns = np.zeros((dim, -(-n // BLOCK) * BLOCK), np.float32)
-    columns[:, :n] = matrix.T
-    return columns
+    rows = np.zeros((-(-n // BLOCK) * BLOCK, dim), np.float32)
+    rows[:n] = matrix
+    return rows
 
 
 def item_index(version: str, items: ItemVectors) -> ItemIndex:
@@ -98,10 +98,10 @@ def item_index(version: str, items: ItemVectors) -> ItemIndex:
         items.titles,
         items.matrix,
         {i: k for k, i in enumerate(items.ids)},
-        item_columns(items.matrix),
+        padded_rows(items.matrix),
         items.categories,
         items.terms,
-        cosine_columns(items.matrix),
+        cosine_rows(items.matrix),
     )
 
 
@@ -133,7 +133,7 @@ def query_index(version: str, queries: QueryVectors) -> QueryIndex:
         queries.ids,
         [t if t is not None else i for i, t in zip(queries.ids, queries.texts, strict=True)],
         queries.matrix.shape[1],
-        cosine_columns(queries.matrix),
+        cosine_rows(queries.matrix),
         np.fromiter((r for _, r in named), np.int64, len(named)),
         [t for t, _ in named],
     )

@@ -736,8 +736,8 @@ def _timer(parts: dict[str, float]) -> Any:
 
 
 def scoring_parts(snap: Any, rec: Any, sample: list[str]) -> None:
-    """Per request, by batch size: the policy actor, the product ``U @ Mᵀ`` over the padded
-    item matrix, the seen-item mask, serving's exact block top-k, and the alternatives it
+    """Per request, by batch size: the policy actor, the product ``M @ Uᵀ`` of the padded
+    item rows, the seen-item mask, serving's exact block top-k, and the alternatives it
     replaced (``argpartition`` per row over all items; a full ``argsort``)."""
     from api.scoring import top_k_batch
 
@@ -760,21 +760,23 @@ def scoring_parts(snap: Any, rec: Any, sample: list[str]) -> None:
                 vecs = timed(
                     "policy actor", lambda v=vecs, h=hist: adjuster.adjust(v, snap.items.matrix, h)
                 )
-            scores = timed("GEMM U @ M.T", lambda v=vecs: v @ snap.items.columns)
+            scores = timed(
+                "GEMM M @ U.T", lambda v=vecs: snap.items.padded @ np.ascontiguousarray(v.T)
+            )
 
             def mask(sc: np.ndarray = scores, rs: np.ndarray = rows) -> None:
-                sc[:, n_items:] = -np.inf
+                sc[n_items:] = -np.inf
                 for i, row in enumerate(rs):
-                    sc[i, snap.seen(int(row))] = -np.inf
+                    sc[snap.seen(int(row)), i] = -np.inf
 
             timed("seen mask", mask)
             timed("block top-10 (serving)", lambda sc=scores, kk=ks: top_k_batch(sc, kk))
             timed(
-                "argpartition top-10 per row",
-                lambda sc=scores: [np.argpartition(-row, 9)[:10] for row in sc],
+                "argpartition top-10 per user",
+                lambda sc=scores: [np.argpartition(-col, 9)[:10] for col in sc.T],
             )
             if size <= 8:
-                timed("full argsort (naive)", lambda sc=scores: np.argsort(-sc, axis=1)[:, :10])
+                timed("full argsort (naive)", lambda sc=scores: np.argsort(-sc, axis=0)[:10])
         line = ", ".join(f"{k} {v / reps / size * 1000:.3f}" for k, v in parts.items())
         print(f"  batch {size:2}: {line}", flush=True)
 

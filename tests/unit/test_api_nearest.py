@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from api.scoring import Scorer, nearest, nearest_among
-from api.snapshot import BLOCK, cosine_columns, query_index
+from api.snapshot import BLOCK, cosine_rows, query_index
 from graphstore.serving import QueryVectors
 
 
@@ -36,7 +36,7 @@ def test_nearest_is_exact_cosine_on_neo4js_scale(n: int) -> None:
     matrix *= rng.uniform(0.1, 10.0, size=(n, 1)).astype(np.float32)  # lengths must not matter
     if n > 3:
         matrix[3] = 0.0
-    target = cosine_columns(matrix)
+    target = cosine_rows(matrix)
     vecs = rng.normal(size=(6, 16)).astype(np.float32)
     vecs[0] = matrix[min(2, n - 1)] * 3  # its own item first, unless excluded
     exclude = [min(2, n - 1), -1, 0, -1, n - 1, -1]
@@ -81,8 +81,8 @@ def test_the_scoring_thread_batches_nearest_asks_per_target() -> None:
     from api.changes import Changes
 
     rng = np.random.default_rng(2)
-    items = cosine_columns(rng.normal(size=(BLOCK * 8, 8)).astype(np.float32))
-    queries = cosine_columns(rng.normal(size=(300, 8)).astype(np.float32))
+    items = cosine_rows(rng.normal(size=(BLOCK * 8, 8)).astype(np.float32))
+    queries = cosine_rows(rng.normal(size=(300, 8)).astype(np.float32))
     vecs = rng.normal(size=(40, 8)).astype(np.float32)
     scorer = Scorer(Changes(), lambda v: (None, None), lambda i, c: None, max_batch=16)
     scorer.start()

@@ -111,10 +111,24 @@ def test_block_top_k_is_exact() -> None:
             scores[2, :] = -np.inf
             scores[2, :3] = [1.0, 2.0, 0.5]  # fewer finite scores than k
         for ks in ([1, 10, 10, 100, 3, min(n, 5) or 1], [10] * 6, [3] * 6):
-            for row, k, got in zip(scores, ks, top_k_batch(scores, ks), strict=True):
+            got_all = top_k_batch(np.ascontiguousarray(scores.T), ks)  # item-major
+            for row, k, got in zip(scores, ks, got_all, strict=True):
                 finite = np.flatnonzero(np.isfinite(row))
                 want = finite[np.argsort(-row[finite], kind="stable")][:k]
                 assert got.tolist() == want.tolist()
+
+
+def test_block_maxima_are_each_blocks_largest_score() -> None:
+    from api.scoring import block_maxima
+    from api.snapshot import BLOCK
+
+    rng = np.random.default_rng(4)
+    for batch in (1, 3, 16):
+        scores = rng.normal(size=(BLOCK * 9, batch)).astype(np.float32)
+        scores[5, 0] = np.inf
+        scores[BLOCK : 2 * BLOCK, -1] = -np.inf
+        want = scores.reshape(9, BLOCK, batch).max(axis=1)
+        assert np.array_equal(block_maxima(scores), want)
 
 
 def _snapshot(users: int = 50, items: int = 300, dim: int = 8) -> object:
@@ -578,7 +592,7 @@ def test_query_suggestions_take_the_vector_from_the_snapshot(
     monkeypatch.setattr(serving, "get_popular_queries", lambda *a, **k: [("q2", "tv", 3.0)])
     user = "u7"
     vec = snap.users[snap.user_pos[user]]
-    matrix = snap.queries.cosine.unit[:, : snap.queries.cosine.size].T
+    matrix = snap.queries.cosine.unit[: snap.queries.cosine.size]
     cosine = matrix @ (vec / np.linalg.norm(vec))
     url, h = f"/v1/users/{user}/query-suggestions", {"X-API-Key": "dpgcn_r1_s"}
     try:
