@@ -25,8 +25,10 @@ export directory, e.g. the scale run's exports (``.state/bench/artifacts/runs/*/
 prints the steps and seconds per step; run it from two source trees in one sitting for a
 before/after figure. With ``--steps N`` it times only the first ``N`` steps of that epoch
 instead (after ``--warmup`` untimed ones), split into sampling, forward, backward and
-optimiser step, with the mean sampled nodes and edges per batch: a per-step figure of a large
-export in seconds, for before/after runs on the scale run's exports.
+optimiser step (the forward pass as gather, propagate and loss), with the mean sampled nodes
+and edges per batch: a per-step figure of a large export in seconds, for before/after runs on
+the scale run's exports. ``--validate`` then times one validation of the epoch loop on the
+same model (whole-graph encode, click AUC, ranking) and its share per step of an epoch.
 
 ``--scaling 2000,8000`` instead times one epoch of each path on random exports of that many
 users (``--per-user`` interactions each, a quarter as many items; clustered as in the unit
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -181,13 +184,22 @@ def time_epoch(export: Path, base: TrainConfig) -> dict[str, Any]:
 
 
 def profile_steps(
-    export: Path, base: TrainConfig, steps: int, warmup: int, fanout_per: str | None = None
+    export: Path,
+    base: TrainConfig,
+    steps: int,
+    warmup: int,
+    fanout_per: str | None = None,
+    validate: bool = False,
 ) -> dict[str, Any]:
     """The first ``steps`` mini-batch steps of ``base`` on ``export`` (after ``warmup``
-    untimed ones), each split into its phases: sampling (the loader's next batch), forward
-    (:func:`~training.minibatch.minibatch_loss`), backward, optimiser step; with the mean
-    nodes and edges of a sampled batch and the epoch's step count. The steps run inside
-    ``training.allocation.large_blocks_reused`` as in ``minibatch_epoch``."""
+    untimed ones), each split into its phases: sampling (the loader's next batch), the
+    forward pass (:func:`~training.minibatch.minibatch_loss`: ``gather``, the batch's input
+    vectors up to the encoder; ``propagate``, the encoder; ``loss``, the score head and the
+    loss), backward, optimiser step; with the mean nodes and edges of a sampled batch and the
+    epoch's step count. The steps run inside ``training.allocation.large_blocks_reused`` as
+    in ``minibatch_epoch``. ``validate``: then one validation as the epoch loop runs it
+    (``Validator`` of the split; its whole-graph ``encode``, the click AUC and the ranking
+    timed apart), the seconds it adds to each step of an epoch that validates once."""
     from training import loop, minibatch
     from training.dataset import build_graph_data
     from training.device import seed_everything
@@ -196,6 +208,7 @@ def profile_steps(
     from training.optim import optimizer_for
 
     config = base.replace({"optim.batching": "minibatch", "optim.epochs": 1, "optim.patience": 0})
+    t_setup = time.perf_counter()
     split = split_for(load_export(export), config)
     seed_everything(config.seed)
     device = torch.device("cpu")
@@ -205,9 +218,18 @@ def profile_steps(
     if fanout_per is not None:
         config = config.replace({"optim.fanout_per": fanout_per})
     loader = minibatch.train_loader(split, config, loop.negative_pool(model, split))
+    setup_s = time.perf_counter() - t_setup
     edge_type = loader.input_data.input_type
-    phases = dict.fromkeys(("sample", "forward", "backward", "step"), 0.0)
+    names = ("sample", "gather", "propagate", "loss", "backward", "step")
+    phases = dict.fromkeys(names, 0.0)
+    marks: dict[str, float] = {}
+    gcn = cast(DPGCN, model).gcn
+    hooks = [
+        gcn.register_forward_pre_hook(lambda *_: marks.__setitem__("gcn0", time.perf_counter())),
+        gcn.register_forward_hook(lambda *_: marks.__setitem__("gcn1", time.perf_counter())),
+    ]
     nodes = edges = 0
+    per_step: list[float] = []
     model.train()
     it = iter(loader)
     reused = getattr(minibatch, "large_blocks_reused", contextlib.nullcontext)
@@ -224,23 +246,63 @@ def profile_steps(
             optimizer.step()
             t4 = time.perf_counter()
             if k >= warmup:
-                for name, secs in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                g0, g1 = marks["gcn0"], marks["gcn1"]
+                spans = (t1 - t0, g0 - t1, g1 - g0, t2 - g1, t3 - t2, t4 - t3)
+                for name, secs in zip(names, spans, strict=True):
                     phases[name] += secs
+                per_step.append(t4 - t0)
                 nodes += sum(int(batch[t].num_nodes) for t in batch.node_types)
                 edges += sum(int(batch[et].edge_index.shape[1]) for et in batch.edge_types)
+    for h in hooks:
+        h.remove()
     total = sum(phases.values())
-    n_nodes = sum(int(n) for n in data.num_nodes.values()) if hasattr(data, "num_nodes") else 0
-    return {
+    epoch_steps = -(-len(split.train) // config.optim.batch_size)
+    out: dict[str, Any] = {
         "export": str(export),
         "fanout_per": fanout_per,
         "train_interactions": len(split.train),
-        "epoch_steps": -(-len(split.train) // config.optim.batch_size),
-        "graph_nodes": n_nodes,
+        "epoch_steps": epoch_steps,
+        "graph_nodes": sum(int(n) for n in data.num_nodes.values()),
+        "setup_s": setup_s,
         "timed_steps": steps,
         "s_per_step": total / steps,
+        "forward_s": (phases["gather"] + phases["propagate"] + phases["loss"]) / steps,
         **{f"{name}_s": secs / steps for name, secs in phases.items()},
         "batch_nodes": nodes / steps,
         "batch_edges": edges / steps,
+        "step_seconds": per_step,
+    }
+    if validate:
+        out.update(time_validation(model, split, config, device))
+        out["validation_per_step_s"] = out["validation_s"] / epoch_steps
+    return out
+
+
+def time_validation(
+    model: Any, split: Any, config: TrainConfig, device: torch.device
+) -> dict[str, float]:
+    """One validation of the epoch loop (``training.loop.Validator``) on ``model``: the
+    validator's construction (once per fit), the whole-graph ``encode`` of the scorer, the
+    click AUC and the ranking, in seconds."""
+    from training.loop import Validator
+    from training.protocols import ModelScorer, click_auc
+
+    t0 = time.perf_counter()
+    validate = Validator(split, config)
+    t1 = time.perf_counter()
+    scorer = ModelScorer(model, device)
+    t2 = time.perf_counter()
+    click_auc(scorer, validate.users, validate.pos, validate.neg)
+    t3 = time.perf_counter()
+    validate._ranked(scorer)
+    t4 = time.perf_counter()
+    return {
+        "validator_init_s": t1 - t0,
+        "val_encode_s": t2 - t1,
+        "val_auc_s": t3 - t2,
+        "val_rank_s": t4 - t3,
+        "validation_s": t4 - t1,
+        "val_pairs": float(len(validate.users)),
     }
 
 
@@ -303,6 +365,9 @@ def main() -> None:
         "--tile", default="", help="with --steps: comma-separated copies of each export"
     )
     parser.add_argument("--warmup", type=int, default=2, help="with --steps: untimed steps first")
+    parser.add_argument(
+        "--validate", action="store_true", help="with --steps: then time one validation"
+    )
     parser.add_argument("--summarize", nargs="+", type=Path, help="result files: seeds together")
     parser.add_argument(
         "--set",
@@ -331,23 +396,32 @@ def main() -> None:
         base = base.replace({name: loaded})
     if args.epoch_of and args.steps:
         print(
-            "| export | steps/epoch | s/step | sample | forward | backward | step "
-            "| batch nodes | batch edges |"
+            "| export | steps/epoch | s/step | sample | gather | propagate | loss | backward "
+            "| step | batch nodes | batch edges | validation s (per step) |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         profiled = []
         tiles = [int(c) for c in args.tile.split(",")] if args.tile else [1]
         for export, copies in ((e, c) for e in args.epoch_of for c in tiles):
             with tempfile.TemporaryDirectory() as tmp:
                 path = export if copies == 1 else tile_export(export, copies, Path(tmp))
-                r = profile_steps(path, base, args.steps, args.warmup, args.fanout_per)
+                r = profile_steps(
+                    path, base, args.steps, args.warmup, args.fanout_per, args.validate
+                )
             r["export"], r["copies"] = str(export), copies
+            r["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             profiled.append(r)
             export = Path(f"{export} ×{copies}") if copies > 1 else export
+            val = (
+                f"{r['validation_s']:.1f} ({r['validation_per_step_s']:.3f})"
+                if "validation_s" in r
+                else ""
+            )
             print(
                 f"| {export} | {r['epoch_steps']} | {r['s_per_step']:.3f} | {r['sample_s']:.3f} "
-                f"| {r['forward_s']:.3f} | {r['backward_s']:.3f} | {r['step_s']:.3f} "
-                f"| {r['batch_nodes']:.0f} | {r['batch_edges']:.0f} |",
+                f"| {r['gather_s']:.3f} | {r['propagate_s']:.3f} | {r['loss_s']:.3f} "
+                f"| {r['backward_s']:.3f} | {r['step_s']:.3f} "
+                f"| {r['batch_nodes']:.0f} | {r['batch_edges']:.0f} | {val} |",
                 flush=True,
             )
         if args.out:
