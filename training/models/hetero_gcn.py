@@ -114,21 +114,25 @@ class HeteroGCN(nn.Module):
                 relation_counts=self.relation_counts,
             )
         x = torch.cat([x_dict[t] for t in stack.node_types])
-        total = x[: sum(stack.sizes[: len(stack.head_types)])] if stack.head_types else x
-        receives = torch.zeros(len(x), 1, device=x.device)
-        for t in stack.relations:
-            receives[stack.slices[t]] = 1.0
+        n_out = sum(stack.sizes[: len(stack.head_types)]) if stack.head_types else len(x)
+        keep = silent_rows(stack, x)
+        layers = [x]
         for j in range(self.num_props):
             last = j == self.num_props - 1
             adj = stack.head if last and stack.head is not None else stack.adjacency
             m = spmm(adj, x)
             if self.relation_mean == "node":
                 m = m / received_share(adj)
-            x = m + (1 - receives[: len(m)]) * x[: len(m)]
+            x = m if keep is None else m + keep[: len(m)] * x[: len(m)]
             if not last:
                 x = self.dropout(x)
-            total = total + x[: len(total)]
-        total = total / (self.num_props + 1)
+            layers.append(x)
+        # summed in place into the last layer's output rows (a fresh tensor no backward reads)
+        total = layers.pop()
+        total = total if layers and len(total) == n_out else total[:n_out].clone()
+        for earlier in reversed(layers):
+            total.add_(earlier if len(earlier) == n_out else earlier[:n_out])
+        total = total.div_(self.num_props + 1)
         names = list(stack.head_types) if stack.head_types else stack.node_types
         parts = dict(zip(names, torch.split(total, stack.sizes[: len(names)]), strict=True))
         return {t: parts[t] for t in self.output_types if t in parts}
@@ -138,6 +142,18 @@ class HeteroGCN(nn.Module):
             f"{self.__class__.__name__}({len(self.edge_types)} relations, dim={self.dim}, "
             f"num_layers={self.num_layers})"
         )
+
+
+def silent_rows(stack: RelationStack, x: Tensor) -> Tensor | None:
+    """``[n, 1]``: 1 for the rows of ``x`` (the stack's concatenated types) whose type receives
+    no relation and keeps its vector, 0 for the others; ``None`` when every type receives."""
+    silent = [t for t in stack.node_types if t not in stack.relations]
+    if not silent:
+        return None
+    keep = torch.zeros(len(x), 1, device=x.device)
+    for t in silent:
+        keep[stack.slices[t]] = 1.0
+    return keep
 
 
 def received_share(adj: Adjacency) -> Tensor:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from training.dataset import SideBag
+from training.sparse import Adjacency, spmm
 
 
 class SideProjection(nn.Module):
@@ -29,6 +30,13 @@ class SideProjection(nn.Module):
     must score an item without interactions (docs/model.md, "Cold items on the warm items'
     scale").
 
+    For the whole type (:meth:`forward` without ``rows``) the bags are one sparse matrix
+    :math:`\mathbf{B}` (node × token, the weights times ``scale``) built once per
+    :class:`~training.dataset.SideBag` (:func:`bag_matrix`), and the output is
+    :math:`\mathbf{B}\mathbf{E}^{side}` through :func:`~training.sparse.spmm`, whose backward
+    reuses :math:`\mathbf{B}`'s cached transpose; :class:`torch.nn.EmbeddingBag`, used for
+    chosen rows, sorts every token again in each backward.
+
     Args:
         num_tokens (int): Size of the token vocabulary.
         dim (int): Output size :math:`D`.
@@ -47,6 +55,8 @@ class SideProjection(nn.Module):
         self.num_tokens = num_tokens
         self.scale = scale
         self.bag = nn.EmbeddingBag(num_tokens, dim, mode="sum")
+        #: The bag whose :func:`bag_matrix` is cached, and that matrix.
+        self._matrix: tuple[SideBag, Adjacency] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -55,14 +65,28 @@ class SideProjection(nn.Module):
     def forward(self, bag: SideBag, rows: Tensor | None = None) -> Tensor:
         """The projection of every node of ``bag``, or of the nodes ``rows`` only (their
         tokens gathered by :func:`bag_rows`: the cost of those rows, not of the whole type)."""
-        tokens, offsets, weights = (
-            (bag.tokens, bag.offsets, bag.weights) if rows is None else bag_rows(bag, rows)
-        )
+        if rows is None:
+            if self._matrix is None or self._matrix[0] is not bag:
+                self._matrix = (bag, bag_matrix(bag, self.scale))
+            return spmm(self._matrix[1], self.bag.weight)
+        tokens, offsets, weights = bag_rows(bag, rows)
         out = cast(Tensor, self.bag(tokens, offsets, per_sample_weights=weights))
         return out * self.scale if self.scale != 1.0 else out
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(tokens={self.num_tokens}, scale={self.scale})"
+
+
+def bag_matrix(bag: SideBag, scale: float = 1.0) -> Adjacency:
+    """The bags of ``bag`` as a sparse ``[nodes, tokens]`` matrix (entry: the token's weight
+    times ``scale``, repeated tokens of a node summed) with its transpose, so that the matrix
+    times the token vectors is :class:`torch.nn.EmbeddingBag`'s ``"sum"`` with
+    ``per_sample_weights`` (times ``scale``)."""
+    n = len(bag.offsets)
+    ends = torch.cat([bag.offsets[1:], bag.offsets.new_tensor([len(bag.tokens)])])[:n]
+    row = torch.repeat_interleave(torch.arange(n, device=bag.tokens.device), ends - bag.offsets)
+    values = bag.weights.float() * scale
+    return Adjacency.from_entries(row, bag.tokens.long(), values, (n, bag.num_tokens))
 
 
 def bag_rows(bag: SideBag, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -209,7 +233,7 @@ class NodeEmbedding(nn.Module):
                     mask = mask & keep
                 if cold is not None and t in cold:
                     mask = mask & ~cold[t]
-                x = torch.where(mask[:, None], x, self.unknown[t])
+                x = with_rows_replaced(x, ~mask, self.unknown[t])
             if t in self.projections:
                 side = cast(SideProjection, self.projections[t])(self.side[t], rows)
                 if len(side) < len(x):  # padding rows of an empty type
@@ -223,3 +247,12 @@ class NodeEmbedding(nn.Module):
             f"{self.__class__.__name__}({self.num_nodes}, dim={self.dim}, "
             f"side={sorted(self.projections)}, id_dropout={self.id_dropout})"
         )
+
+
+def with_rows_replaced(x: Tensor, rows: Tensor, vector: Tensor) -> Tensor:
+    """``x`` with the rows that ``rows`` (bool per row) marks replaced by ``vector``:
+    ``torch.where(rows[:, None], vector, x)``, written as an ``index_put`` of those rows so that
+    the backward gathers the replaced rows' gradient for ``vector`` instead of reducing a
+    masked copy of the whole ``x``'s."""
+    index = rows.nonzero().squeeze(1)
+    return x.index_put((index,), vector.expand(len(index), -1))
