@@ -127,7 +127,11 @@ class TorchNeighborSampler(TrainingSampler):
     ``pyg-lib`` / ``torch-sparse``. Per hop and relation, each node reached in the previous hop
     keeps up to ``num_neighbors`` incoming edges of the sampler's CSC (``-1``: all): all of
     them when it has no more, else that many uniform draws with repeated draws kept once
-    (:func:`_pick`); random numbers come from torch's generator."""
+    (:func:`_pick`); random numbers come from torch's generator. As ``pyg-lib``'s sampler, it
+    returns the nodes in the order they were reached and the counts per hop
+    (``num_sampled_nodes``: the seeds, then each hop's new nodes, per node type;
+    ``num_sampled_edges``: each hop's edges, per relation), which a batch carries for PyG's
+    ``trim_to_layer``."""
 
     def _sample(  # type: ignore[override]
         self,
@@ -150,8 +154,12 @@ class TorchNeighborSampler(TrainingSampler):
             nodes[t].append(new)
             return new
 
+        num_nodes: dict[str, list[int]] = {t: [] for t in self.node_types}
+        num_edges: dict[EdgeType, list[int]] = {et: [] for et in self.edge_types}
         try:
             frontier = {t: add(t, ids.long()) for t, ids in seed.items()}
+            for t in self.node_types:
+                num_nodes[t].append(len(frontier[t]) if t in frontier else 0)
             rows: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
             cols: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
             edges: dict[EdgeType, list[Tensor]] = {et: [] for et in self.edge_types}
@@ -162,6 +170,7 @@ class TorchNeighborSampler(TrainingSampler):
                     dst = frontier.get(et[2])
                     k = fanout["__".join(et)][hop]
                     if dst is None or len(dst) == 0 or k == 0:
+                        num_edges[et].append(0)
                         continue
                     rel = self.to_rel_type[et]
                     pos, owner = _pick(self.colptr_dict[rel], dst, k)
@@ -170,7 +179,10 @@ class TorchNeighborSampler(TrainingSampler):
                     sampled.append((et, src))
                     edges[et].append(pos)
                     cols[et].append(local[et[2]][dst[owner]])
+                    num_edges[et].append(len(pos))
                 frontier = {t: add(t, torch.cat(ids)) for t, ids in found.items()}
+                for t in self.node_types:
+                    num_nodes[t].append(len(frontier[t]) if t in frontier else 0)
                 for et, src in sampled:  # local ids exist once the hop's new nodes are added
                     rows[et].append(local[et[0]][src])
         finally:  # the map back to "unseen" for the next batch, whatever happened here
@@ -184,6 +196,8 @@ class TorchNeighborSampler(TrainingSampler):
             col={et: torch.cat(v) if v else empty for et, v in cols.items()},
             edge={et: torch.cat(v) if v else empty for et, v in edges.items()},
             batch=None,
+            num_sampled_nodes=num_nodes,
+            num_sampled_edges=num_edges,
         )
 
     def _local_ids(self) -> dict[str, Tensor]:

@@ -177,3 +177,39 @@ def test_fanout_is_shared_among_the_relations_into_a_type(
     assert sum(wide[et].edge_index.shape[1] for et in wide.edge_types) > sum(
         batch[et].edge_index.shape[1] for et in batch.edge_types
     )
+
+
+def test_sampler_counts_each_hops_nodes_and_edges(data: GraphData) -> None:
+    """The batch's ``num_sampled_nodes`` / ``num_sampled_edges`` (what PyG's ``trim_to_layer``
+    reads): per type, the seeds then each hop's new nodes, in ``n_id`` order; per relation,
+    each hop's edges, whose destinations are the nodes that hop started from and whose
+    sources were reached by the end of it."""
+    graph = train_graph(hetero_data_from_split(data.split))
+    torch.manual_seed(0)
+    loader = make_link_loader(graph, REL, [3, 2], batch_size=16, num_negatives=2, mode="triplet")
+    if not isinstance(loader.link_sampler, TorchNeighborSampler):
+        pytest.skip("pyg-lib's sampler counts its own hops")
+    batch = next(iter(loader))
+    hops = 2
+    reached: dict[str, list[int]] = {}
+    for t in batch.node_types:
+        counts = batch[t].num_sampled_nodes
+        assert len(counts) == hops + 1 and sum(counts) == len(batch[t].n_id), t
+        reached[t] = np.cumsum(counts).tolist()
+    seeds = torch.cat([batch[ITEM].dst_pos_index, batch[ITEM].dst_neg_index.reshape(-1)])
+    assert int(batch[USER].src_index.max()) < reached[USER][0]  # the seeds come first
+    assert int(seeds.max()) < reached[ITEM][0]
+    sampled = 0
+    for et in batch.edge_types:
+        counts = batch[et].num_sampled_edges
+        ei = batch[et].edge_index
+        assert len(counts) == hops and sum(counts) == ei.shape[1], et
+        start = 0
+        for hop, n in enumerate(counts):
+            src, dst = ei[:, start : start + n]
+            first = reached[et[2]][hop - 1] if hop else 0
+            assert bool(((dst >= first) & (dst < reached[et[2]][hop])).all()), (et, hop)
+            assert bool((src < reached[et[0]][hop + 1]).all()), (et, hop)
+            start += n
+        sampled += ei.shape[1]
+    assert sampled > 0 and any(batch[t].num_sampled_nodes[2] for t in batch.node_types)
