@@ -196,7 +196,8 @@ def profile_steps(
     forward pass (:func:`~training.minibatch.minibatch_loss`: ``gather``, the batch's input
     vectors up to the encoder; ``propagate``, the encoder; ``loss``, the score head and the
     loss), backward, optimiser step; with the mean nodes and edges of a sampled batch and the
-    epoch's step count. The steps run inside ``training.allocation.large_blocks_reused`` as
+    epoch's step count (and the nodes of each hop, seeds first, where the sampler counts
+    them). The steps run inside ``training.allocation.large_blocks_reused`` as
     in ``minibatch_epoch``. ``validate``: then one validation as the epoch loop runs it
     (``Validator`` of the split; its whole-graph ``encode``, the click AUC and the ranking
     timed apart), the seconds it adds to each step of an epoch that validates once."""
@@ -230,6 +231,7 @@ def profile_steps(
     ]
     nodes = edges = 0
     per_step: list[float] = []
+    per_hop: dict[int, int] = {}
     model.train()
     it = iter(loader)
     reused = getattr(minibatch, "large_blocks_reused", contextlib.nullcontext)
@@ -253,6 +255,9 @@ def profile_steps(
                 per_step.append(t4 - t0)
                 nodes += sum(int(batch[t].num_nodes) for t in batch.node_types)
                 edges += sum(int(batch[et].edge_index.shape[1]) for et in batch.edge_types)
+                for t in batch.node_types:  # seeds, then each hop's new nodes
+                    for hop, n in enumerate(getattr(batch[t], "num_sampled_nodes", None) or []):
+                        per_hop[hop] = per_hop.get(hop, 0) + int(n)
     for h in hooks:
         h.remove()
     total = sum(phases.values())
@@ -271,6 +276,7 @@ def profile_steps(
         "batch_nodes": nodes / steps,
         "batch_edges": edges / steps,
         "step_seconds": per_step,
+        "batch_nodes_per_hop": [per_hop[h] / steps for h in sorted(per_hop)],
     }
     if validate:
         out.update(time_validation(model, split, config, device))
