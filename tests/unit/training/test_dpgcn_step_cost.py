@@ -151,8 +151,8 @@ def test_layer_sum_equals_reference(
     assert set(out) == set(outputs)
     w = {t: torch.randn_like(v) for t, v in ref.items()}
     inputs = [x[t] for t in types]
-    got = torch.autograd.grad(sum((out[t] * w[t]).sum() for t in out), inputs)
-    want = torch.autograd.grad(sum((ref[t] * w[t]).sum() for t in ref), inputs)
+    got = torch.autograd.grad(torch.stack([(out[t] * w[t]).sum() for t in out]).sum(), inputs)
+    want = torch.autograd.grad(torch.stack([(ref[t] * w[t]).sum() for t in ref]).sum(), inputs)
     for t in outputs:
         assert torch.allclose(out[t], ref[t], atol=1e-6), t
     if num_layers and "Tag" in outputs:  # a silent type's rows are its input, every layer
