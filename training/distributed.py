@@ -53,7 +53,6 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from training import loop
 from training.budget import TimeBudget
 from training.checkpoint import Checkpointer, LoopState, Trainer, fingerprint
 from training.config import TrainConfig
@@ -336,14 +335,14 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
     validate = Validator(split, config) if rank == 0 else None
     train_seconds: list[float] = []
     progress = (job.workdir / PROGRESS_FILE).open("a") if rank == 0 else None
-    budget = TimeBudget(state, config.optim.max_train_seconds, config.model.name, loop.loop_clock)
+    budget = TimeBudget(state, config.optim.max_train_seconds, config.model.name, time.perf_counter)
     for epoch in range(state.epoch + 1, 0 if state.done else config.optim.epochs + 1):
         if config.optim.max_train_seconds > 0:  # rank 0 decides, as for early stopping
             fits = [budget.allows_next_epoch() if rank == 0 else True]
             dist.broadcast_object_list(fits, src=0)
             if not fits[0]:
                 break
-        t0 = loop.loop_clock()
+        t0 = time.perf_counter()
         torch.manual_seed(epoch_seed(config.seed, epoch, rank))
         rank_rng = np.random.default_rng(epoch_seed(config.seed, epoch, rank))
         if loader is not None:
@@ -359,7 +358,7 @@ def _train_rank(rank: int, job: _Job, device: torch.device) -> None:
         total = torch.tensor([loss], dtype=torch.float64, device=device)
         dist.all_reduce(total)
         loss = float(total) / world
-        train_seconds.append(loop.loop_clock() - t0)
+        train_seconds.append(time.perf_counter() - t0)
         state.epoch = epoch
         stop = [False]
         if validate is not None:

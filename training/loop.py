@@ -59,10 +59,6 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
-#: ``training.distributed``'s epoch clock until it takes its own; ``fit`` and ``end_epoch``
-#: never read it (their clock is their ``clock`` parameter).
-loop_clock: Callable[[], float] = time.perf_counter
-
 
 class NotInductiveError(TrainingError):
     """The model cannot score items it never saw in training (cold-item protocol)."""
