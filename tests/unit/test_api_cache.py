@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,26 @@ def counting(values: list[int]) -> Callable[[], int]:
     return load
 
 
-def wait_idle(cache: Cached[int], key: str) -> None:
+def wait_idle(cache: Cached[Any], key: str) -> None:
     """Until no load of ``key`` is in flight."""
     with cache._changed:
         assert cache._changed.wait_for(lambda: key not in cache._loading, 5)
+
+
+class Blocking:
+    """A load that returns ``value`` once :attr:`release` is set; :attr:`started` says it
+    runs, :attr:`calls` counts its runs."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.started, self.release = threading.Event(), threading.Event()
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        self.started.set()
+        self.release.wait(5)
+        return self.value
 
 
 def test_fresh_value_is_served_without_a_load() -> None:
@@ -48,24 +65,15 @@ def test_expired_value_is_served_at_once_while_one_background_load_refreshes_it(
     cache: Cached[str] = Cached("t", ttl_s=60, clock=clock)
     assert cache.get("p", lambda: "old") == "old"
     clock.now = 61.0
-    started, release = threading.Event(), threading.Event()
-    calls: list[str] = []
-
-    def slow() -> str:
-        calls.append("load")
-        started.set()
-        release.wait(5)
-        return "new"
-
+    slow = Blocking("new")
     # every request during the refresh gets the old value without waiting; one load runs
     assert [cache.get("p", slow) for _ in range(20)] == ["old"] * 20
-    assert started.wait(5)
-    assert calls == ["load"]
-    release.set()
-    with cache._changed:
-        assert cache._changed.wait_for(lambda: "p" not in cache._loading, 5)
+    assert slow.started.wait(5)
+    assert slow.calls == 1
+    slow.release.set()
+    wait_idle(cache, "p")
     assert cache.get("p", slow) == "new"  # fresh again: no second load
-    assert calls == ["load"]
+    assert slow.calls == 1
 
 
 def test_concurrent_misses_of_one_key_load_it_once() -> None:
@@ -73,26 +81,18 @@ def test_concurrent_misses_of_one_key_load_it_once() -> None:
     more) sends one query; the others wait for it and get its value. Another key loads beside
     it."""
     cache: Cached[str] = Cached("t", ttl_s=60.0)
-    started, release = threading.Event(), threading.Event()
-    calls: list[str] = []
-
-    def load() -> str:
-        calls.append("p")
-        started.set()
-        release.wait(5)
-        return "value of p"
-
+    load = Blocking("value of p")
     got: list[str] = []
     threads = [threading.Thread(target=lambda: got.append(cache.get("p", load))) for _ in range(8)]
     for t in threads:
         t.start()
-    assert started.wait(5)
+    assert load.started.wait(5)
     assert cache.get("q", lambda: "other key") == "other key"  # not blocked by p's load
-    release.set()
+    load.release.set()
     for t in threads:
         t.join(5)
     assert got == ["value of p"] * 8
-    assert calls == ["p"]
+    assert load.calls == 1
 
 
 def test_a_failed_first_load_raises_and_the_next_caller_retries() -> None:
@@ -131,19 +131,13 @@ def test_a_failed_refresh_keeps_the_old_value_and_retries_after_a_pause() -> Non
 def test_clear_drops_entries_and_a_load_in_flight_does_not_store_its_value() -> None:
     """An erasure clears the caches: what a load read before it must not come back."""
     cache: Cached[str] = Cached("t", ttl_s=60.0)
-    started, release = threading.Event(), threading.Event()
-
-    def before_erasure() -> str:
-        started.set()
-        release.wait(5)
-        return "counts with the erased user"
-
+    before_erasure = Blocking("counts with the erased user")
     got: list[str] = []
     loader = threading.Thread(target=lambda: got.append(cache.get("p", before_erasure)))
     loader.start()
-    assert started.wait(5)
+    assert before_erasure.started.wait(5)
     cache.clear()
-    release.set()
+    before_erasure.release.set()
     loader.join(5)
     assert got == ["counts with the erased user"]  # its own caller still gets it
     assert cache.get("p", lambda: "counts without") == "counts without"
