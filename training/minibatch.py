@@ -413,6 +413,15 @@ def _labelled_pairs(batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Ten
     return torch.stack([users, torch.cat([pos, neg.reshape(-1)])]), labels
 
 
+def hop_counts(batch: HeteroData) -> dict[str, list[int]] | None:
+    """The batch's nodes of each type per hop, seeds first (the sampler's
+    ``num_sampled_nodes``), or ``None`` where the sampler does not count them."""
+    counts = {t: getattr(batch[t], "num_sampled_nodes", None) for t in batch.node_types}
+    if any(c is None for c in counts.values()):
+        return None
+    return {t: [int(n) for n in c] for t, c in counts.items() if c is not None}
+
+
 def minibatch_loss(model: DPGCN, batch: HeteroData, edge_type: EdgeType) -> tuple[Tensor, Tensor]:
     """The loss of one sampled batch and its labels: DP-GCN's vectors of the batch
     (``DPGCN.encode_batch``: input vectors, static user features fused, computed for the
@@ -420,8 +429,12 @@ def minibatch_loss(model: DPGCN, batch: HeteroData, edge_type: EdgeType) -> tupl
     model's cold-start simulation over the batch's items in training mode; the propagation
     over the batch's subgraph), the score head on its users and items, BCE over its labelled
     pairs (positives and the loader's negatives, binary or triplet sampling) plus the model's
-    ``penalty`` of those pairs."""
-    enc = model.encode_batch({t: batch[t].n_id for t in batch.node_types}, batch.edge_index_dict)
+    ``penalty`` of those pairs. Where the sampler counts the batch's nodes per hop
+    (:func:`hop_counts`), each layer of the encoder computes only the rows the seeds need
+    (:class:`~training.sparse.TrimmedStack`)."""
+    enc = model.encode_batch(
+        {t: batch[t].n_id for t in batch.node_types}, batch.edge_index_dict, hop_counts(batch)
+    )
     pairs, labels = _labelled_pairs(batch, edge_type)
     logits = model.score(enc, pairs[0], pairs[1])
     loss = F.binary_cross_entropy_with_logits(logits.float(), labels)

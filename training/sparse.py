@@ -232,30 +232,10 @@ class RelationStack:
         mini-batch that samples all of a node's neighbours gives it the full graph's row."""
         head_list = [t for t in (head_types or []) if t in node_types]
         node_types = head_list + [t for t in node_types if t not in head_list]
-        offsets, total = {}, 0
-        for t in node_types:
-            offsets[t] = total
-            total += num_nodes[t]
-        slices = {t: slice(offsets[t], offsets[t] + num_nodes[t]) for t in node_types}
-        relations: dict[str, list[tuple[str, str, str]]] = {}
-        kept = []
-        for et, ei in edge_index_dict.items():
-            if et[0] in offsets and et[2] in offsets and ei.numel():
-                relations.setdefault(et[2], []).append(et)
-                kept.append((et, ei))
-        rows, cols, vals = [], [], []
-        for et, ei in kept:
-            src, _, dst = et
-            ones = torch.ones(ei.shape[1], device=ei.device)
-            deg = torch.zeros(num_nodes[dst], device=ei.device).index_add_(0, ei[1], ones)
-            rows.append(ei[1] + offsets[dst])
-            cols.append(ei[0] + offsets[src])
-            n_rel = (relation_counts or {}).get(dst, len(relations[dst]))
-            vals.append(1.0 / (deg[ei[1]] * n_rel))
-        device = next((ei.device for _, ei in kept), torch.device("cpu"))
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        row, col = torch.cat(rows or [empty]), torch.cat(cols or [empty])
-        values = torch.cat(vals) if vals else torch.zeros(0, device=device)
+        slices, relations, row, col, values = _stack_entries(
+            edge_index_dict, num_nodes, node_types, relation_counts
+        )
+        total = sum(num_nodes[t] for t in node_types)
         n = max(total, 1)
         # Entries sorted once by (row, column) and once by (column, row): the stack, its
         # transpose and the head's rows (a prefix of the stack's) with their transpose, without
@@ -277,6 +257,150 @@ class RelationStack:
                 csr_of(col[in_head], row[in_head], values[in_head], (n, m)),
             )
         return RelationStack(adj, list(node_types), slices, relations, head, tuple(head_list))
+
+
+def _stack_entries(
+    edge_index_dict: dict[EdgeType, Tensor],
+    num_nodes: dict[str, int],
+    node_types: list[str],
+    relation_counts: dict[str, int] | None,
+) -> tuple[dict[str, slice], dict[str, list[EdgeType]], Tensor, Tensor, Tensor]:
+    r"""The rows of each type in the concatenation of ``node_types``, the relations into each
+    type (those with edges here) and the entries ``(row, col, value)`` of
+    :class:`RelationStack`'s matrix, unsorted: :math:`1 / (R_t\,d_r(v))` per edge."""
+    offsets, total = {}, 0
+    for t in node_types:
+        offsets[t] = total
+        total += num_nodes[t]
+    slices = {t: slice(offsets[t], offsets[t] + num_nodes[t]) for t in node_types}
+    relations: dict[str, list[EdgeType]] = {}
+    kept = []
+    for et, ei in edge_index_dict.items():
+        if et[0] in offsets and et[2] in offsets and ei.numel():
+            relations.setdefault(et[2], []).append(et)
+            kept.append((et, ei))
+    rows, cols, vals = [], [], []
+    for et, ei in kept:
+        src, _, dst = et
+        ones = torch.ones(ei.shape[1], device=ei.device)
+        deg = torch.zeros(num_nodes[dst], device=ei.device).index_add_(0, ei[1], ones)
+        rows.append(ei[1] + offsets[dst])
+        cols.append(ei[0] + offsets[src])
+        n_rel = (relation_counts or {}).get(dst, len(relations[dst]))
+        vals.append(1.0 / (deg[ei[1]] * n_rel))
+    device = next((ei.device for _, ei in kept), torch.device("cpu"))
+    empty = torch.zeros(0, dtype=torch.long, device=device)
+    row, col = torch.cat(rows or [empty]), torch.cat(cols or [empty])
+    values = torch.cat(vals) if vals else torch.zeros(0, device=device)
+    return slices, relations, row, col, values
+
+
+@dataclass
+class TrimmedStack:
+    r"""A sampled mini-batch's :class:`RelationStack` as one matrix per layer, each with only
+    the rows its layer has to compute, as PyG's ``trim_to_layer`` trims a batch per layer.
+
+    A neighbour sampler numbers a batch's nodes of each type hop by hop
+    (``num_sampled_nodes[t]``: the seeds, then each hop's new nodes) and draws the in-edges
+    of a node of hop :math:`h` at hop :math:`h + 1`, from nodes of hops :math:`\le h + 1`.
+    With :math:`L` layers the seeds' last vectors need hops :math:`\le 1` after layer
+    :math:`L - 1`, and so on: layer :math:`l` (from 0) computes the rows of hops
+    :math:`\le L - 1 - l` from those of hops :math:`\le L - l`, the last layer the seeds of
+    the ``head_types`` alone. ``layers[l]`` is that block of the batch's stack: its rows are,
+    per type in ``node_types`` order, the type's first rows (its hops up to the bound); its
+    columns every batch row (``l = 0``) or layer :math:`l - 1`'s rows. A type that receives
+    no relation in the batch keeps its vector through a 1 on the diagonal (``HeteroGCN``'s
+    keep term). A kept row holds the stack's entries in the stack's order, so the products
+    give the kept rows what the whole stack gives them.
+
+    PyG's ``torch_geometric.utils.trim_to_layer`` does not fit: it trims per-type feature and
+    edge-index dicts by the sampler's per-hop edge counts, while every relation here is one
+    matrix (built from the dicts with two sorts: one build per layer instead of one per
+    batch), the cold-start simulation removes edges so that the counts no longer delimit
+    the hops (rows are kept by their node's hop here), and the layer mean needs each
+    layer's seed rows (:attr:`seed_rows`).
+    """
+
+    layers: list[Adjacency]
+    #: Input rows: the batch's types in this order (``head_types`` first), every row.
+    node_types: list[str]
+    head_types: tuple[str, ...]
+    #: Seeds of each head type: the rows of the last layer's output, type by type.
+    seeds: list[int]
+    #: The seeds' rows (of the head types) in the input of each layer.
+    seed_rows: list[Tensor]
+
+    @staticmethod
+    def build(
+        edge_index_dict: dict[EdgeType, Tensor],
+        num_sampled_nodes: dict[str, list[int]],
+        node_types: list[str],
+        num_layers: int,
+        head_types: list[str],
+        relation_counts: dict[str, int] | None = None,
+    ) -> TrimmedStack:
+        """The trimmed stack of a batch whose nodes of type ``t`` are numbered by hop,
+        ``num_sampled_nodes[t]`` of each (the seeds first), for ``num_layers`` layers.
+
+        Raises:
+            ValueError: an edge into a node of hop ``h`` from a node of a later hop than
+                ``h + 1`` (the batch is not numbered by hop).
+        """
+        head_list = [t for t in head_types if t in node_types]
+        node_types = head_list + [t for t in node_types if t not in head_list]
+        counts = {t: [int(c) for c in num_sampled_nodes[t]] for t in node_types}
+        num_nodes = {t: sum(c) for t, c in counts.items()}
+        slices, relations, row, col, values = _stack_entries(
+            edge_index_dict, num_nodes, node_types, relation_counts
+        )
+        silent = [t for t in node_types if t not in relations and num_nodes[t]]
+        if silent:
+            eye = torch.cat([torch.arange(slices[t].start, slices[t].stop) for t in silent])
+            eye = eye.to(row.device)
+            row, col = torch.cat([row, eye]), torch.cat([col, eye])
+            values = torch.cat([values, torch.ones(len(eye), device=values.device)])
+        n = max(sum(num_nodes.values()), 1)
+        row, col, values = sorted_entries(row, col, values, n)
+        by_col = sorted_entries(col, row, values, n, order_only=True)
+        start = torch.tensor([slices[t].start for t in node_types], device=row.device)
+        row_type = torch.bucketize(row, start, right=True) - 1
+        col_type = torch.bucketize(col, start, right=True) - 1
+        row_local, col_local = row - start[row_type], col - start[col_type]
+
+        def within(hop: int) -> list[int]:  # rows of each type up to ``hop`` (seeds: 0)
+            return [sum(counts[t][: hop + 1]) if hop or t in head_list else 0 for t in node_types]
+
+        def first(sizes: list[int]) -> Tensor:  # where each type starts in such rows
+            return torch.tensor([0, *sizes[:-1]], device=row.device).cumsum(0)
+
+        layers, seed_rows = [], []
+        columns = [num_nodes[t] for t in node_types]  # layer 0 reads every row
+        for layer in range(num_layers):
+            rows = within(num_layers - 1 - layer)
+            bound, col_bound = torch.tensor(rows), torch.tensor(columns)
+            keep = row_local < bound.to(row.device)[row_type]
+            if bool((keep & (col_local >= col_bound.to(row.device)[col_type])).any()):
+                raise ValueError("the batch's nodes are not numbered by hop")
+            new_row = first(rows)[row_type] + row_local
+            new_col = first(columns)[col_type] + col_local
+            in_t = by_col[keep[by_col]]
+            m, k = sum(rows), sum(columns)
+            layers.append(
+                Adjacency(
+                    csr_of(new_row[keep], new_col[keep], values[keep], (m, k)),
+                    csr_of(new_col[in_t], new_row[in_t], values[in_t], (k, m)),
+                )
+            )
+            at = first(columns).tolist()
+            seed_rows.append(
+                torch.cat(
+                    [torch.arange(at[i], at[i] + counts[t][0]) for i, t in enumerate(head_list)]
+                    or [torch.zeros(0, dtype=torch.long)]
+                ).to(row.device)
+            )
+            columns = rows
+        seeds = [counts[t][0] for t in head_list]
+        return TrimmedStack(layers, node_types, tuple(head_list), seeds, seed_rows)
 
 
 class ColdStartStack:

@@ -223,16 +223,21 @@ class DPGCN(DotProductModel):
         return self.head(_first(h[USER], self.n_users), _first(h[ITEM], self.n_items), h.get(QUERY))
 
     def encode_batch(
-        self, n_id: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor]
+        self,
+        n_id: dict[str, Tensor],
+        edge_index_dict: dict[EdgeType, Tensor],
+        num_sampled_nodes: dict[str, list[int]] | None = None,
     ) -> DotEncoding:
         """The vectors of a sampled mini-batch (node type → ``batch[t].n_id``, the batch's
         batch-local ``edge_index_dict``): input rows of the batch's nodes only, cold-start
-        simulation over the batch's items in training mode, propagation over the subgraph."""
+        simulation over the batch's items in training mode, propagation over the subgraph.
+        With ``num_sampled_nodes`` (``batch[t].num_sampled_nodes``) the propagation computes
+        only what the seeds need and returns the seeds' vectors alone (``HeteroGCN.forward``)."""
         cold = self.sample_cold(n_id[ITEM]) if ITEM in n_id else None
         if cold is not None:
             sizes = {t: len(v) for t, v in n_id.items()}
             edge_index_dict = drop_interactions(edge_index_dict, ~cold, sizes)
-        h = self.gcn(self.inputs(n_id, cold), edge_index_dict)
+        h = self.gcn(self.inputs(n_id, cold), edge_index_dict, num_sampled_nodes)
         return self.head(h[USER], h[ITEM], h.get(QUERY))
 
 

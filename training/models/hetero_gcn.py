@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from training.data import EdgeType
-from training.sparse import Adjacency, RelationStack, spmm
+from training.sparse import Adjacency, RelationStack, TrimmedStack, spmm
 
 #: Values of ``HeteroGCN(relation_mean=…)``.
 RELATION_MEANS = ("node", "type")
@@ -96,7 +96,10 @@ class HeteroGCN(nn.Module):
         """Nothing to reset: the propagation has no parameters."""
 
     def forward(
-        self, x_dict: dict[str, Tensor], stack: RelationStack | dict[EdgeType, Tensor]
+        self,
+        x_dict: dict[str, Tensor],
+        stack: RelationStack | dict[EdgeType, Tensor],
+        num_sampled_nodes: dict[str, list[int]] | None = None,
     ) -> dict[str, Tensor]:
         """Representations of the output types; ``stack`` is the graph's
         :class:`~training.sparse.RelationStack` or its ``edge_index_dict`` (e.g. a
@@ -104,7 +107,27 @@ class HeteroGCN(nn.Module):
 
         The last layer multiplies only the output types' rows (:attr:`RelationStack.head`);
         per-type parts are taken with ``torch.split`` (its backward is one concatenation,
-        where slicing would allocate a zero-filled gradient of the whole matrix per type)."""
+        where slicing would allocate a zero-filled gradient of the whole matrix per type).
+
+        With ``num_sampled_nodes`` (a sampled batch's nodes of each type per hop, seeds first:
+        ``batch[t].num_sampled_nodes``) and an ``edge_index_dict``, each layer computes only
+        the rows a later layer or the output reads (:class:`~training.sparse.TrimmedStack`)
+        and the output holds the seeds of the output types alone: the first
+        ``num_sampled_nodes[t][0]`` rows of type ``t``, equal to those rows without it."""
+        if (
+            num_sampled_nodes is not None
+            and self.num_props
+            and not isinstance(stack, RelationStack)
+        ):
+            trimmed = TrimmedStack.build(
+                {et: ei for et, ei in stack.items() if et in self.edge_types},
+                num_sampled_nodes,
+                [t for t in self.node_types if t in x_dict],
+                self.num_props,
+                self.output_types,
+                self.relation_counts,
+            )
+            return self.trimmed_forward(x_dict, trimmed)
         if not isinstance(stack, RelationStack):
             stack = RelationStack.build(
                 {et: ei for et, ei in stack.items() if et in self.edge_types},
@@ -135,6 +158,25 @@ class HeteroGCN(nn.Module):
         total = total.div_(self.num_props + 1)
         names = list(stack.head_types) if stack.head_types else stack.node_types
         parts = dict(zip(names, torch.split(total, stack.sizes[: len(names)]), strict=True))
+        return {t: parts[t] for t in self.output_types if t in parts}
+
+    def trimmed_forward(self, x_dict: dict[str, Tensor], stack: TrimmedStack) -> dict[str, Tensor]:
+        """The seeds' representations of the output types, layer by layer on the rows each
+        layer needs (``forward`` with ``num_sampled_nodes``)."""
+        x = torch.cat([x_dict[t] for t in stack.node_types])
+        seeds = []
+        for j, adj in enumerate(stack.layers):
+            seeds.append(x.index_select(0, stack.seed_rows[j]))
+            x = spmm(adj, x)
+            if self.relation_mean == "node":
+                x = x / received_share(adj)
+            if j < len(stack.layers) - 1:
+                x = self.dropout(x)
+        # summed in place into the last layer's output (a fresh tensor no backward reads)
+        for earlier in reversed(seeds):
+            x.add_(earlier)
+        x = x.div_(len(stack.layers) + 1)
+        parts = dict(zip(stack.head_types, torch.split(x, stack.seeds), strict=True))
         return {t: parts[t] for t in self.output_types if t in parts}
 
     def __repr__(self) -> str:
