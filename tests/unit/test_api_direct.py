@@ -62,7 +62,7 @@ def _app(direct: bool, state: Any) -> FastAPI:
             stock.add_api_route(
                 route.path,
                 route.endpoint,
-                methods=list(route.methods),
+                methods=sorted(route.methods or ()),
                 response_model=route.response_model,
                 dependencies=route.dependencies,
                 route_class_override=APIRoute,
