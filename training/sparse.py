@@ -362,36 +362,52 @@ class TrimmedStack:
         n = max(sum(num_nodes.values()), 1)
         row, col, values = sorted_entries(row, col, values, n)
         by_col = sorted_entries(col, row, values, n, order_only=True)
-        start = torch.tensor([slices[t].start for t in node_types], device=row.device)
-        row_type = torch.bucketize(row, start, right=True) - 1
-        col_type = torch.bucketize(col, start, right=True) - 1
-        row_local, col_local = row - start[row_type], col - start[col_type]
+        start = [slices[t].start for t in node_types]
+        starts = torch.tensor(start, device=row.device)
 
         def within(hop: int) -> list[int]:  # rows of each type up to ``hop`` (seeds: 0)
             return [sum(counts[t][: hop + 1]) if hop or t in head_list else 0 for t in node_types]
 
-        def first(sizes: list[int]) -> Tensor:  # where each type starts in such rows
-            return torch.tensor([0, *sizes[:-1]], device=row.device).cumsum(0)
+        def first(sizes: list[int]) -> list[int]:  # where each type starts in such rows
+            return [sum(sizes[:i]) for i in range(len(sizes))]
 
         layers, seed_rows = [], []
         columns = [num_nodes[t] for t in node_types]  # layer 0 reads every row
         for layer in range(num_layers):
             rows = within(num_layers - 1 - layer)
-            bound, col_bound = torch.tensor(rows), torch.tensor(columns)
-            keep = row_local < bound.to(row.device)[row_type]
-            if bool((keep & (col_local >= col_bound.to(row.device)[col_type])).any()):
-                raise ValueError("the batch's nodes are not numbered by hop")
-            new_row = first(rows)[row_type] + row_local
-            new_col = first(columns)[col_type] + col_local
-            in_t = by_col[keep[by_col]]
+            # a type's first rows hold a range of the row-sorted entries
+            ends = [s + r for s, r in zip(start, rows, strict=True)]
+            bounds = torch.searchsorted(row, torch.tensor(start + ends, device=row.device))
+            ranges = list(zip(*bounds.view(2, -1).tolist(), strict=True))
+            at = first(rows)
+            new_row = torch.cat([row[b:e] + (at[i] - start[i]) for i, (b, e) in enumerate(ranges)])
+            kept_col = torch.cat([col[b:e] for b, e in ranges])
+            kept_values = torch.cat([values[b:e] for b, e in ranges])
+            if layer:  # columns: the rows of the layer before
+                kind = torch.bucketize(kept_col, starts, right=True) - 1
+                local = kept_col - starts[kind]
+                if bool((local >= torch.tensor(columns, device=row.device)[kind]).any()):
+                    raise ValueError("the batch's nodes are not numbered by hop")
+                kept_col = local + torch.tensor(first(columns), device=row.device)[kind]
+            if len(new_row) == len(row):
+                in_t = by_col
+                t_row, t_col = new_row[by_col], kept_col[by_col]
+            else:
+                keep = torch.zeros(len(row), dtype=torch.bool, device=row.device)
+                position = torch.full((len(row),), -1, dtype=torch.long, device=row.device)
+                for b, e in ranges:
+                    keep[b:e] = True
+                position[keep] = torch.arange(len(new_row), device=row.device)
+                in_t = position[by_col[keep[by_col]]]
+                t_row, t_col = new_row[in_t], kept_col[in_t]
             m, k = sum(rows), sum(columns)
             layers.append(
                 Adjacency(
-                    csr_of(new_row[keep], new_col[keep], values[keep], (m, k)),
-                    csr_of(new_col[in_t], new_row[in_t], values[in_t], (k, m)),
+                    csr_of(new_row, kept_col, kept_values, (m, k)),
+                    csr_of(t_col, t_row, kept_values[in_t], (k, m)),
                 )
             )
-            at = first(columns).tolist()
+            at = first(columns)
             seed_rows.append(
                 torch.cat(
                     [torch.arange(at[i], at[i] + counts[t][0]) for i, t in enumerate(head_list)]
