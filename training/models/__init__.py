@@ -102,6 +102,12 @@ def _popularity(data: GraphData, config: TrainConfig) -> RecModel:
     return Popularity(data)
 
 
+def _popularity_category(data: GraphData, config: TrainConfig) -> RecModel:
+    from training.models.popularity import CategoryPopularity
+
+    return CategoryPopularity(data)
+
+
 def _itemknn(data: GraphData, config: TrainConfig) -> RecModel:
     from training.models.item_knn import ItemKNN
 
@@ -136,6 +142,7 @@ _DPGCN_MODULE = "training.models.dpgcn"
 MODEL_SPECS: dict[str, ModelSpec] = {
     "popularity": ModelSpec(_popularity, "Popularity"),
     "itemknn": ModelSpec(_itemknn, "ItemKNN"),
+    "popularity_category": ModelSpec(_popularity_category, "Popularity (category back-off)"),
     "query_frequency": ModelSpec(_query_frequency, "Query frequency"),
     "embedding_mlp": ModelSpec(
         _embedding_mlp, "Embedding&MLP", module="training.models.embedding_mlp"
