@@ -568,18 +568,23 @@ def test_cached_lists_are_out_of_the_garbage_collectors_way(
 
 
 def test_serving_raises_the_collectors_thresholds_and_gives_them_back() -> None:
+    """... and shortens the interpreter's switch interval, given back too."""
     import gc
+    import sys
 
-    from api.recommender import GC_THRESHOLDS, Recommender
+    from api.recommender import GC_THRESHOLDS, SWITCH_INTERVAL_S, Recommender
 
     before = gc.get_threshold()
+    interval = sys.getswitchinterval()
     rec = Recommender(None, snapshot=True, refresh_s=60.0)  # type: ignore[arg-type]
     rec.start()
     try:
         assert gc.get_threshold() == GC_THRESHOLDS != before
+        assert sys.getswitchinterval() == SWITCH_INTERVAL_S < interval
     finally:
         rec.stop()
     assert gc.get_threshold() == before
+    assert sys.getswitchinterval() == interval
 
 
 def test_query_suggestions_take_the_vector_from_the_snapshot(
