@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -62,13 +61,6 @@ class LoadedPolicy:
 #: young collections cut their number, and the full ones', by an order of magnitude; a
 #: request's objects are mostly freed by reference counting before any collection sees them.
 GC_THRESHOLDS = (10_000, 10, 10)
-#: The interpreter's switch interval while serving (``sys.setswitchinterval``; CPython's
-#: default is 5 ms). The scoring thread gives the interpreter lock up for each NumPy product
-#: and reduction of a batch and must take it back from the event loop's thread, which keeps
-#: it, while it parses and answers requests, until the interval runs out: a batch of a dozen
-#: such steps waited for the lock longer than it computed. A shorter interval hands the lock
-#: back sooner (docs/benchmarks-api.md).
-SWITCH_INTERVAL_S = 0.0005
 
 
 class Recommender:
@@ -121,7 +113,6 @@ class Recommender:
         self._refresher: threading.Thread | None = None
         self._follower: threading.Thread | None = None
         self._gc_thresholds: tuple[int, int, int] | None = None
-        self._switch_interval: float | None = None
 
     # ---------------------------------------------------------------- active model + policy
     def active(self) -> ActiveModel | None:
@@ -169,15 +160,12 @@ class Recommender:
     # ---------------------------------------------------------------- serving snapshot
     def start(self) -> None:
         """Start the snapshot's scoring thread and the refresher that loads a snapshot of
-        each version that becomes active, and set :data:`GC_THRESHOLDS` and
-        :data:`SWITCH_INTERVAL_S` until :meth:`stop`
+        each version that becomes active, and set :data:`GC_THRESHOLDS` until :meth:`stop`
         (no-op without the snapshot)."""
         if self.scorer is None or self._refresher is not None:
             return
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(*GC_THRESHOLDS)
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.changes.start()
         self.scorer.start()
         self._stop.clear()
@@ -204,9 +192,6 @@ class Recommender:
         if self._gc_thresholds is not None:
             gc.set_threshold(*self._gc_thresholds)
             self._gc_thresholds = None
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
 
     @property
     def snapshot(self) -> Snapshot | None:
