@@ -30,7 +30,7 @@ from api import metrics
 from api.errors import ApiError
 from api.explain import describe, explain_rows
 from api.recommender import LoadedPolicy, Recommender
-from api.schemas import Explanation, Recommendations, Strategy
+from api.schemas import Explanation, Recommendations, ScoredItem, Strategy
 from api.scoring import Want, rank, seen_arrays
 from api.snapshot import ItemIndex, Profile, Snapshot
 from graphstore import serving
@@ -148,27 +148,24 @@ def answer_model(
     explanations: list[Said] | None,
     known_user: bool,
 ) -> Recommendations:
-    """The response: ``items`` with ``explanations[n]`` for ``items[n]`` (None: not asked),
-    validated in one call (the nested items and explanations included)."""
-    shown: list[dict[str, object] | None] = (
+    """The response: ``items`` with ``explanations[n]`` for ``items[n]`` (None: not asked)."""
+    shown: list[Explanation | None] = (
         [None] * len(items)
         if explanations is None
-        else [{"kind": k, "text": t, "via": v} for k, t, v in explanations]
+        else [Explanation(kind=k, text=t, via=list(v)) for k, t, v in explanations]  # type: ignore[arg-type]
     )
-    return Recommendations.model_validate(
-        {
-            "user_id": ask.user_id,
-            "model_version": version,
-            "personalized": strategy in ("policy", "embedding"),
-            "known_user": known_user,
-            "strategy": strategy,
-            "policy_version": policy_version,
-            "category": ask.category,
-            "items": [
-                {"item_id": i, "title": t, "score": s, "explanation": e}
-                for (i, t, s), e in zip(items, shown, strict=True)
-            ],
-        }
+    return Recommendations(
+        user_id=ask.user_id,
+        model_version=version,
+        personalized=strategy in ("policy", "embedding"),
+        known_user=known_user,
+        strategy=strategy,
+        policy_version=policy_version,
+        category=ask.category,
+        items=[
+            ScoredItem(item_id=i, title=t, score=s, explanation=e)
+            for (i, t, s), e in zip(items, shown, strict=True)
+        ],
     )
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from api.direct import DirectRoute
+from api.deps import RecommenderDep, SettingsDep
 from api.errors import responses
 from api.nearest import similar_items as find_similar
 from api.schemas import SimilarItems
 from api.security import ReadKey
-from dpgcn.settings import get_settings
 from graphstore.ids import ID_PATTERN, MAX_ID_LENGTH
 
 router = APIRouter(
@@ -19,7 +18,6 @@ router = APIRouter(
     tags=["items"],
     dependencies=[ReadKey],
     responses=responses(401, 403, 404, 422, 503),
-    route_class=DirectRoute,  # api/direct.py: no dependency solving per request
 )
 
 
@@ -28,14 +26,14 @@ async def similar_items(
     item_id: Annotated[
         str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["i42"])
     ],
-    request: Request,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
     """Nearest items by cosine of their embeddings in the active version (the item itself left
     out; score ``(1 + cosine) / 2``, as Neo4j's vector index gives it), ranked exactly from the
     API's in-memory item matrix (api/nearest.py). 404 for an unknown item; an item without a
     vector of the version has none."""
-    database = get_settings().neo4j.database
-    body = await find_similar(request.app.state.recommender, database, item_id, k)
+    body = await find_similar(recommender, settings.neo4j.database, item_id, k)
     # serialized once by pydantic-core (no second validation of the response)
     return Response(body.model_dump_json(), media_type="application/json")

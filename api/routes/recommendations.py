@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.direct import DirectRoute
+from api.deps import RecommenderDep, SettingsDep
 from api.errors import ApiError, responses
 from api.nearest import suggest_queries as suggest
 from api.schemas import QuerySuggestions, Recommendations, RecommendationsQuery
@@ -21,7 +21,6 @@ router = APIRouter(
     tags=["recommendations"],
     dependencies=[ReadKey],
     responses=responses(401, 403, 422, 503),
-    route_class=DirectRoute,  # api/direct.py: no dependency solving per request
 )
 
 UserId = Annotated[
@@ -56,6 +55,8 @@ async def recommend_items(
     settings = get_settings()
     if query.k > settings.api.max_k:
         raise ApiError(422, f"k must be at most {settings.api.max_k}")
+    # The recommender straight from the app's state: a dependency would cost FastAPI's
+    # resolver a thread-pool hop per request for nothing.
     body = await recommend(
         request.app.state.recommender,
         settings.neo4j.database,
@@ -73,7 +74,8 @@ _SPACES = re.compile(r"\s+")
 @router.get("/{user_id}/query-suggestions", response_model=QuerySuggestions)
 async def suggest_queries(
     user_id: UserId,
-    request: Request,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=50, description="How many queries")] = 10,
     prefix: Annotated[
         str | None,
@@ -91,6 +93,5 @@ async def suggest_queries(
     queries. Ranked from the API's in-memory query vectors (api/nearest.py); the user's vector
     comes from the serving snapshot when it holds the user unchanged, else from the graph."""
     norm = _SPACES.sub(" ", prefix.lower()).lstrip() if prefix else ""
-    database = get_settings().neo4j.database
-    body = await suggest(request.app.state.recommender, database, user_id, k, norm)
+    body = await suggest(recommender, settings.neo4j.database, user_id, k, norm)
     return Response(body.model_dump_json(), media_type="application/json")
