@@ -8,6 +8,7 @@ from torch import Tensor
 
 from training.dataset import GraphData
 from training.models.base import RecModel
+from training.sparse import Adjacency, spmm
 
 
 class Popularity(RecModel):
@@ -85,17 +86,20 @@ class CategoryPopularity(Popularity):
             return
         prior = torch.full_like(own, float(own[trained].mean()))
         items, cats = self.item_categories.to(own.device)
-        if items.numel():
-            n_cat = int(cats.max()) + 1
-            warm = trained[items]
-            total = torch.zeros(n_cat, device=own.device).index_add_(
-                0, cats[warm], own[items[warm]]
+        warm = trained[items]
+        if bool(warm.any()):
+            n_items, n_cat = len(own), int(cats.max()) + 1
+            # mean over each category's trained items, then over each item's categories that
+            # hold one: two mean-aggregation products, as the behaviour models' category path
+            to_cat = Adjacency.from_edge_index(
+                torch.stack([items[warm], cats[warm]]), n_items, n_cat, "mean"
             )
-            count = torch.bincount(cats[warm], minlength=n_cat).float()
-            has = count[cats] > 0
-            mean_c = total / count.clamp(min=1)
-            per_item = torch.zeros_like(own).index_add_(0, items[has], mean_c[cats[has]])
-            n_per_item = torch.bincount(items[has], minlength=len(own)).float()
-            known = n_per_item > 0
-            prior[known] = per_item[known] / n_per_item[known]
+            cat_mean = spmm(to_cat, own.unsqueeze(1))
+            has = torch.zeros(n_cat, dtype=torch.bool, device=own.device)
+            keep = has.index_fill_(0, cats[warm], True)[cats]
+            to_item = Adjacency.from_edge_index(
+                torch.stack([cats[keep], items[keep]]), n_cat, n_items, "mean"
+            )
+            known = torch.zeros_like(trained).index_fill_(0, items[keep], True)
+            prior = torch.where(known, spmm(to_item, cat_mean).squeeze(1), prior)
         self.item_score.copy_(torch.where(trained, own, prior))
