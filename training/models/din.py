@@ -44,7 +44,8 @@ class DIN(RecModel):
 
     #: Attention over the sequence makes each pair ~L times larger: score fewer at once.
     pair_chunk = 16_384
-    #: Activation-unit inputs (user × item × behaviour × hidden unit) of one ranking block.
+    #: Floats of one ranking block (attention table rows × items × hidden units; users × items ×
+    #: (behaviours + 2 × embedding size)).
     rank_block = 1 << 23
 
     def __init__(
@@ -96,37 +97,29 @@ class DIN(RecModel):
         return self.mlp(x).squeeze(-1)
 
     def score_all(self, enc: BehaviorEncoding, users: Tensor) -> Tensor:
-        r"""Every item for each user, a block of users at a time. The activation unit's first
-        layer is split by its inputs: :math:`(\mathbf{A}_1 + \mathbf{A}_3)\mathbf{e}_j` per
-        behaviour, :math:`(\mathbf{A}_2 - \mathbf{A}_3)\mathbf{e}_i` per item and the
-        :math:`\mathbf{A}_4(\mathbf{e}_j \odot \mathbf{e}_i)` term as one matrix product of
-        the items with the behaviours scaled by each hidden unit's weights; the output MLP's
-        first layer likewise (profile, interest and item parts)."""
-        first = self.attention[0]
-        assert isinstance(first, nn.Linear)
+        r"""Every item for each user. The activation unit's weight
+        :math:`a(\mathbf{e}_j, \mathbf{e}_i)` depends on the two items only, not on the user:
+        it is computed once per call for every (behaviour item, candidate) pair
+        (:meth:`attention_table`, :math:`(I+1) \times I`) and gathered by each user's sequence,
+        instead of once per user, item and position. The output MLP's first layer is split by
+        its inputs (profile, interest and item parts)."""
         d = enc.item.shape[1]
-        a_hist, a_item, a_diff, a_prod = first_layer(first, d, d, d, d)
         item = enc.item[:-1]
-        per_item = item @ (a_item - a_diff).t()  # [I, A]
         head = self.mlp[0]
         assert isinstance(head, nn.Linear)
         w_p, w_v, w_i = first_layer(head, d, d, d)
         head_item = item @ w_i.t()  # [I, H]
+        table = self.attention_table(enc)  # [I + 1, I]
         ids = torch.arange(self.n_items, device=users.device)
-        # [block, I, L, A] floats at once
-        chunk = max(1, self.rank_block // max(self.n_items * hist_width(self), 1))
+        # [block, I, L] weights and [block, I, D] interests at once
+        width = self.n_items * (int(self.input.history.shape[1]) + 2 * d)
+        chunk = max(1, self.rank_block // max(width, 1))
         out = []
         for start in range(0, len(users), chunk):
             u = users[start : start + chunk]
             seq = self.input.history[u]  # [B, L]
             hist = rows(enc.item, seq)  # [B, L, D]
-            per_hist = hist @ (a_hist + a_diff).t() + first.bias  # [B, L, A]
-            scaled = hist[:, :, None, :] * a_prod[None, None]  # [B, L, A, D]
-            cross = (item @ scaled.flatten(1, 2).transpose(1, 2)).view(
-                len(u), self.n_items, *per_hist.shape[1:]
-            )  # [B, I, L, A]
-            pre = cross + per_hist[:, None] + per_item[None, :, None]
-            weights = self.attention[1:](pre).squeeze(-1)  # [B, I, L]
+            weights = table[seq].transpose(1, 2)  # [B, I, L]
             mask = (seq != self.n_items)[:, None, :] & (seq[:, None, :] != ids[None, :, None])
             weights = weights * mask.to(weights.dtype)
             interest = weights @ hist  # [B, I, D]
@@ -135,12 +128,31 @@ class DIN(RecModel):
             out.append(self.mlp[1:](h).squeeze(-1))
         return torch.cat(out) if out else item.new_zeros(0, self.n_items)
 
-
-def hist_width(model: DIN) -> int:
-    """Behaviour positions × attention units: the size of one pair's activation input."""
-    first = model.attention[0]
-    assert isinstance(first, nn.Linear)
-    return int(model.input.history.shape[1]) * first.out_features
+    def attention_table(self, enc: BehaviorEncoding) -> Tensor:
+        r"""``[I + 1, I]`` activation-unit weight of behaviour item ``j`` (row; the last row is
+        the padding index) for candidate ``i`` (column). The first layer split by its inputs:
+        :math:`(\mathbf{A}_1 + \mathbf{A}_3)\mathbf{e}_j + \mathbf{b}` per behaviour item,
+        :math:`(\mathbf{A}_2 - \mathbf{A}_3)\mathbf{e}_i` per candidate and the
+        :math:`\mathbf{A}_4(\mathbf{e}_j \odot \mathbf{e}_i)` term as one matrix product of the
+        candidates with the behaviour items scaled by each hidden unit's weights; blocks of
+        behaviour items of about :attr:`rank_block` activation inputs."""
+        first = self.attention[0]
+        assert isinstance(first, nn.Linear)
+        d = enc.item.shape[1]
+        a_hist, a_item, a_diff, a_prod = first_layer(first, d, d, d, d)
+        item = enc.item[:-1]
+        per_item = item @ (a_item - a_diff).t()  # [I, A]
+        per_hist = enc.item @ (a_hist + a_diff).t() + first.bias  # [I + 1, A]
+        n_att = first.out_features
+        chunk = max(1, self.rank_block // max(self.n_items * n_att, 1))
+        out = []
+        for start in range(0, enc.item.shape[0], chunk):
+            behaviour = enc.item[start : start + chunk]  # [J, D]
+            scaled = behaviour[:, None, :] * a_prod[None]  # [J, A, D]
+            cross = (scaled.flatten(0, 1) @ item.t()).view(len(behaviour), n_att, -1)
+            pre = cross.transpose(1, 2) + per_hist[start : start + chunk, None] + per_item[None]
+            out.append(self.attention[1:](pre).squeeze(-1))  # [J, I]
+        return torch.cat(out)
 
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:

@@ -80,7 +80,7 @@ def test_scores_match_the_reference(name: str, data: GraphData, tiny_config: Tra
     model.eval()
     model.pair_chunk = 3 * data.n_items + 5  # type: ignore[misc]  # several blocks, a short one
     if isinstance(model, DIN):
-        model.rank_block = 3 * data.n_items * data.history.shape[1] * 32 + 5
+        model.rank_block = 3 * data.n_items * (data.history.shape[1] + 2 * 8) + 5
     users = torch.arange(data.n_users)
     with torch.no_grad():
         enc = model.encode()
