@@ -16,7 +16,7 @@ per user) go through :meth:`~training.models.base.RecModel.score`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,9 @@ class BehaviorEncoding:
     profile: Tensor
     #: ``[U, D]`` sum of the item vectors of each user's behaviour sequence.
     history_sum: Tensor
+    #: Tables a model derives from this encoding once and reuses for every block of users it
+    #: ranks (DIN's item-pair attention weights), by name.
+    derived: dict[str, Tensor] = field(default_factory=dict)
 
 
 class BehaviorInput(nn.Module):

@@ -44,9 +44,11 @@ class DIN(RecModel):
 
     #: Attention over the sequence makes each pair ~L times larger: score fewer at once.
     pair_chunk = 16_384
-    #: Floats of one ranking block (attention table rows × items × hidden units; users × items ×
-    #: (behaviours + 2 × embedding size)).
+    #: Floats of one ranking block: users × items × (behaviours + 2 × embedding size).
     rank_block = 1 << 23
+    #: Activation inputs of one block of the attention table (rows × candidates × hidden
+    #: units): about 4 MiB, so that a block's passes stay in the cache.
+    table_block = 1 << 20
 
     def __init__(
         self,
@@ -92,26 +94,28 @@ class DIN(RecModel):
         per_item = cand @ (a_item - a_diff).t() + first.bias  # [P, A]
         pre = per_hist + per_item[:, None] + (hist * cand[:, None]) @ a_prod.t()
         weights = self.attention[1:](pre).squeeze(-1) * mask.to(hist.dtype)
-        interest = (weights.unsqueeze(-1) * hist).sum(1)
+        interest = torch.bmm(weights.unsqueeze(1), hist).squeeze(1)  # no [P, L, D] product
         x = torch.cat([rows(enc.profile, users), interest, cand], dim=-1)
         return self.mlp(x).squeeze(-1)
 
     def score_all(self, enc: BehaviorEncoding, users: Tensor) -> Tensor:
         r"""Every item for each user. The activation unit's weight
         :math:`a(\mathbf{e}_j, \mathbf{e}_i)` depends on the two items only, not on the user:
-        it is computed once per call for every (behaviour item, candidate) pair
-        (:meth:`attention_table`, :math:`(I+1) \times I`) and gathered by each user's sequence,
-        instead of once per user, item and position. The output MLP's first layer is split by
-        its inputs (profile, interest and item parts)."""
+        it is computed once per encoding for every (behaviour item, candidate) pair
+        (:meth:`attention_table`, kept in ``enc.derived`` for the next blocks of users) and
+        gathered by each user's sequence, instead of once per user, item and position. The
+        output MLP's first layer is split by its inputs (profile, interest and item parts)."""
         d = enc.item.shape[1]
         item = enc.item[:-1]
         head = self.mlp[0]
         assert isinstance(head, nn.Linear)
         w_p, w_v, w_i = first_layer(head, d, d, d)
         head_item = item @ w_i.t()  # [I, H]
-        table = self.attention_table(enc)  # [I + 1, I]
+        table = enc.derived.get("din_attention")
+        if table is None:
+            table = enc.derived["din_attention"] = self.attention_table(enc)  # [I + 1, I]
         ids = torch.arange(self.n_items, device=users.device)
-        # [block, I, L] weights and [block, I, D] interests at once
+        # [block, L, I] weights and [block, I, D] interests at once
         width = self.n_items * (int(self.input.history.shape[1]) + 2 * d)
         chunk = max(1, self.rank_block // max(width, 1))
         out = []
@@ -119,10 +123,9 @@ class DIN(RecModel):
             u = users[start : start + chunk]
             seq = self.input.history[u]  # [B, L]
             hist = rows(enc.item, seq)  # [B, L, D]
-            weights = table[seq].transpose(1, 2)  # [B, I, L]
-            mask = (seq != self.n_items)[:, None, :] & (seq[:, None, :] != ids[None, :, None])
-            weights = weights * mask.to(weights.dtype)
-            interest = weights @ hist  # [B, I, D]
+            mask = (seq != self.n_items)[:, :, None] & (seq[:, :, None] != ids[None, None, :])
+            weights = table[seq] * mask.to(table.dtype)  # [B, L, I]
+            interest = weights.transpose(1, 2) @ hist  # [B, I, D]
             user = rows(enc.profile, u) @ w_p.t() + head.bias
             h = user[:, None] + interest @ w_v.t() + head_item[None]
             out.append(self.mlp[1:](h).squeeze(-1))
@@ -130,29 +133,35 @@ class DIN(RecModel):
 
     def attention_table(self, enc: BehaviorEncoding) -> Tensor:
         r"""``[I + 1, I]`` activation-unit weight of behaviour item ``j`` (row; the last row is
-        the padding index) for candidate ``i`` (column). The first layer split by its inputs:
-        :math:`(\mathbf{A}_1 + \mathbf{A}_3)\mathbf{e}_j + \mathbf{b}` per behaviour item,
-        :math:`(\mathbf{A}_2 - \mathbf{A}_3)\mathbf{e}_i` per candidate and the
-        :math:`\mathbf{A}_4(\mathbf{e}_j \odot \mathbf{e}_i)` term as one matrix product of the
-        candidates with the behaviour items scaled by each hidden unit's weights; blocks of
-        behaviour items of about :attr:`rank_block` activation inputs."""
+        the padding index) for candidate ``i`` (column), in blocks of candidates of about
+        :attr:`table_block` activation inputs. The unit's first layer is one matrix product
+        per block: each behaviour item's row :math:`[\mathbf{e}_j \,\|\,
+        (\mathbf{A}_1 + \mathbf{A}_3)\mathbf{e}_j + \mathbf{b}]` times each (candidate,
+        hidden unit) column :math:`[\mathbf{e}_i \odot \mathbf{A}_{4,a} \,\|\,
+        \mathbf{1}_a]` (the :math:`\mathbf{e}_j \odot \mathbf{e}_i` term and the behaviour
+        part), plus the candidate part :math:`(\mathbf{A}_2 - \mathbf{A}_3)\mathbf{e}_i` as
+        the product's added row."""
         first = self.attention[0]
         assert isinstance(first, nn.Linear)
         d = enc.item.shape[1]
         a_hist, a_item, a_diff, a_prod = first_layer(first, d, d, d, d)
         item = enc.item[:-1]
+        n_att = first.out_features
         per_item = item @ (a_item - a_diff).t()  # [I, A]
         per_hist = enc.item @ (a_hist + a_diff).t() + first.bias  # [I + 1, A]
-        n_att = first.out_features
-        chunk = max(1, self.rank_block // max(self.n_items * n_att, 1))
+        left = torch.cat([enc.item, per_hist], dim=1)  # [I + 1, D + A]
+        unit = torch.eye(n_att, dtype=item.dtype, device=item.device)
+        n_rows = enc.item.shape[0]
+        chunk = max(1, self.table_block // max(n_rows * n_att, 1))
         out = []
-        for start in range(0, enc.item.shape[0], chunk):
-            behaviour = enc.item[start : start + chunk]  # [J, D]
-            scaled = behaviour[:, None, :] * a_prod[None]  # [J, A, D]
-            cross = (scaled.flatten(0, 1) @ item.t()).view(len(behaviour), n_att, -1)
-            pre = cross.transpose(1, 2) + per_hist[start : start + chunk, None] + per_item[None]
-            out.append(self.attention[1:](pre).squeeze(-1))  # [J, I]
-        return torch.cat(out)
+        for start in range(0, self.n_items, chunk):
+            cand = item[start : start + chunk]  # [C, D]
+            scaled = cand[:, None, :] * a_prod[None]  # [C, A, D]
+            right = torch.cat([scaled, unit.expand(len(cand), -1, -1)], dim=2).flatten(0, 1)
+            bias = per_item[start : start + chunk].reshape(1, -1)  # [1, C * A]
+            pre = torch.addmm(bias, left, right.t()).view(n_rows, len(cand), n_att)
+            out.append(self.attention[1:](pre).squeeze(-1))  # [I + 1, C]
+        return torch.cat(out, dim=1)
 
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:

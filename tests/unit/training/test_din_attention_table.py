@@ -63,9 +63,10 @@ def test_attention_table_ranking_matches_the_per_user_ranking(
     with torch.no_grad():
         enc = model.encode()
         old = _per_user_score_all(model, enc, users)
-        model.rank_block = 2 * data.n_items * 32 + 3  # type: ignore[misc]  # several table blocks
+        model.table_block = 2 * (data.n_items + 1) * 32 + 3  # type: ignore[misc]  # several blocks
+        model.rank_block = 3 * data.n_items * (data.history.shape[1] + 2 * 8) + 5  # type: ignore[misc]
         new = model.score_all(enc, users)
-        table = model.attention_table(enc)
+        table = enc.derived["din_attention"]
         pairwise = model.score(
             enc,
             users[:, None].expand(-1, data.n_items).reshape(-1),
