@@ -125,6 +125,13 @@ class BehaviorInput(nn.Module):
         return key // self.n_items, key % self.n_items
 
 
+#: User–item pairs of one full-ranking block of Embedding&MLP, PNN and Wide&Deep (their
+#: ``pair_chunk``): a quarter of the default, ``[block, I, hidden]`` activations of about 16 MiB
+#: at 64 hidden units; validation took 0.34 s instead of 0.48 s on ML-100K
+#: (docs/benchmarks-training.md, section 6).
+RANK_PAIRS = 65_536
+
+
 def first_layer(layer: nn.Linear, *sizes: int) -> list[Tensor]:
     """The weight of ``layer`` split by input columns into blocks of ``sizes``."""
     return list(layer.weight.split(list(sizes), dim=1))

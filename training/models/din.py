@@ -94,7 +94,7 @@ class DIN(RecModel):
         per_item = cand @ (a_item - a_diff).t() + first.bias  # [P, A]
         pre = per_hist + per_item[:, None] + (hist * cand[:, None]) @ a_prod.t()
         weights = self.attention[1:](pre).squeeze(-1) * mask.to(hist.dtype)
-        interest = torch.bmm(weights.unsqueeze(1), hist).squeeze(1)  # no [P, L, D] product
+        interest = (weights.unsqueeze(-1) * hist).sum(1)
         x = torch.cat([rows(enc.profile, users), interest, cand], dim=-1)
         return self.mlp(x).squeeze(-1)
 

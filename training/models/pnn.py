@@ -9,7 +9,13 @@ from torch import Tensor
 
 from training.dataset import GraphData
 from training.models.base import RecModel, mlp, reset_mlp, rows, suggest_training
-from training.models.behavior import BehaviorEncoding, BehaviorInput, first_layer, rank_all_items
+from training.models.behavior import (
+    RANK_PAIRS,
+    BehaviorEncoding,
+    BehaviorInput,
+    first_layer,
+    rank_all_items,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -33,6 +39,8 @@ class PNN(RecModel):
         - **input:** users :math:`(B,)`, items :math:`(B,)`
         - **output:** logits :math:`(B,)`
     """
+
+    pair_chunk = RANK_PAIRS
 
     def __init__(self, data: GraphData, dim: int, hidden: list[int], dropout: float = 0.0) -> None:
         super().__init__(data)

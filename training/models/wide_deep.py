@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from training.dataset import GraphData
 from training.models.base import RecModel, mlp, reset_mlp, rows, suggest_training
-from training.models.behavior import BehaviorEncoding, BehaviorInput, rank_all_items
+from training.models.behavior import RANK_PAIRS, BehaviorEncoding, BehaviorInput, rank_all_items
 from training.models.embedding_mlp import deep_scores
 from training.sparse import spmm
 
@@ -41,6 +41,8 @@ class WideDeep(RecModel):
         - **input:** users :math:`(B,)`, items :math:`(B,)`
         - **output:** logits :math:`(B,)`
     """
+
+    pair_chunk = RANK_PAIRS
 
     def __init__(self, data: GraphData, dim: int, hidden: list[int], dropout: float = 0.0) -> None:
         super().__init__(data)
