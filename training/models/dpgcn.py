@@ -89,9 +89,6 @@ class DPGCN(DotProductModel):
         side_scale (float, optional): Learning-rate multiplier of the side-information token
             vectors (:class:`~training.models.node_embedding.SideProjection`).
             (default: :obj:`1.0`)
-        layer_weights (str, optional): How :class:`HeteroGCN` combines the layers into the
-            output: ``"mean"``, uniformly; ``"learned"``, with learned weights per output type.
-            (default: :obj:`"mean"`)
 
     With many cold items (the cold-item setting of docs/model.md, "Cold items on the warm
     items' scale": ``cold_simulation=0.5``, ``relation_mean="node"``, ``side_scale=5.0``) the
@@ -124,7 +121,6 @@ class DPGCN(DotProductModel):
         cold_simulation: float = COLD_SIMULATION,
         relation_mean: str = "type",
         side_scale: float = 1.0,
-        layer_weights: str = "mean",
     ) -> None:
         super().__init__(data)
         if not 0.0 <= cold_simulation < 1.0:
@@ -162,7 +158,6 @@ class DPGCN(DotProductModel):
             dropout,
             output_types=outputs,
             relation_mean=relation_mean,
-            layer_weights=layer_weights,
         )
         self.fusion = FeatureFusion(dim, data.user_feature_dim) if use_fusion else None
         self.head = ScoreHead()
@@ -181,7 +176,6 @@ class DPGCN(DotProductModel):
 
     def reset_parameters(self) -> None:
         self.embedding.reset_parameters()
-        self.gcn.reset_parameters()
         if self.fusion is not None:
             self.fusion.reset_parameters()
         self.head.reset_parameters()
@@ -338,8 +332,7 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
     1-3, negatives per positive; dropout 0 to 0.5 only with 2 layers or more, as
     :class:`HeteroGCN` applies it between layers) and DP-GCN's own settings: the cold-start
     simulation's share (0 to 0.7), the relation mean (``"type"`` or ``"node"``), the side
-    path's learning-rate multiplier (1 to 10, log-scaled), ID dropout (0 to 0.5) and the
-    layer combination (``"mean"`` or ``"learned"``)."""
+    path's learning-rate multiplier (1 to 10, log-scaled) and ID dropout (0 to 0.5)."""
     space = suggest_training(trial, max_layers=3, dropout=False)
     if space["model.num_layers"] >= 2:  # type: ignore[operator]
         space["model.dropout"] = trial.suggest_float("model.dropout", 0.0, 0.5)
@@ -353,7 +346,4 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
         "model.dpgcn.side_scale", 1.0, 10.0, log=True
     )
     space["model.dpgcn.id_dropout"] = trial.suggest_float("model.dpgcn.id_dropout", 0.0, 0.5)
-    space["model.dpgcn.layer_weights"] = trial.suggest_categorical(
-        "model.dpgcn.layer_weights", ["mean", "learned"]
-    )
     return space

@@ -11,7 +11,6 @@ from pydantic import Field
 from training.models.settings import ModelSettings
 
 RelationMean = Literal["type", "node"]
-LayerWeights = Literal["mean", "learned"]
 
 #: Default :attr:`DPGCNSettings.cold_simulation`: off. It costs validation NDCG@10 where every
 #: evaluated item is warm; set it (or tune it) where items without interactions must rank among
@@ -46,7 +45,3 @@ class DPGCNSettings(ModelSettings):
     #: vector and the side path learn to stand in for the ID. 0.1 is what DP-GCN always used
     #: before it was a setting, so stored runs without it match.
     id_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    #: How the propagation's output combines the layers (``HeteroGCN(layer_weights=…)``):
-    #: ``"mean"``, their uniform mean (LightGCN's); ``"learned"``, a softmax-weighted sum with
-    #: learned weights per output type (User, Item, Query), starting at the mean.
-    layer_weights: LayerWeights = "mean"

@@ -10,8 +10,6 @@ from training.sparse import Adjacency, RelationStack, TrimmedStack, spmm
 
 #: Values of ``HeteroGCN(relation_mean=…)``.
 RELATION_MEANS = ("node", "type")
-#: Values of ``HeteroGCN(layer_weights=…)``.
-LAYER_WEIGHTS = ("mean", "learned")
 
 
 class HeteroGCN(nn.Module):
@@ -44,11 +42,6 @@ class HeteroGCN(nn.Module):
     layers, as in LightGCN: :math:`\mathbf{h}_v = \frac{1}{L+1}\sum_{l=0}^{L}\mathbf{h}^{(l)}_v`,
     so a node's vector is a smoothed combination of its typed neighbourhood's input vectors
     (a per-type matrix, LayerNorm and ReLU per layer over-fitted: docs/model.md, "Quality").
-    With ``layer_weights="learned"`` the layers are combined with learned weights per output
-    type instead, :math:`\mathbf{h}_v = \sum_{l=0}^{L} \alpha^{\tau(v)}_l \mathbf{h}^{(l)}_v`,
-    :math:`\boldsymbol{\alpha}^t = \mathrm{softmax}(\mathbf{a}^t)`, :math:`\mathbf{a}^t`
-    starting at 0 (the uniform mean), so users and items can each weigh their own input
-    vector against their neighbourhood's (LightGCN's :math:`\alpha_k`, learned).
 
     Args:
         node_types (list[str]): Node types present.
@@ -63,9 +56,6 @@ class HeteroGCN(nn.Module):
             neighbours under; ``"type"``: divide by every relation into its type (PyG's
             ``HeteroConv(aggr="mean")``, where a relation without neighbours adds a zero).
             (default: :obj:`"type"`)
-        layer_weights (str, optional): ``"mean"``: the output is the mean of the layers;
-            ``"learned"``: a convex combination with learned weights per output type.
-            (default: :obj:`"mean"`)
 
     Shapes:
         - **input:** ``x_dict`` :math:`(|\mathcal{V}_t|, D)` per node type, the graph's
@@ -82,16 +72,11 @@ class HeteroGCN(nn.Module):
         dropout: float = 0.0,
         output_types: list[str] | None = None,
         relation_mean: str = "type",
-        layer_weights: str = "mean",
     ) -> None:
         super().__init__()
         if relation_mean not in RELATION_MEANS:
             raise ValueError(
                 f"relation_mean must be one of {', '.join(RELATION_MEANS)}, got {relation_mean!r}"
-            )
-        if layer_weights not in LAYER_WEIGHTS:
-            raise ValueError(
-                f"layer_weights must be one of {', '.join(LAYER_WEIGHTS)}, got {layer_weights!r}"
             )
         self.relation_mean = relation_mean
         self.node_types = list(node_types)
@@ -106,31 +91,9 @@ class HeteroGCN(nn.Module):
             if et[0] in self.node_types and et[2] in self.node_types:
                 self.relation_counts[et[2]] = self.relation_counts.get(et[2], 0) + 1
         self.num_props = num_layers if self.edge_types else 0
-        #: Logits of the layer weights per output type (``layer_weights="learned"``).
-        self.layer_logits: nn.ParameterDict | None = None
-        if layer_weights == "learned":
-            self.layer_logits = nn.ParameterDict(
-                {t: nn.Parameter(torch.zeros(self.num_props + 1)) for t in self.output_types}
-            )
 
     def reset_parameters(self) -> None:
-        """The layer-weight logits (if learned) back to 0, the uniform mean; the propagation
-        itself has no parameters."""
-        if self.layer_logits is not None:
-            for logits in self.layer_logits.values():
-                nn.init.zeros_(logits)
-
-    def layer_weights(self, types: list[str], sizes: list[int]) -> Tensor | None:
-        """``[n, L + 1]``: each output row's layer weights (the rows of ``types``, ``sizes``
-        rows each, in that order); ``None`` for the uniform mean."""
-        if self.layer_logits is None:
-            return None
-        return torch.cat(
-            [
-                torch.softmax(self.layer_logits[t], 0).expand(n, -1)
-                for t, n in zip(types, sizes, strict=True)
-            ]
-        )
+        """Nothing to reset: the propagation has no parameters."""
 
     def forward(
         self,
@@ -187,19 +150,13 @@ class HeteroGCN(nn.Module):
             if not last:
                 x = self.dropout(x)
             layers.append(x)
-        names = list(stack.head_types) if stack.head_types else stack.node_types
-        weights = self.layer_weights(names, list(stack.sizes[: len(names)]))
-        if weights is not None:
-            total = sum(weights[:, j : j + 1] * layer[:n_out] for j, layer in enumerate(layers))
-            assert isinstance(total, Tensor)
-            parts = dict(zip(names, torch.split(total, stack.sizes[: len(names)]), strict=True))
-            return {t: parts[t] for t in self.output_types if t in parts}
         # summed in place into the last layer's output rows (a fresh tensor no backward reads)
         total = layers.pop()
         total = total if layers and len(total) == n_out else total[:n_out].clone()
         for earlier in reversed(layers):
             total.add_(earlier if len(earlier) == n_out else earlier[:n_out])
         total = total.div_(self.num_props + 1)
+        names = list(stack.head_types) if stack.head_types else stack.node_types
         parts = dict(zip(names, torch.split(total, stack.sizes[: len(names)]), strict=True))
         return {t: parts[t] for t in self.output_types if t in parts}
 
@@ -215,16 +172,10 @@ class HeteroGCN(nn.Module):
                 x = x / received_share(adj)
             if j < len(stack.layers) - 1:
                 x = self.dropout(x)
-        weights = self.layer_weights(list(stack.head_types), list(stack.seeds))
-        if weights is not None:
-            x = weights[:, -1:] * x
-            for j, earlier in enumerate(seeds):
-                x = x + weights[:, j : j + 1] * earlier
-        else:
-            # summed in place into the last layer's output (a fresh tensor no backward reads)
-            for earlier in reversed(seeds):
-                x.add_(earlier)
-            x = x.div_(len(stack.layers) + 1)
+        # summed in place into the last layer's output (a fresh tensor no backward reads)
+        for earlier in reversed(seeds):
+            x.add_(earlier)
+        x = x.div_(len(stack.layers) + 1)
         parts = dict(zip(stack.head_types, torch.split(x, stack.seeds), strict=True))
         return {t: parts[t] for t in self.output_types if t in parts}
 
