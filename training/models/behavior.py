@@ -126,9 +126,8 @@ class BehaviorInput(nn.Module):
 
 
 #: User–item pairs of one full-ranking block of Embedding&MLP, PNN and Wide&Deep (their
-#: ``pair_chunk``): a quarter of the default, ``[block, I, hidden]`` activations of about 16 MiB
-#: at 64 hidden units; validation took 0.34 s instead of 0.48 s on ML-100K
-#: (docs/benchmarks-training.md, section 6).
+#: ``pair_chunk``): ``[block, I, hidden]`` activations of about 16 MiB at 64 hidden units
+#: (the choice is measured in docs/benchmarks-training.md, section 6).
 RANK_PAIRS = 65_536
 
 

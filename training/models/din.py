@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from training.dataset import GraphData
+from training.errors import TrainingError
 from training.models.base import RecModel, mlp, reset_mlp, rows, suggest_training
 from training.models.behavior import BehaviorEncoding, BehaviorInput, first_layer
 
@@ -49,6 +50,9 @@ class DIN(RecModel):
     #: Activation inputs of one block of the attention table (rows × candidates × hidden
     #: units): about 4 MiB, so that a block's passes stay in the cache.
     table_block = 1 << 20
+    #: Entries of the ``[I + 1, I]`` attention table at most (4 GiB of float32): DIN ranks a
+    #: catalogue of up to about 32k items; a larger one is refused when the model is built.
+    max_table = 1 << 30
 
     def __init__(
         self,
@@ -58,6 +62,13 @@ class DIN(RecModel):
         dropout: float = 0.0,
         attention_hidden: int = 32,
     ) -> None:
+        entries = (data.n_items + 1) * data.n_items
+        if entries > self.max_table:
+            raise TrainingError(
+                f"DIN ranks through an item-pair attention table of {entries * 4 / 2**30:.1f} "
+                f"GiB for {data.n_items:,} items (limit {self.max_table * 4 / 2**30:.0f} GiB); "
+                "leave DIN out of --models for this catalogue"
+            )
         super().__init__(data)
         self.input = BehaviorInput(data, dim)
         self.attention = nn.Sequential(

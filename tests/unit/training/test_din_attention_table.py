@@ -5,12 +5,15 @@ behaviour position. Checked on the tiny graph with a repeated item in a sequence
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
+import pytest
 import torch
 from torch import Tensor, nn
 
 from training.config import TrainConfig
 from training.dataset import GraphData
+from training.errors import TrainingError
 from training.models import build_model
 from training.models.base import rows
 from training.models.behavior import BehaviorEncoding, first_layer
@@ -75,3 +78,11 @@ def test_attention_table_ranking_matches_the_per_user_ranking(
     assert table.shape == (data.n_items + 1, data.n_items)
     assert torch.allclose(new, old, atol=1e-5), (new - old).abs().max()
     assert torch.allclose(new, pairwise, atol=1e-5), (new - pairwise).abs().max()
+
+
+def test_catalogue_too_large_for_the_table_is_refused_with_its_size() -> None:
+    """The table is ``[I + 1, I]``: a catalogue past the limit gets a clear error before any
+    tensor is allocated, not an out-of-memory kill at the first validation."""
+    too_many = SimpleNamespace(n_items=40_000)
+    with pytest.raises(TrainingError, match=r"40,000 items .*leave DIN out"):
+        DIN(too_many, dim=8, hidden=[8])  # type: ignore[arg-type]
