@@ -49,7 +49,6 @@ def _dpgcn(use_fusion: bool, use_policy: bool) -> ModelBuilder:
             relation_mean=own.relation_mean,
             side_scale=own.side_scale,
             id_dropout=own.id_dropout,
-            degree_token=own.degree_token,
         )
 
     return build

@@ -10,12 +10,12 @@ from torch import Tensor
 from torch_geometric.utils import bipartite_subgraph
 
 from training.data import ITEM, QUERY, USER, EdgeType
-from training.dataset import GraphData, SideBag, message_passing_edges, side_token_keys
+from training.dataset import GraphData, message_passing_edges, side_token_keys
 from training.models.base import DotEncoding, DotProductModel, suggest_training
 from training.models.dpgcn_settings import COLD_SIMULATION
 from training.models.feature_fusion import FeatureFusion
 from training.models.hetero_gcn import HeteroGCN
-from training.models.node_embedding import NodeEmbedding, degree_buckets
+from training.models.node_embedding import NodeEmbedding
 from training.models.score_head import ScoreHead
 from training.sparse import ColdStartStack, RelationStack, is_interaction
 
@@ -89,10 +89,6 @@ class DPGCN(DotProductModel):
         side_scale (float, optional): Learning-rate multiplier of the side-information token
             vectors (:class:`~training.models.node_embedding.SideProjection`).
             (default: :obj:`1.0`)
-        degree_token (bool, optional): Add each item's training-degree bucket,
-            :math:`\lfloor\log_2(1 + \text{training interactions})\rfloor`, to its side bag as
-            one more token (:class:`NodeEmbedding`'s ``degree``; counted on the training pairs
-            only; bucket 0 for items without any). (default: :obj:`False`)
 
     With many cold items (the cold-item setting of docs/model.md, "Cold items on the warm
     items' scale": ``cold_simulation=0.5``, ``relation_mean="node"``, ``side_scale=5.0``) the
@@ -109,7 +105,7 @@ class DPGCN(DotProductModel):
     inductive = True
 
     def state_keys(self, data: GraphData) -> dict[str, Any]:
-        return dict(node_keys(data, self.embedding.side))
+        return dict(node_keys(data))
 
     def __init__(
         self,
@@ -125,7 +121,6 @@ class DPGCN(DotProductModel):
         cold_simulation: float = COLD_SIMULATION,
         relation_mean: str = "type",
         side_scale: float = 1.0,
-        degree_token: bool = False,
     ) -> None:
         super().__init__(data)
         if not 0.0 <= cold_simulation < 1.0:
@@ -149,7 +144,6 @@ class DPGCN(DotProductModel):
             side=data.side if use_side_features else None,
             id_dropout=id_dropout,
             side_scale=side_scale,
-            degree=item_degree(data) if degree_token and use_side_features else None,
         )
         node_types = list(self.embedding.num_nodes)
         outputs = [t for t in (USER, ITEM, QUERY) if t in node_types]
@@ -247,13 +241,6 @@ class DPGCN(DotProductModel):
         return self.head(h[USER], h[ITEM], h.get(QUERY))
 
 
-def item_degree(data: GraphData) -> dict[str, Tensor]:
-    """``{"Item": bucket per item}``: :func:`degree_buckets` of the items' training pairs
-    (``data.split.train``: the pairs the model trains on, never the validation or test ones)."""
-    cols = torch.as_tensor(data.split.train.col, dtype=torch.long, device=data.device)
-    return {ITEM: degree_buckets(cols, data.n_items)}
-
-
 def drop_interactions(
     edges: dict[EdgeType, Tensor], keep_item: Tensor, num_nodes: dict[str, int]
 ) -> dict[EdgeType, Tensor]:
@@ -279,15 +266,14 @@ def _first(x: Tensor, n: int) -> Tensor:
     return x if len(x) == n else x[:n]
 
 
-def node_keys(data: GraphData, side: dict[str, SideBag] | None = None) -> dict[str, np.ndarray]:
+def node_keys(data: GraphData) -> dict[str, np.ndarray]:
     """What a trained DP-GCN's per-row tensors are indexed by, as stable names: the external
     ids of every node type (``"User"``, ``"Item"``, …) and the side tokens of each type
-    (``"side.Item"``: :func:`~training.dataset.side_token_keys`) of ``side`` (the model's side
-    bags, with their degree tokens; default ``data.side``). Saved next to a checkpoint, they
-    let :func:`transfer_state` move the trained rows onto another export."""
+    (``"side.Item"``: :func:`~training.dataset.side_token_keys`). Saved next to a checkpoint,
+    they let :func:`transfer_state` move the trained rows onto another export."""
     ids = data.split.graph.ids
     keys: dict[str, np.ndarray] = {t: np.asarray(v, dtype=str) for t, v in ids.items()}
-    for t, bag in (data.side if side is None else side).items():
+    for t, bag in data.side.items():
         keys[f"side.{t}"] = side_token_keys(bag, ids)
     return keys
 
@@ -346,8 +332,7 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
     1-3, negatives per positive; dropout 0 to 0.5 only with 2 layers or more, as
     :class:`HeteroGCN` applies it between layers) and DP-GCN's own settings: the cold-start
     simulation's share (0 to 0.7), the relation mean (``"type"`` or ``"node"``), the side
-    path's learning-rate multiplier (1 to 10, log-scaled), ID dropout (0 to 0.5) and the
-    items' training-degree token (off or on)."""
+    path's learning-rate multiplier (1 to 10, log-scaled) and ID dropout (0 to 0.5)."""
     space = suggest_training(trial, max_layers=3, dropout=False)
     if space["model.num_layers"] >= 2:  # type: ignore[operator]
         space["model.dropout"] = trial.suggest_float("model.dropout", 0.0, 0.5)
@@ -361,7 +346,4 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
         "model.dpgcn.side_scale", 1.0, 10.0, log=True
     )
     space["model.dpgcn.id_dropout"] = trial.suggest_float("model.dpgcn.id_dropout", 0.0, 0.5)
-    space["model.dpgcn.degree_token"] = trial.suggest_categorical(
-        "model.dpgcn.degree_token", [False, True]
-    )
     return space

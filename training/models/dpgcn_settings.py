@@ -45,7 +45,3 @@ class DPGCNSettings(ModelSettings):
     #: vector and the side path learn to stand in for the ID. 0.1 is what DP-GCN always used
     #: before it was a setting, so stored runs without it match.
     id_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    #: A training-degree token on each item's input: a learned vector per bucket of
-    #: ``log2(1 + training interactions)`` in the item's side bag (bucket 0: no training
-    #: interaction), so that the input carries the popularity the propagation's mean discards.
-    degree_token: bool = False

@@ -11,9 +11,6 @@ from torch.nn import functional as F
 from training.dataset import SideBag
 from training.sparse import Adjacency, spmm
 
-#: Name of the side-bag group of :func:`with_degree_group` (the training-degree token).
-DEGREE_GROUP = "degree"
-
 
 class SideProjection(nn.Module):
     r"""A learned projection of one node type's side information:
@@ -107,50 +104,6 @@ def bag_rows(bag: SideBag, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return bag.tokens[pos], offsets, bag.weights[pos]
 
 
-def degree_buckets(cols: Tensor, n: int) -> Tensor:
-    r"""``[n]`` long: each node's bucket :math:`\lfloor \log_2(1 + c_v) \rfloor` of its count
-    :math:`c_v` in ``cols`` (e.g. the item column of the training pairs): 0 for a node without
-    any, 1 for one, 2 for 2–6, 3 for 7–14, …"""
-    count = torch.bincount(cols.long(), minlength=n)[:n]
-    return torch.floor(torch.log2(1.0 + count.double())).long()
-
-
-def with_degree_group(bag: SideBag | None, buckets: Tensor) -> SideBag:
-    """``bag`` (``None``: no side information) with one more token group,
-    :data:`DEGREE_GROUP`: node ``v``'s token ``buckets[v]`` (weight 1, after its other
-    tokens), ``buckets.max() + 1`` tokens in all. ``buckets`` has a row per node of the bag."""
-    n = len(buckets)
-    size = int(buckets.max()) + 1 if n else 1
-    device = buckets.device
-    if bag is None:
-        first = 0
-        rows = torch.zeros(0, dtype=torch.long, device=device)
-        tokens = rows
-        weights = torch.zeros(0, device=device)
-        groups: dict[str, int] = {}
-    else:
-        if len(bag.offsets) != n:
-            raise ValueError(f"{n} degree buckets for a bag of {len(bag.offsets)} nodes")
-        first = bag.num_tokens
-        ends = torch.cat([bag.offsets[1:], bag.offsets.new_tensor([len(bag.tokens)])])
-        rows = torch.repeat_interleave(torch.arange(n, device=device), ends - bag.offsets)
-        tokens, weights, groups = bag.tokens.long(), bag.weights.float(), dict(bag.groups)
-    row = torch.cat([rows, torch.arange(n, device=device)])
-    order = torch.argsort(row, stable=True)  # a node's own tokens first, then its degree
-    offsets = (
-        torch.arange(n, device=device)
-        if bag is None
-        else bag.offsets.long() + torch.arange(n, device=device)
-    )
-    return SideBag(
-        tokens=torch.cat([tokens, buckets.long() + first])[order],
-        offsets=offsets,
-        weights=torch.cat([weights, torch.ones(n, device=device)])[order],
-        num_tokens=first + size,
-        groups={**groups, DEGREE_GROUP: first},
-    )
-
-
 class NodeEmbedding(nn.Module):
     r"""Trainable initial embeddings, one table per node type (paper §3.3: "initial embeddings
     for users, items and queries using pre-trained vectors or random initialization with the
@@ -173,13 +126,6 @@ class NodeEmbedding(nn.Module):
     edges for that step). Types listed in neither ``trained`` nor ``side`` are plain tables,
     as before.
 
-    ``degree`` (node type → bucket per node, :func:`degree_buckets` of the training pairs)
-    adds a training-degree token to those types' side bags (:func:`with_degree_group`), so
-    that the input vector carries the node's popularity, which the propagation's mean over
-    neighbours discards. Bucket 0 is a node without training interactions; rows that
-    :meth:`forward`'s ``cold`` marks take bucket 0's vector instead of their own, like an item
-    without interactions.
-
     Tables listed in ``pretrained`` (e.g. Term vectors from :mod:`training.word2vec`) start
     from those vectors and stay trainable; the others start from :math:`\mathcal{N}(0, 0.1^2)`.
 
@@ -194,8 +140,6 @@ class NodeEmbedding(nn.Module):
             the unknown vector in training mode. (default: :obj:`0.0`)
         side_scale (float, optional): Learning-rate multiplier of the side-information
             token vectors (:class:`SideProjection`'s ``scale``). (default: :obj:`1.0`)
-        degree (dict[str, Tensor], optional): ``[N_t]`` long per node type: the node's
-            training-degree bucket, added to its side bag as one more token.
 
     Shapes:
         - **output:** ``x_dict`` with :math:`(|\mathcal{V}_t|, D)` per node type :math:`t`.
@@ -210,7 +154,6 @@ class NodeEmbedding(nn.Module):
         side: dict[str, SideBag] | None = None,
         id_dropout: float = 0.0,
         side_scale: float = 1.0,
-        degree: dict[str, Tensor] | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= id_dropout < 1.0:
@@ -238,15 +181,9 @@ class NodeEmbedding(nn.Module):
         self.unknown = nn.ParameterDict(
             {t: nn.Parameter(torch.zeros(dim)) for t in self.trained_types}
         )
-        side = {t: b for t, b in (side or {}).items() if t in self.num_nodes and b.num_tokens > 0}
-        #: Node types with a training-degree token (their bucket per node: buffer ``degree_<t>``,
-        #: not saved: it is rebuilt from the training pairs with the model).
-        self.degree_types = sorted(t for t in (degree or {}) if t in self.num_nodes)
-        for t in self.degree_types:
-            buckets = cast(dict[str, Tensor], degree)[t].long()
-            side[t] = with_degree_group(side.get(t), buckets)
-            self.register_buffer(f"degree_{t}", buckets, persistent=False)
-        self.side = side
+        self.side = {
+            t: b for t, b in (side or {}).items() if t in self.num_nodes and b.num_tokens > 0
+        }
         self.projections = nn.ModuleDict(
             {t: SideProjection(self.side[t].num_tokens, dim, side_scale) for t in sorted(self.side)}
         )
@@ -302,24 +239,8 @@ class NodeEmbedding(nn.Module):
                 if len(side) < len(x):  # padding rows of an empty type
                     side = torch.cat([side, side.new_zeros(len(x) - len(side), self.dim)])
                 x = x + side
-                if cold is not None and t in cold and t in self.degree_types:
-                    x = x + self._cold_degree_shift(t, rows, cold[t], len(x))
             out[t] = x
         return out
-
-    def _cold_degree_shift(self, t: str, rows: Tensor | None, cold: Tensor, n: int) -> Tensor:
-        """``[n, D]``: for the rows that ``cold`` marks, bucket 0's token vector minus their own
-        bucket's (so that they carry a cold item's degree token); zero for the others."""
-        proj = cast(SideProjection, self.projections[t])
-        buckets = cast(Tensor, getattr(self, f"degree_{t}"))
-        buckets = buckets if rows is None else buckets[rows]
-        first = self.side[t].groups[DEGREE_GROUP]
-        weight = proj.bag.weight
-        shift = (weight[first] - weight[first + buckets]) * proj.scale
-        shift = shift * cold[: len(shift), None].to(shift.dtype)
-        if len(shift) < n:  # padding rows of an empty type
-            shift = torch.cat([shift, shift.new_zeros(n - len(shift), self.dim)])
-        return shift
 
     def __repr__(self) -> str:
         return (

@@ -85,7 +85,6 @@ def test_sections_round_trip_and_take_a_whole_model_section() -> None:
         "model.dpgcn.relation_mean",
         "model.dpgcn.side_scale",
         "model.dpgcn.id_dropout",
-        "model.dpgcn.degree_token",
     }
 
 
@@ -136,7 +135,7 @@ def test_search_spaces_set_common_paths_and_their_own_settings_only() -> None:
             assert path.startswith(("model.", "optim.")), (name, path)
         TrainConfig().replace({"model.name": name, **space})
     dpgcn = search_space_of("dpgcn")(optuna.create_study().ask())
-    own = {"relation_mean", "side_scale", "cold_simulation", "id_dropout", "degree_token"}
+    own = {"relation_mean", "side_scale", "cold_simulation", "id_dropout"}
     assert {f"model.dpgcn.{k}" for k in own} <= set(dpgcn)
 
 

@@ -82,7 +82,6 @@ def test_every_trainable_dot_and_network_model_has_a_space() -> None:
             "model.dpgcn.relation_mean": "node",
             "model.dpgcn.side_scale": 5.0,
             "model.dpgcn.id_dropout": 0.2,
-            "model.dpgcn.degree_token": True,
         }
     )
     for name in names:
@@ -103,7 +102,6 @@ def test_negatives_range_reaches_past_eight() -> None:
             "model.dpgcn.relation_mean": "type",
             "model.dpgcn.side_scale": 1.0,
             "model.dpgcn.id_dropout": 0.1,
-            "model.dpgcn.degree_token": False,
             "optim.num_negatives": 16,
         }
     )
