@@ -63,9 +63,10 @@ def tune(
         ),
     ] = None,
 ) -> None:
-    """Tune every model with the same number of Optuna trials (TPE, median pruning on the
-    per-epoch validation metric); writes <out>/<dataset>/<protocol>/tuned.json and tuned.md.
-    The studies are stored, so a rerun (or a call with other --models) continues them.
+    """Tune every model with the same number of Optuna trials (TPE, successive-halving pruning
+    of the per-epoch validation metric on the training pairs scored); writes
+    <out>/<dataset>/<protocol>/tuned.json and tuned.md. The studies are stored, so a rerun
+    (or a call with other --models) continues them.
     Apply the result with `dpgcn evaluate --tuned`."""
     from dpgcn.cli_evaluate import evaluate
     from training.config import TrainConfig

@@ -5,9 +5,12 @@ trials: a seeded TPE sampler proposes a configuration from the model's own searc
 ``search_space(trial)`` function at the end of the model's module under ``training/models/``),
 :func:`training.train.fit` trains it under the project's one training rule, and the objective is
 the best validation selection metric (``TrainConfig.eval.select_metric``, NDCG@10 by default) of the
-run. Every epoch's validation value is reported to the study so that a median pruner stops
-trials that trail the others at the same epoch. Test data is never looked at: the split is the
-chosen protocol's split for ``seed`` and only its validation part is scored.
+run. Every epoch's validation value is reported to the study at the trial's training budget so
+far, measured in scored training pairs (:func:`budget_step`), and a successive-halving pruner
+keeps, at each rung of that budget, only the trials in the top third of those that reached it:
+a trial with 32 negatives per positive is judged after as many scored pairs as one with 2, not
+after as many epochs. Test data is never looked at: the split is the chosen protocol's split
+for ``seed`` and only its validation part is scored.
 
 The result, ``tuned.json`` (model → best params, value, trial counts, seconds), is what
 ``dpgcn evaluate --tuned`` applies per model. See ``docs/tuning.md``.
@@ -42,10 +45,15 @@ SEARCH_SPACE_MODULES: dict[str, str] = {
 }
 
 TUNED_FILE = "tuned.json"
-#: Median pruning: no trial is pruned before this many trials of its study have finished, nor
-#: before this many epochs (a model's first epochs say little about where it ends).
-PRUNER_STARTUP_TRIALS = 3
-PRUNER_WARMUP_EPOCHS = 5
+#: Successive halving on the training budget (:func:`budget_step`): the first rung at
+#: ``PRUNER_MIN_BUDGET`` scored pairs per training positive (about 5 epochs at the default 2
+#: negatives, 1 epoch at 15 or more), each later rung ``PRUNER_REDUCTION`` times the last, and
+#: at each rung only the top ``1 / PRUNER_REDUCTION`` of the trials that reached it go on.
+PRUNER_MIN_BUDGET = 16
+PRUNER_REDUCTION = 3
+#: What a stored study records of the pruning rule; a study made under another rule is not
+#: resumed (its trials were judged on another scale).
+PRUNING = f"successive-halving/pairs/{PRUNER_MIN_BUDGET}/{PRUNER_REDUCTION}"
 
 SearchSpace = Callable[[Any], dict[str, Any]]
 
@@ -95,9 +103,9 @@ def tune(
     than asked, which its ``trials`` entry shows and a warning names (the budget is no longer
     equal). ``config`` holds the settings every trial starts from (its ``model``, ``seed`` and
     ``protocol`` are overridden). ``progress`` receives ``{"model", "trial", "trials",
-    "state", "value"}`` after every trial. ``pruner`` replaces the default
-    ``MedianPruner(n_startup_trials=3, n_warmup_steps=5)`` (a fresh one is not made per study
-    when given, so pass a stateless pruner such as Optuna's). ``start_from_defaults`` makes
+    "state", "value"}`` after every trial. ``pruner`` replaces the default successive
+    halving (:data:`PRUNING`; a fresh one is not made per study when given, so pass a
+    stateless pruner such as Optuna's). ``start_from_defaults`` makes
     each study's first trial the shared default configuration (``config``'s values, clamped
     into the space), so a tuned model is never worse on validation than the untuned one; that
     trial counts towards the budget like any other.
@@ -143,7 +151,7 @@ def tune(
                 value = event.get(metric)
                 if not isinstance(value, float) or not math.isfinite(value):
                     return
-                trial.report(value, int(event["epoch"]))
+                trial.report(value, budget_step(int(event["epoch"]), cfg))
                 if trial.should_prune():
                     raise optuna.TrialPruned()
 
@@ -155,13 +163,15 @@ def tune(
             trial.set_user_attr("seconds", result.train_seconds)
             return float(value)
 
-        study = _open_study(name, seed, protocol, base, graph_key(export_dir), storage_dir)
+        study = _open_study(
+            name, seed, protocol, base, graph_key(export_dir), storage_dir, _pruning(pruner)
+        )
         done = _finished(study)
         # A fresh sampler per call: seeded with the finished-trial count, so a resumed study
         # does not draw the configurations of its first call's random start-up again.
         study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
-        study.pruner = pruner or optuna.pruners.MedianPruner(
-            n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS
+        study.pruner = pruner or optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=PRUNER_MIN_BUDGET, reduction_factor=PRUNER_REDUCTION
         )
 
         def after(study: optuna.Study, frozen: optuna.trial.FrozenTrial, name: str = name) -> None:
@@ -227,6 +237,20 @@ def tune(
     return out
 
 
+def budget_step(epoch: int, config: TrainConfig) -> int:
+    """A trial's training budget after ``epoch`` epochs, the step its validation values are
+    reported at: the training pairs scored so far per training positive, ``epoch x (1 +
+    num_negatives)``. An epoch's cost grows with the negatives drawn per positive, so rungs in
+    epochs would let a 32-negative trial spend 11 times a 2-negative one's budget before it is
+    first judged."""
+    return epoch * (1 + config.optim.num_negatives)
+
+
+def _pruning(pruner: Any) -> str:
+    """The pruning rule a study records: :data:`PRUNING`, or the given pruner's class."""
+    return PRUNING if pruner is None else f"{type(pruner).__name__}/pairs"
+
+
 def graph_key(export_dir: Path) -> str:
     """What identifies an export for a stored study: its ``meta.json`` (counts, dataset)."""
     meta = Path(export_dir) / "meta.json"
@@ -241,13 +265,19 @@ def _open_study(
     base: TrainConfig,
     export_key: str,
     storage_dir: Path | None,
+    pruning: str = PRUNING,
 ) -> Any:
     """The model's study: in memory, or resumed from its journal file in ``storage_dir``
-    (ConfigError when the stored study was made with other settings or another export)."""
+    (ConfigError when the stored study was made with other settings, another export or
+    another pruning rule)."""
     import optuna
 
     study_name = f"{name}.{protocol}.seed{seed}"
-    settings = {"config": base.replace({"model.name": name}).to_dict(), "export": export_key}
+    settings = {
+        "config": base.replace({"model.name": name}).to_dict(),
+        "export": export_key,
+        "pruning": pruning,
+    }
     if storage_dir is None:
         return optuna.create_study(direction="maximize", study_name=study_name)
     from optuna.storages import JournalStorage
@@ -266,6 +296,12 @@ def _open_study(
             "parameters have the old flat names); use another --storage folder or delete the "
             "file for a fresh study"
         )
+    if stored is not None and stored.get("pruning", _OLD_PRUNING) != pruning:
+        raise ConfigError(
+            f"{path}: this study was pruned by another rule "
+            f"({stored.get('pruning', _OLD_PRUNING)}, now {pruning}); use another --storage "
+            "folder or delete the file for a fresh study"
+        )
     if stored is None:
         study.set_user_attr("settings", json.loads(json.dumps(settings)))
     elif not _same_settings(stored, json.loads(json.dumps(settings))):
@@ -274,6 +310,10 @@ def _open_study(
             "use another --storage folder or delete the file for a fresh study"
         )
     return study
+
+
+#: The rule of the studies stored before the pruning rule was recorded.
+_OLD_PRUNING = "median/epochs/3/5"
 
 
 def _same_settings(stored: dict[str, Any], current: dict[str, Any]) -> bool:

@@ -17,7 +17,15 @@ import training.evaluate as evaluate_module
 from training.config import TrainConfig
 from training.errors import ConfigError
 from training.evaluate import evaluate
-from training.tuning import TUNED_FILE, load_tuned, search_space_of, tunable, tune
+from training.tuning import (
+    PRUNER_MIN_BUDGET,
+    PRUNING,
+    TUNED_FILE,
+    load_tuned,
+    search_space_of,
+    tunable,
+    tune,
+)
 
 
 def test_every_model_gets_the_same_trials_inside_its_space(
@@ -50,17 +58,50 @@ def test_every_model_gets_the_same_trials_inside_its_space(
     assert json.loads((tmp_path / TUNED_FILE).read_text()) == json.loads(json.dumps(out))
 
 
-def test_trials_trailing_the_median_are_pruned(export_dir: Path, tiny_config: TrainConfig) -> None:
+def test_trials_are_halved_on_the_training_budget(
+    export_dir: Path, tmp_path: Path, tiny_config: TrainConfig
+) -> None:
+    # the default pruner: successive halving, values reported at epoch x (1 + negatives)
+    storage = tmp_path / "studies"
     out = tune(
         export_dir,
         ["lightgcn"],
         trials=8,
-        config=tiny_config.replace({"optim.epochs": 6, "optim.patience": 0}),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+        config=tiny_config.replace({"optim.epochs": 12, "optim.patience": 0}),
+        storage_dir=storage,
     )
     entry = out["models"]["lightgcn"]
     assert entry["trials"] == 8 and entry["pruned"] >= 1
     assert entry["complete"] + entry["pruned"] + entry["failed"] == 8
+    study = _stored_study(storage, "lightgcn")
+    for t in study.trials:
+        pairs = 1 + t.params["optim.num_negatives"]
+        steps = sorted(t.intermediate_values)
+        assert steps == [pairs * (k + 1) for k in range(len(steps))]
+        if t.state == optuna.trial.TrialState.PRUNED:
+            # judged only once its budget reached a rung (16, 48, ... pairs per positive)
+            assert steps[-1] >= PRUNER_MIN_BUDGET
+    assert study.user_attrs["settings"]["pruning"] == PRUNING
+    # the first trial (the defaults) is alone at every rung: never pruned
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_a_study_of_another_pruning_rule_is_not_resumed(
+    export_dir: Path, tmp_path: Path, tiny_config: TrainConfig
+) -> None:
+    config = tiny_config.replace({"optim.epochs": 2, "optim.patience": 0})
+    storage = tmp_path / "studies"
+    tune(export_dir, ["lightgcn"], 1, config=config, storage_dir=storage,
+         pruner=optuna.pruners.MedianPruner())  # fmt: skip
+    with pytest.raises(ConfigError, match=r"pruned by another rule \(MedianPruner/pairs, now"):
+        tune(export_dir, ["lightgcn"], 2, config=config, storage_dir=storage)
+    # a study stored before the rule was recorded was pruned by the median rule on epochs
+    study = _stored_study(storage, "lightgcn")
+    attrs = study.user_attrs["settings"]
+    del attrs["pruning"]
+    study.set_user_attr("settings", attrs)
+    with pytest.raises(ConfigError, match=r"median/epochs"):
+        tune(export_dir, ["lightgcn"], 2, config=config, storage_dir=storage)
 
 
 def test_every_trainable_dot_and_network_model_has_a_space() -> None:
@@ -82,6 +123,7 @@ def test_every_trainable_dot_and_network_model_has_a_space() -> None:
             "model.dpgcn.relation_mean": "node",
             "model.dpgcn.side_scale": 5.0,
             "model.dpgcn.id_dropout": 0.2,
+            "optim.loss": "bce",
         }
     )
     for name in names:
@@ -103,6 +145,7 @@ def test_negatives_range_reaches_past_eight() -> None:
             "model.dpgcn.side_scale": 1.0,
             "model.dpgcn.id_dropout": 0.1,
             "optim.num_negatives": 16,
+            "optim.loss": "bce",
         }
     )
     with warnings.catch_warnings():
@@ -174,6 +217,12 @@ def test_cli_tune_then_evaluate_tuned(export_dir: Path, tmp_path: Path) -> None:
     assert run["settings"]["tuned"]["lightgcn"] == load_tuned(report / TUNED_FILE)["lightgcn"]
 
 
+def _stored_study(storage: Path, model: str) -> Any:
+    name = f"{model}.leave-last-out.seed0"
+    backend = optuna.storages.journal.JournalFileBackend(str(storage / f"{name}.journal"))
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+
+
 class _Killed(Exception):
     """Stands for a process killed between two trials."""
 
@@ -204,14 +253,7 @@ def test_a_stored_study_resumes_to_the_same_budget(
     entry = out["models"]["lightgcn"]
     assert entry["trials"] == 5 and entry["complete"] + entry["pruned"] == 5
     assert entry["interrupted"] == 0 and "unfinished" not in out
-    study = optuna.load_study(
-        study_name="lightgcn.leave-last-out.seed0",
-        storage=optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(
-                str(storage / "lightgcn.leave-last-out.seed0.journal")
-            )
-        ),
-    )
+    study = _stored_study(storage, "lightgcn")
     params = [t.params for t in study.trials]
     assert len(params) == 5
     # the default configuration ran once (first), and the resumed sampler drew new configs
