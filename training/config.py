@@ -50,16 +50,12 @@ DEFAULT_REWARDS: tuple[tuple[str, float], ...] = (
 
 Batching = Literal["auto", "full", "minibatch"]
 FanoutPer = Literal["type", "relation"]
-TrainingLoss = Literal["bce", "softmax"]
 
 #: Values of :attr:`OptimConfig.batching`.
 BATCHING: tuple[str, ...] = get_args(Batching)
 
 #: Values of :attr:`OptimConfig.fanout_per`.
 FANOUT_PER: tuple[str, ...] = get_args(FanoutPer)
-
-#: Values of :attr:`OptimConfig.loss`.
-TRAINING_LOSSES: tuple[str, ...] = get_args(TrainingLoss)
 
 _RANKING_SELECT = ("ndcg", "recall", "hr", "precision", "map")
 
@@ -115,12 +111,6 @@ class OptimConfig(_Section):
     batch_size: int = Field(default=2048, gt=0)
     #: Sampled negative items per positive (paper eq. 7, the set S⁻).
     num_negatives: int = Field(default=2, gt=0)
-    #: The user → item training loss over each positive and its ``num_negatives`` sampled
-    #: negatives: ``"bce"`` (binary cross-entropy of every scored pair, paper eq. 7) or
-    #: ``"softmax"`` (sampled softmax: per positive, the cross-entropy of its logit against
-    #: its own negatives' logits, ``-log softmax([pos, neg_1..neg_K])[0]``). Full-batch
-    #: epochs only; the query loss and the model's penalty are the same for both.
-    loss: TrainingLoss = "bce"
     #: Stop when the validation ``eval.select_metric`` has not improved for this many epochs
     #: (0 = never stop early).
     patience: int = Field(default=10, ge=0)

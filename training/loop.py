@@ -154,23 +154,6 @@ def _bce_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="sum")
 
 
-def sampled_softmax_loss(logits: torch.Tensor, n_pos: int) -> torch.Tensor:
-    """Mean sampled-softmax cross-entropy of ``n_pos`` positives, in float32: ``logits`` holds
-    the positives' logits first, then each positive's K negatives in turn (the layout of
-    :func:`train_epoch`'s pairs: ``[pos_1..pos_P, neg_1_1..neg_1_K, neg_2_1..]``); positive p's
-    loss is ``-log softmax([pos_p, neg_p_1..neg_p_K])[0]``."""
-    logits = logits.float()
-    k = (len(logits) - n_pos) // max(n_pos, 1)
-    if n_pos <= 0 or k <= 0 or n_pos * (k + 1) != len(logits):
-        raise TrainingError(
-            f"sampled softmax needs P positives and P*K negatives, got {len(logits)} logits "
-            f"for {n_pos} positives"
-        )
-    table = torch.cat([logits[:n_pos, None], logits[n_pos:].view(n_pos, k)], dim=1)
-    target = torch.zeros(n_pos, dtype=torch.long, device=logits.device)
-    return F.cross_entropy(table, target)
-
-
 def negative_pool(model: RecModel, split: Split) -> np.ndarray | None:
     """The items a model's training negatives are drawn from: every item, except for
     inductive models, which draw only items with training interactions. An item without
@@ -197,8 +180,7 @@ def train_epoch(
     order: np.ndarray | None = None,
     step: Callable[..., torch.Tensor] | None = None,
 ) -> float:
-    """One pass over the training interactions; returns the steps' losses
-    (``config.optim.loss``) averaged over the scored pairs (for BCE, the mean per pair).
+    """One pass over the training interactions; returns the mean BCE per scored pair.
 
     ``order`` (rows of ``split.train``) is the sequence of interactions to visit (default: a
     permutation of all of them drawn from ``rng``); distributed training passes each rank's
@@ -232,15 +214,7 @@ def train_epoch(
                 qn = rng.integers(0, split.n_queries, len(q_idx))
                 queries = (np.concatenate([qu, qu]), np.concatenate([searches.col[q_idx], qn]))
         with autocast(device, amp):
-            args = (
-                pair_u,
-                pair_i,
-                len(idx),
-                queries,
-                config.model.query_loss_weight,
-                device,
-                config.optim.loss,
-            )
+            args = (pair_u, pair_i, len(idx), queries, config.model.query_loss_weight, device)
             loss = batch_loss(model, *args) if step is None else step(batch_loss, *args)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -259,24 +233,17 @@ def batch_loss(
     queries: tuple[np.ndarray, np.ndarray] | None,
     query_weight: float,
     device: torch.device,
-    loss_kind: str = "bce",
 ) -> torch.Tensor:
-    """The loss of one full-batch step: a whole-graph ``encode()``, the ``loss_kind``
-    (``TrainConfig.optim.loss``) over the scored pairs (the first ``n_pos`` positive, the rest
-    their negatives, K per positive in turn): ``"bce"``, the mean BCE per pair, or
-    ``"softmax"``, the mean :func:`sampled_softmax_loss` per positive; plus the model's
-    penalty, plus ``query_weight`` × the BCE of ``queries`` (users, then query rows; first
-    half positive)."""
+    """The loss of one full-batch step: a whole-graph ``encode()``, BCE over the scored pairs
+    (the first ``n_pos`` positive, the rest negative) plus the model's penalty, plus
+    ``query_weight`` × the BCE of ``queries`` (users, then query rows; first half positive)."""
+    labels = torch.zeros(len(pair_u), device=device)
+    labels[:n_pos] = 1.0
     enc = model.encode()
     batch_u = torch.as_tensor(pair_u, device=device)
     batch_i = torch.as_tensor(pair_i, device=device)
     logits = model.score(enc, batch_u, batch_i)
-    if loss_kind == "softmax":
-        loss = sampled_softmax_loss(logits, n_pos)
-    else:
-        labels = torch.zeros(len(pair_u), device=device)
-        labels[:n_pos] = 1.0
-        loss = _bce_sum(logits, labels) / len(pair_u)
+    loss = _bce_sum(logits, labels) / len(pair_u)
     penalty = model.penalty(enc, batch_u, batch_i)
     if penalty is not None:
         loss = loss + penalty

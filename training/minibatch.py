@@ -305,9 +305,7 @@ def use_minibatch(model: RecModel, n_train: int, config: TrainConfig) -> bool:
     models that support them.
 
     Raises:
-        ConfigError: ``batching="minibatch"`` for a model that cannot train on mini-batches,
-            or mini-batches picked with a loss other than BCE (``optim.loss``; the mini-batch
-            epoch trains BCE only).
+        ConfigError: ``batching="minibatch"`` for a model that cannot train on mini-batches.
     """
     if config.optim.batching == "full":
         return False
@@ -317,16 +315,8 @@ def use_minibatch(model: RecModel, n_train: int, config: TrainConfig) -> bool:
                 f"TrainConfig.optim.batching='minibatch' needs a DP-GCN model with graph layers; "
                 f"{config.model.name!r} trains full-batch only"
             )
-        chosen = True
-    else:
-        chosen = n_train >= config.optim.minibatch_min_edges and supports_minibatch(model)
-    if chosen and config.optim.loss != "bce":
-        raise ConfigError(
-            f"TrainConfig.optim.loss={config.optim.loss!r} trains full-batch only; mini-batch "
-            f"epochs (optim.batching={config.optim.batching!r}) train BCE: set "
-            f"optim.batching='full' or optim.loss='bce'"
-        )
-    return chosen
+        return True
+    return n_train >= config.optim.minibatch_min_edges and supports_minibatch(model)
 
 
 def structure(graph: HeteroData) -> HeteroData:

@@ -332,8 +332,7 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
     1-3, negatives per positive; dropout 0 to 0.5 only with 2 layers or more, as
     :class:`HeteroGCN` applies it between layers) and DP-GCN's own settings: the cold-start
     simulation's share (0 to 0.7), the relation mean (``"type"`` or ``"node"``), the side
-    path's learning-rate multiplier (1 to 10, log-scaled) and ID dropout (0 to 0.5); and the
-    training loss (BCE or sampled softmax, as PNN's space)."""
+    path's learning-rate multiplier (1 to 10, log-scaled) and ID dropout (0 to 0.5)."""
     space = suggest_training(trial, max_layers=3, dropout=False)
     if space["model.num_layers"] >= 2:  # type: ignore[operator]
         space["model.dropout"] = trial.suggest_float("model.dropout", 0.0, 0.5)
@@ -347,5 +346,4 @@ def search_space(trial: optuna.Trial) -> dict[str, object]:
         "model.dpgcn.side_scale", 1.0, 10.0, log=True
     )
     space["model.dpgcn.id_dropout"] = trial.suggest_float("model.dpgcn.id_dropout", 0.0, 0.5)
-    space["optim.loss"] = trial.suggest_categorical("optim.loss", ["bce", "softmax"])
     return space

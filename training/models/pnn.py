@@ -93,8 +93,5 @@ class PNN(RecModel):
 
 def search_space(trial: optuna.Trial) -> dict[str, object]:
     """TrainConfig changes of one tuning trial for pnn: learning rate, weight decay, embedding
-    size, dropout, negatives per positive (no graph layers) and the training loss (BCE or
-    sampled softmax, as DP-GCN's space)."""
-    space = suggest_training(trial)
-    space["optim.loss"] = trial.suggest_categorical("optim.loss", ["bce", "softmax"])
-    return space
+    size, dropout and negatives per positive (no graph layers)."""
+    return suggest_training(trial)
