@@ -46,8 +46,8 @@ SEARCH_SPACE_MODULES: dict[str, str] = {
 
 TUNED_FILE = "tuned.json"
 #: Successive halving on the training budget (:func:`budget_step`): the first rung at
-#: ``PRUNER_MIN_BUDGET`` scored pairs per training positive (about 5 epochs at the default 2
-#: negatives, 1 epoch at 15 or more), each later rung ``PRUNER_REDUCTION`` times the last, and
+#: ``PRUNER_MIN_BUDGET`` scored pairs per training positive (epoch 6 at the default 2
+#: negatives, epoch 1 at 15 or more), each later rung ``PRUNER_REDUCTION`` times the last, and
 #: at each rung only the top ``1 / PRUNER_REDUCTION`` of the trials that reached it go on.
 PRUNER_MIN_BUDGET = 16
 PRUNER_REDUCTION = 3
@@ -242,7 +242,9 @@ def budget_step(epoch: int, config: TrainConfig) -> int:
     reported at: the training pairs scored so far per training positive, ``epoch x (1 +
     num_negatives)``. An epoch's cost grows with the negatives drawn per positive, so rungs in
     epochs would let a 32-negative trial spend 11 times a 2-negative one's budget before it is
-    first judged."""
+    first judged. An epoch holds the same number of optimizer steps whatever the negative
+    count, so in exchange a many-negative trial is judged after fewer steps (docs/tuning.md,
+    "Measured ... session 20")."""
     return epoch * (1 + config.optim.num_negatives)
 
 

@@ -123,7 +123,6 @@ def test_every_trainable_dot_and_network_model_has_a_space() -> None:
             "model.dpgcn.relation_mean": "node",
             "model.dpgcn.side_scale": 5.0,
             "model.dpgcn.id_dropout": 0.2,
-            "optim.loss": "bce",
         }
     )
     for name in names:
@@ -145,7 +144,6 @@ def test_negatives_range_reaches_past_eight() -> None:
             "model.dpgcn.side_scale": 1.0,
             "model.dpgcn.id_dropout": 0.1,
             "optim.num_negatives": 16,
-            "optim.loss": "bce",
         }
     )
     with warnings.catch_warnings():
